@@ -1,0 +1,67 @@
+/*
+ * apitoken: administration commands (what apitokenctl does), runnable
+ * in-process against an open store, and the admin-socket protocol that lets
+ * apitokenctl run them inside apitokend while the daemon owns the store.
+ *
+ * Offline and online give the same output and exit codes because both run
+ * apitoken_admin_run(): offline in apitokenctl itself, online inside
+ * apitokend, which sends back what the command wrote and its exit code.
+ */
+#ifndef APITOKEN_ADMIN_H
+#define APITOKEN_ADMIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <apitoken/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct apitoken_admin_io {
+	FILE *in;            /* standard input of the command */
+	FILE *out;           /* its standard output */
+	FILE *err;           /* its error messages */
+	bool json;           /* --json given */
+	bool tty;            /* out is a terminal: progress may be shown */
+	const char *origin;  /* who asks, for audit and email ("apitokenctl
+				uid 0", "admin socket uid 1000 pid 42") */
+} apitoken_admin_io_t;
+
+/*
+ * Run one command.  argv[0] is the command word ("user", "token",
+ * "client", "purge", "audit", "outbox", "init"), global options already
+ * removed.  Returns a sysexits(3) code: EX_OK, EX_USAGE for bad syntax,
+ * EX_DATAERR for bad values, EX_NOUSER for unknown users/clients,
+ * EX_CANTCREAT for "already exists", EX_UNAVAILABLE for store failures,
+ * and 1 from "token check" for an inactive token.
+ */
+int apitoken_admin_run(apitoken_store_t *store, int argc, char **argv,
+		       const apitoken_admin_io_t *io);
+
+/* Usage text of apitokenctl. */
+void apitoken_admin_usage(FILE *out);
+
+/*
+ * Server side of the admin socket: read one request from fd, run it with
+ * apitoken_admin_run() against store and write the reply.  origin as
+ * above (the daemon builds it from SO_PEERCRED).  Does not close fd.
+ * 0, or an error if the peer sent garbage or went away (nothing ran then).
+ */
+int apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin);
+
+/*
+ * Client side: connect to socket_path, send the command (argv as for
+ * apitoken_admin_run, the json flag and all of io->in when the command
+ * reads standard input), copy the reply to io->out / io->err and return
+ * the command's exit code.  APITOKEN_ERR_UNAVAILABLE (negative) if the
+ * daemon cannot be reached within timeout_ms.
+ */
+int apitoken_admin_call(const char *socket_path, int argc, char **argv,
+			const apitoken_admin_io_t *io, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* APITOKEN_ADMIN_H */

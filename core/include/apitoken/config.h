@@ -1,0 +1,120 @@
+/*
+ * apitoken: configuration.
+ *
+ * One JSON file read by every part (apitokenctl, apitokend, the plugin's
+ * hosts).  Every key has a default, so the product runs with no file at all:
+ * a store in ./apitoken-store, the server on 127.0.0.1:8080.  Unknown keys
+ * are an error (a typo must not silently fall back to a default).
+ *
+ * File layout (all keys optional):
+ * {
+ *   "store": "./apitoken-store",
+ *   "token_lifetime": "180d",            duration: <n>s|m|h|d|w, or seconds
+ *   "business_unit_scope_prefix": "bu:",
+ *   "roles": { "admin": ["api:read", "api:write", "api:admin"], ... },
+ *   "listen": "127.0.0.1:8080",
+ *   "issuer": "http://127.0.0.1:8080",   defaults from listen/TLS
+ *   "audience": "apitoken",
+ *   "admin_socket": "<store>/admin.sock",
+ *   "local_socket": "<store>/local.sock",
+ *   "admin_group": "",                    group allowed on the admin socket
+ *   "local_socket_mode": "0660",
+ *   "tls_cert": "", "tls_key": "",
+ *   "threads": 0,                         0: one per CPU
+ *   "max_body": 4096,                     bytes
+ *   "connection_timeout": 10,             seconds
+ *   "sweep_interval": "60s",
+ *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
+ *             "username": "", "password_file": "",
+ *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h" }
+ * }
+ */
+#ifndef APITOKEN_CONFIG_H
+#define APITOKEN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define APITOKEN_CONFIG_DEFAULT_PATH "/etc/apitoken/apitoken.json"
+#define APITOKEN_CONFIG_ENV "APITOKEN_CONFIG"
+#define APITOKEN_DEFAULT_STORE "./apitoken-store"
+#define APITOKEN_DEFAULT_LIFETIME (180LL * 24 * 3600)
+
+typedef struct apitoken_role {
+	char *name;
+	char **scopes; /* each a valid RFC 6749 scope-token */
+	size_t n_scopes;
+} apitoken_role_t;
+
+typedef struct apitoken_config {
+	char *path;              /* file that was read, NULL for built-ins */
+	char *store;             /* Berkeley DB environment folder */
+	int64_t token_lifetime;  /* seconds, > 0 */
+	char *bu_scope_prefix;   /* "bu:" */
+	apitoken_role_t *roles;
+	size_t n_roles;
+
+	/* apitokend */
+	char *listen_host;       /* "127.0.0.1" */
+	uint16_t listen_port;    /* 8080; 0 lets the kernel choose (tests) */
+	char *issuer;            /* "http://127.0.0.1:8080" unless set */
+	char *audience;          /* "apitoken" */
+	char *admin_socket;      /* "<store>/admin.sock" unless set */
+	char *local_socket;      /* "<store>/local.sock" unless set */
+	char *admin_group;       /* NULL: owner only */
+	unsigned local_socket_mode; /* 0660 */
+	char *tls_cert;          /* NULL: plain HTTP */
+	char *tls_key;
+	unsigned threads;        /* 0: one per CPU */
+	size_t max_body;         /* 4096 */
+	unsigned connection_timeout; /* seconds, 10 */
+	int64_t sweep_interval;  /* seconds, 60 */
+
+	/* mail (issue: notifications) */
+	char *mail_relay;        /* NULL: keep messages queued */
+	char *mail_from;         /* "apitoken@localhost" */
+	char *mail_username;
+	char *mail_password_file;
+	int64_t *reminders;      /* lead times in seconds, descending */
+	size_t n_reminders;      /* default 30d, 7d, 1d */
+	int64_t mail_retry_max;  /* longest backoff, seconds, 3600 */
+} apitoken_config_t;
+
+/*
+ * Load configuration.  path NULL: $APITOKEN_CONFIG if set, else
+ * APITOKEN_CONFIG_DEFAULT_PATH if it exists, else built-in defaults.
+ * An explicit path that does not exist is an error.
+ * On failure returns APITOKEN_ERR_CONFIG (or _NOMEM/_IO) with a detail that
+ * names the file, the key and what was expected, e.g.
+ *   "/etc/apitoken/apitoken.json: key 'token_lifetime': expected a
+ *    duration such as 180d, 12h or 30s"
+ * and leaves *cfg_out NULL.  The caller frees with apitoken_config_free().
+ */
+int apitoken_config_load(const char *path, apitoken_config_t **cfg_out);
+
+/* Built-in defaults only (never fails but for memory). */
+int apitoken_config_defaults(apitoken_config_t **cfg_out);
+
+void apitoken_config_free(apitoken_config_t *cfg);
+
+/* The role called name, or NULL. */
+const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,
+					    const char *name);
+
+/*
+ * Parse a duration: "<n>" (seconds) or "<n>s|m|h|d|w", n a positive
+ * decimal integer, no sign, no spaces, no overflow.  0 or APITOKEN_ERR_INVALID.
+ */
+int apitoken_duration_parse(const char *text, int64_t *secs_out);
+
+/* Format seconds as the largest exact unit ("180d", "90m", "7s"). */
+void apitoken_duration_format(int64_t secs, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* APITOKEN_CONFIG_H */

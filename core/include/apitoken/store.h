@@ -1,0 +1,351 @@
+/*
+ * apitoken: the token store, and the one API through which every change
+ * (users, tokens, clients, purge, notifications) is made.
+ *
+ * A Berkeley DB transactional environment in cfg->store, opened by one
+ * process at a time: an exclusive lock on "<store>/LOCK" decides, and a
+ * second opener gets APITOKEN_ERR_BUSY with the detail
+ *     "store <dir> is in use by process <pid>"
+ * (the owner writes its pid into the lock file).  apitokend is that owner
+ * while it runs; see DESIGN.md for why no other process may share the
+ * environment.
+ *
+ * Every lifecycle write commits with a synchronous log flush: once a call
+ * below returned 0 its effect survives kill -9 and power loss.  Every write
+ * either happens whole (with its audit record and notification) or not at
+ * all.  Reads never block behind writers.
+ *
+ * A store handle is safe to use from many threads at once.
+ * Times are seconds since the Epoch (int64_t).  "now" arguments let tests
+ * and the sweep use a fixed clock; pass apitoken_now() in production.
+ */
+#ifndef APITOKEN_STORE_H
+#define APITOKEN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <apitoken/config.h>
+#include <apitoken/token.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct apitoken_store apitoken_store_t;
+
+#define APITOKEN_USER_MAX 64    /* user names: [A-Za-z0-9._@-], 1..64 */
+#define APITOKEN_EMAIL_MAX 254
+#define APITOKEN_ROLE_MAX 64
+
+/* Open flags. */
+#define APITOKEN_STORE_CREATE 0x1   /* create the folder and databases */
+#define APITOKEN_STORE_RDONLY 0x2   /* never write (still takes the lock) */
+
+/* Seconds since the Epoch, from the real-time clock. */
+int64_t apitoken_now(void);
+
+/*
+ * Open the store at cfg->store (running recovery).  cfg must outlive the
+ * store: roles, lifetime and the Business-Unit prefix are read from it at
+ * every check.  Without APITOKEN_STORE_CREATE a missing store is
+ * APITOKEN_ERR_NOT_FOUND ("store <dir> does not exist; run apitokenctl
+ * init").  A store of another schema version is APITOKEN_ERR_CORRUPT.
+ * Held by another process: APITOKEN_ERR_BUSY.
+ */
+int apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
+			apitoken_store_t **store_out);
+void apitoken_store_close(apitoken_store_t *store);
+
+/* Swap the configuration (SIGHUP).  newcfg must outlive the store. */
+void apitoken_store_set_config(apitoken_store_t *store,
+			       const apitoken_config_t *newcfg);
+const apitoken_config_t *apitoken_store_config(const apitoken_store_t *st);
+
+/*
+ * Pid of the process holding the store at dir, 0 if none (no lock held),
+ * negative on error.  Used by apitokenctl to decide between the admin
+ * socket and opening the store itself.
+ */
+long apitoken_store_owner(const char *dir);
+
+/* Checkpoint and remove log files no longer needed for recovery. */
+int apitoken_store_checkpoint(apitoken_store_t *store);
+
+/* ---- users ----------------------------------------------------------- */
+
+typedef struct apitoken_user {
+	char *name;
+	char *email;
+	char *role;
+	char **bus;       /* Business Unit ids */
+	size_t n_bus;
+	bool api_access;  /* the admin's API-token option for this user */
+	int64_t created;
+	int64_t updated;
+} apitoken_user_t;
+
+void apitoken_user_free(apitoken_user_t *user);
+
+/*
+ * Add a user.  Validates name, email (one '@', no spaces or control
+ * characters), role (must exist in the config) and each unit
+ * (apitoken_bu_id_valid).  APITOKEN_ERR_EXISTS if the name is taken,
+ * APITOKEN_ERR_INVALID with a detail for bad fields.  api_access is taken
+ * from user (new users normally have it on).
+ */
+int apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
+		      const char *origin);
+
+/*
+ * Add many users in one transaction per call (bulk import).  results[i]
+ * receives 0 or the error of users[i]; a rejected user does not stop the
+ * others.  errors_out[i], if errors_out is not NULL, receives a malloc'ed
+ * detail for each failure (caller frees).  Returns 0 if the batch
+ * committed (whatever the per-user results), else an error and nothing of
+ * the batch was written.
+ */
+int apitoken_user_add_batch(apitoken_store_t *store,
+			    const apitoken_user_t *users, size_t n,
+			    const char *origin, int *results,
+			    char **errors_out);
+
+/* Change fields of a user; NULL / -1 keep the current value. */
+typedef struct apitoken_user_change {
+	const char *email;
+	const char *role;
+	bool set_bus;           /* replace the units with bus/n_bus */
+	char *const *bus;
+	size_t n_bus;
+	int api_access;         /* -1 keep, 0 off, 1 on */
+} apitoken_user_change_t;
+
+int apitoken_user_update(apitoken_store_t *store, const char *name,
+			 const apitoken_user_change_t *change,
+			 const char *origin);
+
+/* Remove a user; their token, if any, is revoked (audit + notification). */
+int apitoken_user_remove(apitoken_store_t *store, const char *name,
+			 const char *origin);
+
+/* Fetch one user.  APITOKEN_ERR_NOT_FOUND if unknown. */
+int apitoken_user_get(apitoken_store_t *store, const char *name,
+		      apitoken_user_t **user_out);
+
+/*
+ * Call fn for every user in name order.  The user is valid only during
+ * the call.  fn returning non-zero stops the walk; that value is returned.
+ */
+typedef int (*apitoken_user_fn)(const apitoken_user_t *user, void *ctx);
+int apitoken_user_foreach(apitoken_store_t *store, apitoken_user_fn fn,
+			  void *ctx);
+
+/* true if name is an acceptable user name. */
+bool apitoken_user_name_valid(const char *name);
+
+/* ---- tokens ---------------------------------------------------------- */
+
+typedef struct apitoken_token_info {
+	char id[APITOKEN_ID_LEN + 1];  /* public id, the jti */
+	char user[APITOKEN_USER_MAX + 1];
+	char hint[5];                  /* last 4 characters of the token */
+	int64_t iat;
+	int64_t exp;                   /* fixed at creation, never extended */
+} apitoken_token_info_t;
+
+#define APITOKEN_ISSUE_REPLACE 0x1 /* revoke the user's current token */
+
+/*
+ * Issue a token for user, valid for the configured lifetime from now.
+ * Refused: unknown user (APITOKEN_ERR_NOT_FOUND), API-token option off
+ * (APITOKEN_ERR_DISABLED), a token already held and no REPLACE
+ * (APITOKEN_ERR_EXISTS, "user alice already has a token; use --replace to
+ * regenerate").  With REPLACE the old token is revoked and the new one
+ * issued in the same transaction (with no old token, one is just issued).
+ * origin says who asked ("apitokenctl", "admin socket uid 0", ...) and
+ * goes to the audit record and the email.
+ * On success token_out holds the secret (wipe it after showing it once) and
+ * info_out, if not NULL, the public facts.
+ */
+int apitoken_token_issue(apitoken_store_t *store, const char *user,
+			 unsigned flags, const char *origin,
+			 char token_out[APITOKEN_TOKEN_LEN + 1],
+			 apitoken_token_info_t *info_out);
+
+/*
+ * Revoke user's token.  Final: the record and its hash are deleted; an
+ * audit record and a notification remain.  APITOKEN_ERR_NOT_FOUND if the
+ * user has no token.  info_out (may be NULL) gets the revoked token.
+ */
+int apitoken_token_revoke(apitoken_store_t *store, const char *user,
+			  const char *origin, apitoken_token_info_t *info_out);
+
+/*
+ * Revoke by presenting the token itself (RFC 7009).  A malformed, unknown
+ * or already revoked token is APITOKEN_ERR_NOT_FOUND and changes nothing.
+ * If only_user is not NULL the token must belong to that user, else
+ * APITOKEN_ERR_DENIED and nothing changes.
+ */
+int apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
+				 size_t len, const char *only_user,
+				 const char *origin,
+				 apitoken_token_info_t *info_out);
+
+/* The user's current token (even if expired but not yet purged). */
+int apitoken_token_get(apitoken_store_t *store, const char *user,
+		       apitoken_token_info_t *info_out);
+
+/* Every token, ordered by expiry (soonest first). */
+typedef int (*apitoken_token_fn)(const apitoken_token_info_t *tok, void *ctx);
+int apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
+			   void *ctx);
+
+/*
+ * The answer every reader (introspection, local socket, CLI) gives.
+ * active false: every other field is empty.  Owned strings are freed by
+ * apitoken_claims_clear().
+ */
+typedef struct apitoken_claims {
+	bool active;
+	char jti[APITOKEN_ID_LEN + 1];
+	char *username;
+	char *role;
+	char **bus;
+	size_t n_bus;
+	char *scope;     /* space-separated */
+	int64_t iat;
+	int64_t exp;
+} apitoken_claims_t;
+
+void apitoken_claims_clear(apitoken_claims_t *claims);
+
+/*
+ * Is this token active, for whom, with which scope?  Inactive when
+ * malformed (no store access), unknown, now >= exp, the user is removed or
+ * their API-token option is off.  Returns 0 with claims_out->active set
+ * either way; an error only when the store itself fails (then the caller
+ * must answer "unavailable", never "active").  Never writes.
+ */
+int apitoken_token_check(apitoken_store_t *store, const char *token,
+			 size_t len, int64_t now,
+			 apitoken_claims_t *claims_out);
+
+/*
+ * Delete every token with exp <= now, each with an audit record ("expired")
+ * and a notification, in batches.  progress (may be NULL) is called after
+ * each batch with the running count.  *deleted_out gets the total.
+ */
+typedef void (*apitoken_progress_fn)(size_t done, void *ctx);
+int apitoken_store_purge(apitoken_store_t *store, int64_t now,
+			 apitoken_progress_fn progress, void *ctx,
+			 size_t *deleted_out);
+
+/* Number of tokens with exp > now (for /metrics). */
+int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
+				size_t *count_out);
+
+/* ---- clients (resource servers calling introspection) --------------- */
+
+#define APITOKEN_CLIENT_ID_MAX 64  /* [A-Za-z0-9._-], 1..64 */
+#define APITOKEN_CLIENT_CAN_REVOKE 0x1
+
+typedef struct apitoken_client {
+	char *id;
+	char *name;
+	unsigned flags;
+	int64_t created;
+} apitoken_client_t;
+
+void apitoken_client_free(apitoken_client_t *client);
+
+/*
+ * Register a client; secret_out receives its secret (apicli_ format) to
+ * show once; only its SHA-256 is stored.
+ */
+int apitoken_client_add(apitoken_store_t *store, const char *id,
+			const char *name, unsigned flags, const char *origin,
+			char secret_out[APITOKEN_TOKEN_LEN + 1]);
+int apitoken_client_remove(apitoken_store_t *store, const char *id,
+			   const char *origin);
+typedef int (*apitoken_client_fn)(const apitoken_client_t *c, void *ctx);
+int apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
+			    void *ctx);
+
+/*
+ * Authenticate a client.  Unknown id and wrong secret give the same
+ * APITOKEN_ERR_DENIED after the same work (a hash and a constant-time
+ * compare against a dummy for unknown ids).  client_out (may be NULL) gets
+ * the client on success; free with apitoken_client_free().
+ */
+int apitoken_client_authenticate(apitoken_store_t *store, const char *id,
+				 const char *secret, size_t secret_len,
+				 apitoken_client_t **client_out);
+
+/* ---- audit log ------------------------------------------------------- */
+
+typedef struct apitoken_audit {
+	uint64_t seq;
+	int64_t time;
+	const char *event;   /* "user-added", "user-changed", "user-removed",
+				"issued", "replaced", "revoked", "expired",
+				"client-added", "client-removed" */
+	const char *user;    /* may be "" */
+	const char *token_id;/* may be "" */
+	const char *origin;
+	const char *detail;  /* may be "" */
+} apitoken_audit_t;
+
+typedef int (*apitoken_audit_fn)(const apitoken_audit_t *rec, void *ctx);
+/* Records in time order, only user's when user is not NULL. */
+int apitoken_audit_foreach(apitoken_store_t *store, const char *user,
+			   apitoken_audit_fn fn, void *ctx);
+
+/* ---- notification outbox --------------------------------------------- */
+
+/*
+ * Written in the same transaction as the change it announces.  Removed
+ * only when delivered (apitoken_outbox_done).
+ */
+typedef struct apitoken_notice {
+	uint64_t seq;
+	const char *kind;      /* "created", "regenerated", "revoked",
+				  "expired", "reminder" */
+	const char *user;
+	const char *email;
+	const char *token_id;
+	const char *hint;      /* last 4 characters of the token */
+	const char *origin;
+	int64_t time;          /* when the change happened */
+	int64_t token_exp;
+	unsigned attempts;
+	int64_t next_attempt;  /* not before this time */
+	const char *last_error;/* "" if none */
+	const char *message_id;/* stable across retries */
+} apitoken_notice_t;
+
+typedef int (*apitoken_notice_fn)(const apitoken_notice_t *n, void *ctx);
+/* Every queued notice in seq order. */
+int apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
+			    void *ctx);
+/* Delivered: remove it. */
+int apitoken_outbox_done(apitoken_store_t *store, uint64_t seq);
+/* Failed: count the attempt, keep it until next_attempt. */
+int apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
+			  int64_t next_attempt, const char *error);
+/* Make every queued notice due now (apitokenctl outbox retry). */
+int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
+
+/*
+ * Queue a "reminder" notice for every token whose expiry is within one of
+ * the lead times and that has not had that reminder yet (remembered in
+ * the token record, so each is sent once, also across restarts).
+ */
+int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
+				    const int64_t *leads, size_t n_leads,
+				    size_t *queued_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* APITOKEN_STORE_H */

@@ -1,0 +1,1 @@
+# core/: rules added by the part's owner

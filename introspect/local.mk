@@ -1,0 +1,1 @@
+# introspect/: rules added by the part's owner

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages apitoken needs to build, test and run.
+# Installs only what is missing; needs root (or sudo) only then.
+set -euo pipefail
+
+packages=(
+	build-essential autoconf automake libtool pkg-config
+	libssl-dev libcjson-dev libdb-dev check libmicrohttpd-dev
+	libcurl4-openssl-dev liboauth2-dev libpam0g-dev
+	curl ca-certificates openssl python3 python3-aiosmtpd
+	libpam-wrapper libpamtest0-dev pamtester
+	apache2 libapache2-mod-oauth2 wrk valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

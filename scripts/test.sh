@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command: install what is missing, build with -Werror, run every
+# test.  The last line is "N passed, N failed, N skipped".
+#   scripts/test.sh               normal build in build/normal
+#   scripts/test.sh --sanitizers  ASan+UBSan build in build/sanitizers
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+flavour=normal
+extra=()
+if [ "${1:-}" = "--sanitizers" ]; then
+	flavour=sanitizers
+	extra=(--enable-sanitizers)
+fi
+
+scripts/install-deps.sh
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+	autoreconf -fi >/dev/null
+fi
+
+build="$top/build/$flavour"
+mkdir -p "$build"
+cd "$build"
+[ -f Makefile ] || "$top/configure" --enable-werror "${extra[@]}" >configure.out
+make -j"$(nproc)" >make.out 2>&1 || { tail -n 60 make.out; exit 2; }
+find . -name '*.trs' -delete
+make -j"$(nproc)" check >check.out 2>&1 || true
+# Show what failed, with the log of each failing test.
+grep -E '^(FAIL|ERROR|XPASS)' check.out || true
+for log in $(grep -lE ':test-result: (FAIL|ERROR|XPASS)' $(find . -name '*.trs') 2>/dev/null); do
+	echo "---- ${log%.trs}.log"
+	grep -E '^(not ok|#)' "${log%.trs}.log" | head -n 40 || true
+done
+"$top/scripts/test-summary.sh" .

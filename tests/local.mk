@@ -1,0 +1,9 @@
+# tests/: shared test infrastructure.  Every part's tests are listed in that
+# part's fragment; they use these helpers.
+check_LTLIBRARIES += tests/libunitmain.la
+tests_libunitmain_la_SOURCES = tests/unit/unit.c tests/unit/unit.h
+tests_libunitmain_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_libunitmain_la_LIBADD = $(CHECK_LIBS)
+# Link a Check suite with LDADD = $(unit_ldadd)
+unit_ldadd = tests/libunitmain.la core/libapitoken.la $(CHECK_LIBS)
+dist_check_DATA += tests/lib.sh
