@@ -101,6 +101,12 @@ int apitoken_config_defaults(apitoken_config_t **cfg_out);
 
 void apitoken_config_free(apitoken_config_t *cfg);
 
+/*
+ * Point cfg at another store folder (apitokenctl --store) and re-derive the
+ * socket paths that the file did not set explicitly.  0 or _NOMEM.
+ */
+int apitoken_config_set_store(apitoken_config_t *cfg, const char *dir);
+
 /* The role called name, or NULL. */
 const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,
 					    const char *name);
