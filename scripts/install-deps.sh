@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libssl-dev libcjson-dev libdb-dev check libmicrohttpd-dev
+	libssl-dev zlib1g-dev libcjson-dev libdb-dev check libmicrohttpd-dev
 	libcurl4-openssl-dev liboauth2-dev libpam0g-dev
 	curl ca-certificates openssl python3 python3-aiosmtpd
 	libpam-wrapper libpamtest0-dev pamtester
