@@ -21,6 +21,7 @@
 /* The file comes from outside: bound what we read. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MAX_REMINDERS 16
+#define MAX_ROLES 256
 #define NAME_MAX_LEN 64
 #define SUN_PATH_MAX 108
 
@@ -553,6 +554,9 @@ parse_roles(const struct loader *ld, const cJSON *obj)
 	if (!cJSON_IsObject(obj))
 		return key_error(ld, "roles",
 				 "an object of role name to scope list");
+	/* Roles are looked up linearly; a sane file has a handful. */
+	if (cJSON_GetArraySize(obj) > MAX_ROLES)
+		return key_error(ld, "roles", "at most 256 roles");
 	free_roles(cfg->roles, cfg->n_roles);
 	cfg->roles = NULL;
 	cfg->n_roles = 0;
@@ -563,8 +567,10 @@ parse_roles(const struct loader *ld, const cJSON *obj)
 		size_t n = 0, cap;
 		int rc;
 
+		if (role->string == NULL)
+			return key_error(ld, "roles", "named roles");
 		snprintf(key, sizeof(key), "roles.%.64s", role->string);
-		if (role->string == NULL || role->string[0] == '\0' ||
+		if (role->string[0] == '\0' ||
 		    strlen(role->string) > NAME_MAX_LEN ||
 		    !apitoken_scope_token_valid(role->string))
 			return key_error(ld, key,
@@ -640,21 +646,25 @@ parse_reminders(const struct loader *ld, const cJSON *arr)
 	return 0;
 }
 
+/*
+ * cJSON keeps both copies of a repeated key; the user meant one.  Checked
+ * against the earlier members only, as each member is reached: a file
+ * fails at its first duplicate or unknown key, so this stays cheap even
+ * for a hostile file.
+ */
 static int
-check_dups(const struct loader *ld, const cJSON *obj, const char *prefix)
+check_dup(const struct loader *ld, const cJSON *obj, const cJSON *item,
+	  const char *prefix)
 {
-	const cJSON *a, *b;
+	const cJSON *a;
 
-	/* cJSON keeps both copies of a repeated key; the user meant one. */
-	for (a = obj->child; a != NULL; a = a->next)
-		for (b = a->next; b != NULL; b = b->next)
-			if (a->string != NULL && b->string != NULL &&
-			    strcmp(a->string, b->string) == 0)
-				return apitoken_error(
-					APITOKEN_ERR_CONFIG,
-					"%s: key '%s%.64s': appears more than "
-					"once",
-					ld->path, prefix, a->string);
+	for (a = obj->child; a != NULL && a != item; a = a->next)
+		if (a->string != NULL && item->string != NULL &&
+		    strcmp(a->string, item->string) == 0)
+			return apitoken_error(APITOKEN_ERR_CONFIG,
+					      "%s: key '%s%.64s': appears "
+					      "more than once",
+					      ld->path, prefix, item->string);
 	return 0;
 }
 
@@ -667,13 +677,13 @@ parse_mail(const struct loader *ld, const cJSON *obj)
 
 	if (!cJSON_IsObject(obj))
 		return key_error(ld, "mail", "an object");
-	rc = check_dups(ld, obj, "mail.");
-	if (rc != 0)
-		return rc;
 	cJSON_ArrayForEach(it, obj)
 	{
 		const char *k = it->string;
 
+		rc = check_dup(ld, obj, it, "mail.");
+		if (rc != 0)
+			return rc;
 		if (strcmp(k, "relay") == 0) {
 			rc = get_string(ld, it, "mail.relay", true,
 					&cfg->mail_relay);
@@ -960,12 +970,11 @@ load_file(const char *path, apitoken_config_t **cfg_out)
 	}
 	ld.path = path;
 	ld.cfg = &p->pub;
-	rc = check_dups(&ld, root, "");
-	if (rc != 0)
-		goto out;
 	cJSON_ArrayForEach(it, root)
 	{
-		rc = parse_key(&ld, it, &issuer_set);
+		rc = check_dup(&ld, root, it, "");
+		if (rc == 0)
+			rc = parse_key(&ld, it, &issuer_set);
 		if (rc != 0)
 			goto out;
 	}

@@ -335,6 +335,13 @@ START_TEST(test_errors)
 	load_bad("{\"mail\": {\"reminders\": [\"1d\", \"soon\"]}}",
 		 "key 'mail.reminders': " DUR);
 	load_bad("{\"mail\": 3}", "key 'mail': expected an object");
+	load_bad("{\"mail\": {\"from\": \"a@b\", \"from\": \"c@d\"}}",
+		 "key 'mail.from': appears more than once");
+	load_bad("{\"roles\": {\"a b\": []}}",
+		 "key 'roles.a b': expected a role name of 1-64 printable "
+		 "characters without spaces or quotes");
+	load_bad("{\"roles\": {\"x\": [], \"x\": []}}",
+		 "key 'roles.x': expected each role once");
 }
 END_TEST
 
@@ -360,6 +367,13 @@ START_TEST(test_not_regular_or_huge)
 	ck_assert_ptr_null(cfg);
 	snprintf(expect, sizeof(expect), "%s: not a regular file", dir);
 	ck_assert_str_eq(apitoken_last_error(), expect);
+
+	/* Nor is a FIFO, which must not hang the loader either. */
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(apitoken_config_load(path, &cfg), APITOKEN_ERR_CONFIG);
+	snprintf(expect, sizeof(expect), "%s: not a regular file", path);
+	ck_assert_str_eq(apitoken_last_error(), expect);
+	ck_assert_int_eq(unlink(path), 0);
 
 	/* Just over 1 MiB of valid-looking JSON is refused unread. */
 	f = fopen(path, "w");
