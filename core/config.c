@@ -90,8 +90,9 @@ apitoken_duration_parse(const char *text, int64_t *secs_out)
 	*secs_out = n * mult;
 	return 0;
 bad:
-	return apitoken_error(APITOKEN_ERR_INVALID, "expected " EXPECT_DURATION
-				" (a positive whole number of s, m, h, d or w)");
+	return apitoken_error(APITOKEN_ERR_INVALID,
+	                      "expected " EXPECT_DURATION
+	                      " (a positive whole number of s, m, h, d or w)");
 }
 
 void
@@ -101,7 +102,10 @@ apitoken_duration_format(int64_t secs, char *buf, size_t len)
 		int64_t secs;
 		char unit;
 	} units[] = {
-		{ 7 * 86400, 'w' }, { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
+	    {7 * 86400, 'w'},
+	    {86400, 'd'},
+	    {3600, 'h'},
+	    {60, 'm'},
 	};
 	size_t i;
 
@@ -110,7 +114,7 @@ apitoken_duration_format(int64_t secs, char *buf, size_t len)
 	for (i = 0; secs > 0 && i < sizeof(units) / sizeof(units[0]); i++)
 		if (secs % units[i].secs == 0) {
 			snprintf(buf, len, "%" PRId64 "%c",
-				 secs / units[i].secs, units[i].unit);
+			         secs / units[i].secs, units[i].unit);
 			return;
 		}
 	snprintf(buf, len, "%" PRId64 "s", secs);
@@ -185,8 +189,8 @@ apitoken_config_free(apitoken_config_t *cfg)
 }
 
 static int
-add_role(apitoken_config_t *cfg, const char *name,
-	 const char *const *scopes, size_t n)
+add_role(apitoken_config_t *cfg, const char *name, const char *const *scopes,
+         size_t n)
 {
 	apitoken_role_t *roles, *r;
 	size_t i;
@@ -214,11 +218,11 @@ add_role(apitoken_config_t *cfg, const char *name,
 static int
 fill_defaults(apitoken_config_t *cfg)
 {
-	static const char *const admin[] = { "api:read", "api:write",
-					     "api:admin" };
-	static const char *const developer[] = { "api:read", "api:write" };
-	static const char *const viewer[] = { "api:read" };
-	static const int64_t reminders[] = { 30 * 86400, 7 * 86400, 86400 };
+	static const char *const admin[] = {"api:read", "api:write",
+	                                    "api:admin"};
+	static const char *const developer[] = {"api:read", "api:write"};
+	static const char *const viewer[] = {"api:read"};
+	static const int64_t reminders[] = {30 * 86400, 7 * 86400, 86400};
 
 	cfg->token_lifetime = APITOKEN_DEFAULT_LIFETIME;
 	cfg->listen_port = 8080;
@@ -260,9 +264,9 @@ derive(apitoken_config_t *cfg)
 		return APITOKEN_ERR_NOMEM;
 	if (cfg->issuer == NULL &&
 	    asprintf(&cfg->issuer, "%s://%s%s%s:%u",
-		     cfg->tls_cert != NULL ? "https" : "http", v6 ? "[" : "",
-		     cfg->listen_host, v6 ? "]" : "",
-		     (unsigned)cfg->listen_port) < 0) {
+	             cfg->tls_cert != NULL ? "https" : "http", v6 ? "[" : "",
+	             cfg->listen_host, v6 ? "]" : "",
+	             (unsigned)cfg->listen_port) < 0) {
 		cfg->issuer = NULL;
 		return APITOKEN_ERR_NOMEM;
 	}
@@ -277,12 +281,12 @@ apitoken_config_defaults(apitoken_config_t **cfg_out)
 
 	if (cfg_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "config: no output");
+		                      "config: no output");
 	*cfg_out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM,
-				      "config: out of memory");
+		                      "config: out of memory");
 	rc = fill_defaults(&p->pub);
 	if (rc == 0)
 		rc = derive(&p->pub);
@@ -301,7 +305,7 @@ apitoken_config_set_store(apitoken_config_t *cfg, const char *dir)
 
 	if (cfg == NULL || dir == NULL || *dir == '\0')
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "store folder must not be empty");
+		                      "store folder must not be empty");
 	p = priv(cfg);
 	if (set_str(&cfg->store, dir) != 0 ||
 	    (!p->admin_socket_set &&
@@ -309,7 +313,7 @@ apitoken_config_set_store(apitoken_config_t *cfg, const char *dir)
 	    (!p->local_socket_set &&
 	     derive_socket(&cfg->local_socket, dir, "local.sock") != 0))
 		return apitoken_error(APITOKEN_ERR_NOMEM,
-				      "config: out of memory");
+		                      "config: out of memory");
 	return 0;
 }
 
@@ -338,7 +342,7 @@ static int
 key_error(const struct loader *ld, const char *key, const char *expected)
 {
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: key '%s': expected %s",
-			      ld->path, key, expected);
+	                      ld->path, key, expected);
 }
 
 static int
@@ -350,14 +354,13 @@ nomem(void)
 /* A JSON string; empty allowed only if allow_empty (then stored as NULL). */
 static int
 get_string(const struct loader *ld, const cJSON *item, const char *key,
-	   bool allow_empty, char **dst)
+           bool allow_empty, char **dst)
 {
 	const char *s;
 
 	if (!cJSON_IsString(item) || item->valuestring == NULL)
-		return key_error(ld, key,
-				 allow_empty ? "a string"
-					     : "a non-empty string");
+		return key_error(
+		    ld, key, allow_empty ? "a string" : "a non-empty string");
 	s = item->valuestring;
 	if (*s == '\0') {
 		if (!allow_empty)
@@ -370,7 +373,7 @@ get_string(const struct loader *ld, const cJSON *item, const char *key,
 /* A JSON number that is a whole number within [min, max]. */
 static int
 get_uint(const struct loader *ld, const cJSON *item, const char *key,
-	 double min, double max, const char *expected, double *out)
+         double min, double max, const char *expected, double *out)
 {
 	double v;
 
@@ -386,13 +389,13 @@ get_uint(const struct loader *ld, const cJSON *item, const char *key,
 /* A duration string, or a whole number of seconds. */
 static int
 get_duration(const struct loader *ld, const cJSON *item, const char *key,
-	     int64_t *out)
+             int64_t *out)
 {
 	double v;
 
 	if (cJSON_IsNumber(item)) {
 		if (get_uint(ld, item, key, 1, 9007199254740992.0,
-			     EXPECT_DURATION, &v) != 0)
+		             EXPECT_DURATION, &v) != 0)
 			return APITOKEN_ERR_CONFIG;
 		*out = (int64_t)v;
 		return 0;
@@ -459,8 +462,8 @@ static int
 parse_listen(const struct loader *ld, const cJSON *item)
 {
 	static const char expected[] =
-		"host:port such as 127.0.0.1:8080, [::1]:8080 or "
-		"localhost:8080 (port 0-65535)";
+	    "host:port such as 127.0.0.1:8080, [::1]:8080 or "
+	    "localhost:8080 (port 0-65535)";
 	apitoken_config_t *cfg = ld->cfg;
 	char *copy, *host, *port;
 	struct in6_addr a6;
@@ -513,8 +516,7 @@ out:
 static int
 parse_mode(const struct loader *ld, const cJSON *item)
 {
-	static const char expected[] =
-		"an octal mode string such as \"0660\"";
+	static const char expected[] = "an octal mode string such as \"0660\"";
 	const char *s;
 	unsigned v = 0;
 	size_t i;
@@ -553,7 +555,7 @@ parse_roles(const struct loader *ld, const cJSON *obj)
 
 	if (!cJSON_IsObject(obj))
 		return key_error(ld, "roles",
-				 "an object of role name to scope list");
+		                 "an object of role name to scope list");
 	/* Roles are looked up linearly; a sane file has a handful. */
 	if (cJSON_GetArraySize(obj) > MAX_ROLES)
 		return key_error(ld, "roles", "at most 256 roles");
@@ -573,9 +575,10 @@ parse_roles(const struct loader *ld, const cJSON *obj)
 		if (role->string[0] == '\0' ||
 		    strlen(role->string) > NAME_MAX_LEN ||
 		    !apitoken_scope_token_valid(role->string))
-			return key_error(ld, key,
-					 "a role name of 1-64 printable "
-					 "characters without spaces or quotes");
+			return key_error(
+			    ld, key,
+			    "a role name of 1-64 printable "
+			    "characters without spaces or quotes");
 		if (apitoken_config_role(cfg, role->string) != NULL)
 			return key_error(ld, key, "each role once");
 		if (!cJSON_IsArray(role))
@@ -590,10 +593,10 @@ parse_roles(const struct loader *ld, const cJSON *obj)
 			    !apitoken_scope_token_valid(sc->valuestring)) {
 				free(scopes);
 				return key_error(
-					ld, key,
-					"an array of RFC 6749 scope-tokens "
-					"(1-128 printable characters, no "
-					"space, '\"' or '\\')");
+				    ld, key,
+				    "an array of RFC 6749 scope-tokens "
+				    "(1-128 printable characters, no "
+				    "space, '\"' or '\\')");
 			}
 			scopes[n++] = sc->valuestring;
 		}
@@ -617,7 +620,7 @@ static int
 parse_reminders(const struct loader *ld, const cJSON *arr)
 {
 	static const char expected[] =
-		"an array of at most 16 durations such as [\"30d\", \"7d\"]";
+	    "an array of at most 16 durations such as [\"30d\", \"7d\"]";
 	apitoken_config_t *cfg = ld->cfg;
 	int64_t *list;
 	const cJSON *it;
@@ -654,7 +657,7 @@ parse_reminders(const struct loader *ld, const cJSON *arr)
  */
 static int
 check_dup(const struct loader *ld, const cJSON *obj, const cJSON *item,
-	  const char *prefix)
+          const char *prefix)
 {
 	const cJSON *a;
 
@@ -662,9 +665,9 @@ check_dup(const struct loader *ld, const cJSON *obj, const cJSON *item,
 		if (a->string != NULL && item->string != NULL &&
 		    strcmp(a->string, item->string) == 0)
 			return apitoken_error(APITOKEN_ERR_CONFIG,
-					      "%s: key '%s%.64s': appears "
-					      "more than once",
-					      ld->path, prefix, item->string);
+			                      "%s: key '%s%.64s': appears "
+			                      "more than once",
+			                      ld->path, prefix, item->string);
 	return 0;
 }
 
@@ -686,42 +689,42 @@ parse_mail(const struct loader *ld, const cJSON *obj)
 			return rc;
 		if (strcmp(k, "relay") == 0) {
 			rc = get_string(ld, it, "mail.relay", true,
-					&cfg->mail_relay);
+			                &cfg->mail_relay);
 			if (rc == 0 && cfg->mail_relay != NULL &&
 			    ((strncmp(cfg->mail_relay, "smtp://", 7) != 0 &&
 			      strncmp(cfg->mail_relay, "smtps://", 8) != 0) ||
 			     !no_ctl(cfg->mail_relay)))
 				rc = key_error(ld, "mail.relay",
-					       "an smtp:// or smtps:// URL");
+				               "an smtp:// or smtps:// URL");
 		} else if (strcmp(k, "from") == 0) {
 			rc = get_string(ld, it, "mail.from", false,
-					&cfg->mail_from);
+			                &cfg->mail_from);
 			/* Goes into a header: no line breaks. */
 			if (rc == 0 && (strchr(cfg->mail_from, '@') == NULL ||
-					!no_ctl(cfg->mail_from)))
+			                !no_ctl(cfg->mail_from)))
 				rc = key_error(ld, "mail.from",
-					       "an email address such as "
-					       "apitoken@example.com");
+				               "an email address such as "
+				               "apitoken@example.com");
 		} else if (strcmp(k, "username") == 0) {
 			rc = get_string(ld, it, "mail.username", true,
-					&cfg->mail_username);
+			                &cfg->mail_username);
 			if (rc == 0 && cfg->mail_username != NULL &&
 			    !no_ctl(cfg->mail_username))
 				rc = key_error(ld, "mail.username",
-					       "a string without control "
-					       "characters");
+				               "a string without control "
+				               "characters");
 		} else if (strcmp(k, "password_file") == 0) {
 			rc = get_string(ld, it, "mail.password_file", true,
-					&cfg->mail_password_file);
+			                &cfg->mail_password_file);
 		} else if (strcmp(k, "reminders") == 0) {
 			rc = parse_reminders(ld, it);
 		} else if (strcmp(k, "retry_max") == 0) {
 			rc = get_duration(ld, it, "mail.retry_max",
-					  &cfg->mail_retry_max);
+			                  &cfg->mail_retry_max);
 		} else {
 			rc = apitoken_error(APITOKEN_ERR_CONFIG,
-					    "%s: unknown key 'mail.%.64s'",
-					    ld->path, k);
+			                    "%s: unknown key 'mail.%.64s'",
+			                    ld->path, k);
 		}
 		if (rc != 0)
 			return rc;
@@ -731,7 +734,7 @@ parse_mail(const struct loader *ld, const cJSON *obj)
 
 static int
 parse_socket(const struct loader *ld, const cJSON *it, const char *key,
-	     char **dst, bool *set)
+             char **dst, bool *set)
 {
 	int rc = get_string(ld, it, key, false, dst);
 
@@ -739,7 +742,7 @@ parse_socket(const struct loader *ld, const cJSON *it, const char *key,
 		return rc;
 	if (strlen(*dst) >= SUN_PATH_MAX)
 		return key_error(ld, key,
-				 "a socket path shorter than 108 bytes");
+		                 "a socket path shorter than 108 bytes");
 	*set = true;
 	return 0;
 }
@@ -764,8 +767,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 			return nomem();
 		if (rc == 0 && !prefix_ok(cfg->bu_scope_prefix))
 			rc = key_error(ld, k,
-				       "at most 64 scope-token characters "
-				       "(no space, '\"' or '\\')");
+			               "at most 64 scope-token characters "
+			               "(no space, '\"' or '\\')");
 		return rc;
 	}
 	if (strcmp(k, "roles") == 0)
@@ -774,14 +777,13 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return parse_listen(ld, it);
 	if (strcmp(k, "issuer") == 0) {
 		rc = get_string(ld, it, k, false, &cfg->issuer);
-		if (rc == 0 &&
-		    ((strncmp(cfg->issuer, "http://", 7) != 0 &&
-		      strncmp(cfg->issuer, "https://", 8) != 0) ||
-		     strpbrk(cfg->issuer, "?# ") != NULL ||
-		     !no_ctl(cfg->issuer)))
+		if (rc == 0 && ((strncmp(cfg->issuer, "http://", 7) != 0 &&
+		                 strncmp(cfg->issuer, "https://", 8) != 0) ||
+		                strpbrk(cfg->issuer, "?# ") != NULL ||
+		                !no_ctl(cfg->issuer)))
 			rc = key_error(ld, k,
-				       "an http:// or https:// URL without "
-				       "query or fragment");
+			               "an http:// or https:// URL without "
+			               "query or fragment");
 		*issuer_set = rc == 0;
 		return rc;
 	}
@@ -789,10 +791,10 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_string(ld, it, k, false, &cfg->audience);
 	if (strcmp(k, "admin_socket") == 0)
 		return parse_socket(ld, it, k, &cfg->admin_socket,
-				    &p->admin_socket_set);
+		                    &p->admin_socket_set);
 	if (strcmp(k, "local_socket") == 0)
 		return parse_socket(ld, it, k, &cfg->local_socket,
-				    &p->local_socket_set);
+		                    &p->local_socket_set);
 	if (strcmp(k, "admin_group") == 0)
 		return get_string(ld, it, k, true, &cfg->admin_group);
 	if (strcmp(k, "local_socket_mode") == 0)
@@ -803,23 +805,23 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_string(ld, it, k, true, &cfg->tls_key);
 	if (strcmp(k, "threads") == 0) {
 		rc = get_uint(ld, it, k, 0, 1024,
-			      "a whole number from 0 (one per CPU) to 1024",
-			      &v);
+		              "a whole number from 0 (one per CPU) to 1024",
+		              &v);
 		if (rc == 0)
 			cfg->threads = (unsigned)v;
 		return rc;
 	}
 	if (strcmp(k, "max_body") == 0) {
 		rc = get_uint(ld, it, k, 256, 1048576,
-			      "a whole number of bytes from 256 to 1048576",
-			      &v);
+		              "a whole number of bytes from 256 to 1048576",
+		              &v);
 		if (rc == 0)
 			cfg->max_body = (size_t)v;
 		return rc;
 	}
 	if (strcmp(k, "connection_timeout") == 0) {
 		rc = get_uint(ld, it, k, 1, 3600,
-			      "a whole number of seconds from 1 to 3600", &v);
+		              "a whole number of seconds from 1 to 3600", &v);
 		if (rc == 0)
 			cfg->connection_timeout = (unsigned)v;
 		return rc;
@@ -829,7 +831,7 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 	if (strcmp(k, "mail") == 0)
 		return parse_mail(ld, it);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
-			      ld->path, k);
+	                      ld->path, k);
 }
 
 /* Read the whole file into a NUL-terminated buffer. */
@@ -846,22 +848,22 @@ read_file(const char *path, char **buf_out, size_t *len_out)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "%s: cannot open: %s", path,
-				      strerror(errno));
+		                      "%s: cannot open: %s", path,
+		                      strerror(errno));
 	if (fstat(fd, &st) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "%s: cannot stat: %s",
-				    path, strerror(errno));
+		                    path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "%s: not a regular file", path);
+		                    "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_size > CONFIG_MAX_BYTES) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "%s: larger than %d bytes", path,
-				    CONFIG_MAX_BYTES);
+		                    "%s: larger than %d bytes", path,
+		                    CONFIG_MAX_BYTES);
 		goto out;
 	}
 	buf = malloc(CONFIG_MAX_BYTES + 2);
@@ -877,8 +879,8 @@ read_file(const char *path, char **buf_out, size_t *len_out)
 			continue;
 		if (n < 0) {
 			rc = apitoken_error(APITOKEN_ERR_IO,
-					    "%s: cannot read: %s", path,
-					    strerror(errno));
+			                    "%s: cannot read: %s", path,
+			                    strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -886,8 +888,8 @@ read_file(const char *path, char **buf_out, size_t *len_out)
 		len += (size_t)n;
 		if (len > CONFIG_MAX_BYTES) {
 			rc = apitoken_error(APITOKEN_ERR_CONFIG,
-					    "%s: larger than %d bytes", path,
-					    CONFIG_MAX_BYTES);
+			                    "%s: larger than %d bytes", path,
+			                    CONFIG_MAX_BYTES);
 			goto out;
 		}
 	}
@@ -916,8 +918,8 @@ parse_error(const char *path, const char *buf, size_t pos)
 		}
 	}
 	return apitoken_error(APITOKEN_ERR_CONFIG,
-			      "%s: invalid JSON at line %zu, column %zu",
-			      path, line, col);
+	                      "%s: invalid JSON at line %zu, column %zu", path,
+	                      line, col);
 }
 
 static int
@@ -937,25 +939,24 @@ load_file(const char *path, apitoken_config_t **cfg_out)
 	if (rc != 0)
 		return rc;
 	if (memchr(buf, '\0', len) != NULL) {
-		rc = parse_error(path, buf, (size_t)((char *)memchr(buf, '\0',
-								   len) -
-						     buf));
+		rc = parse_error(
+		    path, buf, (size_t)((char *)memchr(buf, '\0', len) - buf));
 		goto out;
 	}
 	/* len + 1: cJSON wants to see the terminating NUL itself. */
 	root = cJSON_ParseWithLengthOpts(buf, len + 1, &end, true);
 	if (root == NULL) {
 		size_t pos = end != NULL && end >= buf && end <= buf + len
-				     ? (size_t)(end - buf)
-				     : 0;
+		                 ? (size_t)(end - buf)
+		                 : 0;
 
 		rc = parse_error(path, buf, pos);
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "%s: expected a JSON object at top level",
-				    path);
+		                    "%s: expected a JSON object at top level",
+		                    path);
 		goto out;
 	}
 	p = calloc(1, sizeof(*p));
@@ -963,8 +964,7 @@ load_file(const char *path, apitoken_config_t **cfg_out)
 		rc = nomem();
 		goto out;
 	}
-	if (fill_defaults(&p->pub) != 0 ||
-	    set_str(&p->pub.path, path) != 0) {
+	if (fill_defaults(&p->pub) != 0 || set_str(&p->pub.path, path) != 0) {
 		rc = nomem();
 		goto out;
 	}
@@ -979,9 +979,9 @@ load_file(const char *path, apitoken_config_t **cfg_out)
 			goto out;
 	}
 	if ((p->pub.tls_cert == NULL) != (p->pub.tls_key == NULL)) {
-		rc = key_error(&ld, p->pub.tls_cert == NULL ? "tls_cert"
-							    : "tls_key",
-			       "tls_cert and tls_key to be set together");
+		rc = key_error(
+		    &ld, p->pub.tls_cert == NULL ? "tls_cert" : "tls_key",
+		    "tls_cert and tls_key to be set together");
 		goto out;
 	}
 	if (!issuer_set) {
@@ -1010,7 +1010,7 @@ apitoken_config_load(const char *path, apitoken_config_t **cfg_out)
 
 	if (cfg_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "config: no output");
+		                      "config: no output");
 	*cfg_out = NULL;
 	if (path == NULL) {
 		env = getenv(APITOKEN_CONFIG_ENV);
@@ -1025,6 +1025,6 @@ apitoken_config_load(const char *path, apitoken_config_t **cfg_out)
 	}
 	if (*path == '\0')
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "configuration file name is empty");
+		                      "configuration file name is empty");
 	return load_file(path, cfg_out);
 }

@@ -36,7 +36,7 @@ contains(char *const *list, size_t n, const char *s)
 
 int
 apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
-		      char *const *bus, size_t n_bus, char **scope_out)
+                      char *const *bus, size_t n_bus, char **scope_out)
 {
 	const apitoken_role_t *r = NULL;
 	const char *prefix;
@@ -47,11 +47,11 @@ apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
 
 	if (scope_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "policy: no output");
+		                      "policy: no output");
 	*scope_out = NULL;
 	if (cfg == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "policy: no configuration");
+		                      "policy: no configuration");
 	if (role != NULL)
 		r = apitoken_config_role(cfg, role);
 	prefix = cfg->bu_scope_prefix != NULL ? cfg->bu_scope_prefix : "";
@@ -70,7 +70,8 @@ apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
 	for (i = 0; bus != NULL && i < n_bus; i++) {
 		char *w;
 
-		/* The store validates ids; never let a bad one into a scope. */
+		/* The store validates ids; never let a bad one into a scope.
+		 */
 		if (!apitoken_bu_id_valid(bus[i]))
 			continue;
 		if (asprintf(&w, "%s%s", prefix, bus[i]) < 0)

@@ -15,7 +15,7 @@
 #define SECRET_BYTES 32
 
 static const char alphabet[] =
-	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 static bool
 is_base62(char c)
@@ -26,7 +26,7 @@ is_base62(char c)
 
 int
 apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
-		       size_t width)
+                       size_t width)
 {
 	uint8_t *num = NULL;
 	size_t i, start = 0;
@@ -34,12 +34,12 @@ apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
 
 	if ((in == NULL && in_len > 0) || out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "base62: missing buffer");
+		                      "base62: missing buffer");
 	if (in_len > 0) {
 		num = malloc(in_len);
 		if (num == NULL)
 			return apitoken_error(APITOKEN_ERR_NOMEM,
-					      "base62: out of memory");
+			                      "base62: out of memory");
 		memcpy(num, in, in_len);
 	}
 	/*
@@ -64,8 +64,8 @@ apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
 		start++;
 	if (start < in_len) {
 		rc = apitoken_error(APITOKEN_ERR_INVALID,
-				    "base62: value does not fit in %zu digits",
-				    width);
+		                    "base62: value does not fit in %zu digits",
+		                    width);
 		goto out;
 	}
 	rc = 0;
@@ -91,7 +91,7 @@ checksum(const char *s, size_t len, char out[APITOKEN_TOKEN_CRC_LEN])
 	be[2] = (uint8_t)(crc >> 8);
 	be[3] = (uint8_t)crc;
 	return apitoken_base62_encode(be, sizeof(be), out,
-				      APITOKEN_TOKEN_CRC_LEN);
+	                              APITOKEN_TOKEN_CRC_LEN);
 }
 
 static bool
@@ -99,9 +99,8 @@ prefix_ok(const char *prefix)
 {
 	size_t i;
 
-	if (prefix == NULL ||
-	    strnlen(prefix, APITOKEN_TOKEN_PREFIX_LEN + 1) !=
-		    APITOKEN_TOKEN_PREFIX_LEN)
+	if (prefix == NULL || strnlen(prefix, APITOKEN_TOKEN_PREFIX_LEN + 1) !=
+	                          APITOKEN_TOKEN_PREFIX_LEN)
 		return false;
 	for (i = 0; i < APITOKEN_TOKEN_PREFIX_LEN; i++)
 		if (prefix[i] < 0x21 || prefix[i] > 0x7e)
@@ -111,7 +110,7 @@ prefix_ok(const char *prefix)
 
 int
 apitoken_token_create(const char *prefix,
-		      char token_out[APITOKEN_TOKEN_LEN + 1])
+                      char token_out[APITOKEN_TOKEN_LEN + 1])
 {
 	uint8_t secret[SECRET_BYTES];
 	char *body = token_out + APITOKEN_TOKEN_PREFIX_LEN;
@@ -120,22 +119,23 @@ apitoken_token_create(const char *prefix,
 
 	if (token_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token: no output buffer");
+		                      "token: no output buffer");
 	token_out[0] = '\0';
 	if (!prefix_ok(prefix))
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token: prefix must be %d characters",
-				      APITOKEN_TOKEN_PREFIX_LEN);
+		                      "token: prefix must be %d characters",
+		                      APITOKEN_TOKEN_PREFIX_LEN);
 	if (RAND_bytes(secret, sizeof(secret)) != 1)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token: random generator failed");
+		                      "token: random generator failed");
 	memcpy(token_out, prefix, APITOKEN_TOKEN_PREFIX_LEN);
 	rc = apitoken_base62_encode(secret, sizeof(secret), body,
-				    APITOKEN_TOKEN_BODY_LEN);
+	                            APITOKEN_TOKEN_BODY_LEN);
 	if (rc != 0)
 		goto out;
-	rc = checksum(token_out,
-		      APITOKEN_TOKEN_PREFIX_LEN + APITOKEN_TOKEN_BODY_LEN, crc);
+	rc =
+	    checksum(token_out,
+	             APITOKEN_TOKEN_PREFIX_LEN + APITOKEN_TOKEN_BODY_LEN, crc);
 	if (rc != 0)
 		goto out;
 	token_out[APITOKEN_TOKEN_LEN] = '\0';
@@ -160,30 +160,30 @@ apitoken_token_parse(const char *prefix, const char *token, size_t len)
 	/* Details name the defect only: the input may be a real secret. */
 	if (memchr(token, '\0', len) != NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "bad character (embedded NUL)");
+		                      "bad character (embedded NUL)");
 	if (len < plen || memcmp(token, prefix, plen) != 0)
 		return apitoken_error(APITOKEN_ERR_INVALID, "wrong prefix");
 	if (len != APITOKEN_TOKEN_LEN || plen != APITOKEN_TOKEN_PREFIX_LEN)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "wrong length (expected %d characters)",
-				      APITOKEN_TOKEN_LEN);
+		                      "wrong length (expected %d characters)",
+		                      APITOKEN_TOKEN_LEN);
 	for (i = plen; i < len; i++)
 		if (!is_base62(token[i]))
 			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "bad character");
+			                      "bad character");
 	if (checksum(token, APITOKEN_TOKEN_LEN - APITOKEN_TOKEN_CRC_LEN,
-		     want) != 0)
+	             want) != 0)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token: checksum encoding failed");
+		                      "token: checksum encoding failed");
 	if (memcmp(want, token + APITOKEN_TOKEN_LEN - APITOKEN_TOKEN_CRC_LEN,
-		   APITOKEN_TOKEN_CRC_LEN) != 0)
+	           APITOKEN_TOKEN_CRC_LEN) != 0)
 		return apitoken_error(APITOKEN_ERR_INVALID, "bad checksum");
 	return 0;
 }
 
 void
 apitoken_token_hash(const char *token, size_t len,
-		    uint8_t hash_out[APITOKEN_HASH_LEN])
+                    uint8_t hash_out[APITOKEN_HASH_LEN])
 {
 	unsigned int n = 0;
 
@@ -205,7 +205,7 @@ apitoken_token_id_create(char id_out[APITOKEN_ID_LEN + 1])
 
 	if (id_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token id: no output buffer");
+		                      "token id: no output buffer");
 	/*
 	 * Rejection sampling keeps every character uniform: bytes of 248
 	 * and above would favour the first eight symbols.  Each round keeps
@@ -216,15 +216,15 @@ apitoken_token_id_create(char id_out[APITOKEN_ID_LEN + 1])
 
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 			return apitoken_error(APITOKEN_ERR_INTERNAL,
-					      "token id: random generator "
-					      "failed");
+			                      "token id: random generator "
+			                      "failed");
 		for (i = 0; i < sizeof(rnd) && filled < APITOKEN_ID_LEN; i++)
 			if (rnd[i] < 248)
 				id_out[filled++] = alphabet[rnd[i] % 62];
 	}
 	if (filled < APITOKEN_ID_LEN)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
-				      "token id: random generator stuck");
+		                      "token id: random generator stuck");
 	id_out[APITOKEN_ID_LEN] = '\0';
 	return 0;
 }

@@ -49,7 +49,7 @@ load_ok(const char *text)
 
 	write_file(text);
 	ck_assert_msg(apitoken_config_load(path, &cfg) == 0, "load: %s",
-		      apitoken_last_error());
+	              apitoken_last_error());
 	ck_assert_ptr_nonnull(cfg);
 	return cfg;
 }
@@ -62,7 +62,8 @@ load_bad(const char *text, const char *want)
 	char expect[1024];
 
 	write_file(text);
-	ck_assert_int_eq(apitoken_config_load(path, &cfg), APITOKEN_ERR_CONFIG);
+	ck_assert_int_eq(apitoken_config_load(path, &cfg),
+	                 APITOKEN_ERR_CONFIG);
 	ck_assert_ptr_null(cfg);
 	snprintf(expect, sizeof(expect), "%s: %s", path, want);
 	ck_assert_str_eq(apitoken_last_error(), expect);
@@ -151,7 +152,7 @@ START_TEST(test_env_and_missing)
 	snprintf(missing, sizeof(missing), "%s/nope.json", dir);
 	cfg = NULL;
 	ck_assert_int_eq(apitoken_config_load(missing, &cfg),
-			 APITOKEN_ERR_CONFIG);
+	                 APITOKEN_ERR_CONFIG);
 	ck_assert_ptr_null(cfg);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), missing));
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "No such file"));
@@ -161,25 +162,25 @@ END_TEST
 START_TEST(test_good_file)
 {
 	apitoken_config_t *cfg = load_ok(
-		"{\n"
-		"  \"store\": \"/var/lib/apitoken\",\n"
-		"  \"token_lifetime\": \"90d\",\n"
-		"  \"business_unit_scope_prefix\": \"unit:\",\n"
-		"  \"roles\": { \"ops\": [\"ops:all\", \"api:read\"],\n"
-		"             \"guest\": [] },\n"
-		"  \"listen\": \"[::1]:8443\",\n"
-		"  \"audience\": \"payments\",\n"
-		"  \"admin_socket\": \"/run/apitoken/admin.sock\",\n"
-		"  \"admin_group\": \"apitoken\",\n"
-		"  \"local_socket_mode\": \"0600\",\n"
-		"  \"tls_cert\": \"/etc/ssl/c.pem\", \"tls_key\": \"/k.pem\",\n"
-		"  \"threads\": 4, \"max_body\": 8192,\n"
-		"  \"connection_timeout\": 30, \"sweep_interval\": \"5m\",\n"
-		"  \"mail\": { \"relay\": \"smtp://mail:25\",\n"
-		"            \"from\": \"tokens@example.com\",\n"
-		"            \"reminders\": [\"1d\", \"14d\", 3600, \"1d\"],\n"
-		"            \"retry_max\": \"2h\" }\n"
-		"}\n");
+	    "{\n"
+	    "  \"store\": \"/var/lib/apitoken\",\n"
+	    "  \"token_lifetime\": \"90d\",\n"
+	    "  \"business_unit_scope_prefix\": \"unit:\",\n"
+	    "  \"roles\": { \"ops\": [\"ops:all\", \"api:read\"],\n"
+	    "             \"guest\": [] },\n"
+	    "  \"listen\": \"[::1]:8443\",\n"
+	    "  \"audience\": \"payments\",\n"
+	    "  \"admin_socket\": \"/run/apitoken/admin.sock\",\n"
+	    "  \"admin_group\": \"apitoken\",\n"
+	    "  \"local_socket_mode\": \"0600\",\n"
+	    "  \"tls_cert\": \"/etc/ssl/c.pem\", \"tls_key\": \"/k.pem\",\n"
+	    "  \"threads\": 4, \"max_body\": 8192,\n"
+	    "  \"connection_timeout\": 30, \"sweep_interval\": \"5m\",\n"
+	    "  \"mail\": { \"relay\": \"smtp://mail:25\",\n"
+	    "            \"from\": \"tokens@example.com\",\n"
+	    "            \"reminders\": [\"1d\", \"14d\", 3600, \"1d\"],\n"
+	    "            \"retry_max\": \"2h\" }\n"
+	    "}\n");
 	const apitoken_role_t *r;
 
 	ck_assert_str_eq(cfg->store, "/var/lib/apitoken");
@@ -236,7 +237,7 @@ START_TEST(test_listen_forms)
 	ck_assert_str_eq(cfg->issuer, "http://0.0.0.0:0");
 	apitoken_config_free(cfg);
 	cfg = load_ok("{\"listen\": \"api.example.com:65535\","
-		      " \"issuer\": \"https://id.example.com/\"}");
+	              " \"issuer\": \"https://id.example.com/\"}");
 	ck_assert_str_eq(cfg->listen_host, "api.example.com");
 	ck_assert_uint_eq(cfg->listen_port, 65535);
 	ck_assert_str_eq(cfg->issuer, "https://id.example.com/");
@@ -254,58 +255,58 @@ START_TEST(test_set_store_defaults)
 	ck_assert_str_eq(cfg->admin_socket, "/srv/s/admin.sock");
 	ck_assert_str_eq(cfg->local_socket, "/srv/s/local.sock");
 	ck_assert_int_eq(apitoken_config_set_store(cfg, ""),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	ck_assert_str_eq(cfg->store, "/srv/s");
 	apitoken_config_free(cfg);
 }
 END_TEST
 
 #define DUR "expected a duration such as 180d, 12h or 30s"
-#define LISTEN                                                           \
-	"expected host:port such as 127.0.0.1:8080, [::1]:8080 or "      \
+#define LISTEN                                                                \
+	"expected host:port such as 127.0.0.1:8080, [::1]:8080 or "           \
 	"localhost:8080 (port 0-65535)"
 
 START_TEST(test_errors)
 {
 	load_bad("{\"token_lifetime\": \"180x\"}",
-		 "key 'token_lifetime': " DUR);
+	         "key 'token_lifetime': " DUR);
 	load_bad("{\"token_lifetime\": \"0\"}", "key 'token_lifetime': " DUR);
 	load_bad("{\"token_lifetime\": -5}", "key 'token_lifetime': " DUR);
 	load_bad("{\"token_lifetime\": true}", "key 'token_lifetime': " DUR);
 	load_bad("{\"sweep_interval\": \"\"}", "key 'sweep_interval': " DUR);
 	load_bad("{\"colour\": \"blue\"}", "unknown key 'colour'");
 	load_bad("{\"mail\": {\"relai\": \"smtp://x\"}}",
-		 "unknown key 'mail.relai'");
+	         "unknown key 'mail.relai'");
 	load_bad("{\"store\": 5}", "key 'store': expected a non-empty string");
 	load_bad("{\"store\": \"\"}",
-		 "key 'store': expected a non-empty string");
+	         "key 'store': expected a non-empty string");
 	load_bad("{\"store\": \"/a\", \"store\": \"/b\"}",
-		 "key 'store': appears more than once");
+	         "key 'store': appears more than once");
 	load_bad("{\"threads\": \"4\"}",
-		 "key 'threads': expected a whole number from 0 (one per CPU) "
-		 "to 1024");
+	         "key 'threads': expected a whole number from 0 (one per CPU) "
+	         "to 1024");
 	load_bad("{\"threads\": 1.5}",
-		 "key 'threads': expected a whole number from 0 (one per CPU) "
-		 "to 1024");
+	         "key 'threads': expected a whole number from 0 (one per CPU) "
+	         "to 1024");
 	load_bad("{\"max_body\": 10}",
-		 "key 'max_body': expected a whole number of bytes from 256 "
-		 "to 1048576");
+	         "key 'max_body': expected a whole number of bytes from 256 "
+	         "to 1048576");
 	load_bad("{\"roles\": []}",
-		 "key 'roles': expected an object of role name to scope list");
+	         "key 'roles': expected an object of role name to scope list");
 	load_bad("{\"roles\": {\"dev\": \"api:read\"}}",
-		 "key 'roles.dev': expected an array of scope strings");
+	         "key 'roles.dev': expected an array of scope strings");
 	load_bad("{\"roles\": {\"dev\": [\"api read\"]}}",
-		 "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
-		 "(1-128 printable characters, no space, '\"' or '\\')");
+	         "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
+	         "(1-128 printable characters, no space, '\"' or '\\')");
 	load_bad("{\"roles\": {\"dev\": [\"a\\\"b\"]}}",
-		 "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
-		 "(1-128 printable characters, no space, '\"' or '\\')");
+	         "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
+	         "(1-128 printable characters, no space, '\"' or '\\')");
 	load_bad("{\"roles\": {\"dev\": [7]}}",
-		 "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
-		 "(1-128 printable characters, no space, '\"' or '\\')");
+	         "key 'roles.dev': expected an array of RFC 6749 scope-tokens "
+	         "(1-128 printable characters, no space, '\"' or '\\')");
 	load_bad("{\"business_unit_scope_prefix\": \"b u\"}",
-		 "key 'business_unit_scope_prefix': expected at most 64 "
-		 "scope-token characters (no space, '\"' or '\\')");
+	         "key 'business_unit_scope_prefix': expected at most 64 "
+	         "scope-token characters (no space, '\"' or '\\')");
 	load_bad("{\"listen\": \"127.0.0.1\"}", "key 'listen': " LISTEN);
 	load_bad("{\"listen\": \"127.0.0.1:65536\"}", "key 'listen': " LISTEN);
 	load_bad("{\"listen\": \"127.0.0.1:-1\"}", "key 'listen': " LISTEN);
@@ -316,39 +317,39 @@ START_TEST(test_errors)
 	load_bad("{\"listen\": \"bad host:80\"}", "key 'listen': " LISTEN);
 	load_bad("{\"listen\": \":80\"}", "key 'listen': " LISTEN);
 	load_bad("{\"local_socket_mode\": 660}",
-		 "key 'local_socket_mode': expected an octal mode string such "
-		 "as \"0660\"");
+	         "key 'local_socket_mode': expected an octal mode string such "
+	         "as \"0660\"");
 	load_bad("{\"local_socket_mode\": \"0980\"}",
-		 "key 'local_socket_mode': expected an octal mode string such "
-		 "as \"0660\"");
+	         "key 'local_socket_mode': expected an octal mode string such "
+	         "as \"0660\"");
 	load_bad("{\"issuer\": \"ftp://x\"}",
-		 "key 'issuer': expected an http:// or https:// URL without "
-		 "query or fragment");
+	         "key 'issuer': expected an http:// or https:// URL without "
+	         "query or fragment");
 	load_bad("{\"tls_cert\": \"/c.pem\"}",
-		 "key 'tls_key': expected tls_cert and tls_key to be set "
-		 "together");
+	         "key 'tls_key': expected tls_cert and tls_key to be set "
+	         "together");
 	load_bad("{\"mail\": {\"from\": \"a@b\\r\\nBcc: x@y\"}}",
-		 "key 'mail.from': expected an email address such as "
-		 "apitoken@example.com");
+	         "key 'mail.from': expected an email address such as "
+	         "apitoken@example.com");
 	load_bad("{\"mail\": {\"relay\": \"http://x\"}}",
-		 "key 'mail.relay': expected an smtp:// or smtps:// URL");
+	         "key 'mail.relay': expected an smtp:// or smtps:// URL");
 	load_bad("{\"mail\": {\"reminders\": [\"1d\", \"soon\"]}}",
-		 "key 'mail.reminders': " DUR);
+	         "key 'mail.reminders': " DUR);
 	load_bad("{\"mail\": 3}", "key 'mail': expected an object");
 	load_bad("{\"mail\": {\"from\": \"a@b\", \"from\": \"c@d\"}}",
-		 "key 'mail.from': appears more than once");
+	         "key 'mail.from': appears more than once");
 	load_bad("{\"roles\": {\"a b\": []}}",
-		 "key 'roles.a b': expected a role name of 1-64 printable "
-		 "characters without spaces or quotes");
+	         "key 'roles.a b': expected a role name of 1-64 printable "
+	         "characters without spaces or quotes");
 	load_bad("{\"roles\": {\"x\": [], \"x\": []}}",
-		 "key 'roles.x': expected each role once");
+	         "key 'roles.x': expected each role once");
 }
 END_TEST
 
 START_TEST(test_json_syntax)
 {
 	load_bad("{\n  \"store\": \"/a\",\n  oops\n}\n",
-		 "invalid JSON at line 3, column 4");
+	         "invalid JSON at line 3, column 4");
 	load_bad("", "invalid JSON at line 1, column 1");
 	load_bad("{} trailing", "invalid JSON at line 1, column 4");
 	load_bad("[1, 2]", "expected a JSON object at top level");
@@ -370,7 +371,8 @@ START_TEST(test_not_regular_or_huge)
 
 	/* Nor is a FIFO, which must not hang the loader either. */
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
-	ck_assert_int_eq(apitoken_config_load(path, &cfg), APITOKEN_ERR_CONFIG);
+	ck_assert_int_eq(apitoken_config_load(path, &cfg),
+	                 APITOKEN_ERR_CONFIG);
 	snprintf(expect, sizeof(expect), "%s: not a regular file", path);
 	ck_assert_str_eq(apitoken_last_error(), expect);
 	ck_assert_int_eq(unlink(path), 0);
@@ -383,9 +385,10 @@ START_TEST(test_not_regular_or_huge)
 		fputc('a', f);
 	fputs("\"}", f);
 	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(apitoken_config_load(path, &cfg), APITOKEN_ERR_CONFIG);
+	ck_assert_int_eq(apitoken_config_load(path, &cfg),
+	                 APITOKEN_ERR_CONFIG);
 	snprintf(expect, sizeof(expect), "%s: larger than 1048576 bytes",
-		 path);
+	         path);
 	ck_assert_str_eq(apitoken_last_error(), expect);
 }
 END_TEST
@@ -396,7 +399,7 @@ dur_ok(const char *text, int64_t want)
 	int64_t v = -1;
 
 	ck_assert_msg(apitoken_duration_parse(text, &v) == 0, "%s rejected",
-		      text);
+	              text);
 	ck_assert_int_eq(v, want);
 }
 
@@ -406,8 +409,8 @@ dur_bad(const char *text)
 	int64_t v = -1;
 
 	ck_assert_msg(apitoken_duration_parse(text, &v) ==
-			      APITOKEN_ERR_INVALID,
-		      "'%s' accepted", text != NULL ? text : "(null)");
+	                  APITOKEN_ERR_INVALID,
+	              "'%s' accepted", text != NULL ? text : "(null)");
 }
 
 START_TEST(test_durations)

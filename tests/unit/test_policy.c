@@ -38,10 +38,10 @@ check_scope(const char *role, char *const *bus, size_t n, const char *want)
 
 START_TEST(test_scope_role_and_units)
 {
-	char *bus[] = { "sales", "eu-west" };
+	char *bus[] = {"sales", "eu-west"};
 
 	check_scope("admin", bus, 2,
-		    "api:read api:write api:admin bu:sales bu:eu-west");
+	            "api:read api:write api:admin bu:sales bu:eu-west");
 	check_scope("developer", bus, 1, "api:read api:write bu:sales");
 	check_scope("viewer", NULL, 0, "api:read");
 }
@@ -49,7 +49,7 @@ END_TEST
 
 START_TEST(test_scope_prefix_from_config)
 {
-	char *bus[] = { "sales" };
+	char *bus[] = {"sales"};
 
 	free(cfg->bu_scope_prefix);
 	cfg->bu_scope_prefix = strdup("unit/");
@@ -60,7 +60,7 @@ END_TEST
 
 START_TEST(test_scope_unknown_role)
 {
-	char *bus[] = { "sales" };
+	char *bus[] = {"sales"};
 
 	check_scope("root", bus, 1, "bu:sales");
 	check_scope("nobody", NULL, 0, "");
@@ -70,7 +70,7 @@ END_TEST
 
 START_TEST(test_scope_duplicates)
 {
-	char *bus[] = { "sales", "hr", "sales", "hr" };
+	char *bus[] = {"sales", "hr", "sales", "hr"};
 
 	check_scope("viewer", bus, 4, "api:read bu:sales bu:hr");
 }
@@ -78,8 +78,8 @@ END_TEST
 
 START_TEST(test_scope_bad_units_dropped)
 {
-	char *bus[] = { "ok", "has space", "quo\"te", "back\\slash", "",
-			"caf\xc3\xa9" };
+	char *bus[] = {"ok",          "has space", "quo\"te",
+	               "back\\slash", "",          "caf\xc3\xa9"};
 
 	check_scope("viewer", bus, 6, "api:read bu:ok");
 }

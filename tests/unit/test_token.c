@@ -14,13 +14,13 @@
 #define NTOKENS 10000
 
 static const char alphabet[] =
-	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* Tokens computed independently (Python zlib.crc32 + base62). */
 static const char known_tok[] =
-	"apitok_00000000000000000000000000000000000000000000xNNuO";
+    "apitok_00000000000000000000000000000000000000000000xNNuO";
 static const char known_cli[] =
-	"apicli_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz012k6k4";
+    "apicli_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz012k6k4";
 
 static int
 parse(const char *t)
@@ -40,13 +40,12 @@ START_TEST(test_create_shape)
 		ck_assert_ptr_nonnull(strchr(alphabet, tok[i]));
 	ck_assert_int_eq(parse(tok), 0);
 
-	ck_assert_int_eq(apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX,
-					       tok),
-			 0);
+	ck_assert_int_eq(
+	    apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX, tok), 0);
 	ck_assert(strncmp(tok, "apicli_", 7) == 0);
 	ck_assert_int_eq(apitoken_token_parse(APITOKEN_CLIENT_SECRET_PREFIX,
-					      tok, strlen(tok)),
-			 0);
+	                                      tok, strlen(tok)),
+	                 0);
 	/* A client secret is not a token and vice versa. */
 	ck_assert_int_eq(parse(tok), APITOKEN_ERR_INVALID);
 	ck_assert_str_eq(apitoken_last_error(), "wrong prefix");
@@ -59,9 +58,9 @@ START_TEST(test_create_bad_prefix)
 	char tok[APITOKEN_TOKEN_LEN + 1];
 
 	ck_assert_int_eq(apitoken_token_create("api_", tok),
-			 APITOKEN_ERR_INTERNAL);
+	                 APITOKEN_ERR_INTERNAL);
 	ck_assert_int_eq(apitoken_token_create(NULL, tok),
-			 APITOKEN_ERR_INTERNAL);
+	                 APITOKEN_ERR_INTERNAL);
 }
 END_TEST
 
@@ -69,8 +68,8 @@ START_TEST(test_known_tokens)
 {
 	ck_assert_int_eq(parse(known_tok), 0);
 	ck_assert_int_eq(apitoken_token_parse(APITOKEN_CLIENT_SECRET_PREFIX,
-					      known_cli, strlen(known_cli)),
-			 0);
+	                                      known_cli, strlen(known_cli)),
+	                 0);
 }
 END_TEST
 
@@ -90,17 +89,16 @@ START_TEST(test_every_corruption)
 			if ((char)a == orig)
 				continue;
 			tok[pos] = (char)a;
-			ck_assert_msg(apitoken_token_parse(
-					      APITOKEN_TOKEN_PREFIX, tok,
-					      APITOKEN_TOKEN_LEN) ==
-					      APITOKEN_ERR_INVALID,
-				      "byte %zu changed to %zu accepted", pos,
-				      a);
+			ck_assert_msg(
+			    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, tok,
+			                         APITOKEN_TOKEN_LEN) ==
+			        APITOKEN_ERR_INVALID,
+			    "byte %zu changed to %zu accepted", pos, a);
 			/* The detail names the defect, never the input. */
-			ck_assert_ptr_null(strstr(apitoken_last_error(),
-						  body));
-			ck_assert_ptr_null(strstr(apitoken_last_error(),
-						  "apitok"));
+			ck_assert_ptr_null(
+			    strstr(apitoken_last_error(), body));
+			ck_assert_ptr_null(
+			    strstr(apitoken_last_error(), "apitok"));
 		}
 		tok[pos] = orig;
 	}
@@ -143,19 +141,19 @@ START_TEST(test_error_details)
 	ck_assert_str_eq(apitoken_last_error(), "wrong prefix");
 
 	ck_assert_int_eq(apitoken_token_parse(APITOKEN_TOKEN_PREFIX, known_tok,
-					      APITOKEN_TOKEN_LEN - 1),
-			 APITOKEN_ERR_INVALID);
+	                                      APITOKEN_TOKEN_LEN - 1),
+	                 APITOKEN_ERR_INVALID);
 	ck_assert(strncmp(apitoken_last_error(), "wrong length", 12) == 0);
 
 	/* Embedded NUL: right length, but a NUL in the middle. */
 	memcpy(tok, known_tok, sizeof(tok));
 	tok[30] = '\0';
 	ck_assert_int_eq(apitoken_token_parse(APITOKEN_TOKEN_PREFIX, tok,
-					      APITOKEN_TOKEN_LEN),
-			 APITOKEN_ERR_INVALID);
+	                                      APITOKEN_TOKEN_LEN),
+	                 APITOKEN_ERR_INVALID);
 	ck_assert(strncmp(apitoken_last_error(), "bad character", 13) == 0);
 	ck_assert_int_eq(apitoken_token_parse(APITOKEN_TOKEN_PREFIX, NULL, 0),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 }
 END_TEST
 
@@ -174,7 +172,7 @@ START_TEST(test_lengths)
 			ck_assert_int_eq(rc, 0);
 		else
 			ck_assert_msg(rc == APITOKEN_ERR_INVALID,
-				      "length %zu accepted", len);
+			              "length %zu accepted", len);
 	}
 }
 END_TEST
@@ -194,14 +192,13 @@ START_TEST(test_many_distinct)
 	ck_assert_ptr_nonnull(toks);
 	for (i = 0; i < NTOKENS; i++) {
 		ck_assert_int_eq(
-			apitoken_token_create(APITOKEN_TOKEN_PREFIX, toks[i]),
-			0);
+		    apitoken_token_create(APITOKEN_TOKEN_PREFIX, toks[i]), 0);
 		ck_assert_int_eq(parse(toks[i]), 0);
 	}
 	qsort(toks, NTOKENS, sizeof(*toks), cmp_tok);
 	for (i = 1; i < NTOKENS; i++)
 		ck_assert_msg(strcmp(toks[i - 1], toks[i]) != 0,
-			      "duplicate token");
+		              "duplicate token");
 	/* 32 random bytes: the body's first character should vary. */
 	ck_assert(toks[0][7] != toks[NTOKENS - 1][7]);
 	OPENSSL_cleanse(toks, NTOKENS * sizeof(*toks));
@@ -213,10 +210,9 @@ START_TEST(test_hash_known_answer)
 {
 	/* FIPS 180-2 appendix B.1: SHA-256("abc"). */
 	static const uint8_t want[APITOKEN_HASH_LEN] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
-		0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-		0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
-		0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 	};
 	uint8_t h[APITOKEN_HASH_LEN], h2[APITOKEN_HASH_LEN];
 
@@ -233,10 +229,9 @@ END_TEST
 START_TEST(test_base62_known)
 {
 	static const uint8_t ff32[32] = {
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	static const uint8_t zero32[32];
 	uint8_t b;
@@ -251,22 +246,21 @@ START_TEST(test_base62_known)
 	ck_assert_str_eq(out, "z");
 	b = 62;
 	ck_assert_int_eq(apitoken_base62_encode(&b, 1, out, 1),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	ck_assert_int_eq(apitoken_base62_encode(&b, 1, out, 2), 0);
 	ck_assert_str_eq(out, "10");
 	b = 255;
 	ck_assert_int_eq(apitoken_base62_encode(&b, 1, out, 3), 0);
 	ck_assert_str_eq(out, "047");
 	memset(out, 0, sizeof(out));
-	ck_assert_int_eq(apitoken_base62_encode((const uint8_t *)"\1\2\3\4",
-						4, out, 6),
-			 0);
+	ck_assert_int_eq(
+	    apitoken_base62_encode((const uint8_t *)"\1\2\3\4", 4, out, 6), 0);
 	ck_assert_str_eq(out, "018wom");
 	memset(out, 0, sizeof(out));
 	ck_assert_int_eq(apitoken_base62_encode(ff32, 32, out, 43), 0);
 	ck_assert_str_eq(out, "yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1");
 	ck_assert_int_eq(apitoken_base62_encode(ff32, 32, out, 42),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	memset(out, 0, sizeof(out));
 	ck_assert_int_eq(apitoken_base62_encode(zero32, 32, out, 43), 0);
 	ck_assert_str_eq(out, "0000000000000000000000000000000000000000000");
