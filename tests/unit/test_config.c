@@ -393,6 +393,59 @@ START_TEST(test_not_regular_or_huge)
 }
 END_TEST
 
+/*
+ * Deterministic mutations of a good file: each load either succeeds or
+ * fails with APITOKEN_ERR_CONFIG and a message that starts with the file
+ * name; never a crash, leak or other code (the sanitizer build checks the
+ * first two).
+ */
+START_TEST(test_mutations)
+{
+	static const char good[] =
+	    "{\"store\": \"/s\", \"token_lifetime\": \"90d\", "
+	    "\"roles\": {\"ops\": [\"a:b\"]}, \"listen\": \"[::1]:80\", "
+	    "\"local_socket_mode\": \"0600\", \"threads\": 2, "
+	    "\"mail\": {\"reminders\": [\"1d\"], \"from\": \"a@b\"}}";
+	char buf[sizeof(good)];
+	unsigned seed = 12345;
+	int i, ok = 0, bad = 0;
+
+	for (i = 0; i < 2000; i++) {
+		apitoken_config_t *cfg = NULL;
+		size_t len = sizeof(good) - 1, n;
+		FILE *f;
+		int rc, k;
+
+		memcpy(buf, good, sizeof(good));
+		for (k = 0; k < 1 + i % 3; k++)
+			buf[(size_t)rand_r(&seed) % len] =
+			    (char)(rand_r(&seed) % 256);
+		if (i % 7 == 0)
+			len = (size_t)rand_r(&seed) % len;
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		n = fwrite(buf, 1, len, f);
+		ck_assert_uint_eq(n, len);
+		ck_assert_int_eq(fclose(f), 0);
+		rc = apitoken_config_load(path, &cfg);
+		if (rc == 0) {
+			ck_assert_ptr_nonnull(cfg);
+			apitoken_config_free(cfg);
+			ok++;
+			continue;
+		}
+		ck_assert_int_eq(rc, APITOKEN_ERR_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert(strncmp(apitoken_last_error(), path, strlen(path)) ==
+		          0);
+		bad++;
+	}
+	/* Both outcomes occur, so the loop exercised something. */
+	ck_assert_int_gt(ok, 0);
+	ck_assert_int_gt(bad, 1000);
+}
+END_TEST
+
 static void
 dur_ok(const char *text, int64_t want)
 {
@@ -472,6 +525,7 @@ suite(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_json_syntax);
 	tcase_add_test(tc, test_not_regular_or_huge);
+	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_durations);
 	suite_add_tcase(s, tc);
 	return s;
