@@ -1,0 +1,56 @@
+#!/bin/sh
+# Run the RFC 7662/7009/8414 conformance suite against the real apitokend,
+# provisioned with apitokenctl: one introspection-only client, one client
+# allowed to revoke, an active token, a token to revoke, and the token of a
+# user whose API-token option is off (must be inactive).
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/daemon.sh"
+
+CONFORMANCE="$top_builddir/tests/conformance/conformance"
+[ -x "$APITOKEND" ] || skip_all "apitokend not built"
+[ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
+[ -x "$CONFORMANCE" ] || skip_all "conformance not built"
+
+# secret_of TEXT: the apicli_/apitok_ secret printed by apitokenctl.
+secret_of() {
+	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
+}
+
+daemon_config
+ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
+for u in alice bob carol; do
+	ctl user add "$u" --email "$u@example.org" --role user \
+		--bu sales >/dev/null ||
+		{ echo "Bail out! user add $u failed"; exit 99; }
+done
+out=$(ctl client add rs-introspect --name "resource server")
+client_secret=$(secret_of "$out" apicli_)
+out=$(ctl client add rs-revoke --name "revoker" --can-revoke)
+revoke_secret=$(secret_of "$out" apicli_)
+active=$(secret_of "$(ctl token generate alice)" apitok_)
+revocable=$(secret_of "$(ctl token generate bob)" apitok_)
+disabled=$(secret_of "$(ctl token generate carol)" apitok_)
+ctl user api-access carol off >/dev/null
+if [ -z "$client_secret" ] || [ -z "$revoke_secret" ] ||
+   [ -z "$active" ] || [ -z "$revocable" ] || [ -z "$disabled" ]; then
+	echo "Bail out! provisioning with apitokenctl failed"
+	exit 99
+fi
+
+start_daemon || { echo "Bail out! apitokend did not start"; exit 99; }
+
+# The suite prints the TAP itself; secrets go through the environment so
+# that they do not show in ps.
+CONFORMANCE_CLIENT_SECRET="$client_secret" \
+CONFORMANCE_REVOKE_CLIENT_SECRET="$revoke_secret" \
+"$CONFORMANCE" --tap --url "$BASE_URL" \
+	--client-id rs-introspect \
+	--revoke-client-id rs-revoke \
+	--active-token "$active" --revocable-token "$revocable" \
+	--inactive-token "$disabled" --oversize 65536
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+	echo "# conformance exited $rc; apitokend log:"
+	sed 's/^/# /' "$DAEMON_LOG"
+fi
+exit $rc
