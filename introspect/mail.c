@@ -1,0 +1,742 @@
+/*
+ * apitokend: delivery of the notification outbox over SMTP; see mail.h.
+ *
+ * One thread polls the outbox every second (at once when kicked), copies
+ * the due notices out of the store and sends each with libcurl.  A notice
+ * is removed (apitoken_outbox_done) only after the relay accepted it, so a
+ * crash or a dead relay loses nothing; the price is that a crash between
+ * the relay's acceptance and the removal sends that message again (same
+ * Message-ID, so mail clients can tell).  Failures are deferred with an
+ * exponential backoff kept in the notice itself, so it survives restarts.
+ * No network I/O happens while a store cursor or transaction is open.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+#include <apitoken/store.h>
+
+#include "mail.h"
+#include "mail_int.h"
+
+#define POLL_SECONDS 1
+#define BATCH_MAX 64            /* notices copied out per poll */
+#define REMINDER_EVERY_MAX 60   /* seconds between reminder scans */
+#define PASSWORD_MAX 1024
+#define CONNECT_TIMEOUT 10L
+#define TRANSFER_TIMEOUT 60L
+
+struct apitokend_mail {
+	apitoken_store_t *store;
+	const apitoken_config_t *cfg;
+	bool relay_loopback;     /* credentials may travel without TLS */
+	bool relay_smtps;
+	int64_t reminder_every;
+	int64_t next_reminders;
+
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool kicked;
+	bool stopping;
+	uint64_t sent;           /* counters for /metrics, under lock */
+	uint64_t failed;
+	uint64_t queued;
+};
+
+/* A due notice, copied out of the store (its strings are owned). */
+struct pending {
+	apitoken_notice_t n;
+	char *strs[8];
+};
+
+struct collect {
+	int64_t now;
+	struct pending *list;
+	size_t n;
+	uint64_t queued;
+};
+
+/* Text from the store as it may appear in a log line, else "?". */
+static const char *
+log_safe(const char *s)
+{
+	const char *p;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 64)
+		return "?";
+	for (p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		      *p == '_'))
+			return "?";
+	return s;
+}
+
+static void
+pending_clear(struct pending *p)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p->strs) / sizeof(p->strs[0]); i++)
+		free(p->strs[i]);
+	memset(p, 0, sizeof(*p));
+}
+
+static int
+pending_copy(struct pending *p, const apitoken_notice_t *n)
+{
+	const char *src[8] = { n->kind, n->user, n->email, n->token_id,
+			       n->hint, n->origin, n->last_error,
+			       n->message_id };
+	const char **dst[8] = { &p->n.kind, &p->n.user, &p->n.email,
+				&p->n.token_id, &p->n.hint, &p->n.origin,
+				&p->n.last_error, &p->n.message_id };
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->n = *n;
+	for (i = 0; i < 8; i++) {
+		p->strs[i] = strdup(src[i] != NULL ? src[i] : "");
+		if (p->strs[i] == NULL) {
+			pending_clear(p);
+			return APITOKEN_ERR_NOMEM;
+		}
+		*dst[i] = p->strs[i];
+	}
+	return 0;
+}
+
+static int
+collect_due(const apitoken_notice_t *n, void *ctx)
+{
+	struct collect *c = ctx;
+
+	c->queued++;
+	if (n->next_attempt > c->now || c->n >= BATCH_MAX)
+		return 0;
+	if (pending_copy(&c->list[c->n], n) != 0)
+		return 0;       /* next poll will try again */
+	c->n++;
+	return 0;
+}
+
+/*
+ * The SMTP password from cfg->mail_password_file: a regular file nobody
+ * but its owner and group may read.  *pw_out is malloc'ed; wipe and free
+ * with password_free().
+ */
+static int
+password_read(const char *path, char **pw_out)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t got;
+	size_t len = 0;
+	int fd, rc;
+
+	*pw_out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "key 'mail.password_file': cannot open "
+				      "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = apitoken_error(APITOKEN_ERR_CONFIG,
+				    "key 'mail.password_file': %s is not a "
+				    "regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_CONFIG,
+				    "key 'mail.password_file': %s must not be "
+				    "readable or writable by others "
+				    "(chmod o-rw)", path);
+		goto out;
+	}
+	buf = malloc(PASSWORD_MAX + 1);
+	if (buf == NULL) {
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (len < PASSWORD_MAX) {
+		got = read(fd, buf + len, PASSWORD_MAX - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = apitoken_error(APITOKEN_ERR_IO,
+					    "key 'mail.password_file': cannot "
+					    "read %s", path);
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	/* One line; the final newline is not part of the password. */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0 || len >= PASSWORD_MAX || strlen(buf) != len ||
+	    strpbrk(buf, "\r\n") != NULL) {
+		rc = apitoken_error(APITOKEN_ERR_CONFIG,
+				    "key 'mail.password_file': %s must hold "
+				    "one line, the password", path);
+		goto out;
+	}
+	*pw_out = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, PASSWORD_MAX + 1);
+		free(buf);
+	}
+	(void)close(fd);
+	return rc;
+}
+
+static void
+password_free(char *pw)
+{
+	if (pw != NULL) {
+		OPENSSL_cleanse(pw, PASSWORD_MAX + 1);
+		free(pw);
+	}
+}
+
+struct upload {
+	const char *data;
+	size_t len;
+	size_t off;
+};
+
+static size_t
+upload_read(char *dst, size_t size, size_t nmemb, void *ctx)
+{
+	struct upload *u = ctx;
+	size_t n = size * nmemb;
+
+	if (n > u->len - u->off)
+		n = u->len - u->off;
+	memcpy(dst, u->data + u->off, n);
+	u->off += n;
+	return n;
+}
+
+/*
+ * Abort a transfer on stop only while nothing of the message has been
+ * sent: the relay cannot have accepted it, so nothing is duplicated and
+ * the notice simply stays queued.  A message already on its way is
+ * finished, as mail.h promises.
+ */
+static int
+upload_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+		curl_off_t ultotal, curl_off_t ulnow)
+{
+	apitokend_mail_t *mail = ctx;
+	bool stop;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	if (ulnow > 0)
+		return 0;
+	pthread_mutex_lock(&mail->lock);
+	stop = mail->stopping;
+	pthread_mutex_unlock(&mail->lock);
+	return stop ? 1 : 0;
+}
+
+/* Errors that say the relay itself is unusable: trying the next notice
+ * at once would fail the same way, so the batch ends. */
+static bool
+relay_error(CURLcode res)
+{
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_LOGIN_DENIED:
+	case CURLE_USE_SSL_FAILED:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_GOT_NOTHING:
+	case CURLE_ABORTED_BY_CALLBACK:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Send one composed message.  CURLE_OK only once the relay answered the
+ * end of DATA with 2xx, i.e. took responsibility for the message.
+ */
+static CURLcode
+smtp_send(apitokend_mail_t *mail, CURL *curl, const char *rcpt,
+	  const char *msg, size_t len, const char *password,
+	  char errbuf[CURL_ERROR_SIZE])
+{
+	const apitoken_config_t *cfg = mail->cfg;
+	struct curl_slist *rcpts = NULL;
+	struct upload up = { msg, len, 0 };
+	curl_usessl ssl;
+	CURLcode res;
+
+	rcpts = curl_slist_append(NULL, rcpt);
+	if (rcpts == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	/* Credentials cross the network only encrypted; plain smtp:// to a
+	 * loopback relay (a local MTA) is the one exception. */
+	if (mail->relay_smtps)
+		ssl = CURLUSESSL_ALL;
+	else if (password != NULL && !mail->relay_loopback)
+		ssl = CURLUSESSL_ALL;
+	else
+		ssl = CURLUSESSL_TRY;
+
+	errbuf[0] = '\0';
+	curl_easy_reset(curl);
+#define SET(opt, val)                                                   \
+	do {                                                            \
+		res = curl_easy_setopt(curl, opt, val);                 \
+		if (res != CURLE_OK)                                    \
+			goto out;                                       \
+	} while (0)
+	SET(CURLOPT_URL, cfg->mail_relay);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+#endif
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_USE_SSL, (long)ssl);
+	SET(CURLOPT_MAIL_FROM, cfg->mail_from);
+	SET(CURLOPT_MAIL_RCPT, rcpts);
+	SET(CURLOPT_UPLOAD, 1L);
+	SET(CURLOPT_READFUNCTION, upload_read);
+	SET(CURLOPT_READDATA, &up);
+	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	SET(CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
+	SET(CURLOPT_TIMEOUT, TRANSFER_TIMEOUT);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, upload_progress);
+	SET(CURLOPT_XFERINFODATA, mail);
+	if (password != NULL) {
+		SET(CURLOPT_USERNAME, cfg->mail_username);
+		SET(CURLOPT_PASSWORD, password);
+	}
+#undef SET
+	res = curl_easy_perform(curl);
+out:
+	/* Do not leave the password in the handle between messages. */
+	(void)curl_easy_setopt(curl, CURLOPT_PASSWORD, NULL);
+	curl_slist_free_all(rcpts);
+	return res;
+}
+
+/* One failed attempt: count it and keep the notice for later. */
+static void
+defer(apitokend_mail_t *mail, const struct pending *p, int64_t now,
+      int64_t delay, const char *why)
+{
+	const apitoken_notice_t *n = &p->n;
+	int rc;
+
+	pthread_mutex_lock(&mail->lock);
+	mail->failed++;
+	pthread_mutex_unlock(&mail->lock);
+	rc = apitoken_outbox_defer(mail->store, n->seq, now + delay, why);
+	apitoken_log(APITOKEN_LOG_WARNING,
+		     "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
+		     "at %s not delivered (attempt %u): %s; next attempt in "
+		     "%" PRId64 "s",
+		     n->seq, log_safe(n->kind), log_safe(n->token_id),
+		     log_safe(apitokend_mail_domain(n->email)), n->attempts + 1,
+		     why, delay);
+	if (rc != 0)
+		apitoken_log(APITOKEN_LOG_ERR,
+			     "mail: notice %" PRIu64 ": cannot record the "
+			     "failed attempt: %s",
+			     n->seq, apitoken_last_error());
+}
+
+/* Deliver one notice.  false if the relay is unusable for now. */
+static bool
+deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
+	const char *password)
+{
+	const apitoken_notice_t *n = &p->n;
+	char errbuf[CURL_ERROR_SIZE], why[CURL_ERROR_SIZE + 64];
+	int64_t now = apitoken_now();
+	char *msg = NULL;
+	size_t len = 0;
+	CURLcode res;
+	int rc;
+
+	rc = apitokend_mail_compose(n, mail->cfg->mail_from, now, &msg,
+				    &len);
+	if (rc != 0) {
+		/* Retrying will not fix the notice, but it stays visible in
+		 * "apitokenctl outbox list" with this error. */
+		(void)snprintf(why, sizeof(why), "cannot compose: %s",
+			       apitoken_last_error());
+		defer(mail, p, now, mail->cfg->mail_retry_max, why);
+		return true;
+	}
+	res = smtp_send(mail, curl, n->email, msg, len, password, errbuf);
+	free(msg);
+	now = apitoken_now();
+	if (res != CURLE_OK) {
+		(void)snprintf(why, sizeof(why), "%s",
+			       errbuf[0] != '\0' ? errbuf :
+						   curl_easy_strerror(res));
+		defer(mail, p, now,
+		      apitokend_mail_backoff(n->attempts + 1,
+					     mail->cfg->mail_retry_max),
+		      why);
+		return !relay_error(res);
+	}
+
+	pthread_mutex_lock(&mail->lock);
+	mail->sent++;
+	if (mail->queued > 0)
+		mail->queued--;
+	pthread_mutex_unlock(&mail->lock);
+	rc = apitoken_outbox_done(mail->store, n->seq);
+	if (rc != 0)
+		/* The relay has it; the notice will be sent once more. */
+		apitoken_log(APITOKEN_LOG_ERR,
+			     "mail: notice %" PRIu64 " was delivered but "
+			     "cannot be removed from the outbox (it will be "
+			     "sent again): %s",
+			     n->seq, apitoken_last_error());
+	apitoken_log(APITOKEN_LOG_INFO,
+		     "mail: notice %" PRIu64 " (%s, token %s) delivered to a "
+		     "recipient at %s",
+		     n->seq, log_safe(n->kind), log_safe(n->token_id),
+		     log_safe(apitokend_mail_domain(n->email)));
+	return true;
+}
+
+static void
+queue_reminders(apitokend_mail_t *mail, int64_t now)
+{
+	const apitoken_config_t *cfg = mail->cfg;
+	size_t queued = 0;
+	int rc;
+
+	if (cfg->n_reminders == 0 || now < mail->next_reminders)
+		return;
+	mail->next_reminders = now + mail->reminder_every;
+	rc = apitoken_outbox_queue_reminders(mail->store, now, cfg->reminders,
+					     cfg->n_reminders, &queued);
+	if (rc != 0)
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "mail: cannot queue expiry reminders: %s",
+			     apitoken_last_error());
+	else if (queued > 0)
+		apitoken_log(APITOKEN_LOG_INFO,
+			     "mail: queued %zu expiry reminder(s)", queued);
+}
+
+static bool
+stopping(apitokend_mail_t *mail)
+{
+	bool stop;
+
+	pthread_mutex_lock(&mail->lock);
+	stop = mail->stopping;
+	pthread_mutex_unlock(&mail->lock);
+	return stop;
+}
+
+/* One poll: reminders, then every due notice (up to BATCH_MAX). */
+static void
+poll_once(apitokend_mail_t *mail)
+{
+	struct collect c = { 0 };
+	char *password = NULL;
+	CURL *curl = NULL;
+	size_t i;
+	int rc;
+
+	c.now = apitoken_now();
+	queue_reminders(mail, c.now);
+
+	c.list = calloc(BATCH_MAX, sizeof(*c.list));
+	if (c.list == NULL)
+		return;
+	rc = apitoken_outbox_foreach(mail->store, collect_due, &c);
+	if (rc != 0) {
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "mail: cannot read the outbox: %s",
+			     apitoken_last_error());
+		goto out;
+	}
+	pthread_mutex_lock(&mail->lock);
+	mail->queued = c.queued;
+	pthread_mutex_unlock(&mail->lock);
+	if (c.n == 0 || mail->cfg->mail_relay == NULL)
+		goto out;
+
+	if (mail->cfg->mail_password_file != NULL) {
+		/* Read per batch: a rotated password needs no restart. */
+		rc = password_read(mail->cfg->mail_password_file, &password);
+		if (rc != 0) {
+			apitoken_log(APITOKEN_LOG_ERR,
+				     "mail: not sending: %s",
+				     apitoken_last_error());
+			goto out;
+		}
+	}
+	curl = curl_easy_init();
+	if (curl == NULL)
+		goto out;
+	for (i = 0; i < c.n; i++) {
+		if (stopping(mail))
+			break;
+		if (!deliver(mail, curl, &c.list[i], password))
+			break;
+	}
+out:
+	if (curl != NULL)
+		curl_easy_cleanup(curl);
+	password_free(password);
+	for (i = 0; i < c.n; i++)
+		pending_clear(&c.list[i]);
+	free(c.list);
+}
+
+static void *
+mail_thread(void *arg)
+{
+	apitokend_mail_t *mail = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&mail->lock);
+	while (!mail->stopping) {
+		mail->kicked = false;
+		pthread_mutex_unlock(&mail->lock);
+		poll_once(mail);
+		pthread_mutex_lock(&mail->lock);
+		if (mail->kicked || mail->stopping)
+			continue;
+		(void)clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += POLL_SECONDS;
+		while (!mail->kicked && !mail->stopping &&
+		       pthread_cond_timedwait(&mail->cond, &mail->lock,
+					      &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&mail->lock);
+	return NULL;
+}
+
+/* Check cfg's mail keys; the detail names the key. */
+static int
+check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
+{
+	char *scheme = NULL, *host = NULL, *user = NULL, *pw = NULL;
+	CURLU *url = NULL;
+	int rc = 0;
+
+	if (!apitokend_mail_address_valid(cfg->mail_from))
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "key 'mail.from': expected a plain "
+				      "address such as apitoken@example.org");
+	if ((cfg->mail_username != NULL) != (cfg->mail_password_file != NULL))
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "keys 'mail.username' and "
+				      "'mail.password_file' go together");
+	if (cfg->mail_password_file != NULL) {
+		rc = password_read(cfg->mail_password_file, &pw);
+		password_free(pw);
+		if (rc != 0)
+			return rc;
+	}
+	if (cfg->mail_relay == NULL)
+		return 0;
+
+	url = curl_url();
+	if (url == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	if (curl_url_set(url, CURLUPART_URL, cfg->mail_relay, 0) != CURLUE_OK ||
+	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0)) {
+		rc = apitoken_error(APITOKEN_ERR_CONFIG,
+				    "key 'mail.relay': expected "
+				    "smtp://host[:port] or smtps://host[:port]");
+		goto out;
+	}
+	if (curl_url_get(url, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		rc = apitoken_error(APITOKEN_ERR_CONFIG,
+				    "key 'mail.relay': must not hold "
+				    "credentials; use mail.username and "
+				    "mail.password_file");
+		goto out;
+	}
+	mail->relay_smtps = strcmp(scheme, "smtps") == 0;
+	mail->relay_loopback = strcmp(host, "localhost") == 0 ||
+			       strncmp(host, "127.", 4) == 0 ||
+			       strcmp(host, "[::1]") == 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(url);
+	return rc;
+}
+
+int
+apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
+		     apitokend_mail_t **mail_out)
+{
+	apitokend_mail_t *mail = NULL;
+	pthread_condattr_t attr;
+	int64_t lead_min = REMINDER_EVERY_MAX * 10;
+	bool lock_init = false, cond_init = false, curl_init = false;
+	size_t i;
+	int rc;
+
+	*mail_out = NULL;
+	mail = calloc(1, sizeof(*mail));
+	if (mail == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	mail->store = store;
+	mail->cfg = cfg;
+	rc = check_config(mail, cfg);
+	if (rc != 0)
+		goto out;
+
+	/* A reminder is late by at most a tenth of its lead time (and a
+	 * minute): a 7-day reminder needs no scan every second. */
+	for (i = 0; i < cfg->n_reminders; i++)
+		if (cfg->reminders[i] < lead_min)
+			lead_min = cfg->reminders[i];
+	mail->reminder_every = lead_min / 10;
+	if (mail->reminder_every < 1)
+		mail->reminder_every = 1;
+	if (mail->reminder_every > REMINDER_EVERY_MAX)
+		mail->reminder_every = REMINDER_EVERY_MAX;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
+				    "cannot initialise libcurl");
+		goto out;
+	}
+	curl_init = true;
+	if (pthread_mutex_init(&mail->lock, NULL) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	lock_init = true;
+	if (pthread_condattr_init(&attr) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The poll interval must not jump with the wall clock. */
+	(void)pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&mail->cond, &attr);
+	(void)pthread_condattr_destroy(&attr);
+	if (rc != 0) {
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	cond_init = true;
+	if (pthread_create(&mail->thread, NULL, mail_thread, mail) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
+				    "cannot start the mail thread");
+		goto out;
+	}
+	if (cfg->mail_relay == NULL)
+		apitoken_log(APITOKEN_LOG_NOTICE,
+			     "mail.relay not set: notifications stay "
+			     "queued; see apitokenctl outbox list");
+	*mail_out = mail;
+	mail = NULL;
+	rc = 0;
+out:
+	if (mail != NULL) {
+		if (cond_init)
+			pthread_cond_destroy(&mail->cond);
+		if (lock_init)
+			pthread_mutex_destroy(&mail->lock);
+		if (curl_init)
+			curl_global_cleanup();
+		free(mail);
+	}
+	return rc;
+}
+
+void
+apitokend_mail_kick(apitokend_mail_t *mail)
+{
+	if (mail == NULL)
+		return;
+	pthread_mutex_lock(&mail->lock);
+	mail->kicked = true;
+	pthread_cond_signal(&mail->cond);
+	pthread_mutex_unlock(&mail->lock);
+}
+
+void
+apitokend_mail_stop(apitokend_mail_t *mail)
+{
+	if (mail == NULL)
+		return;
+	pthread_mutex_lock(&mail->lock);
+	mail->stopping = true;
+	pthread_cond_signal(&mail->cond);
+	pthread_mutex_unlock(&mail->lock);
+	pthread_join(mail->thread, NULL);
+	pthread_cond_destroy(&mail->cond);
+	pthread_mutex_destroy(&mail->lock);
+	curl_global_cleanup();
+	free(mail);
+}
+
+void
+apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
+{
+	uint64_t sent = 0, failed = 0, queued = 0;
+
+	if (mail != NULL) {
+		pthread_mutex_lock(&mail->lock);
+		sent = mail->sent;
+		failed = mail->failed;
+		queued = mail->queued;
+		pthread_mutex_unlock(&mail->lock);
+	}
+	fprintf(out,
+		"# HELP apitokend_mail_sent_total Notification messages the "
+		"mail relay accepted.\n"
+		"# TYPE apitokend_mail_sent_total counter\n"
+		"apitokend_mail_sent_total %" PRIu64 "\n"
+		"# HELP apitokend_mail_failed_total Delivery attempts that "
+		"failed (the notice is retried).\n"
+		"# TYPE apitokend_mail_failed_total counter\n"
+		"apitokend_mail_failed_total %" PRIu64 "\n"
+		"# HELP apitokend_mail_queued Notices waiting in the outbox.\n"
+		"# TYPE apitokend_mail_queued gauge\n"
+		"apitokend_mail_queued %" PRIu64 "\n",
+		sent, failed, queued);
+}
