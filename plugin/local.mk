@@ -1,1 +1,52 @@
-# plugin/: rules added by the part's owner
+# plugin/: validator.so (the dlopen ABI of apitoken/validator.h) and
+# pam_apitoken.so, both thin fronts on one convenience library.  It compiles
+# core/token.c, core/scope.c and core/error.c into itself, hidden, instead
+# of linking libapitoken: that would bring Berkeley DB into the host
+# process (DESIGN.md, "One owner process").
+noinst_LTLIBRARIES += plugin/libvalidator.la
+plugin_libvalidator_la_SOURCES = plugin/validator_int.h plugin/options.c \
+	plugin/local.c plugin/remote.c plugin/validate.c \
+	core/token.c core/scope.c core/error.c
+plugin_libvalidator_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread \
+	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(OAUTH2_CFLAGS)
+plugin_libvalidator_la_LIBADD = $(OAUTH2_LIBS) $(CJSON_LIBS) \
+	$(OPENSSL_LIBS) -lz -lpthread
+
+# nodelete: hosts such as libpam dlclose() modules after every
+# transaction; liboauth2 keeps process-wide state (its cache) that must
+# not be set up again on each load.
+plugin_so_ldflags = $(AM_LDFLAGS) -module -avoid-version -shared \
+	-Wl,-z,nodelete
+if !SANITIZERS
+plugin_so_ldflags += -Wl,-z,defs
+endif
+
+pkglib_LTLIBRARIES += plugin/validator.la
+plugin_validator_la_SOURCES = plugin/validator.c
+plugin_validator_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+plugin_validator_la_LIBADD = plugin/libvalidator.la
+plugin_validator_la_LDFLAGS = $(plugin_so_ldflags) \
+	-Wl,--version-script=$(srcdir)/plugin/validator.map
+plugin_validator_la_DEPENDENCIES = plugin/libvalidator.la \
+	$(srcdir)/plugin/validator.map
+apitokeninclude_HEADERS += plugin/include/apitoken/validator.h
+
+pammod_LTLIBRARIES += plugin/pam/pam_apitoken.la
+plugin_pam_pam_apitoken_la_SOURCES = plugin/pam/pam_apitoken.c
+plugin_pam_pam_apitoken_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden \
+	$(PAM_CFLAGS)
+plugin_pam_pam_apitoken_la_LIBADD = plugin/libvalidator.la $(PAM_LIBS)
+plugin_pam_pam_apitoken_la_LDFLAGS = $(plugin_so_ldflags) \
+	-Wl,--version-script=$(srcdir)/plugin/pam/pam_apitoken.map
+plugin_pam_pam_apitoken_la_DEPENDENCIES = plugin/libvalidator.la \
+	$(srcdir)/plugin/pam/pam_apitoken.map
+
+EXTRA_DIST += plugin/validator.map plugin/pam/pam_apitoken.map
+
+# Tests: a host program that dlopen()s validator.so, the shell tests that
+# drive it, and the benchmark (built, not run by make check).
+check_PROGRAMS += tests/plugin/host
+tests_plugin_host_SOURCES = tests/plugin/host.c
+tests_plugin_host_LDADD = -ldl -lpthread
+TESTS += tests/integration/plugin-fake.sh
+dist_check_SCRIPTS += tests/integration/plugin-fake.sh

@@ -1,0 +1,328 @@
+/*
+ * Local back end: apitokend's UNIX socket, docs/local-socket.md.
+ *
+ * One connection per handle, kept open between checks (a connect costs
+ * about as much as a check) and guarded by a mutex, so that a reply can
+ * never be read by the wrong thread.  A connection that the daemon closed
+ * (idle timeout, restart) shows up as EPIPE or EOF on the next request;
+ * the request is then retried once on a fresh connection.  Every wait is
+ * a poll() bounded by the one deadline of the call.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "validator_int.h"
+
+struct vlocal {
+	pthread_mutex_t lock;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int timeout_ms;
+	int fd;
+	pid_t fd_pid;		/* process that made fd (see vlocal_call) */
+	char buf[VLOCAL_LINE_MAX + 2];
+};
+
+static void
+reasonf(char *reason, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+reasonf(char *reason, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reason == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(reason, len, fmt, ap);
+	va_end(ap);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline, at least 0. */
+static int
+left_ms(long long deadline)
+{
+	long long d = deadline - now_ms();
+
+	return d > 0 ? (int)d : 0;
+}
+
+/* Wait for events on fd; 1 ready, 0 timed out, -1 error. */
+static int
+wait_fd(int fd, short events, long long deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	for (;;) {
+		n = poll(&p, 1, left_ms(deadline));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		return n;
+	}
+}
+
+static void
+drop(struct vlocal *l)
+{
+	if (l->fd >= 0)
+		(void)close(l->fd);
+	l->fd = -1;
+}
+
+static int
+connect_sock(struct vlocal *l, long long deadline, char *reason,
+	     size_t reason_len)
+{
+	struct sockaddr_un sa;
+	int fd, e;
+	socklen_t elen = sizeof(e);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		reasonf(reason, reason_len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, l->path, strlen(l->path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		if (errno != EINPROGRESS) {
+			reasonf(reason, reason_len, "cannot connect to %s: %s",
+				l->path, strerror(errno));
+			goto fail;
+		}
+		if (wait_fd(fd, POLLOUT, deadline) != 1) {
+			reasonf(reason, reason_len, "connect to %s timed out",
+				l->path);
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 ||
+		    e != 0) {
+			reasonf(reason, reason_len, "cannot connect to %s",
+				l->path);
+			goto fail;
+		}
+	}
+	l->fd = fd;
+	l->fd_pid = getpid();
+	return 0;
+fail:
+	(void)close(fd);
+	return -1;
+}
+
+enum { IO_OK = 0, IO_FAIL = -1, IO_CLOSED = -2 };
+
+static int
+send_all(struct vlocal *l, const char *data, size_t len, long long deadline)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		/* MSG_NOSIGNAL: a closed peer must not kill the host with
+		 * SIGPIPE. */
+		n = send(l->fd, data + off, len - off, MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_fd(l->fd, POLLOUT, deadline) != 1)
+				return IO_FAIL;
+			continue;
+		}
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET) &&
+		    off == 0)
+			return IO_CLOSED;
+		return IO_FAIL;
+	}
+	return IO_OK;
+}
+
+/* Read one line into l->buf.  *len_out excludes the '\n'. */
+static int
+recv_line(struct vlocal *l, size_t *len_out, long long deadline,
+	  char *reason, size_t reason_len)
+{
+	size_t len = 0;
+	ssize_t n;
+	char *nl;
+
+	for (;;) {
+		n = recv(l->fd, l->buf + len, sizeof(l->buf) - 1 - len, 0);
+		if (n > 0) {
+			len += (size_t)n;
+			nl = memchr(l->buf, '\n', len);
+			if (nl != NULL) {
+				/* One request, one reply: more is a
+				 * protocol error, not the next answer. */
+				if ((size_t)(nl - l->buf) + 1 != len) {
+					reasonf(reason, reason_len,
+						"unexpected data after reply");
+					return IO_FAIL;
+				}
+				*nl = '\0';
+				*len_out = len - 1;
+				return IO_OK;
+			}
+			if (len >= sizeof(l->buf) - 1) {
+				reasonf(reason, reason_len, "reply too long");
+				return IO_FAIL;
+			}
+			continue;
+		}
+		if (n == 0) {
+			if (len == 0)
+				return IO_CLOSED;
+			reasonf(reason, reason_len, "truncated reply");
+			return IO_FAIL;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int w = wait_fd(l->fd, POLLIN, deadline);
+
+			if (w == 1)
+				continue;
+			reasonf(reason, reason_len,
+				w == 0 ? "apitokend did not answer in time"
+				       : "poll failed");
+			return IO_FAIL;
+		}
+		if (errno == ECONNRESET && len == 0)
+			return IO_CLOSED;
+		reasonf(reason, reason_len, "recv: %s", strerror(errno));
+		return IO_FAIL;
+	}
+}
+
+int
+vlocal_open(const struct vconf *conf, struct vlocal **out)
+{
+	struct vlocal *l;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -1;
+	if (pthread_mutex_init(&l->lock, NULL) != 0) {
+		free(l);
+		return -1;
+	}
+	(void)snprintf(l->path, sizeof(l->path), "%s", conf->socket);
+	l->timeout_ms = conf->timeout_ms;
+	l->fd = -1;
+	*out = l;
+	return 0;
+}
+
+void
+vlocal_close(struct vlocal *l)
+{
+	if (l == NULL)
+		return;
+	drop(l);
+	(void)pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+int
+vlocal_call(struct vlocal *l, const char *request, char **reply_out,
+	    char *reason, size_t reason_len)
+{
+	long long deadline = now_ms() + l->timeout_ms;
+	size_t rlen = strlen(request), len = 0;
+	char *line = NULL;
+	int attempt, rc = -1, io;
+
+	*reply_out = NULL;
+	if (reason != NULL && reason_len > 0)
+		reason[0] = '\0';
+	if (rlen + 1 > VLOCAL_LINE_MAX) {
+		reasonf(reason, reason_len, "request too long");
+		return -1;
+	}
+	line = malloc(rlen + 2);
+	if (line == NULL) {
+		reasonf(reason, reason_len, "out of memory");
+		return -1;
+	}
+	memcpy(line, request, rlen);
+	line[rlen] = '\n';
+	line[rlen + 1] = '\0';
+
+	(void)pthread_mutex_lock(&l->lock);
+	/*
+	 * A forked child (sshd, a PAM host) inherits the parent's
+	 * connection; both using it would mix up their replies.  The child
+	 * closes its copy, which leaves the parent's intact, and dials anew.
+	 */
+	if (l->fd >= 0 && l->fd_pid != getpid())
+		drop(l);
+	for (attempt = 0; attempt < 2; attempt++) {
+		bool fresh = l->fd < 0;
+
+		if (fresh &&
+		    connect_sock(l, deadline, reason, reason_len) != 0)
+			goto unlock;
+		io = send_all(l, line, rlen + 1, deadline);
+		if (io == IO_OK)
+			io = recv_line(l, &len, deadline, reason, reason_len);
+		if (io == IO_OK)
+			break;
+		drop(l);
+		if (io == IO_CLOSED && !fresh)
+			continue; /* stale kept connection: retry once */
+		if (io == IO_CLOSED)
+			reasonf(reason, reason_len,
+				"apitokend closed the connection");
+		else if (reason != NULL && reason[0] == '\0')
+			reasonf(reason, reason_len, "cannot talk to %s",
+				l->path);
+		goto unlock;
+	}
+	if (attempt == 2) {
+		reasonf(reason, reason_len, "apitokend closed the connection");
+		goto unlock;
+	}
+	*reply_out = malloc(len + 1);
+	if (*reply_out == NULL) {
+		reasonf(reason, reason_len, "out of memory");
+		goto unlock;
+	}
+	memcpy(*reply_out, l->buf, len + 1);
+	rc = 0;
+unlock:
+	(void)pthread_mutex_unlock(&l->lock);
+	OPENSSL_cleanse(line, rlen + 2);
+	free(line);
+	return rc;
+}

@@ -1,0 +1,289 @@
+/*
+ * Remote back end: RFC 7662 introspection at apitokend's HTTPS endpoint
+ * through liboauth2 (its HTTP call context and its cache).
+ *
+ * liboauth2's ready-made oauth2_token_verify() is not used: it returns the
+ * same "false" for an inactive token and for a server that is down, and it
+ * takes neither a CA file nor a timeout.  This plugin must tell INVALID
+ * from UNAVAILABLE, so it makes the call with liboauth2's lower-level
+ * oauth2_http_post_form() and reads the status and body itself.
+ *
+ * Answers for active tokens are cached (liboauth2 "shm" cache, keyed by a
+ * SHA-256 of endpoint, client and token; it never stores the token) for
+ * cache_ttl seconds: a token revoked meanwhile keeps working that long
+ * here.  Inactive answers and failures are never cached.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <openssl/crypto.h>
+
+#include <oauth2/cache.h>
+#include <oauth2/cfg.h>
+#include <oauth2/http.h>
+#include <oauth2/log.h>
+#include <oauth2/mem.h>
+#include <oauth2/util.h>
+
+#include "validator_int.h"
+
+#define CACHE_NAME "apitoken-validator"
+
+struct vremote {
+	char *url;
+	char *client_id;
+	char *secret;
+	char *ca_file;
+	int timeout_s;
+	int cache_ttl;
+	bool insecure;
+	bool debug;
+	oauth2_log_t *log;
+	oauth2_cache_t *cache;
+};
+
+/*
+ * liboauth2 writes tokens, form bodies and client secrets into its debug
+ * and even some error messages (a failed cache store logs the key).  None
+ * of it may reach a log, so its messages are dropped; the plugin logs
+ * its own, token-free lines.
+ */
+static void
+drop_log(oauth2_log_sink_t *sink, const char *filename, unsigned long line,
+	 const char *function, oauth2_log_level_t level, const char *msg)
+{
+	(void)sink;
+	(void)filename;
+	(void)line;
+	(void)function;
+	(void)level;
+	(void)msg;
+}
+
+/*
+ * liboauth2 keeps caches in a process-wide registry with no public way to
+ * remove one, so all handles of the process share one cache, made once.
+ * The key includes endpoint and client, so handles do not mix answers.
+ */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool cache_made;
+
+static oauth2_cache_t *
+shared_cache(oauth2_log_t *log)
+{
+	oauth2_cache_t *c = NULL;
+	char *err;
+
+	(void)pthread_mutex_lock(&cache_lock);
+	if (!cache_made) {
+		err = oauth2_cfg_set_cache(log, NULL, "shm",
+					   "name=" CACHE_NAME
+					   "&max_entries=1000"
+					   "&max_key_size=128"
+					   "&max_val_size=4096");
+		if (err != NULL) {
+			oauth2_mem_free(err);
+			goto out;
+		}
+		cache_made = true;
+	}
+	c = oauth2_cache_obtain(log, CACHE_NAME);
+out:
+	(void)pthread_mutex_unlock(&cache_lock);
+	return c;
+}
+
+static char *
+dup_or_null(const char *s, bool *ok)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		*ok = false;
+	return d;
+}
+
+int
+vremote_open(const struct vconf *conf, struct vremote **out,
+	     const char **errstr)
+{
+	struct vremote *r;
+	oauth2_log_sink_t *sink;
+	bool ok = true;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	r->url = dup_or_null(conf->url, &ok);
+	r->client_id = dup_or_null(conf->client_id, &ok);
+	r->secret = dup_or_null(conf->secret, &ok);
+	r->ca_file = dup_or_null(conf->ca_file, &ok);
+	/* liboauth2 takes whole seconds (CURLOPT_TIMEOUT): round up. */
+	r->timeout_s = (conf->timeout_ms + 999) / 1000;
+	r->cache_ttl = conf->cache_ttl;
+	r->insecure = conf->insecure;
+	r->debug = conf->debug;
+	sink = oauth2_log_sink_create(OAUTH2_LOG_ERROR, drop_log, NULL);
+	if (!ok || sink == NULL) {
+		*errstr = "out of memory";
+		goto fail;
+	}
+	r->log = oauth2_log_init(OAUTH2_LOG_ERROR, sink);
+	if (r->log == NULL) {
+		*errstr = "out of memory";
+		goto fail;
+	}
+	if (r->cache_ttl > 0) {
+		r->cache = shared_cache(r->log);
+		if (r->cache == NULL) {
+			*errstr = "cannot set up the introspection cache";
+			goto fail;
+		}
+	}
+	*out = r;
+	return 0;
+fail:
+	vremote_close(r);
+	return -1;
+}
+
+void
+vremote_close(struct vremote *r)
+{
+	if (r == NULL)
+		return;
+	free(r->url);
+	free(r->client_id);
+	if (r->secret != NULL) {
+		OPENSSL_cleanse(r->secret, strlen(r->secret));
+		free(r->secret);
+	}
+	free(r->ca_file);
+	/* The shared cache stays: see shared_cache(). */
+	if (r->log != NULL)
+		oauth2_log_free(r->log);
+	free(r);
+}
+
+/* "<url> <client_id> <token>": liboauth2 hashes it before use. */
+static char *
+cache_key(const struct vremote *r, const char *token, size_t len)
+{
+	size_t ul = strlen(r->url), cl = strlen(r->client_id);
+	char *k = malloc(ul + cl + len + 3);
+
+	if (k == NULL)
+		return NULL;
+	memcpy(k, r->url, ul);
+	k[ul] = ' ';
+	memcpy(k + ul + 1, r->client_id, cl);
+	k[ul + 1 + cl] = ' ';
+	memcpy(k + ul + cl + 2, token, len);
+	k[ul + cl + len + 2] = '\0';
+	return k;
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+void
+vremote_check(struct vremote *r, const char *token, size_t len,
+	      struct apitoken_validation *res)
+{
+	oauth2_http_call_ctx_t *ctx = NULL;
+	oauth2_nv_list_t *params = NULL;
+	oauth2_http_status_code_t status = 0;
+	char *key = NULL, *tok = NULL, *cached = NULL, *body = NULL;
+
+	memset(res, 0, sizeof(*res));
+	res->status = APITOKEN_VALIDATION_UNAVAILABLE;
+	key = cache_key(r, token, len);
+	tok = strndup(token, len);
+	if (key == NULL || tok == NULL) {
+		vresult_reason(res, "out of memory");
+		goto out;
+	}
+	if (r->cache != NULL &&
+	    oauth2_cache_get(r->log, r->cache, key, &cached) &&
+	    cached != NULL) {
+		vresult_from_json(res, cached);
+		if (res->status == APITOKEN_VALIDATION_VALID) {
+			res->flags |= APITOKEN_VALIDATION_CACHED;
+			goto out;
+		}
+		memset(res, 0, sizeof(*res));
+		res->status = APITOKEN_VALIDATION_UNAVAILABLE;
+	}
+
+	ctx = oauth2_http_call_ctx_init(r->log);
+	params = oauth2_nv_list_init(r->log);
+	if (ctx == NULL || params == NULL) {
+		vresult_reason(res, "out of memory");
+		goto out;
+	}
+	(void)oauth2_http_call_ctx_timeout_set(r->log, ctx, r->timeout_s);
+	(void)oauth2_http_call_ctx_ssl_verify_set(r->log, ctx, !r->insecure);
+	if (r->ca_file != NULL)
+		(void)oauth2_http_call_ctx_ca_info_set(r->log, ctx,
+						       r->ca_file);
+	/* client_secret_basic, id and secret form-encoded (RFC 6749
+	 * 2.3.1). */
+	if (!oauth2_http_call_ctx_basic_auth_set(r->log, ctx, r->client_id,
+						 r->secret, true) ||
+	    !oauth2_nv_list_add(r->log, params, "token", tok) ||
+	    !oauth2_nv_list_add(r->log, params, "token_type_hint",
+				"access_token")) {
+		vresult_reason(res, "out of memory");
+		goto out;
+	}
+	if (!oauth2_http_post_form(r->log, r->url, params, ctx, &body,
+				   &status)) {
+		vresult_reason(res, "introspection request failed "
+				    "(connection, TLS or timeout)");
+		goto out;
+	}
+	if (status == 401) {
+		vresult_reason(res, "introspection refused our client "
+				    "credentials (HTTP 401)");
+		goto out;
+	}
+	if (status != 200 || body == NULL) {
+		vresult_reason(res, "introspection answered HTTP %u", status);
+		goto out;
+	}
+	vresult_from_json(res, body);
+	if (res->status == APITOKEN_VALIDATION_VALID && r->cache != NULL)
+		(void)oauth2_cache_set(r->log, r->cache, key, body,
+				       (oauth2_time_t)r->cache_ttl);
+out:
+	if (r->debug && res->status == APITOKEN_VALIDATION_UNAVAILABLE)
+		syslog(LOG_DEBUG, "apitoken validator: %s: %s", r->url,
+		       res->reason);
+	if (cached != NULL)
+		oauth2_mem_free(cached);
+	if (body != NULL)
+		oauth2_mem_free(body);
+	if (params != NULL)
+		oauth2_nv_list_free(r->log, params);
+	if (ctx != NULL)
+		oauth2_http_call_ctx_free(r->log, ctx);
+	wipe_free(key);
+	wipe_free(tok);
+}

@@ -1,0 +1,206 @@
+#!/bin/sh
+# validator.so's local back end against a fake apitokend that speaks
+# docs/local-socket.md and misbehaves on purpose: error replies, silence,
+# hang-ups, idle closes.  The real daemon is tested in plugin.sh; this one
+# covers what a healthy daemon never does.
+. "$top_srcdir/tests/lib.sh"
+
+HOST="$top_builddir/tests/plugin/host"
+SO="$top_builddir/plugin/.libs/validator.so"
+[ -x "$HOST" ] && [ -f "$SO" ] || skip_all "host or validator.so not built"
+command -v python3 >/dev/null || skip_all "no python3"
+
+# A sanitized plugin in an uninstrumented host needs the runtime first;
+# host itself is built with the same flags, so it needs nothing.
+
+cat >"$scratch/fake.py" <<'PY'
+import os, socket, sys, time, zlib, json, threading
+A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+def b62(n, w):
+    s = ""
+    while n:
+        n, r = divmod(n, 62); s = A[r] + s
+    return s.rjust(w, "0")
+def token(seed):
+    body = "apitok_" + b62(int.from_bytes(seed.to_bytes(1, "big") * 32, "big"), 43)
+    return body + b62(zlib.crc32(body.encode()), 6)
+if sys.argv[1] == "token":
+    print(token(int(sys.argv[2]))); sys.exit(0)
+path, mode, countfile = sys.argv[1], sys.argv[2], sys.argv[3]
+T = {token(i): i for i in range(1, 8)}
+def reply(n):
+    if n == 1:
+        return {"active": True, "username": "alice", "sub": "alice",
+                "scope": "api:read bu:7", "role": "user",
+                "business_units": ["7"], "exp": 2000000000, "jti": "J1"}
+    if n == 2: return {"active": False}
+    if n == 3: return {"error": "temporarily_unavailable",
+                       "error_description": "store failed"}
+    if n == 6: return {"active": True}           # no username
+    if n == 7: return {"active": "yes", "username": "alice"}
+    return None
+def serve(c):
+    f = c.makefile("rb")
+    for line in f:
+        try:
+            req = json.loads(line)
+        except Exception:
+            c.sendall(b'{"error":"invalid_request"}\n'); break
+        if req.get("op") == "user":
+            out = {"user": req["user"], "active": req["user"] == "alice"}
+        else:
+            n = T.get(req.get("token"), 0)
+            if n == 4:
+                time.sleep(5); break             # silence
+            if n == 5:
+                break                            # hang up
+            out = reply(n) or {"active": False}
+        c.sendall(json.dumps(out).encode() + b"\n")
+        if mode == "close":
+            break                                # as an idle timeout would
+    c.close()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(16)
+open(path + ".ready", "w").close()
+while True:
+    c, _ = s.accept()
+    with open(countfile, "a") as cf: cf.write("connection\n")
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+
+tok() { python3 "$scratch/fake.py" token "$1"; }
+T_GOOD=$(tok 1); T_INACTIVE=$(tok 2); T_ERROR=$(tok 3); T_SILENT=$(tok 4)
+T_HANGUP=$(tok 5); T_NOUSER=$(tok 6); T_BADACTIVE=$(tok 7)
+
+fake_pid=""
+start_fake() {
+	rm -f "$scratch/fake.sock" "$scratch/fake.sock.ready"
+	python3 "$scratch/fake.py" "$scratch/fake.sock" "$1" \
+		"$scratch/conns" &
+	fake_pid=$!
+	for i in $(seq 1 100); do
+		[ -e "$scratch/fake.sock.ready" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+stop_fake() {
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+	wait "$fake_pid" 2>/dev/null
+	fake_pid=""
+}
+at_exit stop_fake
+
+run() { "$HOST" "$@" "$SO" mode=local "socket=$scratch/fake.sock" timeout=500; }
+
+start_fake keep || { not_ok "fake daemon starts"; done_testing; }
+
+out=$(printf '%s\n' "$T_GOOD" | run)
+check_match "active reply is VALID with the identity" \
+	'^VALID user=alice role=user scope="api:read bu:7" bus="7" exp=set flags=0' \
+	"$out"
+check_match "ABI version reported" '^abi 1\.0' "$out"
+
+out=$(printf '%s\n' "$T_GOOD" | run -s "api:read bu:7")
+check_match "required scopes all present: VALID" '^VALID user=alice' "$out"
+out=$(printf '%s\n' "$T_GOOD" | run -s "api:read api:write")
+check_match "a missing required scope: INVALID, flagged" \
+	'^INVALID user=alice .*flags=1 reason="insufficient scope"' "$out"
+
+out=$(printf '%s\n' "$T_INACTIVE" | run)
+check_match "active:false is INVALID" '^INVALID reason="inactive token"' \
+	"$out"
+out=$(printf '%s\n' "$T_ERROR" | run)
+check_match "error reply is UNAVAILABLE" \
+	'^UNAVAILABLE reason="apitokend error: temporarily_unavailable"' "$out"
+out=$(printf '%s\n' "$T_NOUSER" "$T_BADACTIVE" | run)
+check_eq "malformed active replies are UNAVAILABLE, never VALID" \
+	"UNAVAILABLE UNAVAILABLE" \
+	"$(printf '%s\n' "$out" | awk 'NR>1 {print $1}' | xargs)"
+
+# Garbage is refused without asking: the daemon sees no connection.
+rm -f "$scratch/conns"
+out=$(printf '%s\n' "nonsense" "apitok_short" \
+	"$(printf '%s' "$T_GOOD" | sed 's/.$/x/')" "" | run)
+check_eq "malformed tokens are INVALID" \
+	"INVALID INVALID INVALID INVALID" \
+	"$(printf '%s\n' "$out" | awk 'NR>1 {print $1}' | xargs)"
+check "... without any I/O" test ! -e "$scratch/conns"
+
+# One connection serves many checks.
+rm -f "$scratch/conns"
+out=$(for i in 1 2 3 4 5; do echo "$T_GOOD"; done | run)
+check_eq "five checks, five VALID" "5" \
+	"$(printf '%s\n' "$out" | grep -c '^VALID')"
+check_eq "... over one kept connection" "1" "$(wc -l <"$scratch/conns" | tr -d ' ')"
+
+# Silence: UNAVAILABLE within the timeout, and the next check recovers.
+t0=$(date +%s%N)
+out=$(printf '%s\n' "$T_SILENT" "$T_GOOD" | run)
+t1=$(date +%s%N)
+check_match "no answer is UNAVAILABLE" \
+	'^UNAVAILABLE reason="apitokend did not answer in time"' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+ms=$(( (t1 - t0) / 1000000 ))
+check "... within the timeout (500 ms; took $ms ms)" test "$ms" -lt 2500
+check_match "... and the next check works again" '^VALID user=alice' \
+	"$(printf '%s\n' "$out" | sed -n 3p)"
+
+out=$(printf '%s\n' "$T_HANGUP" | run)
+check_match "hang-up before the reply is UNAVAILABLE" '^UNAVAILABLE' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+
+out=$(printf '%s\n' "$T_GOOD" | run -T 8)
+check_match "8 threads through one handle agree" '^VALID threads agree' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+stop_fake
+
+# A daemon that closes every connection after one reply (as its idle
+# timeout does): the kept connection is stale, the plugin redials once.
+start_fake close || { not_ok "fake daemon restarts"; done_testing; }
+rm -f "$scratch/conns"
+out=$(for i in 1 2 3; do echo "$T_GOOD"; done | run)
+check_eq "stale connection: redial once, all VALID" "3" \
+	"$(printf '%s\n' "$out" | grep -c '^VALID')"
+check_eq "... on three connections" "3" "$(wc -l <"$scratch/conns" | tr -d ' ')"
+stop_fake
+
+out=$(printf '%s\n' "$T_GOOD" | run)
+check_match "no daemon at all: UNAVAILABLE" \
+	'^UNAVAILABLE reason="cannot connect to' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+
+# Options and versions.
+out=$("$HOST" "$SO" mode=foo </dev/null)
+check_match "unknown mode refused by open" '^open refused: option mode' \
+	"$out"
+out=$("$HOST" "$SO" mode=remote </dev/null)
+check_match "remote without url refused" '^open refused: mode=remote needs url' "$out"
+out=$("$HOST" "$SO" mode=local colour=blue "socket=$scratch/x" </dev/null)
+check_match "unknown option keys are ignored" '^abi 1\.0$' "$out"
+out=$("$HOST" -a 0x20000 "$SO" mode=local </dev/null)
+check_match "a host of ABI major 2 is refused" \
+	'^open refused: host speaks another major' "$out"
+out=$("$HOST" -a 0x10005 "$SO" mode=local </dev/null)
+check_match "a host of a later 1.x minor is accepted" '^abi 1\.0$' "$out"
+
+printf 'apitok_secret\n' >"$scratch/secret"
+chmod 644 "$scratch/secret"
+out=$("$HOST" "$SO" mode=remote url=https://127.0.0.1:1/introspect \
+	client_id=c "secret_file=$scratch/secret" </dev/null)
+check_match "world-readable secret_file refused" \
+	'^open refused: secret_file .* must not be readable' "$out"
+case "$out" in *apitok_secret*) not_ok "secret not echoed";;
+	*) ok "secret not echoed";; esac
+
+syms=$(nm -D --defined-only "$SO" | awk '{print $3}' | xargs)
+check_eq "validator.so exports only apitoken_validator" \
+	"apitoken_validator" "$syms"
+if command -v ldd >/dev/null; then
+	out=$(ldd "$SO")
+	case "$out" in
+	*libdb*|*libapitoken*) not_ok "no Berkeley DB / libapitoken in the host";;
+	*) ok "no Berkeley DB / libapitoken in the host";;
+	esac
+fi
+done_testing
