@@ -1,0 +1,131 @@
+/*
+ * apitoken: private helpers shared by the administration commands
+ * (admin*.c).  Not installed; nothing here is exported from libapitoken
+ * (the library exports only apitoken_* names).
+ */
+#ifndef APITOKEN_ADMIN_INT_H
+#define APITOKEN_ADMIN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include <apitoken/admin.h>
+#include <apitoken/store.h>
+
+/* Every message on the command's error stream starts with this. */
+#define ADMIN_PROG "apitokenctl"
+
+/*
+ * Largest admin-socket request (an import file travels inside it) and
+ * reply.  Larger imports must be split or run while apitokend is stopped.
+ */
+#define ADMIN_REQUEST_MAX (16u * 1024 * 1024)
+#define ADMIN_REPLY_MAX (256u * 1024 * 1024)
+
+/* Longest first line "token check" reads (a token is 56 characters). */
+#define ADMIN_TOKEN_LINE_MAX 1024
+
+/* Internal run flags (apitoken_admin_serve sets them). */
+#define ADMIN_RUN_IN_IS_FILE 0x1 /* "user import FILE": io->in already
+				    holds FILE's content; never open a
+				    path on behalf of a socket peer */
+
+int admin_run_flags(apitoken_store_t *store, int argc, char **argv,
+		    const apitoken_admin_io_t *io, unsigned flags);
+
+/* "apitokenctl: <message>\n" on io->err. */
+void admin_errorf(const apitoken_admin_io_t *io, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Report a failed library call as "apitokenctl: <detail>" and return the
+ * sysexits code for err.
+ */
+int admin_fail(const apitoken_admin_io_t *io, int err);
+
+/* sysexits(3) code for a negative APITOKEN_ERR_* code. */
+int admin_exit_code(int err);
+
+/* ISO 8601 UTC ("2026-11-28T02:30:00Z"), "-" for 0. */
+void admin_time_iso(int64_t t, char *buf, size_t len);
+
+/* Print a cJSON value, pretty, followed by a newline; frees it. */
+int admin_print_json(const apitoken_admin_io_t *io, cJSON *value);
+
+/*
+ * Small option parser for one sub-command: no global state (commands run
+ * concurrently inside apitokend).
+ */
+enum admin_opt_kind {
+	ADMIN_OPT_FLAG,   /* --x: *(bool *)dest = true */
+	ADMIN_OPT_STRING, /* --x VALUE or --x=VALUE: *(const char **)dest */
+	ADMIN_OPT_LIST    /* repeatable --x VALUE: struct admin_strv */
+};
+
+struct admin_strv {
+	const char **v;
+	size_t n;
+};
+
+struct admin_opt {
+	const char *name; /* "--email" */
+	enum admin_opt_kind kind;
+	void *dest;
+};
+
+/*
+ * Parse argv[first..argc) against opts.  Positional arguments are stored
+ * in pos (at most max_pos, in order), their count in *n_pos.  "--" ends
+ * the options.  On a bad option prints a message naming cmd and returns
+ * EX_USAGE, else 0.  Lists are freed with admin_opts_free().
+ */
+int admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd,
+		     int argc, char **argv, int first,
+		     const struct admin_opt *opts, size_t n_opts,
+		     const char **pos, size_t max_pos, size_t *n_pos);
+void admin_opts_free(const struct admin_opt *opts, size_t n_opts);
+
+/*
+ * Check a user's fields before the store sees them, so that the CLI and
+ * the import name the bad field the same way.  0 or APITOKEN_ERR_INVALID
+ * with a detail.
+ */
+int admin_user_fields_valid(apitoken_store_t *store, const char *name,
+			    const char *email, const char *role,
+			    char *const *bus, size_t n_bus);
+
+/* The command groups. */
+int admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
+		   const apitoken_admin_io_t *io, unsigned flags);
+int admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
+		    const apitoken_admin_io_t *io);
+int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
+		     const apitoken_admin_io_t *io);
+int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
+		     const apitoken_admin_io_t *io, unsigned flags);
+
+/* User and token facts as JSON (shared by show/list). */
+cJSON *admin_user_json(const apitoken_user_t *u);
+cJSON *admin_token_json(const apitoken_token_info_t *t, int64_t now);
+
+/*
+ * Read the first line of in (newline and a trailing CR stripped) into buf.
+ * 0, or -1 if there is none or it is longer than len - 1.
+ */
+int admin_read_line(FILE *in, char *buf, size_t len);
+
+/*
+ * Does this command read standard input (so the admin-socket client must
+ * send it)?  Returns 0 no, 1 all of it, 2 only its first line, 3 the file
+ * named by argv[2] (user import FILE).
+ */
+int admin_cmd_input(int argc, char **argv);
+
+/* Wipe and free. */
+void admin_freezero(void *p, size_t len);
+
+#endif /* APITOKEN_ADMIN_INT_H */
