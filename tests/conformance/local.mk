@@ -12,3 +12,10 @@ tests_conformance_conformance_LDADD = $(CURL_LIBS) $(CJSON_LIBS) \
 
 TESTS += tests/conformance/conformance.sh
 dist_check_SCRIPTS += tests/conformance/conformance.sh
+
+# Apache httpd + mod_oauth2 as a resource server: the snippet operators
+# include, installed with the docs, and its integration test.
+apachedocdir = $(docdir)/apache
+dist_apachedoc_DATA = contrib/apache/apitoken-oauth2.conf
+TESTS += tests/integration/apache.sh
+dist_check_SCRIPTS += tests/integration/apache.sh

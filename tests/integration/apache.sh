@@ -1,0 +1,186 @@
+#!/bin/sh
+# Apache httpd + mod_oauth2 as a real resource server in front of
+# apitokend, configured with contrib/apache/apitoken-oauth2.conf exactly as
+# shipped.  The backend is a CGI script that prints what it was given.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/daemon.sh"
+
+HTTPD=${HTTPD:-/usr/sbin/apache2}
+MODDIR=${APACHE_MODDIR:-/usr/lib/apache2/modules}
+SNIPPET="$top_srcdir/contrib/apache/apitoken-oauth2.conf"
+TTL=2	# introspection cache TTL: the revocation bound under test
+
+[ -x "$APITOKEND" ] || skip_all "apitokend not built"
+[ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
+[ -x "$HTTPD" ] || skip_all "no $HTTPD (apt-get install apache2)"
+for m in mpm_prefork authn_core authz_core authz_user alias cgi oauth2; do
+	[ -f "$MODDIR/mod_$m.so" ] ||
+		skip_all "no mod_$m (apt-get install libapache2-mod-oauth2)"
+done
+
+secret_of() {
+	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
+}
+
+daemon_config
+ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
+for u in alice bob carol; do
+	ctl user add "$u" --email "$u@example.org" --role user \
+		--bu sales >/dev/null ||
+		{ echo "Bail out! user add $u failed"; exit 99; }
+done
+client_secret=$(secret_of "$(ctl client add apache-rs --name Apache)" \
+	apicli_)
+alice=$(secret_of "$(ctl token generate alice)" apitok_)
+bob=$(secret_of "$(ctl token generate bob)" apitok_)
+carol=$(secret_of "$(ctl token generate carol)" apitok_)
+if [ -z "$client_secret" ] || [ -z "$alice" ] || [ -z "$bob" ] ||
+   [ -z "$carol" ]; then
+	echo "Bail out! provisioning with apitokenctl failed"
+	exit 99
+fi
+start_daemon || { echo "Bail out! apitokend did not start"; exit 99; }
+
+# Apache drops root privileges to www-data: give it a world-searchable
+# folder of its own inside the scratch folder.
+ap="$scratch/apache"
+mkdir -p "$ap/cgi" "$ap/run"
+chmod 711 "$scratch"
+chmod 755 "$ap" "$ap/cgi"
+cat >"$ap/cgi/whoami" <<'CGI'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+printf 'REMOTE_USER=%s\n' "${REMOTE_USER-}"
+printf 'OAUTH2_CLAIM_username=%s\n' "${OAUTH2_CLAIM_username-}"
+printf 'OAUTH2_CLAIM_scope=%s\n' "${OAUTH2_CLAIM_scope-}"
+CGI
+chmod 755 "$ap/cgi/whoami"
+
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+user_lines=""
+if [ "$(id -u)" -eq 0 ]; then
+	user_lines="User www-data
+Group www-data"
+fi
+cat >"$ap/httpd.conf" <<CONF
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+DefaultRuntimeDir $ap/run
+PidFile $ap/httpd.pid
+ErrorLog $ap/error.log
+LogLevel warn
+$user_lines
+LoadModule mpm_prefork_module $MODDIR/mod_mpm_prefork.so
+LoadModule authn_core_module $MODDIR/mod_authn_core.so
+LoadModule authz_core_module $MODDIR/mod_authz_core.so
+LoadModule authz_user_module $MODDIR/mod_authz_user.so
+LoadModule alias_module $MODDIR/mod_alias.so
+LoadModule cgi_module $MODDIR/mod_cgi.so
+LoadModule oauth2_module $MODDIR/mod_oauth2.so
+Define APITOKEN_INTROSPECT_URL $BASE_URL/introspect
+Define APITOKEN_CLIENT_ID apache-rs
+Define APITOKEN_CLIENT_SECRET $client_secret
+Define APITOKEN_PROTECTED_PATH /api
+Define APITOKEN_CACHE_TTL $TTL
+ScriptAlias /api/ $ap/cgi/
+Include $SNIPPET
+CONF
+
+check "the shipped snippet passes apache2 -t" \
+	"$HTTPD" -t -f "$ap/httpd.conf" 2>"$ap/syntax.log"
+"$HTTPD" -X -f "$ap/httpd.conf" 2>>"$ap/error.log" &
+httpd_pid=$!
+stop_httpd() {
+	local i
+	[ -n "$httpd_pid" ] || return 0
+	kill -TERM "$httpd_pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$httpd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$httpd_pid" 2>/dev/null
+	wait "$httpd_pid" 2>/dev/null
+	httpd_pid=""
+}
+at_exit stop_httpd
+up=""
+for i in $(seq 1 100); do
+	if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+		up=1
+		break
+	fi
+	kill -0 "$httpd_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -z "$up" ]; then
+	diag "apache did not start:"
+	sed 's/^/# /' "$ap/syntax.log" "$ap/error.log"
+	echo "Bail out! apache did not start"
+	exit 99
+fi
+
+# get [TOKEN] [extra curl args]: GET /api/whoami; sets CODE, BODY, WWWAUTH
+get() {
+	local tok="$1"
+	shift
+	if [ -n "$tok" ]; then
+		set -- -H "Authorization: Bearer $tok" "$@"
+	fi
+	CODE=$(curl -s -o "$ap/body" -D "$ap/headers" -w '%{http_code}' \
+		"$@" "http://127.0.0.1:$port/api/whoami")
+	BODY=$(cat "$ap/body")
+	WWWAUTH=$(tr -d '\r' <"$ap/headers" |
+		sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
+}
+
+get "$alice" -H "OAUTH2_CLAIM_username: mallory"
+check_eq "active token reaches the backend" 200 "$CODE"
+check_match "backend sees REMOTE_USER=alice" '(^|
+)REMOTE_USER=alice(
+|$)' "$BODY"
+check_match "claims reach the backend; a forged claim header is dropped" \
+	'OAUTH2_CLAIM_username=alice' "$BODY"
+check_match "scope claim reaches the backend" \
+	'OAUTH2_CLAIM_scope=api:read bu:sales' "$BODY"
+
+get ""
+check_eq "no token: 401" 401 "$CODE"
+check_match "no token: WWW-Authenticate Bearer (RFC 6750 3)" \
+	'^Bearer' "$WWWAUTH"
+
+get "apitok_NotARealTokenAtAllxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+check_eq "unknown token: 401" 401 "$CODE"
+check_match "unknown token: WWW-Authenticate Bearer error=invalid_token" \
+	'^Bearer .*error="invalid_token"' "$WWWAUTH"
+check_match "unknown token: backend not reached" '^<!DOCTYPE' "$BODY"
+
+get "" -u "alice:$alice"
+check_eq "token as a Basic password is not accepted: 401" 401 "$CODE"
+
+# Revoked before it was ever used here: refused at once.
+ctl token revoke bob >/dev/null
+get "$bob"
+check_eq "revoked token: 401" 401 "$CODE"
+check_match "revoked token: WWW-Authenticate Bearer error=invalid_token" \
+	'^Bearer .*error="invalid_token"' "$WWWAUTH"
+
+# Used, then revoked: mod_oauth2 may answer from its cache for at most
+# APITOKEN_CACHE_TTL seconds; after that the revocation holds.
+get "$carol"
+check_eq "carol's token works before revocation" 200 "$CODE"
+ctl token revoke carol >/dev/null
+revoked_at=$(date +%s)
+get "$carol"
+diag "right after revocation (within the ${TTL}s cache TTL): HTTP $CODE"
+sleep $((TTL + 1))
+get "$carol"
+check_eq "revoked token refused once the cache TTL (${TTL}s) passed" \
+	401 "$CODE"
+diag "refused $(($(date +%s) - revoked_at))s after revocation"
+
+get "$alice"
+check_eq "the other user's token still works" 200 "$CODE"
+
+stop_httpd
+done_testing
