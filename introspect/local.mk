@@ -1,1 +1,17 @@
-# introspect/: rules added by the part's owner
+# introspect/: apitokend, the daemon that owns the store while it runs and
+# serves RFC 7662 introspection, RFC 7009 revocation, RFC 8414 metadata,
+# /healthz and /metrics, plus the admin and local UNIX sockets.
+# mail.mk appends introspect/mail.c to the sources (included after us).
+sbin_PROGRAMS += introspect/apitokend
+introspect_apitokend_SOURCES = introspect/apitokend.c introspect/apitokend.h \
+	introspect/http.c introspect/introspect.c introspect/revoke.c \
+	introspect/metadata.c introspect/metrics.c introspect/metrics.h \
+	introspect/client_auth.c introspect/claims_json.c \
+	introspect/unix_sockets.c introspect/sweep.c introspect/access_log.c \
+	introspect/tls.c
+introspect_apitokend_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(CURL_CFLAGS) -pthread
+introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \
+	$(OPENSSL_LIBS) $(CURL_LIBS) -lpthread
+
+dist_check_DATA += tests/daemon.sh

@@ -1,0 +1,694 @@
+/*
+ * apitokend: main program and daemon lifecycle.
+ *
+ * Start-up order matters: the store is opened (and its lock taken) before
+ * anything else touches the store folder, so stale socket files are
+ * removed only by the process that owns the store.  Without --foreground
+ * the parent waits on a pipe until the daemon is ready or failed, so
+ * "store ... is in use" reaches the terminal and the exit code.
+ *
+ * Signals are blocked in every thread; the main thread takes them with
+ * sigwait(): SIGHUP reloads the configuration, SIGTERM/SIGINT stop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+#include <apitoken/token.h>
+
+#include "apitokend.h"
+#include "metrics.h"
+
+struct options {
+	const char *config;
+	const char *listen;
+	const char *store;
+	const char *pidfile;
+	const char *port_file;
+	int ready_fd;
+	bool foreground;
+	int log_level;
+	bool log_level_set;
+};
+
+static struct apitokend daemon_state;
+static int report_fd = -1;   /* pipe to the waiting parent */
+static char *config_path;    /* absolute, NULL: default lookup */
+static char *pidfile_path;
+static char *port_file_path;
+/* Replaced issuer strings: a request may still read one, keep them. */
+static size_t n_stale;
+static char **stale_list;
+static bool pidfile_written;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: apitokend [--config FILE] [--foreground] "
+		"[--listen HOST:PORT]\n"
+		"                 [--store DIR] [--pidfile FILE] "
+		"[--port-file FILE]\n"
+		"                 [--ready-fd N] "
+		"[--log-level err|warning|notice|info|debug]\n");
+}
+
+/* Tell the waiting parent (if any) how start-up ended, then forget it. */
+static void
+report(int code, const char *msg)
+{
+	char buf[1200];
+	int n;
+
+	if (report_fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d %s", code, msg != NULL ? msg : "");
+	if (n > 0)
+		(void)!write(report_fd, buf,
+			     (size_t)n < sizeof(buf) ? (size_t)n
+						     : sizeof(buf) - 1);
+	close(report_fd);
+	report_fd = -1;
+}
+
+static int
+fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	apitoken_log(APITOKEN_LOG_ERR, "%s", msg);
+	report(code, msg);
+	return code;
+}
+
+static int
+exit_code(int err)
+{
+	switch (err) {
+	case APITOKEN_ERR_BUSY:
+		return EX_TEMPFAIL;
+	case APITOKEN_ERR_CONFIG:
+		return EX_CONFIG;
+	case APITOKEN_ERR_CORRUPT:
+		return EX_DATAERR;
+	case APITOKEN_ERR_NOMEM:
+	case APITOKEN_ERR_IO:
+		return EX_OSERR;
+	default:
+		return EX_UNAVAILABLE;
+	}
+}
+
+static char *
+absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	char *abs;
+
+	if (path == NULL)
+		return NULL;
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return strdup(path);
+	abs = malloc(strlen(cwd) + strlen(path) + 2);
+	if (abs != NULL)
+		sprintf(abs, "%s/%s", cwd, path);
+	return abs;
+}
+
+static int
+absolutize(char **p)
+{
+	char *abs;
+
+	if (*p == NULL || (*p)[0] == '/')
+		return 0;
+	abs = absolute(*p);
+	if (abs == NULL)
+		return APITOKEN_ERR_NOMEM;
+	free(*p);
+	*p = abs;
+	return 0;
+}
+
+static int
+replace(char **p, const char *v, size_t len)
+{
+	char *s = strndup(v, len);
+
+	if (s == NULL)
+		return APITOKEN_ERR_NOMEM;
+	free(*p);
+	*p = s;
+	return 0;
+}
+
+/* --listen HOST:PORT, HOST may be [v6]. */
+static int
+set_listen(apitoken_config_t *cfg, const char *arg)
+{
+	const char *colon = strrchr(arg, ':'), *host = arg;
+	size_t hlen;
+	char *end;
+	unsigned long port;
+
+	if (colon == NULL || colon == arg)
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "--listen %s: expected HOST:PORT", arg);
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || port > 65535)
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "--listen %s: bad port", arg);
+	hlen = (size_t)(colon - arg);
+	if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (replace(&cfg->listen_host, host, hlen) != 0)
+		return APITOKEN_ERR_NOMEM;
+	cfg->listen_port = (uint16_t)port;
+	return 0;
+}
+
+/* Command-line settings win over the file, also after a reload. */
+static int
+apply_options(apitoken_config_t *cfg, const struct options *o)
+{
+	int rc;
+
+	if (o->store != NULL) {
+		char *abs = absolute(o->store);
+
+		if (abs == NULL)
+			return APITOKEN_ERR_NOMEM;
+		rc = apitoken_config_set_store(cfg, abs);
+		free(abs);
+		if (rc != 0)
+			return rc;
+	}
+	if (o->listen != NULL) {
+		rc = set_listen(cfg, o->listen);
+		if (rc != 0)
+			return rc;
+	}
+	/* We chdir("/") when daemonizing: relative paths would move. */
+	if (absolutize(&cfg->store) != 0 ||
+	    absolutize(&cfg->admin_socket) != 0 ||
+	    absolutize(&cfg->local_socket) != 0 ||
+	    absolutize(&cfg->tls_cert) != 0 || absolutize(&cfg->tls_key) != 0)
+		return APITOKEN_ERR_NOMEM;
+	return 0;
+}
+
+/*
+ * The default issuer names the configured port; when the kernel chose the
+ * port (listen port 0) the issuer must name the port actually bound, or
+ * the metadata would point clients nowhere.
+ */
+static void
+fix_issuer(apitoken_config_t *cfg, uint16_t bound, uint16_t configured)
+{
+	char want[300], *fixed;
+	const char *scheme = cfg->tls_cert != NULL ? "https" : "http";
+	bool v6 = strchr(cfg->listen_host, ':') != NULL;
+	char **grown;
+
+	if (bound == configured)
+		return;
+	snprintf(want, sizeof(want), v6 ? "%s://[%s]:%u" : "%s://%s:%u",
+		 scheme, cfg->listen_host, (unsigned)configured);
+	if (strcmp(cfg->issuer, want) != 0)
+		return;
+	snprintf(want, sizeof(want), v6 ? "%s://[%s]:%u" : "%s://%s:%u",
+		 scheme, cfg->listen_host, (unsigned)bound);
+	fixed = strdup(want);
+	grown = realloc(stale_list, (n_stale + 1) * sizeof(*stale_list));
+	if (fixed == NULL || grown == NULL) {
+		free(fixed);
+		if (grown != NULL)
+			stale_list = grown;
+		return;
+	}
+	stale_list = grown;
+	/* Another thread may be reading the old string: keep it. */
+	stale_list[n_stale++] = cfg->issuer;
+	cfg->issuer = fixed;
+}
+
+static int
+write_file_atomic(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -1;
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_level(const char *s)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = { { "err", APITOKEN_LOG_ERR },
+		       { "error", APITOKEN_LOG_ERR },
+		       { "warning", APITOKEN_LOG_WARNING },
+		       { "notice", APITOKEN_LOG_NOTICE },
+		       { "info", APITOKEN_LOG_INFO },
+		       { "debug", APITOKEN_LOG_DEBUG } };
+	size_t i;
+
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcasecmp(s, levels[i].name) == 0)
+			return levels[i].level;
+	return -1;
+}
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "store", required_argument, NULL, 's' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "port-file", required_argument, NULL, 'P' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *end;
+	long v;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->ready_fd = -1;
+	while ((ch = getopt_long(argc, argv, "c:fl:s:p:", longopts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 's':
+			o->store = optarg;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			break;
+		case 'P':
+			o->port_file = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || v < 0 ||
+			    v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
+				fprintf(stderr, "apitokend: --ready-fd %s: "
+					"not an open file descriptor\n",
+					optarg);
+				return EX_USAGE;
+			}
+			o->ready_fd = (int)v;
+			break;
+		case 'L':
+			o->log_level = parse_level(optarg);
+			if (o->log_level < 0) {
+				fprintf(stderr, "apitokend: --log-level %s: "
+					"expected err, warning, notice, info "
+					"or debug\n", optarg);
+				return EX_USAGE;
+			}
+			o->log_level_set = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EX_OK);
+		case 'V':
+			printf("apitokend %s\n", PACKAGE_VERSION);
+			exit(EX_OK);
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "apitokend: unexpected argument %s\n",
+			argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/*
+ * Detach: fork, setsid, fork again.  The original process waits for the
+ * grandchild's report and exits with its code.  Returns in the daemon.
+ */
+static void
+daemonize(void)
+{
+	int p[2], status, nul;
+	char buf[1200];
+	ssize_t n, total = 0;
+	pid_t pid;
+
+	if (pipe(p) != 0) {
+		fprintf(stderr, "apitokend: pipe: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "apitokend: fork: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		while ((n = read(p[0], buf + total,
+				 sizeof(buf) - 1 - (size_t)total)) > 0)
+			total += n;
+		buf[total] = '\0';
+		if (total == 0) {
+			fprintf(stderr, "apitokend: the daemon exited during "
+				"start-up (see syslog)\n");
+			exit(EX_SOFTWARE);
+		}
+		status = atoi(buf);
+		if (status != 0 && strchr(buf, ' ') != NULL)
+			fprintf(stderr, "apitokend: %s\n",
+				strchr(buf, ' ') + 1);
+		exit(status);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		_exit(EX_OSERR);
+	pid = fork();
+	if (pid < 0)
+		_exit(EX_OSERR);
+	if (pid > 0)
+		_exit(0);
+	report_fd = p[1];
+	if (chdir("/") != 0)
+		_exit(EX_OSERR);
+	umask(022);
+	nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+}
+
+static void
+free_gens(struct apitokend_gen *g)
+{
+	struct apitokend_gen *prev;
+
+	for (; g != NULL; g = prev) {
+		prev = g->prev;
+		if (g->metadata != NULL)
+			MHD_destroy_response(g->metadata);
+		apitoken_config_free(g->cfg);
+		free(g);
+	}
+}
+
+static void
+reload(struct apitokend *d, const struct options *o)
+{
+	struct apitokend_gen *old = apitokend_gen(d), *g = NULL;
+	apitoken_config_t *nc = NULL;
+	int rc;
+
+	rc = apitoken_config_load(config_path, &nc);
+	if (rc == 0)
+		rc = apply_options(nc, o);
+	if (rc != 0) {
+		apitoken_log(APITOKEN_LOG_ERR, "reload failed, keeping the "
+			     "old configuration: %s", apitoken_last_error());
+		goto fail;
+	}
+	if (strcmp(nc->store, old->cfg->store) != 0 ||
+	    strcmp(nc->listen_host, old->cfg->listen_host) != 0 ||
+	    (nc->listen_port != old->cfg->listen_port &&
+	     nc->listen_port != 0) ||
+	    strcmp(nc->admin_socket, old->cfg->admin_socket) != 0 ||
+	    strcmp(nc->local_socket, old->cfg->local_socket) != 0)
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "reload: store, listen and socket changes take "
+			     "effect only after a restart");
+	if (apitoken_config_set_store(nc, old->cfg->store) != 0)
+		goto fail;
+	fix_issuer(nc, d->port, nc->listen_port);
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		goto fail;
+	g->cfg = nc;
+	g->metadata = apitokend_metadata_create(nc);
+	if (g->metadata == NULL)
+		goto fail;
+	g->prev = old;
+	apitoken_store_set_config(d->store, nc);
+	atomic_store_explicit(&d->gen, g, memory_order_release);
+	apitoken_log(APITOKEN_LOG_NOTICE, "configuration reloaded%s%s",
+		     config_path != NULL ? " from " : "",
+		     config_path != NULL ? config_path : "");
+	return;
+fail:
+	free(g);
+	apitoken_config_free(nc);
+}
+
+static void
+sink_stderr(int level, const char *msg, void *ctx)
+{
+	apitoken_log_sink_stderr(level, msg, ctx);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct apitokend *d = &daemon_state;
+	struct apitokend_gen *g = NULL;
+	apitoken_config_t *cfg = NULL;
+	struct options o;
+	char token[APITOKEN_TOKEN_LEN + 1];
+	char addr[300];
+	uint16_t configured_port;
+	sigset_t sigs;
+	int rc, sig, code = EX_OK;
+
+	rc = parse_options(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (o.config != NULL) {
+		config_path = absolute(o.config);
+		if (config_path == NULL)
+			return EX_OSERR;
+	}
+	pidfile_path = absolute(o.pidfile);
+	port_file_path = absolute(o.port_file);
+
+	rc = apitoken_config_load(config_path, &cfg);
+	if (rc == 0)
+		rc = apply_options(cfg, &o);
+	if (rc != 0) {
+		fprintf(stderr, "apitokend: %s\n", apitoken_last_error());
+		apitoken_config_free(cfg);
+		return exit_code(rc) == EX_OSERR ? EX_OSERR : EX_CONFIG;
+	}
+	if (cfg->tls_cert != NULL || cfg->tls_key != NULL) {
+		if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+			fprintf(stderr, "apitokend: %s: tls_cert and tls_key "
+				"must be set together\n",
+				cfg->path != NULL ? cfg->path : "config");
+			apitoken_config_free(cfg);
+			return EX_CONFIG;
+		}
+		if (apitokend_read_pem(cfg->tls_cert, &d->tls_cert) != 0 ||
+		    apitokend_read_pem(cfg->tls_key, &d->tls_key) != 0) {
+			fprintf(stderr, "apitokend: %s\n",
+				apitoken_last_error());
+			apitokend_free_pem(d->tls_cert);
+			apitoken_config_free(cfg);
+			return EX_CONFIG;
+		}
+	}
+
+	if (!o.foreground) {
+		daemonize();
+		openlog("apitokend", LOG_PID, LOG_DAEMON);
+		apitoken_log_set_sink(apitoken_log_sink_syslog, NULL,
+				      o.log_level_set ? o.log_level
+						      : APITOKEN_LOG_NOTICE);
+	} else {
+		apitoken_log_set_sink(sink_stderr, "apitokend",
+				      o.log_level_set ? o.log_level
+						      : APITOKEN_LOG_INFO);
+	}
+
+	/* Every thread created from here on inherits the blocked set. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		apitoken_config_free(cfg);
+		code = fail(EX_OSERR, "out of memory");
+		goto out;
+	}
+	g->cfg = cfg;
+	atomic_store(&d->gen, g);
+	configured_port = cfg->listen_port;
+
+	rc = apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &d->store);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
+	if (apitoken_token_create(APITOKEN_TOKEN_PREFIX, token) != 0) {
+		code = fail(EX_SOFTWARE, "%s", apitoken_last_error());
+		goto out;
+	}
+	memcpy(d->health_token, token, sizeof(token));
+	OPENSSL_cleanse(token, sizeof(token));
+
+	rc = apitokend_sockets_start(d);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
+	rc = apitokend_http_start(d);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
+	fix_issuer(cfg, d->port, configured_port);
+	g->metadata = apitokend_metadata_create(cfg);
+	if (g->metadata == NULL) {
+		code = fail(EX_OSERR, "out of memory");
+		goto out;
+	}
+	rc = apitokend_mail_start(d->store, cfg, &d->mail);
+	if (rc != 0) {
+		d->mail = NULL;
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
+	rc = apitokend_sweep_start(d);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
+
+	snprintf(addr, sizeof(addr),
+		 strchr(cfg->listen_host, ':') ? "[%s]:%u\n" : "%s:%u\n",
+		 cfg->listen_host, (unsigned)d->port);
+	if (pidfile_path != NULL) {
+		char pid[32];
+
+		snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (write_file_atomic(pidfile_path, pid) != 0) {
+			code = fail(EX_CANTCREAT, "cannot write %s: %s",
+				    pidfile_path, strerror(errno));
+			goto out;
+		}
+		pidfile_written = true;
+	}
+	if (port_file_path != NULL &&
+	    write_file_atomic(port_file_path, addr) != 0) {
+		code = fail(EX_CANTCREAT, "cannot write %s: %s",
+			    port_file_path, strerror(errno));
+		goto out;
+	}
+	if (o.ready_fd >= 0) {
+		(void)!write(o.ready_fd, addr, strlen(addr));
+		close(o.ready_fd);
+	}
+	addr[strcspn(addr, "\n")] = '\0';
+	apitoken_log(APITOKEN_LOG_NOTICE, "listening on %s%s (store %s)",
+		     d->tls_cert != NULL ? "https://" : "", addr, cfg->store);
+	report(0, NULL);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(d, &o);
+			continue;
+		}
+		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
+			     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+out:
+	apitokend_http_stop(d);
+	apitokend_sockets_stop(d);
+	apitokend_sweep_stop(d);
+	if (d->mail != NULL)
+		apitokend_mail_stop(d->mail);
+	if (d->store != NULL)
+		apitoken_store_close(d->store);
+	if (pidfile_written)
+		unlink(pidfile_path);
+	free_gens(apitokend_gen(d));
+	while (n_stale > 0)
+		free(stale_list[--n_stale]);
+	free(stale_list);
+	apitokend_free_pem(d->tls_key);
+	apitokend_free_pem(d->tls_cert);
+	free(config_path);
+	free(pidfile_path);
+	free(port_file_path);
+	if (code == EX_OK)
+		apitoken_log(APITOKEN_LOG_NOTICE, "stopped");
+	return code;
+}

@@ -1,0 +1,157 @@
+/*
+ * apitokend: state shared by the daemon's modules (internal).
+ *
+ * One struct apitokend lives for the whole run.  The configuration can be
+ * swapped by SIGHUP: readers take apitokend_gen() once per request and use
+ * that generation to the end of it; old generations are freed only at
+ * shutdown, so no reader ever sees a freed configuration.
+ */
+#ifndef APITOKEND_H
+#define APITOKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include <apitoken/config.h>
+#include <apitoken/store.h>
+
+#include "mail.h"
+
+/* One configuration and what is derived from it. */
+struct apitokend_gen {
+	apitoken_config_t *cfg;
+	struct MHD_Response *metadata;   /* RFC 8414 document */
+	struct apitokend_gen *prev;      /* older generations, freed at exit */
+};
+
+struct apitokend_sockets;
+struct apitokend_sweep;
+
+struct apitokend {
+	_Atomic(struct apitokend_gen *) gen;
+	apitoken_store_t *store;
+	apitokend_mail_t *mail;
+	struct MHD_Daemon *mhd;
+	struct apitokend_sockets *sockets;
+	struct apitokend_sweep *sweep;
+	char *tls_key;                   /* PEM, wiped at exit */
+	char *tls_cert;
+	uint16_t port;                   /* bound port */
+	char health_token[96];           /* well-formed, never issued */
+};
+
+static inline struct apitokend_gen *
+apitokend_gen(struct apitokend *d)
+{
+	return atomic_load_explicit(&d->gen, memory_order_acquire);
+}
+
+/* http.c */
+int apitokend_http_start(struct apitokend *d);
+void apitokend_http_stop(struct apitokend *d);
+
+/* Request state and response helpers for the endpoint handlers. */
+struct apitokend_form {
+	const char *token;
+	size_t token_len;
+	unsigned n_token;
+	const char *client_id;
+	unsigned n_client_id;
+	const char *client_secret;
+	size_t client_secret_len;
+	unsigned n_client_secret;
+};
+
+struct apitokend_req;
+
+/* Queue a JSON answer (status, body copied) with the no-store headers. */
+enum MHD_Result apitokend_reply_json(struct apitokend_req *r,
+				     struct MHD_Connection *c,
+				     unsigned status, const char *body,
+				     size_t len);
+/* {"error":code,"error_description":desc}, plus WWW-Authenticate if set. */
+enum MHD_Result apitokend_reply_error(struct apitokend_req *r,
+				      struct MHD_Connection *c,
+				      unsigned status, const char *code,
+				      const char *desc,
+				      const char *www_authenticate);
+/* Queue a persistent response. */
+enum MHD_Result apitokend_reply(struct apitokend_req *r,
+				struct MHD_Connection *c, unsigned status,
+				struct MHD_Response *resp);
+/* The constant answers: {"active":false} and 401 invalid_client. */
+enum MHD_Result apitokend_reply_inactive(struct apitokend_req *r,
+					 struct MHD_Connection *c);
+enum MHD_Result apitokend_reply_invalid_client(struct apitokend_req *r,
+					       struct MHD_Connection *c);
+/* Remember the authenticated client and the token id for the access log. */
+void apitokend_req_note(struct apitokend_req *r, const char *client_id,
+			const char *jti);
+/* Remote address as text, for origins. */
+void apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len);
+
+/* Add Content-Type: application/json, Cache-Control, Pragma. */
+int apitokend_json_headers(struct MHD_Response *resp);
+
+/* client_auth.c */
+enum apitokend_auth {
+	APITOKEND_AUTH_OK,        /* *client_out set */
+	APITOKEND_AUTH_NONE,      /* no credentials at all */
+	APITOKEND_AUTH_BAD,       /* unknown client, wrong secret, garbage */
+	APITOKEND_AUTH_TWICE,     /* two methods at once, repeated field */
+	APITOKEND_AUTH_ERROR      /* the store failed */
+};
+enum apitokend_auth apitokend_client_auth(struct apitokend *d,
+					  struct MHD_Connection *c,
+					  const struct apitokend_form *f,
+					  apitoken_client_t **client_out);
+/* "Bearer <token>" from the Authorization header, or NULL. */
+const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
+/*
+ * Decode application/x-www-form-urlencoded text of len bytes in place;
+ * s[len] must be writable (it becomes the terminating NUL).  New length.
+ */
+size_t apitokend_form_decode(char *s, size_t len);
+
+/* introspect.c, revoke.c, metadata.c */
+enum MHD_Result apitokend_introspect(struct apitokend *d,
+				     struct apitokend_req *r,
+				     struct MHD_Connection *c,
+				     const struct apitokend_form *f);
+enum MHD_Result apitokend_revoke(struct apitokend *d,
+				 struct apitokend_req *r,
+				 struct MHD_Connection *c,
+				 const struct apitokend_form *f);
+struct MHD_Response *apitokend_metadata_create(const apitoken_config_t *cfg);
+
+/* claims_json.c: the RFC 7662 object, shared by HTTP and local socket. */
+#define APITOKEND_INACTIVE "{\"active\":false}"
+/* malloc'ed JSON text; client_id NULL leaves it out.  NULL on no memory. */
+char *apitokend_claims_json(const apitoken_claims_t *cl,
+			    const apitoken_config_t *cfg,
+			    const char *client_id);
+
+/* unix_sockets.c */
+int apitokend_sockets_start(struct apitokend *d);
+void apitokend_sockets_stop(struct apitokend *d);
+/* Remove stale socket files (only while we hold the store). */
+void apitokend_sockets_unlink_stale(const apitoken_config_t *cfg);
+
+/* sweep.c */
+int apitokend_sweep_start(struct apitokend *d);
+void apitokend_sweep_stop(struct apitokend *d);
+
+/* access_log.c */
+void apitokend_access_log(const char *method, const char *path,
+			  unsigned status, double seconds,
+			  const char *client_id, const char *jti);
+
+/* tls.c: read a PEM file whole (caller wipes and frees). */
+int apitokend_read_pem(const char *path, char **pem_out);
+void apitokend_free_pem(char *pem);
+
+#endif /* APITOKEND_H */

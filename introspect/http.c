@@ -1,0 +1,703 @@
+/*
+ * apitokend: the HTTP(S) server (libmicrohttpd, thread pool over epoll).
+ *
+ * Per-request state lives in *req_cls and is recycled through a per-thread
+ * free list: a connection stays on one worker thread from the first call
+ * to the completion callback, so the list needs no lock and the hot path
+ * allocates nothing once warm.  The body is kept only as long as the
+ * request and wiped afterwards (it carries a token or a client secret).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+
+#include "apitokend.h"
+#include "metrics.h"
+
+#define FREE_LIST_MAX 64
+#define CONNECTION_LIMIT 1024
+
+struct apitokend_req {
+	struct apitokend_req *next;     /* free list */
+	enum apitokend_endpoint ep;
+	struct timespec start;
+	unsigned status;                /* 0 until a response is queued */
+	bool too_large;
+	char *body;
+	size_t len, cap;
+	char method[12];
+	char path[64];
+	char client_id[APITOKEN_CLIENT_ID_MAX + 1];
+	char jti[APITOKEN_ID_LEN + 1];
+};
+
+struct free_list {
+	struct apitokend_req *head;
+	unsigned n;
+};
+
+static pthread_key_t free_key;
+static pthread_once_t free_once = PTHREAD_ONCE_INIT;
+static struct MHD_Response *resp_inactive;
+static struct MHD_Response *resp_invalid_client;
+
+static void
+req_destroy(struct apitokend_req *r)
+{
+	free(r->body);
+	free(r);
+}
+
+static void
+free_list_destroy(void *p)
+{
+	struct free_list *fl = p;
+	struct apitokend_req *r;
+
+	while ((r = fl->head) != NULL) {
+		fl->head = r->next;
+		req_destroy(r);
+	}
+	free(fl);
+}
+
+static void
+free_key_init(void)
+{
+	(void)pthread_key_create(&free_key, free_list_destroy);
+}
+
+static struct apitokend_req *
+req_get(void)
+{
+	struct free_list *fl = pthread_getspecific(free_key);
+	struct apitokend_req *r;
+
+	if (fl != NULL && fl->head != NULL) {
+		r = fl->head;
+		fl->head = r->next;
+		fl->n--;
+	} else {
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return NULL;
+	}
+	r->next = NULL;
+	r->ep = EP_OTHER;
+	r->status = 0;
+	r->too_large = false;
+	r->len = 0;
+	r->client_id[0] = '\0';
+	r->jti[0] = '\0';
+	return r;
+}
+
+static void
+req_put(struct apitokend_req *r)
+{
+	struct free_list *fl = pthread_getspecific(free_key);
+
+	if (r->len > 0)
+		OPENSSL_cleanse(r->body, r->len);
+	if (fl == NULL) {
+		fl = calloc(1, sizeof(*fl));
+		if (fl == NULL || pthread_setspecific(free_key, fl) != 0) {
+			free(fl);
+			req_destroy(r);
+			return;
+		}
+	}
+	if (fl->n >= FREE_LIST_MAX) {
+		req_destroy(r);
+		return;
+	}
+	r->next = fl->head;
+	fl->head = r;
+	fl->n++;
+}
+
+int
+apitokend_json_headers(struct MHD_Response *resp)
+{
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    "application/json") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				    "no-store") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA,
+				    "no-cache") != MHD_YES)
+		return -1;
+	return 0;
+}
+
+enum MHD_Result
+apitokend_reply(struct apitokend_req *r, struct MHD_Connection *c,
+		unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result ret = MHD_queue_response(c, status, resp);
+
+	if (ret == MHD_YES)
+		r->status = status;
+	return ret;
+}
+
+enum MHD_Result
+apitokend_reply_inactive(struct apitokend_req *r, struct MHD_Connection *c)
+{
+	return apitokend_reply(r, c, MHD_HTTP_OK, resp_inactive);
+}
+
+enum MHD_Result
+apitokend_reply_invalid_client(struct apitokend_req *r,
+			       struct MHD_Connection *c)
+{
+	return apitokend_reply(r, c, MHD_HTTP_UNAUTHORIZED,
+			       resp_invalid_client);
+}
+
+static enum MHD_Result
+reply_owned(struct apitokend_req *r, struct MHD_Connection *c,
+	    unsigned status, struct MHD_Response *resp, const char *hdr,
+	    const char *value)
+{
+	enum MHD_Result ret = MHD_NO;
+
+	if (resp == NULL)
+		return MHD_NO;
+	if (apitokend_json_headers(resp) == 0 &&
+	    (hdr == NULL ||
+	     MHD_add_response_header(resp, hdr, value) == MHD_YES))
+		ret = apitokend_reply(r, c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result
+apitokend_reply_json(struct apitokend_req *r, struct MHD_Connection *c,
+		     unsigned status, const char *body, size_t len)
+{
+	return reply_owned(r, c, status,
+			   MHD_create_response_from_buffer(
+				   len, (void *)body, MHD_RESPMEM_MUST_COPY),
+			   NULL, NULL);
+}
+
+static char *
+error_body(const char *code, const char *desc)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (cJSON_AddStringToObject(o, "error", code) != NULL &&
+	    (desc == NULL ||
+	     cJSON_AddStringToObject(o, "error_description", desc) != NULL))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+static enum MHD_Result
+reply_error_hdr(struct apitokend_req *r, struct MHD_Connection *c,
+		unsigned status, const char *code, const char *desc,
+		const char *hdr, const char *value)
+{
+	char *body = error_body(code, desc);
+
+	if (body == NULL)
+		return MHD_NO;
+	return reply_owned(r, c, status,
+			   MHD_create_response_from_buffer(
+				   strlen(body), body, MHD_RESPMEM_MUST_FREE),
+			   hdr, value);
+}
+
+enum MHD_Result
+apitokend_reply_error(struct apitokend_req *r, struct MHD_Connection *c,
+		      unsigned status, const char *code, const char *desc,
+		      const char *www_authenticate)
+{
+	return reply_error_hdr(r, c, status, code, desc,
+			       www_authenticate != NULL
+				       ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
+				       : NULL,
+			       www_authenticate);
+}
+
+void
+apitokend_req_note(struct apitokend_req *r, const char *client_id,
+		   const char *jti)
+{
+	if (client_id != NULL)
+		snprintf(r->client_id, sizeof(r->client_id), "%s", client_id);
+	if (jti != NULL)
+		snprintf(r->jti, sizeof(r->jti), "%s", jti);
+}
+
+void
+apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(buf, len, "unknown");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET,
+			  &((const struct sockaddr_in *)(const void *)sa)
+				   ->sin_addr,
+			  buf, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)(const void *)sa)
+				   ->sin6_addr,
+			  buf, (socklen_t)len);
+}
+
+static enum apitokend_endpoint
+route(const char *url)
+{
+	if (strcmp(url, "/introspect") == 0)
+		return EP_INTROSPECT;
+	if (strcmp(url, "/revoke") == 0)
+		return EP_REVOKE;
+	if (strcmp(url, "/.well-known/oauth-authorization-server") == 0)
+		return EP_METADATA;
+	if (strcmp(url, "/healthz") == 0)
+		return EP_HEALTHZ;
+	if (strcmp(url, "/metrics") == 0)
+		return EP_METRICS;
+	return EP_OTHER;
+}
+
+static bool
+form_content_type(struct MHD_Connection *c)
+{
+	static const char want[] = "application/x-www-form-urlencoded";
+	const char *ct = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return false;
+	ct += sizeof(want) - 1;
+	return *ct == '\0' || *ct == ';' || *ct == ' ';
+}
+
+static enum MHD_Result
+reply_too_large(struct apitokend *d, struct apitokend_req *r,
+		struct MHD_Connection *c)
+{
+	char desc[80];
+
+	snprintf(desc, sizeof(desc), "request body larger than %zu bytes",
+		 apitokend_gen(d)->cfg->max_body);
+	return apitokend_reply_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE,
+				     "invalid_request", desc, NULL);
+}
+
+static enum MHD_Result
+health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+	static const char bad[] = "{\"status\":\"unavailable\"}";
+	apitoken_claims_t cl;
+	int rc;
+
+	/* A lookup of a well-formed, never-issued token reaches the
+	 * database without changing anything. */
+	memset(&cl, 0, sizeof(cl));
+	rc = apitoken_token_check(d->store, d->health_token,
+				  strlen(d->health_token), apitoken_now(), &cl);
+	apitoken_claims_clear(&cl);
+	if (rc != 0) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR, "healthz: store failed: %s",
+			     apitoken_last_error());
+		return apitokend_reply_json(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+					    bad, sizeof(bad) - 1);
+	}
+	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+}
+
+static enum MHD_Result
+metrics(struct apitokend *d, struct apitokend_req *r,
+	struct MHD_Connection *c)
+{
+	struct MHD_Response *resp;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	enum MHD_Result ret = MHD_NO;
+
+	if (out == NULL)
+		return MHD_NO;
+	apitokend_metrics_write(out, d->mail);
+	if (fclose(out) != 0) {
+		free(text);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(len, text,
+					       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    "text/plain; version=0.0.4; "
+				    "charset=utf-8") == MHD_YES &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				    "no-store") == MHD_YES)
+		ret = apitokend_reply(r, c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* First call, headers only: answer what needs no body. */
+static enum MHD_Result
+first_call(struct apitokend *d, struct apitokend_req *r,
+	   struct MHD_Connection *c, const char *method)
+{
+	const char *cl;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	switch (r->ep) {
+	case EP_INTROSPECT:
+	case EP_REVOKE:
+		if (strcmp(method, "POST") != 0)
+			return reply_error_hdr(r, c,
+					       MHD_HTTP_METHOD_NOT_ALLOWED,
+					       "invalid_request",
+					       "this endpoint accepts only "
+					       "POST",
+					       MHD_HTTP_HEADER_ALLOW, "POST");
+		if (!form_content_type(c))
+			return apitokend_reply_error(
+				r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
+				"the body must be "
+				"application/x-www-form-urlencoded",
+				NULL);
+		cl = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL &&
+		    strtoull(cl, NULL, 10) > apitokend_gen(d)->cfg->max_body)
+			return reply_too_large(d, r, c);
+		return MHD_YES;
+	case EP_METADATA:
+	case EP_HEALTHZ:
+	case EP_METRICS:
+		if (!get)
+			return reply_error_hdr(r, c,
+					       MHD_HTTP_METHOD_NOT_ALLOWED,
+					       "invalid_request",
+					       "this endpoint accepts only "
+					       "GET",
+					       MHD_HTTP_HEADER_ALLOW,
+					       "GET, HEAD");
+		if (r->ep == EP_METADATA)
+			return apitokend_reply(r, c, MHD_HTTP_OK,
+					       apitokend_gen(d)->metadata);
+		if (r->ep == EP_HEALTHZ)
+			return health(d, r, c);
+		return metrics(d, r, c);
+	default:
+		return apitokend_reply_error(r, c, MHD_HTTP_NOT_FOUND,
+					     "invalid_request",
+					     "no such endpoint", NULL);
+	}
+}
+
+static int
+body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
+	    size_t n)
+{
+	size_t max = apitokend_gen(d)->cfg->max_body;
+	char *nb;
+	size_t cap;
+
+	if (r->too_large || n > max || r->len + n > max) {
+		r->too_large = true;
+		return 0;
+	}
+	/* One byte more for the NUL the form decoder writes. */
+	if (r->len + n + 1 > r->cap) {
+		cap = r->cap != 0 ? r->cap : 512;
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		nb = malloc(cap);
+		if (nb == NULL)
+			return -1;
+		if (r->len > 0) {
+			memcpy(nb, r->body, r->len);
+			OPENSSL_cleanse(r->body, r->len);
+		}
+		free(r->body);
+		r->body = nb;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	return 0;
+}
+
+/*
+ * Split the body into key=value pairs and decode them in place.  Repeated
+ * parameters are counted: RFC 6749 section 3.2 forbids them and a second
+ * "token" must not go unnoticed.  Unknown parameters (token_type_hint
+ * among them: it never changes the answer) are ignored.
+ */
+static void
+parse_form(struct apitokend_req *r, struct apitokend_form *f)
+{
+	char *p, *end, *amp, *eq;
+	size_t klen, vlen;
+
+	memset(f, 0, sizeof(*f));
+	if (r->len == 0)
+		return;
+	p = r->body;
+	end = r->body + r->len;
+	*end = '\0';
+	while (p < end) {
+		amp = memchr(p, '&', (size_t)(end - p));
+		if (amp == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL)
+			eq = amp;
+		klen = apitokend_form_decode(p, (size_t)(eq - p));
+		if (eq < amp)
+			vlen = apitokend_form_decode(eq + 1,
+						     (size_t)(amp - eq - 1));
+		else
+			vlen = 0;
+		if (klen == 5 && memcmp(p, "token", 5) == 0) {
+			f->token = eq < amp ? eq + 1 : "";
+			f->token_len = vlen;
+			f->n_token++;
+		} else if (klen == 9 && memcmp(p, "client_id", 9) == 0) {
+			f->client_id = eq < amp ? eq + 1 : "";
+			f->n_client_id++;
+		} else if (klen == 13 && memcmp(p, "client_secret", 13) == 0) {
+			f->client_secret = eq < amp ? eq + 1 : "";
+			f->client_secret_len = vlen;
+			f->n_client_secret++;
+		}
+		p = amp + 1;
+	}
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload,
+	size_t *upload_size, void **req_cls)
+{
+	struct apitokend *d = cls;
+	struct apitokend_req *r = *req_cls;
+	struct apitokend_form f;
+
+	(void)version;
+	if (r == NULL) {
+		r = req_get();
+		if (r == NULL)
+			return MHD_NO;
+		*req_cls = r;
+		clock_gettime(CLOCK_MONOTONIC, &r->start);
+		r->ep = route(url);
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		snprintf(r->path, sizeof(r->path), "%s", url);
+		return first_call(d, r, c, method);
+	}
+	if (r->status != 0) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (body_append(d, r, upload, *upload_size) != 0)
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large)
+		return reply_too_large(d, r, c);
+	parse_form(r, &f);
+	if (r->ep == EP_INTROSPECT)
+		return apitokend_introspect(d, r, c, &f);
+	return apitokend_revoke(d, r, c, &f);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **req_cls,
+	  enum MHD_RequestTerminationCode toe)
+{
+	struct apitokend_req *r = *req_cls;
+	struct timespec now;
+	double secs;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (r == NULL)
+		return;
+	*req_cls = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - r->start.tv_sec) +
+	       (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+	if (r->status != 0)
+		apitokend_metrics_request(r->ep, r->status, secs);
+	apitokend_access_log(r->method, r->path, r->status, secs, r->client_id,
+			     r->jti);
+	req_put(r);
+}
+
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	apitoken_log(APITOKEN_LOG_INFO, "http: %s", msg);
+}
+
+static struct MHD_Response *
+constant(const char *body, unsigned extra, const char *value)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (resp == NULL)
+		return NULL;
+	if (apitokend_json_headers(resp) != 0 ||
+	    (extra &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				     value) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+int
+apitokend_http_start(struct apitokend *d)
+{
+	const apitoken_config_t *cfg = apitokend_gen(d)->cfg;
+	struct addrinfo hints, *ai = NULL;
+	struct MHD_OptionItem opts[16];
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned threads = cfg->threads;
+	char port[8];
+	const union MHD_DaemonInfo *info;
+	int n = 0, rc, gai;
+
+	pthread_once(&free_once, free_key_init);
+	resp_inactive = constant(APITOKEND_INACTIVE, 0, NULL);
+	resp_invalid_client = constant(
+		"{\"error\":\"invalid_client\",\"error_description\":"
+		"\"client authentication failed\"}",
+		1, "Basic realm=\"apitoken\"");
+	if (resp_inactive == NULL || resp_invalid_client == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
+	gai = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+	if (gai != 0)
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "listen address %s:%s: %s",
+				      cfg->listen_host, port,
+				      gai_strerror(gai));
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (threads == 0) {
+		long np = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = np > 0 ? (unsigned)np : 1;
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
+					     (intptr_t)mhd_logger, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
+					     ai->ai_addr };
+	if (threads > 1)
+		opts[n++] = (struct MHD_OptionItem){
+			MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL
+		};
+	opts[n++] = (struct MHD_OptionItem){
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(intptr_t)cfg->connection_timeout, NULL
+	};
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+					     CONNECTION_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
+					     (intptr_t)completed, d };
+	if (d->tls_cert != NULL) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){
+			MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls_key
+		};
+		opts[n++] = (struct MHD_OptionItem){
+			MHD_OPTION_HTTPS_MEM_CERT, 0, d->tls_cert
+		};
+		opts[n++] = (struct MHD_OptionItem){
+			MHD_OPTION_HTTPS_PRIORITIES, 0,
+			"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+		};
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, d,
+				  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (d->mhd == NULL) {
+		rc = apitoken_error(APITOKEN_ERR_IO,
+				    "cannot listen on %s:%u (address in use, "
+				    "bad TLS key or certificate?)",
+				    cfg->listen_host,
+				    (unsigned)cfg->listen_port);
+		goto out;
+	}
+	info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	d->port = info != NULL ? info->port : cfg->listen_port;
+	rc = 0;
+out:
+	freeaddrinfo(ai);
+	return rc;
+}
+
+void
+apitokend_http_stop(struct apitokend *d)
+{
+	if (d->mhd != NULL) {
+		MHD_stop_daemon(d->mhd);
+		d->mhd = NULL;
+	}
+	if (resp_inactive != NULL)
+		MHD_destroy_response(resp_inactive);
+	if (resp_invalid_client != NULL)
+		MHD_destroy_response(resp_invalid_client);
+	resp_inactive = resp_invalid_client = NULL;
+}

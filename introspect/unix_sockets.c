@@ -1,0 +1,589 @@
+/*
+ * apitokend: the admin and local UNIX sockets.
+ *
+ * One thread accepts on both; each connection gets its own thread, because
+ * an admin command (a bulk import) or a consumer's persistent connection
+ * may last a while and must not hold up the others.  Peers are identified
+ * by SO_PEERCRED.  At shutdown the connections are shut down and waited
+ * for, so no thread still uses the store when it is closed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
+#include <apitoken/admin.h>
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+
+#include "apitokend.h"
+#include "metrics.h"
+
+#define MAX_CONN 256
+#define LINE_MAX_LEN 4096
+#define LOCAL_IDLE_MS 30000
+#define ADMIN_IO_TIMEOUT_S 60
+
+struct apitokend_sockets {
+	struct apitokend *d;
+	int admin_fd, local_fd;
+	int wake[2];
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int conns[MAX_CONN];
+	unsigned n_conn;
+	bool stopping;
+	char *admin_path, *local_path;
+	bool has_group;
+	gid_t admin_gid;
+};
+
+struct conn {
+	struct apitokend_sockets *s;
+	int fd;
+	bool admin;
+	struct ucred cred;
+};
+
+static void
+conn_release(struct conn *cn)
+{
+	struct apitokend_sockets *s = cn->s;
+	unsigned i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n_conn; i++) {
+		if (s->conns[i] == cn->fd) {
+			s->conns[i] = s->conns[--s->n_conn];
+			break;
+		}
+	}
+	close(cn->fd);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	free(cn);
+}
+
+static int
+send_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+send_line(int fd, const char *json)
+{
+	if (send_all(fd, json, strlen(json)) != 0)
+		return -1;
+	return send_all(fd, "\n", 1);
+}
+
+static int
+send_error(int fd, const char *code, const char *desc)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	int rc = -1;
+
+	if (o != NULL && cJSON_AddStringToObject(o, "error", code) != NULL &&
+	    cJSON_AddStringToObject(o, "error_description", desc) != NULL)
+		text = cJSON_PrintUnformatted(o);
+	if (text != NULL)
+		rc = send_line(fd, text);
+	free(text);
+	cJSON_Delete(o);
+	return rc;
+}
+
+static int
+op_check(struct apitokend *d, int fd, const char *token)
+{
+	apitoken_claims_t cl;
+	char *text;
+	int rc;
+
+	memset(&cl, 0, sizeof(cl));
+	rc = apitoken_token_check(d->store, token, strlen(token),
+				  apitoken_now(), &cl);
+	if (rc != 0) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR, "local socket: store failed: %s",
+			     apitoken_last_error());
+		return send_error(fd, "temporarily_unavailable",
+				  "the token store failed");
+	}
+	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
+	apitoken_claims_clear(&cl);
+	if (text == NULL)
+		return -1;
+	rc = send_line(fd, text);
+	free(text);
+	return rc;
+}
+
+static int
+op_user(struct apitokend *d, int fd, const char *name)
+{
+	apitoken_user_t *user = NULL;
+	cJSON *o;
+	char *text = NULL;
+	bool active = false;
+	int rc;
+
+	rc = apitoken_user_get(d->store, name, &user);
+	if (rc == 0) {
+		active = user->api_access;
+		apitoken_user_free(user);
+	} else if (rc != APITOKEN_ERR_NOT_FOUND &&
+		   rc != APITOKEN_ERR_INVALID) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR, "local socket: store failed: %s",
+			     apitoken_last_error());
+		return send_error(fd, "temporarily_unavailable",
+				  "the token store failed");
+	}
+	o = cJSON_CreateObject();
+	if (o != NULL && cJSON_AddStringToObject(o, "user", name) != NULL &&
+	    cJSON_AddBoolToObject(o, "active", active) != NULL)
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text == NULL)
+		return -1;
+	rc = send_line(fd, text);
+	free(text);
+	return rc;
+}
+
+/* One request line.  0 to keep the connection, -1 to close it. */
+static int
+local_line(struct apitokend *d, int fd, const char *line, size_t len)
+{
+	cJSON *req = cJSON_ParseWithLength(line, len);
+	const cJSON *op, *arg;
+	int rc;
+
+	if (req == NULL || !cJSON_IsObject(req)) {
+		rc = send_error(fd, "invalid_request",
+				"expected one JSON object per line");
+		goto close;
+	}
+	op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	if (!cJSON_IsString(op)) {
+		rc = send_error(fd, "invalid_request",
+				"missing member \"op\"");
+		goto close;
+	}
+	if (strcmp(op->valuestring, "check") == 0) {
+		arg = cJSON_GetObjectItemCaseSensitive(req, "token");
+		if (!cJSON_IsString(arg)) {
+			rc = send_error(fd, "invalid_request",
+					"missing member \"token\"");
+			goto close;
+		}
+		rc = op_check(d, fd, arg->valuestring);
+		OPENSSL_cleanse(arg->valuestring, strlen(arg->valuestring));
+	} else if (strcmp(op->valuestring, "user") == 0) {
+		arg = cJSON_GetObjectItemCaseSensitive(req, "user");
+		if (!cJSON_IsString(arg)) {
+			rc = send_error(fd, "invalid_request",
+					"missing member \"user\"");
+			goto close;
+		}
+		rc = op_user(d, fd, arg->valuestring);
+	} else {
+		rc = send_error(fd, "invalid_request", "unknown op");
+		goto close;
+	}
+	cJSON_Delete(req);
+	return rc;
+close:
+	(void)rc;
+	cJSON_Delete(req);
+	return -1;
+}
+
+static void
+serve_local(struct conn *cn)
+{
+	struct apitokend *d = cn->s->d;
+	char buf[LINE_MAX_LEN + 1];
+	size_t have = 0, used, i;
+	struct pollfd p;
+	ssize_t n;
+	char *nl;
+
+	p.fd = cn->fd;
+	p.events = POLLIN;
+	for (;;) {
+		/* Serve every complete line already buffered. */
+		while ((nl = memchr(buf, '\n', have)) != NULL) {
+			used = (size_t)(nl - buf) + 1;
+			i = used - 1;
+			if (i > 0 && buf[i - 1] == '\r')
+				i--;
+			if (local_line(d, cn->fd, buf, i) != 0) {
+				OPENSSL_cleanse(buf, sizeof(buf));
+				return;
+			}
+			OPENSSL_cleanse(buf, used);
+			memmove(buf, buf + used, have - used);
+			have -= used;
+		}
+		if (have >= LINE_MAX_LEN) {
+			send_error(cn->fd, "invalid_request",
+				   "line longer than 4096 bytes");
+			break;
+		}
+		n = poll(&p, 1, LOCAL_IDLE_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			apitoken_log(APITOKEN_LOG_DEBUG,
+				     "local socket: pid %ld idle, closing",
+				     (long)cn->cred.pid);
+			break;
+		}
+		n = recv(cn->fd, buf + have, LINE_MAX_LEN - have, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static bool
+in_admin_group(struct apitokend_sockets *s, const struct ucred *cr)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[4096];
+	gid_t groups[256];
+	int n = 256, i;
+
+	if (!s->has_group)
+		return false;
+	if (cr->gid == s->admin_gid)
+		return true;
+	if (getpwuid_r(cr->uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 ||
+	    pwp == NULL)
+		return false;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] == s->admin_gid)
+			return true;
+	return false;
+}
+
+static void
+serve_admin(struct conn *cn)
+{
+	struct apitokend_sockets *s = cn->s;
+	struct timeval tv = { ADMIN_IO_TIMEOUT_S, 0 };
+	char origin[96];
+	int rc;
+
+	if (cn->cred.uid != 0 && cn->cred.uid != geteuid() &&
+	    !in_admin_group(s, &cn->cred)) {
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "admin socket: refused uid %ld pid %ld (not root,"
+			     " the daemon's user or in admin_group)",
+			     (long)cn->cred.uid, (long)cn->cred.pid);
+		return;
+	}
+	/* A stalled client must not keep its thread forever. */
+	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	snprintf(origin, sizeof(origin), "admin socket uid %ld pid %ld",
+		 (long)cn->cred.uid, (long)cn->cred.pid);
+	apitoken_log(APITOKEN_LOG_INFO, "admin socket: connection from uid %ld"
+		     " pid %ld", (long)cn->cred.uid, (long)cn->cred.pid);
+	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
+	if (rc != 0)
+		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
+			     (long)cn->cred.pid, apitoken_last_error());
+	/* A command may have queued notices (issue, revoke, remove). */
+	if (s->d->mail != NULL)
+		apitokend_mail_kick(s->d->mail);
+}
+
+static void *
+conn_main(void *arg)
+{
+	struct conn *cn = arg;
+
+	if (cn->admin)
+		serve_admin(cn);
+	else
+		serve_local(cn);
+	conn_release(cn);
+	return NULL;
+}
+
+static void
+accept_one(struct apitokend_sockets *s, int lfd, bool admin)
+{
+	struct conn *cn;
+	socklen_t len = sizeof(struct ucred);
+	pthread_attr_t attr;
+	pthread_t t;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	cn = calloc(1, sizeof(*cn));
+	if (cn == NULL) {
+		close(fd);
+		return;
+	}
+	cn->s = s;
+	cn->fd = fd;
+	cn->admin = admin;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cn->cred, &len) != 0) {
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "%s socket: no peer credentials: %s",
+			     admin ? "admin" : "local", strerror(errno));
+		close(fd);
+		free(cn);
+		return;
+	}
+	if (!admin)
+		apitoken_log(APITOKEN_LOG_INFO,
+			     "local socket: connection from uid %ld pid %ld",
+			     (long)cn->cred.uid, (long)cn->cred.pid);
+	pthread_mutex_lock(&s->lock);
+	if (s->stopping || s->n_conn >= MAX_CONN) {
+		pthread_mutex_unlock(&s->lock);
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "%s socket: too many connections, refusing pid "
+			     "%ld", admin ? "admin" : "local",
+			     (long)cn->cred.pid);
+		close(fd);
+		free(cn);
+		return;
+	}
+	s->conns[s->n_conn++] = fd;
+	pthread_mutex_unlock(&s->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, conn_main, cn) != 0) {
+		apitoken_log(APITOKEN_LOG_ERR, "cannot start a thread");
+		conn_release(cn);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void *
+accept_main(void *arg)
+{
+	struct apitokend_sockets *s = arg;
+	struct pollfd p[3];
+
+	p[0].fd = s->wake[0];
+	p[0].events = POLLIN;
+	p[1].fd = s->admin_fd;
+	p[1].events = POLLIN;
+	p[2].fd = s->local_fd;
+	p[2].events = POLLIN;
+	for (;;) {
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			apitoken_log(APITOKEN_LOG_ERR, "sockets: poll: %s",
+				     strerror(errno));
+			break;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents & POLLIN)
+			accept_one(s, s->admin_fd, true);
+		if (p[2].revents & POLLIN)
+			accept_one(s, s->local_fd, false);
+	}
+	return NULL;
+}
+
+void
+apitokend_sockets_unlink_stale(const apitoken_config_t *cfg)
+{
+	const char *paths[2] = { cfg->admin_socket, cfg->local_socket };
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (paths[i] == NULL || lstat(paths[i], &st) != 0)
+			continue;
+		if (S_ISSOCK(st.st_mode) && unlink(paths[i]) == 0)
+			apitoken_log(APITOKEN_LOG_INFO,
+				     "removed stale socket %s", paths[i]);
+	}
+}
+
+static int
+listen_unix(const char *path, mode_t mode, bool chgrp, gid_t gid,
+	    int *fd_out)
+{
+	struct sockaddr_un sa;
+	mode_t old;
+	int fd, rc;
+
+	*fd_out = -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return apitoken_error(APITOKEN_ERR_CONFIG,
+				      "socket path %s is longer than %zu bytes",
+				      path, sizeof(sa.sun_path) - 1);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return apitoken_error(APITOKEN_ERR_IO, "socket: %s",
+				      strerror(errno));
+	/* Born owner-only, widened below: no moment of a looser mode. */
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc != 0) {
+		rc = apitoken_error(APITOKEN_ERR_IO, "cannot bind %s: %s",
+				    path, strerror(errno));
+		goto fail;
+	}
+	if (chgrp && chown(path, (uid_t)-1, gid) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_IO,
+				    "cannot give %s to group %ld: %s", path,
+				    (long)gid, strerror(errno));
+		goto fail;
+	}
+	if (chmod(path, mode) != 0 || listen(fd, 64) != 0) {
+		rc = apitoken_error(APITOKEN_ERR_IO, "%s: %s", path,
+				    strerror(errno));
+		goto fail;
+	}
+	*fd_out = fd;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+int
+apitokend_sockets_start(struct apitokend *d)
+{
+	const apitoken_config_t *cfg = apitokend_gen(d)->cfg;
+	struct apitokend_sockets *s = calloc(1, sizeof(*s));
+	struct group gr, *grp = NULL;
+	char grbuf[4096];
+	int rc;
+
+	if (s == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	s->d = d;
+	s->admin_fd = s->local_fd = s->wake[0] = s->wake[1] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	d->sockets = s;
+	if (cfg->admin_group != NULL && cfg->admin_group[0] != '\0') {
+		if (getgrnam_r(cfg->admin_group, &gr, grbuf, sizeof(grbuf),
+			       &grp) != 0 ||
+		    grp == NULL)
+			return apitoken_error(APITOKEN_ERR_CONFIG,
+					      "%s: key 'admin_group': no "
+					      "group %s",
+					      cfg->path ? cfg->path : "config",
+					      cfg->admin_group);
+		s->has_group = true;
+		s->admin_gid = grp->gr_gid;
+	}
+	s->admin_path = strdup(cfg->admin_socket);
+	s->local_path = strdup(cfg->local_socket);
+	if (s->admin_path == NULL || s->local_path == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	apitokend_sockets_unlink_stale(cfg);
+	rc = listen_unix(s->admin_path, s->has_group ? 0660 : 0600,
+			 s->has_group, s->admin_gid, &s->admin_fd);
+	if (rc != 0)
+		return rc;
+	rc = listen_unix(s->local_path, (mode_t)cfg->local_socket_mode, false,
+			 0, &s->local_fd);
+	if (rc != 0)
+		return rc;
+	if (pipe2(s->wake, O_CLOEXEC) != 0)
+		return apitoken_error(APITOKEN_ERR_IO, "pipe: %s",
+				      strerror(errno));
+	if (pthread_create(&s->thread, NULL, accept_main, s) != 0)
+		return apitoken_error(APITOKEN_ERR_IO,
+				      "cannot start the socket thread");
+	s->thread_started = true;
+	return 0;
+}
+
+void
+apitokend_sockets_stop(struct apitokend *d)
+{
+	struct apitokend_sockets *s = d->sockets;
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	if (s->thread_started) {
+		(void)!write(s->wake[1], "x", 1);
+		pthread_join(s->thread, NULL);
+	}
+	/* Wake every connection thread and wait for it to let go of the
+	 * store; an admin command in flight is allowed to finish. */
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	for (i = 0; i < s->n_conn; i++)
+		shutdown(s->conns[i], SHUT_RDWR);
+	while (s->n_conn > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (s->admin_fd >= 0) {
+		close(s->admin_fd);
+		unlink(s->admin_path);
+	}
+	if (s->local_fd >= 0) {
+		close(s->local_fd);
+		unlink(s->local_path);
+	}
+	if (s->wake[0] >= 0)
+		close(s->wake[0]);
+	if (s->wake[1] >= 0)
+		close(s->wake[1]);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s->admin_path);
+	free(s->local_path);
+	free(s);
+	d->sockets = NULL;
+}
