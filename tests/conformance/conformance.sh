@@ -15,6 +15,10 @@ CONFORMANCE="$top_builddir/tests/conformance/conformance"
 secret_of() {
 	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
 }
+# apitokenctl's notes ("shown only this once") go to a log, not the TAP.
+ctl() {
+	"$APITOKENCTL" "$@" 2>>"$scratch/ctl.log"
+}
 
 daemon_config
 ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }

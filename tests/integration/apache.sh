@@ -21,6 +21,10 @@ done
 secret_of() {
 	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
 }
+# apitokenctl's notes ("shown only this once") go to a log, not the TAP.
+ctl() {
+	"$APITOKENCTL" "$@" 2>>"$scratch/ctl.log"
+}
 
 daemon_config
 ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
@@ -51,8 +55,7 @@ cat >"$ap/cgi/whoami" <<'CGI'
 #!/bin/sh
 printf 'Content-Type: text/plain\r\n\r\n'
 printf 'REMOTE_USER=%s\n' "${REMOTE_USER-}"
-printf 'OAUTH2_CLAIM_username=%s\n' "${OAUTH2_CLAIM_username-}"
-printf 'OAUTH2_CLAIM_scope=%s\n' "${OAUTH2_CLAIM_scope-}"
+env | grep -i '^[A-Z_]*OAUTH2_CLAIM_' | sort
 CGI
 chmod 755 "$ap/cgi/whoami"
 
@@ -136,13 +139,16 @@ get() {
 
 get "$alice" -H "OAUTH2_CLAIM_username: mallory"
 check_eq "active token reaches the backend" 200 "$CODE"
-check_match "backend sees REMOTE_USER=alice" '(^|
-)REMOTE_USER=alice(
-|$)' "$BODY"
-check_match "claims reach the backend; a forged claim header is dropped" \
-	'OAUTH2_CLAIM_username=alice' "$BODY"
+check_match "backend sees REMOTE_USER=alice" '^REMOTE_USER=alice$' "$BODY"
+check_match "claims reach the backend as variables" \
+	'^OAUTH2_CLAIM_username=alice$' "$BODY"
 check_match "scope claim reaches the backend" \
-	'OAUTH2_CLAIM_scope=api:read bu:sales' "$BODY"
+	'^OAUTH2_CLAIM_scope=api:read bu:sales$' "$BODY"
+# CGI never sees request headers with underscores, so look at what
+# mod_oauth2 did with the forged one: it must have removed it.
+check "a forged OAUTH2_CLAIM_ request header is removed by mod_oauth2" \
+	grep -q 'cleaned suspicious request header (OAUTH2_CLAIM_username' \
+	"$ap/error.log"
 
 get ""
 check_eq "no token: 401" 401 "$CODE"
