@@ -9,3 +9,18 @@ core_apitokenctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 core_apitokenctl_LDADD = core/libapitoken.la $(OPENSSL_LIBS)
 
 dist_man_MANS += docs/apitokenctl.1
+
+# Tests: the CLI as an admin drives it, offline and through the admin
+# socket (admin_echo_server stands in for apitokend), and the socket
+# protocol's edge cases.
+check_PROGRAMS += tests/integration/admin_echo_server tests/unit/test_admin
+tests_integration_admin_echo_server_SOURCES = \
+	tests/integration/admin_echo_server.c
+tests_integration_admin_echo_server_LDADD = core/libapitoken.la
+tests_unit_test_admin_SOURCES = tests/unit/test_admin.c
+tests_unit_test_admin_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_admin_LDADD = $(unit_ldadd) $(CJSON_LIBS)
+cli_tests = tests/integration/cli.sh tests/integration/cli-online.sh \
+	tests/integration/cli-import.sh
+TESTS += tests/unit/test_admin $(cli_tests)
+dist_check_SCRIPTS += $(cli_tests)
