@@ -404,6 +404,8 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 	res = smtp_send(mail, curl, n->email, msg, len, password, errbuf);
 	free(msg);
 	now = apitoken_now();
+	if (res == CURLE_ABORTED_BY_CALLBACK)
+		return false;   /* stopping; not an attempt, nothing sent */
 	if (res != CURLE_OK) {
 		(void)snprintf(why, sizeof(why), "%s",
 			       errbuf[0] != '\0' ? errbuf :

@@ -21,11 +21,17 @@ Stop it with SIGTERM; start it again with --port <the same port>.
 
 import argparse
 import itertools
+import logging
 import os
 import signal
 import socket
 import sys
 import time
+import warnings
+
+# Tests read stderr; aiosmtpd's warnings about AUTH without TLS are meant.
+warnings.simplefilter("ignore")
+logging.basicConfig(level=logging.CRITICAL)
 
 try:
     from aiosmtpd.controller import Controller
