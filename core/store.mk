@@ -1,1 +1,19 @@
-# core/: rules added by the part's owner
+# core/: the token store (Berkeley DB).  Owner: store.
+core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
+	core/store_users.c core/store_tokens.c core/store_clients.c \
+	core/store_audit.c core/store_outbox.c core/store_int.h
+
+store_tests = tests/unit/test_store tests/unit/test_store_lifecycle
+check_PROGRAMS += $(store_tests)
+TESTS += $(store_tests)
+store_test_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_unit_test_store_SOURCES = tests/unit/test_store.c \
+	tests/unit/test_store_util.c tests/unit/test_store_util.h
+tests_unit_test_store_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) $(BDB_LIBS) \
+	-lpthread
+tests_unit_test_store_lifecycle_SOURCES = tests/unit/test_store_lifecycle.c \
+	tests/unit/test_store_util.c tests/unit/test_store_util.h
+tests_unit_test_store_lifecycle_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_lifecycle_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
+	$(BDB_LIBS)

@@ -1,0 +1,106 @@
+/*
+ * The audit log: one record per change, appended in the transaction of the
+ * change.  Records name tokens by their public id; never a secret or hash.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apitoken/error.h>
+
+#include "store_int.h"
+
+int
+store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
+		   const char *event, const char *user, const char *token_id,
+		   const char *origin, const char *detail)
+{
+	apitoken_audit_t a;
+	struct wbuf w;
+	uint8_t kbuf[8];
+	DBT key, data;
+	uint64_t seq;
+	int rc, ret;
+
+	rc = store_next_seq(st, txn, "audit", &seq);
+	if (rc != 0)
+		return rc;
+	memset(&a, 0, sizeof(a));
+	a.time = now;
+	a.event = event;
+	a.user = user != NULL ? user : "";
+	a.token_id = token_id != NULL ? token_id : "";
+	a.origin = origin != NULL ? origin : "";
+	a.detail = detail != NULL ? detail : "";
+	wbuf_init(&w);
+	rc = audit_encode(&a, &w);
+	if (rc != 0)
+		goto out;
+	store_be64(kbuf, seq);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.size = sizeof(kbuf);
+	data.data = w.p;
+	data.size = (u_int32_t)w.len;
+	ret = st->audit->put(st->audit, txn, &key, &data, DB_NOOVERWRITE);
+	if (ret != 0)
+		rc = store_dberr(ret, "append audit record");
+out:
+	wbuf_free(&w);
+	return rc;
+}
+
+int
+apitoken_audit_foreach(apitoken_store_t *store, const char *user,
+		       apitoken_audit_fn fn, void *ctx)
+{
+	DB_TXN *txn = NULL;
+	DBC *cur = NULL;
+	DBT key, data;
+	apitoken_audit_t a;
+	int rc, ret;
+
+	if (store == NULL || fn == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = store->audit->cursor(store->audit, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "audit cursor");
+		goto out;
+	}
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != 8) {
+			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
+					    "store: malformed audit key");
+			goto out;
+		}
+		a.seq = store_get_be64(key.data);
+		rc = audit_decode(data.data, data.size, &a);
+		if (rc != 0)
+			goto out;
+		if (user != NULL && strcmp(user, a.user) != 0)
+			continue;
+		rc = fn(&a, ctx);
+		if (rc != 0)
+			goto out;
+	}
+	if (ret != DB_NOTFOUND)
+		rc = store_dberr(ret, "read audit log");
+out:
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (cur != NULL)
+		(void)cur->close(cur);
+	store_read_end(txn);
+	free(key.data);
+	free(data.data);
+	return rc;
+}

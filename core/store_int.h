@@ -1,0 +1,226 @@
+/*
+ * apitoken: private parts of the store (core/store*.c and its tests).
+ *
+ * Layout of the Berkeley DB environment in cfg->store:
+ *   LOCK        owner lock (flock) holding the owner's pid
+ *   DB_CONFIG   environment settings, written at creation, honoured after
+ *   meta.db     btree  "schema" -> version; "seq.audit", "seq.outbox"
+ *   users.db    btree  user name -> user record
+ *   tokens.db   hash   SHA-256(token) -> token record
+ *   user_token.db btree user name -> SHA-256 of their token (unique)
+ *   expiry.db   btree  be64(exp) + SHA-256 -> (version byte); sweep order
+ *   clients.db  btree  client id -> client record (SHA-256 of the secret)
+ *   audit.db    btree  be64(seq) -> audit record (never a secret or hash)
+ *   outbox.db   btree  be64(seq) -> notice record
+ *
+ * Every record starts with a format version byte.  Strings are stored as
+ * a big-endian u16 length that counts a trailing NUL, so decoded views
+ * point straight into the (copied) record; the decoder checks every length
+ * and the NUL, and a malformed record is APITOKEN_ERR_CORRUPT.
+ *
+ * Isolation: every database is opened with DB_MULTIVERSION and every read
+ * (check, get, lists) runs in a DB_TXN_SNAPSHOT transaction.  Snapshot
+ * reads take no locks, so check() never waits for a writer (whose page
+ * locks would block a read-committed reader) and never deadlocks.  Writes
+ * run in ordinary serializable transactions, read what they change with
+ * DB_RMW, commit with the environment's default synchronous log flush and
+ * are retried on DB_LOCK_DEADLOCK.  DB_CONFIG sizes tx_max for the
+ * snapshot transactions.
+ *
+ * All reads copy out of BDB (DB_DBT_USERMEM into caller buffers, or
+ * DB_DBT_MALLOC/REALLOC); no pointer into BDB memory is kept.
+ */
+#ifndef APITOKEN_STORE_INT_H
+#define APITOKEN_STORE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <db.h>
+
+#include <apitoken/store.h>
+
+#define STORE_SCHEMA_VERSION 1u
+#define STORE_REC_VERSION 1u
+#define STORE_BUS_MAX 64        /* Business Units per user */
+#define STORE_ORIGIN_MAX 256
+#define STORE_CLIENT_NAME_MAX 128
+#define STORE_PURGE_BATCH 500   /* tokens deleted per transaction */
+#define STORE_DEADLOCK_RETRIES 20
+/* Returned by transaction bodies to ask the runner for another attempt. */
+#define STORE_RETRY (-1000)
+
+#define STORE_LOCK_FILE "LOCK"
+#define STORE_DB_CONFIG "DB_CONFIG"
+#define STORE_DB_META "meta.db"
+#define STORE_DB_USERS "users.db"
+#define STORE_DB_TOKENS "tokens.db"
+#define STORE_DB_USER_TOKEN "user_token.db"
+#define STORE_DB_EXPIRY "expiry.db"
+#define STORE_DB_CLIENTS "clients.db"
+#define STORE_DB_AUDIT "audit.db"
+#define STORE_DB_OUTBOX "outbox.db"
+
+#define STORE_EXPIRY_KEY_LEN (8 + APITOKEN_HASH_LEN)
+
+struct apitoken_store {
+	DB_ENV *env;
+	DB *meta;
+	DB *users;
+	DB *tokens;
+	DB *user_token;
+	DB *expiry;
+	DB *clients;
+	DB *audit;
+	DB *outbox;
+	int lock_fd;
+	char *dir;
+	bool rdonly;
+	_Atomic(const apitoken_config_t *) cfg;
+};
+
+/* ---- store.c: transactions and errors -------------------------------- */
+
+/* Map a BDB return code: deadlock -> STORE_RETRY, else an apitoken error
+ * with detail "store: <what>: <db_strerror>". */
+int store_dberr(int ret, const char *what);
+
+typedef int (*store_txn_fn)(apitoken_store_t *st, DB_TXN *txn, void *arg);
+/* Run fn in a write transaction, retrying on deadlock; commit on 0. */
+int store_write(apitoken_store_t *st, store_txn_fn fn, void *arg);
+/* Begin a snapshot (read-only) transaction. */
+int store_read_begin(apitoken_store_t *st, DB_TXN **txn_out);
+void store_read_end(DB_TXN *txn);
+
+const apitoken_config_t *store_cfg(apitoken_store_t *st);
+
+/* Next value of the counter "seq.<name>" in meta (inside txn). */
+int store_next_seq(apitoken_store_t *st, DB_TXN *txn, const char *name,
+		   uint64_t *seq_out);
+
+void store_be64(uint8_t out[8], uint64_t v);
+uint64_t store_get_be64(const uint8_t in[8]);
+void store_expiry_key(uint8_t out[STORE_EXPIRY_KEY_LEN], int64_t exp,
+		      const uint8_t hash[APITOKEN_HASH_LEN]);
+
+/* ---- store_codec.c -------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+	bool oom;
+};
+
+void wbuf_init(struct wbuf *w);
+void wbuf_free(struct wbuf *w);
+void wbuf_u8(struct wbuf *w, uint8_t v);
+void wbuf_u32(struct wbuf *w, uint32_t v);
+void wbuf_i64(struct wbuf *w, int64_t v);
+void wbuf_bytes(struct wbuf *w, const void *p, size_t n);
+void wbuf_str(struct wbuf *w, const char *s);
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	bool bad;
+};
+
+void rbuf_init(struct rbuf *r, const void *p, size_t len);
+uint8_t rbuf_u8(struct rbuf *r);
+uint32_t rbuf_u32(struct rbuf *r);
+int64_t rbuf_i64(struct rbuf *r);
+const uint8_t *rbuf_bytes(struct rbuf *r, size_t n);
+const char *rbuf_str(struct rbuf *r, size_t max);
+/* 0 if nothing was malformed and every byte was consumed. */
+int rbuf_end(const struct rbuf *r, const char *what);
+
+struct tok_rec {
+	char id[APITOKEN_ID_LEN + 1];
+	char user[APITOKEN_USER_MAX + 1];
+	char hint[5];
+	int64_t iat;
+	int64_t exp;
+	int64_t reminded;   /* smallest reminder lead sent, 0 none */
+};
+
+int tok_encode(const struct tok_rec *t, struct wbuf *w);
+int tok_decode(const void *p, size_t len, struct tok_rec *t);
+
+/* A user record decoded in place: strings point into the record bytes. */
+struct user_view {
+	const char *email;
+	const char *role;
+	const char *bus[STORE_BUS_MAX];
+	size_t n_bus;
+	bool api_access;
+	int64_t created;
+	int64_t updated;
+};
+
+int user_encode(const apitoken_user_t *u, struct wbuf *w);
+int user_decode(const void *p, size_t len, struct user_view *v);
+
+struct client_view {
+	const uint8_t *hash;
+	const char *name;
+	unsigned flags;
+	int64_t created;
+};
+
+int client_encode(const uint8_t hash[APITOKEN_HASH_LEN], const char *name,
+		  unsigned flags, int64_t created, struct wbuf *w);
+int client_decode(const void *p, size_t len, struct client_view *v);
+
+/* Audit and notice records: the public structs with seq from the key. */
+int audit_encode(const apitoken_audit_t *a, struct wbuf *w);
+int audit_decode(const void *p, size_t len, apitoken_audit_t *a);
+int notice_encode(const apitoken_notice_t *n, struct wbuf *w);
+int notice_decode(const void *p, size_t len, apitoken_notice_t *n);
+
+/* user_token value and expiry value */
+int hashref_encode(const uint8_t hash[APITOKEN_HASH_LEN], struct wbuf *w);
+int hashref_decode(const void *p, size_t len,
+		   uint8_t hash_out[APITOKEN_HASH_LEN]);
+
+/* ---- validation (store_users.c) -------------------------------------- */
+
+bool store_email_valid(const char *email);
+bool store_text_valid(const char *s, size_t max);
+int store_user_validate(const apitoken_config_t *cfg,
+			const apitoken_user_t *u);
+
+/* Read a user inside a write transaction (DB_RMW); *raw_out is malloc'ed
+ * and holds the record the view points into. */
+int store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
+		    u_int32_t flags, void **raw_out, struct user_view *v);
+
+/* ---- store_audit.c / store_outbox.c --------------------------------- */
+
+int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
+		       const char *event, const char *user,
+		       const char *token_id, const char *origin,
+		       const char *detail);
+
+/* Queue a notice for tok (kind "created", ...) with the user's email. */
+int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
+		       const char *kind, const struct tok_rec *tok,
+		       const char *email, const char *origin);
+
+/* ---- store_tokens.c ------------------------------------------------- */
+
+/* Delete the token with hash h (record, user index, expiry index) inside
+ * txn; tok gets the deleted record. */
+int store_token_delete(apitoken_store_t *st, DB_TXN *txn,
+		       const uint8_t h[APITOKEN_HASH_LEN], struct tok_rec *tok);
+/* Revoke the token of user (if any) as part of a user removal.  0 if the
+ * user had none. */
+int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
+			    const char *user, const char *email,
+			    int64_t now, const char *event,
+			    const char *origin, const char *detail);
+
+#endif /* APITOKEN_STORE_INT_H */

@@ -1,0 +1,921 @@
+/*
+ * Tokens: issue, replace, revoke, check, purge, listing.
+ *
+ * A token lives in three places that always change together, in one
+ * transaction: tokens (hash -> record), user_token (user -> hash) and
+ * expiry (exp + hash).  Revocation and expiry delete all three, so nothing
+ * of the hash remains; the audit record names the public id.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+#include <apitoken/policy.h>
+
+#include "store_int.h"
+
+#define TOKEN_REC_BUF 256       /* a token record is about 120 bytes */
+#define USER_REC_BUF 8192       /* a user record with 64 units fits */
+
+static void
+hash_key(DBT *key, const uint8_t *h)
+{
+	memset(key, 0, sizeof(*key));
+	key->data = (void *)h;
+	key->size = APITOKEN_HASH_LEN;
+}
+
+static void
+info_from(const struct tok_rec *t, apitoken_token_info_t *info)
+{
+	if (info == NULL)
+		return;
+	memset(info, 0, sizeof(*info));
+	memcpy(info->id, t->id, sizeof(info->id));
+	memcpy(info->user, t->user, sizeof(info->user));
+	memcpy(info->hint, t->hint, sizeof(info->hint));
+	info->iat = t->iat;
+	info->exp = t->exp;
+}
+
+/* Read and decode the token record with hash h. */
+static int
+token_read(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
+	   u_int32_t flags, struct tok_rec *t)
+{
+	uint8_t buf[TOKEN_REC_BUF];
+	DBT key, data;
+	int ret;
+
+	hash_key(&key, h);
+	memset(&data, 0, sizeof(data));
+	data.data = buf;
+	data.ulen = sizeof(buf);
+	data.flags = DB_DBT_USERMEM;
+	ret = st->tokens->get(st->tokens, txn, &key, &data, flags);
+	if (ret == DB_NOTFOUND)
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND, "no such token");
+	if (ret == DB_BUFFER_SMALL)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed token record");
+	if (ret != 0)
+		return store_dberr(ret, "read token");
+	return tok_decode(buf, data.size, t);
+}
+
+static int
+token_write(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
+	    const struct tok_rec *t)
+{
+	uint8_t ekey[STORE_EXPIRY_KEY_LEN];
+	struct wbuf w;
+	DBT key, data;
+	int rc, ret;
+
+	wbuf_init(&w);
+	rc = tok_encode(t, &w);
+	if (rc != 0)
+		goto out;
+	hash_key(&key, h);
+	memset(&data, 0, sizeof(data));
+	data.data = w.p;
+	data.size = (u_int32_t)w.len;
+	ret = st->tokens->put(st->tokens, txn, &key, &data, DB_NOOVERWRITE);
+	if (ret == DB_KEYEXIST) {
+		/* 2^-256: a broken random generator, not bad luck. */
+		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
+				    "token collision; random generator?");
+		goto out;
+	}
+	if (ret != 0) {
+		rc = store_dberr(ret, "write token");
+		goto out;
+	}
+	w.len = 0;
+	rc = hashref_encode(h, &w);
+	if (rc != 0)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	key.data = (void *)t->user;
+	key.size = (u_int32_t)strlen(t->user);
+	data.data = w.p;
+	data.size = (u_int32_t)w.len;
+	ret = st->user_token->put(st->user_token, txn, &key, &data, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "write user index");
+		goto out;
+	}
+	store_expiry_key(ekey, t->exp, h);
+	memset(&key, 0, sizeof(key));
+	key.data = ekey;
+	key.size = sizeof(ekey);
+	data.data = w.p;            /* version byte + hash, unused */
+	data.size = 1;
+	ret = st->expiry->put(st->expiry, txn, &key, &data, 0);
+	if (ret != 0)
+		rc = store_dberr(ret, "write expiry index");
+out:
+	wbuf_free(&w);
+	return rc;
+}
+
+/* The hash of user's current token: 0, NOT_FOUND or an error. */
+static int
+user_token_read(apitoken_store_t *st, DB_TXN *txn, const char *user,
+		u_int32_t flags, uint8_t h[APITOKEN_HASH_LEN])
+{
+	uint8_t buf[64];
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	key.data = (void *)user;
+	key.size = (u_int32_t)strlen(user);
+	memset(&data, 0, sizeof(data));
+	data.data = buf;
+	data.ulen = sizeof(buf);
+	data.flags = DB_DBT_USERMEM;
+	ret = st->user_token->get(st->user_token, txn, &key, &data, flags);
+	if (ret == DB_NOTFOUND)
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				      "user %s has no token", user);
+	if (ret == DB_BUFFER_SMALL)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed user index record");
+	if (ret != 0)
+		return store_dberr(ret, "read user index");
+	return hashref_decode(buf, data.size, h);
+}
+
+static int
+del_key(DB *db, DB_TXN *txn, const void *k, size_t len, const char *what)
+{
+	DBT key;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	key.data = (void *)k;
+	key.size = (u_int32_t)len;
+	ret = db->del(db, txn, &key, 0);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return store_dberr(ret, what);
+	return 0;
+}
+
+int
+store_token_delete(apitoken_store_t *st, DB_TXN *txn,
+		   const uint8_t h[APITOKEN_HASH_LEN], struct tok_rec *tok)
+{
+	uint8_t ekey[STORE_EXPIRY_KEY_LEN], cur[APITOKEN_HASH_LEN];
+	int rc;
+
+	rc = token_read(st, txn, h, DB_RMW, tok);
+	if (rc != 0)
+		return rc;
+	rc = del_key(st->tokens, txn, h, APITOKEN_HASH_LEN, "delete token");
+	if (rc != 0)
+		return rc;
+	store_expiry_key(ekey, tok->exp, h);
+	rc = del_key(st->expiry, txn, ekey, sizeof(ekey),
+		     "delete expiry index");
+	if (rc != 0)
+		return rc;
+	rc = user_token_read(st, txn, tok->user, DB_RMW, cur);
+	if (rc == APITOKEN_ERR_NOT_FOUND)
+		return 0;
+	if (rc != 0 && rc != APITOKEN_ERR_CORRUPT)
+		return rc;
+	if (rc == APITOKEN_ERR_CORRUPT || memcmp(cur, h, sizeof(cur)) == 0)
+		rc = del_key(st->user_token, txn, tok->user, strlen(tok->user),
+			     "delete user index");
+	OPENSSL_cleanse(cur, sizeof(cur));
+	return rc;
+}
+
+/*
+ * Revoke user's token inside txn: NOT_FOUND if none.  A user index entry
+ * whose token record is gone is dropped silently.
+ */
+static int
+revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
+		  const char *email, int64_t now, const char *event,
+		  const char *origin, const char *detail,
+		  const char *notice, struct tok_rec *tok_out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	int rc;
+
+	rc = user_token_read(st, txn, user, DB_RMW, h);
+	if (rc == APITOKEN_ERR_CORRUPT) {
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "store: dropping malformed token index of %s",
+			     user);
+		rc = del_key(st->user_token, txn, user, strlen(user),
+			     "delete user index");
+		return rc != 0 ? rc :
+			apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				       "user %s has no token", user);
+	}
+	if (rc != 0)
+		return rc;
+	rc = store_token_delete(st, txn, h, tok_out);
+	OPENSSL_cleanse(h, sizeof(h));
+	if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+		rc = del_key(st->user_token, txn, user, strlen(user),
+			     "delete user index");
+		return rc != 0 ? rc :
+			apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				       "user %s has no token", user);
+	}
+	if (rc != 0)
+		return rc;
+	rc = store_audit_append(st, txn, now, event, user, tok_out->id,
+				origin, detail);
+	if (rc == 0 && notice != NULL)
+		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
+					origin);
+	return rc;
+}
+
+int
+store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
+			const char *email, int64_t now, const char *event,
+			const char *origin, const char *detail)
+{
+	struct tok_rec t;
+	int rc;
+
+	rc = revoke_user_token(st, txn, user, email, now, event, origin,
+			       detail, "revoked", &t);
+	return rc == APITOKEN_ERR_NOT_FOUND ? 0 : rc;
+}
+
+/* ---- issue ----------------------------------------------------------- */
+
+struct issue_op {
+	const char *user;
+	unsigned flags;
+	const char *origin;
+	int64_t now;
+	uint8_t hash[APITOKEN_HASH_LEN];
+	struct tok_rec tok;
+	struct tok_rec old;
+	bool replaced;
+};
+
+static int
+issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct issue_op *op = arg;
+	struct user_view v;
+	void *raw = NULL;
+	char detail[64];
+	int rc;
+
+	op->replaced = false;
+	rc = store_user_read(st, txn, op->user, DB_RMW, &raw, &v);
+	if (rc != 0)
+		return rc;
+	if (!v.api_access) {
+		rc = apitoken_error(APITOKEN_ERR_DISABLED,
+				    "API-token access is disabled for user %s",
+				    op->user);
+		goto out;
+	}
+	if (!(op->flags & APITOKEN_ISSUE_REPLACE)) {
+		uint8_t h[APITOKEN_HASH_LEN];
+
+		rc = user_token_read(st, txn, op->user, DB_RMW, h);
+		OPENSSL_cleanse(h, sizeof(h));
+		if (rc == 0) {
+			rc = apitoken_error(APITOKEN_ERR_EXISTS,
+					    "user %s already has a token; use "
+					    "--replace to regenerate",
+					    op->user);
+			goto out;
+		}
+		if (rc != APITOKEN_ERR_NOT_FOUND && rc != APITOKEN_ERR_CORRUPT)
+			goto out;
+	} else {
+		(void)snprintf(detail, sizeof(detail), "replaced by %s",
+			       op->tok.id);
+		/* One mail for a regeneration: the "regenerated" notice
+		 * below, naming the new token. */
+		rc = revoke_user_token(st, txn, op->user, v.email, op->now,
+				       "replaced", op->origin, detail, NULL,
+				       &op->old);
+		if (rc == 0)
+			op->replaced = true;
+		else if (rc != APITOKEN_ERR_NOT_FOUND)
+			goto out;
+	}
+	rc = token_write(st, txn, op->hash, &op->tok);
+	if (rc != 0)
+		goto out;
+	if (op->replaced)
+		(void)snprintf(detail, sizeof(detail), "replaces %s",
+			       op->old.id);
+	else
+		detail[0] = '\0';
+	rc = store_audit_append(st, txn, op->now, "issued", op->user,
+				op->tok.id, op->origin, detail);
+	if (rc != 0)
+		goto out;
+	rc = store_notice_queue(st, txn, op->now,
+				op->replaced ? "regenerated" : "created",
+				&op->tok, v.email, op->origin);
+out:
+	free(raw);
+	return rc;
+}
+
+int
+apitoken_token_issue(apitoken_store_t *store, const char *user,
+		     unsigned flags, const char *origin,
+		     char token_out[APITOKEN_TOKEN_LEN + 1],
+		     apitoken_token_info_t *info_out)
+{
+	struct issue_op op;
+	char token[APITOKEN_TOKEN_LEN + 1];
+	int rc;
+
+	if (info_out != NULL)
+		memset(info_out, 0, sizeof(*info_out));
+	if (store == NULL || token_out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	token_out[0] = '\0';
+	if (!apitoken_user_name_valid(user))
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				      "no such user (invalid name)");
+	memset(&op, 0, sizeof(op));
+	op.user = user;
+	op.flags = flags;
+	op.origin = origin;
+	op.now = apitoken_now();
+	rc = apitoken_token_create(APITOKEN_TOKEN_PREFIX, token);
+	if (rc == 0)
+		rc = apitoken_token_id_create(op.tok.id);
+	if (rc != 0)
+		goto out;
+	apitoken_token_hash(token, APITOKEN_TOKEN_LEN, op.hash);
+	memcpy(op.tok.user, user, strlen(user) + 1);
+	memcpy(op.tok.hint, token + APITOKEN_TOKEN_LEN - 4, 4);
+	op.tok.iat = op.now;
+	op.tok.exp = op.now + store_cfg(store)->token_lifetime;
+	op.tok.reminded = 0;
+	rc = store_write(store, issue_txn, &op);
+	if (rc != 0)
+		goto out;
+	memcpy(token_out, token, sizeof(token));
+	info_from(&op.tok, info_out);
+	if (op.replaced)
+		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s replaced by %s",
+			     op.old.id, user, op.tok.id);
+	else
+		apitoken_log(APITOKEN_LOG_INFO, "token %s issued to %s",
+			     op.tok.id, user);
+out:
+	OPENSSL_cleanse(token, sizeof(token));
+	OPENSSL_cleanse(op.hash, sizeof(op.hash));
+	return rc;
+}
+
+/* ---- revoke ---------------------------------------------------------- */
+
+struct revoke_op {
+	const char *user;           /* revoke by user, or */
+	const uint8_t *hash;        /* by secret */
+	const char *only_user;
+	const char *origin;
+	int64_t now;
+	struct tok_rec tok;
+};
+
+static int
+revoke_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct revoke_op *op = arg;
+	struct user_view v;
+	void *raw = NULL;
+	int rc;
+
+	rc = store_user_read(st, txn, op->user, DB_RMW, &raw, &v);
+	if (rc != 0)
+		return rc;
+	rc = revoke_user_token(st, txn, op->user, v.email, op->now,
+			       "revoked", op->origin, "", "revoked", &op->tok);
+	free(raw);
+	return rc;
+}
+
+int
+apitoken_token_revoke(apitoken_store_t *store, const char *user,
+		      const char *origin, apitoken_token_info_t *info_out)
+{
+	struct revoke_op op;
+	int rc;
+
+	if (info_out != NULL)
+		memset(info_out, 0, sizeof(*info_out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (!apitoken_user_name_valid(user))
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				      "no such user (invalid name)");
+	memset(&op, 0, sizeof(op));
+	op.user = user;
+	op.origin = origin;
+	op.now = apitoken_now();
+	rc = store_write(store, revoke_txn, &op);
+	if (rc == 0) {
+		info_from(&op.tok, info_out);
+		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s revoked",
+			     op.tok.id, user);
+	}
+	return rc;
+}
+
+static int
+revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct revoke_op *op = arg;
+	struct user_view v;
+	void *raw = NULL;
+	int rc;
+
+	rc = token_read(st, txn, op->hash, DB_RMW, &op->tok);
+	if (rc == APITOKEN_ERR_CORRUPT)
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND, "no such token");
+	if (rc != 0)
+		return rc;
+	if (op->only_user != NULL && strcmp(op->only_user, op->tok.user) != 0)
+		return apitoken_error(APITOKEN_ERR_DENIED,
+				      "the token does not belong to %s",
+				      apitoken_user_name_valid(op->only_user) ?
+					      op->only_user : "that user");
+	rc = store_token_delete(st, txn, op->hash, &op->tok);
+	if (rc != 0)
+		return rc;
+	rc = store_user_read(st, txn, op->tok.user, DB_RMW, &raw, &v);
+	if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+		v.email = "";
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = store_audit_append(st, txn, op->now, "revoked",
+					op->tok.user, op->tok.id, op->origin,
+					"revoked with the token itself");
+	if (rc == 0)
+		rc = store_notice_queue(st, txn, op->now, "revoked", &op->tok,
+					v.email, op->origin);
+	free(raw);
+	return rc;
+}
+
+int
+apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
+			     size_t len, const char *only_user,
+			     const char *origin,
+			     apitoken_token_info_t *info_out)
+{
+	struct revoke_op op;
+	uint8_t h[APITOKEN_HASH_LEN];
+	int rc;
+
+	if (info_out != NULL)
+		memset(info_out, 0, sizeof(*info_out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (token == NULL ||
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0)
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND, "no such token");
+	apitoken_token_hash(token, len, h);
+	memset(&op, 0, sizeof(op));
+	op.hash = h;
+	op.only_user = only_user;
+	op.origin = origin;
+	op.now = apitoken_now();
+	rc = store_write(store, revoke_secret_txn, &op);
+	OPENSSL_cleanse(h, sizeof(h));
+	if (rc == 0) {
+		info_from(&op.tok, info_out);
+		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s revoked",
+			     op.tok.id, op.tok.user);
+	}
+	return rc;
+}
+
+/* ---- reads ----------------------------------------------------------- */
+
+int
+apitoken_token_get(apitoken_store_t *store, const char *user,
+		   apitoken_token_info_t *info_out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	struct tok_rec t;
+	DB_TXN *txn = NULL;
+	int rc;
+
+	if (info_out != NULL)
+		memset(info_out, 0, sizeof(*info_out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (!apitoken_user_name_valid(user))
+		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				      "no such user (invalid name)");
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	rc = user_token_read(store, txn, user, 0, h);
+	if (rc == 0)
+		rc = token_read(store, txn, h, 0, &t);
+	if (rc == APITOKEN_ERR_NOT_FOUND)
+		rc = apitoken_error(APITOKEN_ERR_NOT_FOUND,
+				    "user %s has no token", user);
+	if (rc == 0)
+		info_from(&t, info_out);
+	store_read_end(txn);
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	return rc;
+}
+
+int
+apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
+		       void *ctx)
+{
+	apitoken_token_info_t info;
+	struct tok_rec t;
+	DB_TXN *txn = NULL;
+	DBC *cur = NULL;
+	DBT key, data;
+	int rc, ret;
+
+	if (store == NULL || fn == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = store->expiry->cursor(store->expiry, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "expiry cursor");
+		goto out;
+	}
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != STORE_EXPIRY_KEY_LEN) {
+			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
+					    "store: malformed expiry key");
+			goto out;
+		}
+		rc = token_read(store, txn, (uint8_t *)key.data + 8, 0, &t);
+		if (rc == APITOKEN_ERR_NOT_FOUND)
+			continue;
+		if (rc != 0)
+			goto out;
+		info_from(&t, &info);
+		rc = fn(&info, ctx);
+		if (rc != 0)
+			goto out;
+	}
+	if (ret != DB_NOTFOUND)
+		rc = store_dberr(ret, "read expiry index");
+out:
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (cur != NULL)
+		(void)cur->close(cur);
+	store_read_end(txn);
+	free(key.data);
+	free(data.data);
+	return rc;
+}
+
+void
+apitoken_claims_clear(apitoken_claims_t *claims)
+{
+	size_t i;
+
+	if (claims == NULL)
+		return;
+	free(claims->username);
+	free(claims->role);
+	for (i = 0; i < claims->n_bus; i++)
+		free(claims->bus[i]);
+	free(claims->bus);
+	free(claims->scope);
+	memset(claims, 0, sizeof(*claims));
+}
+
+static int
+claims_fill(const apitoken_config_t *cfg, const struct tok_rec *t,
+	    const struct user_view *v, apitoken_claims_t *c)
+{
+	size_t i;
+	int rc;
+
+	c->username = strdup(t->user);
+	c->role = strdup(v->role);
+	if (c->username == NULL || c->role == NULL)
+		goto nomem;
+	if (v->n_bus > 0) {
+		c->bus = calloc(v->n_bus, sizeof(*c->bus));
+		if (c->bus == NULL)
+			goto nomem;
+		for (i = 0; i < v->n_bus; i++) {
+			c->bus[i] = strdup(v->bus[i]);
+			if (c->bus[i] == NULL)
+				goto nomem;
+			c->n_bus = i + 1;
+		}
+	}
+	rc = apitoken_policy_scope(cfg, c->role, c->bus, c->n_bus, &c->scope);
+	if (rc != 0)
+		return rc;
+	memcpy(c->jti, t->id, sizeof(c->jti));
+	c->iat = t->iat;
+	c->exp = t->exp;
+	c->active = true;
+	return 0;
+nomem:
+	return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+}
+
+/*
+ * The hot path.  Syntax first (no store access for garbage), then two
+ * point reads in one snapshot transaction into stack buffers: no locks,
+ * no allocation but the claims handed back.
+ */
+int
+apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
+		     int64_t now, apitoken_claims_t *claims_out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	uint8_t ubuf[USER_REC_BUF];
+	struct tok_rec t;
+	struct user_view v;
+	DB_TXN *txn = NULL;
+	DBT key, data;
+	int rc, ret;
+
+	if (claims_out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no claims");
+	memset(claims_out, 0, sizeof(*claims_out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (token == NULL ||
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0) {
+		apitoken_error_clear();
+		return 0;
+	}
+	apitoken_token_hash(token, len, h);
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		goto out;
+	rc = token_read(store, txn, h, 0, &t);
+	if (rc == APITOKEN_ERR_NOT_FOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	if (now >= t.exp)
+		goto out;
+	memset(&key, 0, sizeof(key));
+	key.data = t.user;
+	key.size = (u_int32_t)strlen(t.user);
+	memset(&data, 0, sizeof(data));
+	data.data = ubuf;
+	data.ulen = sizeof(ubuf);
+	data.flags = DB_DBT_USERMEM;
+	ret = store->users->get(store->users, txn, &key, &data, 0);
+	if (ret == DB_NOTFOUND)
+		goto out;
+	if (ret == DB_BUFFER_SMALL) {
+		rc = apitoken_error(APITOKEN_ERR_CORRUPT,
+				    "store: malformed user record");
+		goto out;
+	}
+	if (ret != 0) {
+		rc = store_dberr(ret, "read user");
+		goto out;
+	}
+	rc = user_decode(ubuf, data.size, &v);
+	if (rc != 0 || !v.api_access)
+		goto out;
+	rc = claims_fill(store_cfg(store), &t, &v, claims_out);
+out:
+	store_read_end(txn);
+	OPENSSL_cleanse(h, sizeof(h));
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (rc != 0) {
+		apitoken_claims_clear(claims_out);
+		apitoken_log(APITOKEN_LOG_ERR, "token check failed: %s",
+			     apitoken_last_error());
+	}
+	return rc;
+}
+
+/* ---- purge ------------------------------------------------------------ */
+
+struct purge_op {
+	int64_t now;
+	size_t batch;       /* deleted in the last committed batch */
+	bool finished;
+};
+
+static int
+purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct purge_op *op = arg;
+	struct tok_rec t;
+	struct user_view v;
+	void *raw = NULL;
+	DBC *cur = NULL;
+	DBT key, data;
+	uint8_t h[APITOKEN_HASH_LEN];
+	int rc = 0, ret;
+
+	op->batch = 0;
+	op->finished = false;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = st->expiry->cursor(st->expiry, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "expiry cursor");
+		goto out;
+	}
+	for (;;) {
+		if (op->batch >= STORE_PURGE_BATCH)
+			goto out;
+		ret = cur->get(cur, &key, &data, DB_FIRST | DB_RMW);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = store_dberr(ret, "read expiry index");
+			goto out;
+		}
+		if (key.size != STORE_EXPIRY_KEY_LEN) {
+			apitoken_log(APITOKEN_LOG_WARNING,
+				     "store: removing malformed expiry key");
+			ret = cur->del(cur, 0);
+			if (ret != 0) {
+				rc = store_dberr(ret, "delete expiry key");
+				goto out;
+			}
+			continue;
+		}
+		if ((int64_t)(store_get_be64(key.data) ^
+			      (UINT64_C(1) << 63)) > op->now)
+			break;
+		memcpy(h, (uint8_t *)key.data + 8, sizeof(h));
+		rc = store_token_delete(st, txn, h, &t);
+		if (rc == APITOKEN_ERR_NOT_FOUND ||
+		    rc == APITOKEN_ERR_CORRUPT) {
+			/* A stale index entry or a damaged record: drop
+			 * both; there is nothing to announce. */
+			if (rc == APITOKEN_ERR_CORRUPT)
+				apitoken_log(APITOKEN_LOG_WARNING,
+					     "store: removing a malformed "
+					     "expired token record");
+			rc = del_key(st->tokens, txn, h, sizeof(h),
+				     "delete token");
+			if (rc == 0)
+				rc = del_key(st->expiry, txn, key.data,
+					     key.size, "delete expiry key");
+			if (rc != 0)
+				goto out;
+			op->batch++;
+			continue;
+		}
+		if (rc != 0)
+			goto out;
+		free(raw);
+		raw = NULL;
+		rc = store_user_read(st, txn, t.user, 0, &raw, &v);
+		if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+			v.email = "";
+			rc = 0;
+		}
+		if (rc == 0)
+			rc = store_audit_append(st, txn, op->now, "expired",
+						t.user, t.id, "purge", "");
+		if (rc == 0)
+			rc = store_notice_queue(st, txn, op->now, "expired",
+						&t, v.email, "purge");
+		if (rc != 0)
+			goto out;
+		op->batch++;
+	}
+	op->finished = true;
+out:
+	OPENSSL_cleanse(h, sizeof(h));
+	if (cur != NULL)
+		(void)cur->close(cur);
+	free(raw);
+	free(key.data);
+	free(data.data);
+	return rc;
+}
+
+int
+apitoken_store_purge(apitoken_store_t *store, int64_t now,
+		     apitoken_progress_fn progress, void *ctx,
+		     size_t *deleted_out)
+{
+	struct purge_op op;
+	size_t total = 0;
+	int rc;
+
+	if (deleted_out != NULL)
+		*deleted_out = 0;
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	memset(&op, 0, sizeof(op));
+	op.now = now;
+	for (;;) {
+		rc = store_write(store, purge_txn, &op);
+		if (rc != 0)
+			break;
+		total += op.batch;
+		if (progress != NULL && op.batch > 0)
+			progress(total, ctx);
+		if (op.finished)
+			break;
+	}
+	if (total > 0)
+		apitoken_log(APITOKEN_LOG_INFO, "purged %zu expired tokens",
+			     total);
+	if (deleted_out != NULL)
+		*deleted_out = total;
+	return rc;
+}
+
+int
+apitoken_token_count_active(apitoken_store_t *store, int64_t now,
+			    size_t *count_out)
+{
+	uint8_t start[STORE_EXPIRY_KEY_LEN], zero[APITOKEN_HASH_LEN];
+	DB_TXN *txn = NULL;
+	DBC *cur = NULL;
+	DBT key, data;
+	size_t n = 0;
+	int rc, ret;
+
+	if (count_out != NULL)
+		*count_out = 0;
+	if (store == NULL || count_out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	memset(zero, 0, sizeof(zero));
+	store_expiry_key(start, now == INT64_MAX ? now : now + 1, zero);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = start;
+	key.ulen = sizeof(start);
+	key.size = sizeof(start);
+	key.flags = DB_DBT_USERMEM;
+	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;   /* keys only */
+	data.data = zero;
+	data.ulen = 0;
+	data.dlen = 0;
+	ret = store->expiry->cursor(store->expiry, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "expiry cursor");
+		goto out;
+	}
+	ret = cur->get(cur, &key, &data, DB_SET_RANGE);
+	while (ret == 0) {
+		n++;
+		ret = cur->get(cur, &key, &data, DB_NEXT);
+	}
+	if (ret != DB_NOTFOUND) {
+		rc = ret == DB_BUFFER_SMALL ?
+			apitoken_error(APITOKEN_ERR_CORRUPT,
+				       "store: malformed expiry key") :
+			store_dberr(ret, "read expiry index");
+		goto out;
+	}
+	*count_out = n;
+out:
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (cur != NULL)
+		(void)cur->close(cur);
+	store_read_end(txn);
+	return rc;
+}
