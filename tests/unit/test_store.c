@@ -1,0 +1,516 @@
+/*
+ * The store itself: owner lock, open errors, schema version, damaged
+ * records, clients, user validation and batch import, files and modes,
+ * concurrent readers and writers.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <apitoken/error.h>
+#include <apitoken/store.h>
+#include <apitoken/token.h>
+
+#include "../../core/store_int.h"
+#include "test_store_util.h"
+#include "unit.h"
+
+START_TEST(test_busy_same_process)
+{
+	apitoken_store_t *second = (apitoken_store_t *)1;
+	char want[512];
+
+	ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &second),
+			 APITOKEN_ERR_BUSY);
+	ck_assert_ptr_null(second);
+	(void)snprintf(want, sizeof(want), "store %s is in use by process %ld",
+		       ts_store_dir, (long)getpid());
+	ck_assert_str_eq(apitoken_last_error(), want);
+	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), (long)getpid());
+	/* The failed open changed nothing: the first handle still works. */
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), 0);
+	ts_reopen();
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL),
+			 APITOKEN_ERR_EXISTS);
+}
+END_TEST
+
+START_TEST(test_busy_other_process)
+{
+	apitoken_store_t *st = NULL;
+	char want[512], c;
+	int ready[2], status;
+	pid_t pid;
+
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		apitoken_store_t *mine = NULL;
+		char tok[APITOKEN_TOKEN_LEN + 1];
+		apitoken_user_t u = { .name = "bob", .email = "b@x.org",
+				      .role = "viewer", .api_access = true };
+
+		close(ready[0]);
+		if (apitoken_store_open(ts_cfg, 0, &mine) != 0 ||
+		    apitoken_user_add(mine, &u, "child") != 0 ||
+		    apitoken_token_issue(mine, "bob", 0, "child", tok,
+					 NULL) != 0)
+			_exit(3);
+		if (write(ready[1], tok, APITOKEN_TOKEN_LEN) !=
+		    APITOKEN_TOKEN_LEN)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	{
+		char tok[APITOKEN_TOKEN_LEN + 1];
+
+		ck_assert_int_eq(read(ready[0], tok, APITOKEN_TOKEN_LEN),
+				 APITOKEN_TOKEN_LEN);
+		tok[APITOKEN_TOKEN_LEN] = '\0';
+		ck_assert_int_eq(apitoken_store_owner(ts_store_dir), pid);
+		ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &st),
+				 APITOKEN_ERR_BUSY);
+		(void)snprintf(want, sizeof(want),
+			       "store %s is in use by process %ld",
+			       ts_store_dir, (long)pid);
+		ck_assert_str_eq(apitoken_last_error(), want);
+		/* kill -9 the owner: the kernel drops the lock, and the
+		 * next open recovers what the child committed. */
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFSIGNALED(status));
+		ck_assert_int_eq(apitoken_store_owner(ts_store_dir), 0);
+		ts_reopen();
+		ck_assert(ts_active(tok, NULL));
+	}
+	close(ready[0]);
+	(void)c;
+}
+END_TEST
+
+START_TEST(test_open_missing)
+{
+	apitoken_config_t *cfg = NULL;
+	apitoken_store_t *st = NULL;
+	char *missing, *lock;
+	struct stat sb;
+
+	ck_assert_int_ne(asprintf(&missing, "%s/nothing", ts_dir), -1);
+	ck_assert_int_eq(apitoken_config_defaults(&cfg), 0);
+	ck_assert_int_eq(apitoken_config_set_store(cfg, missing), 0);
+	ck_assert_int_eq(apitoken_store_open(cfg, 0, &st),
+			 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
+				     "does not exist; run apitokenctl init"));
+	ck_assert_int_ne(stat(missing, &sb), 0);
+	/* An existing folder that holds no store is left alone. */
+	ck_assert_int_eq(mkdir(missing, 0700), 0);
+	ck_assert_int_eq(apitoken_store_open(cfg, 0, &st),
+			 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_int_ne(asprintf(&lock, "%s/LOCK", missing), -1);
+	ck_assert_int_ne(stat(lock, &sb), 0);
+	ck_assert_int_eq(apitoken_store_owner(missing), 0);
+	free(lock);
+	free(missing);
+	apitoken_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_files_and_modes)
+{
+	static const char *files[] = { "LOCK", "DB_CONFIG", STORE_DB_META,
+				       STORE_DB_USERS, STORE_DB_TOKENS,
+				       STORE_DB_AUDIT, STORE_DB_OUTBOX };
+	apitoken_config_t *cfg = NULL;
+	apitoken_store_t *st = NULL;
+	struct stat sb;
+	char *path, *own, *text;
+	size_t i, len;
+	FILE *f;
+
+	ck_assert_int_eq(stat(ts_store_dir, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		ck_assert_int_ne(asprintf(&path, "%s/%s", ts_store_dir,
+					  files[i]), -1);
+		ck_assert_msg(stat(path, &sb) == 0, "%s missing", files[i]);
+		ck_assert_msg((sb.st_mode & 077) == 0, "%s mode %o",
+			      files[i], sb.st_mode & 07777);
+		free(path);
+	}
+	/* An existing DB_CONFIG is honoured, not overwritten. */
+	ck_assert_int_ne(asprintf(&own, "%s/own", ts_dir), -1);
+	ck_assert_int_eq(mkdir(own, 0700), 0);
+	ck_assert_int_ne(asprintf(&path, "%s/DB_CONFIG", own), -1);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("set_cachesize 0 8388608 1\nset_tx_max 300\n", f);
+	fclose(f);
+	ck_assert_int_eq(apitoken_config_defaults(&cfg), 0);
+	ck_assert_int_eq(apitoken_config_set_store(cfg, own), 0);
+	ck_assert_int_eq(apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &st),
+			 0);
+	apitoken_store_close(st);
+	text = ts_slurp(path, &len);
+	ck_assert_uint_eq(len, strlen("set_cachesize 0 8388608 1\n"
+				      "set_tx_max 300\n"));
+	free(text);
+	free(path);
+	free(own);
+	apitoken_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_schema_version)
+{
+	static const uint8_t v2[] = { 1, 0, 0, 0, 2 };
+	apitoken_store_t *st = NULL;
+
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ts_raw_put(STORE_DB_META, DB_BTREE, "schema", 6, v2, sizeof(v2));
+	ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &st),
+			 APITOKEN_ERR_CORRUPT);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
+				     "schema version 2"));
+	ck_assert_int_eq(apitoken_store_open(ts_cfg, APITOKEN_STORE_CREATE,
+					     &st), APITOKEN_ERR_CORRUPT);
+	/* Nothing stays locked after the refusal. */
+	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), 0);
+}
+END_TEST
+
+START_TEST(test_corrupt_records)
+{
+	/* Garbage of many shapes under valid keys. */
+	static const uint8_t shapes[][12] = {
+		{ 0 }, { 1 }, { 2, 1, 2, 3 }, { 1, 'a', 'b' },
+		{ 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+		{ 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	};
+	static const size_t lens[] = { 0, 1, 4, 3, 10, 12 };
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	uint8_t hash[APITOKEN_HASH_LEN];
+	apitoken_claims_t c;
+	apitoken_user_t *u;
+	apitoken_token_info_t info;
+	size_t i, deleted;
+	int rc;
+
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok,
+					      NULL), 0);
+	apitoken_token_hash(tok, APITOKEN_TOKEN_LEN, hash);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		apitoken_store_close(ts_st);
+		ts_st = NULL;
+		ts_raw_put(STORE_DB_TOKENS, DB_HASH, hash, sizeof(hash),
+			   shapes[i], lens[i]);
+		ts_reopen();
+		rc = apitoken_token_check(ts_st, tok, strlen(tok),
+					  apitoken_now(), &c);
+		ck_assert(rc == APITOKEN_ERR_CORRUPT || (rc == 0 && !c.active));
+		ck_assert(!c.active);
+		ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &info),
+				 APITOKEN_ERR_CORRUPT);
+	}
+	/* The user record damaged instead. */
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		apitoken_store_close(ts_st);
+		ts_st = NULL;
+		ts_raw_put(STORE_DB_USERS, DB_BTREE, "alice", 5, shapes[i],
+			   lens[i]);
+		ts_reopen();
+		ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &u),
+				 APITOKEN_ERR_CORRUPT);
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
+						      APITOKEN_ISSUE_REPLACE,
+						      "test", tok, NULL),
+				 APITOKEN_ERR_CORRUPT);
+	}
+	/* The sweep removes a damaged record instead of stalling on it. */
+	ck_assert_int_eq(apitoken_store_purge(ts_st, INT64_MAX - 1, NULL, NULL,
+					      &deleted), 0);
+	ck_assert_uint_eq(deleted, 1);
+}
+END_TEST
+
+static int
+client_seen(const apitoken_client_t *c, void *ctx)
+{
+	int *n = ctx;
+
+	if (strcmp(c->id, "rs1") == 0 && strcmp(c->name, "Resource 1") == 0 &&
+	    c->flags == APITOKEN_CLIENT_CAN_REVOKE)
+		(*n)++;
+	return 0;
+}
+
+START_TEST(test_clients)
+{
+	char secret[APITOKEN_TOKEN_LEN + 1], other[APITOKEN_TOKEN_LEN + 1];
+	char msg_wrong[256];
+	apitoken_client_t *c = NULL;
+	int seen = 0;
+
+	ck_assert_int_eq(apitoken_client_add(ts_st, "rs1", "Resource 1",
+					     APITOKEN_CLIENT_CAN_REVOKE,
+					     "test", secret), 0);
+	ck_assert(strncmp(secret, "apicli_", 7) == 0);
+	ck_assert_int_eq(apitoken_client_add(ts_st, "rs1", "again", 0, "test",
+					     other), APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(apitoken_client_add(ts_st, "bad id", "x", 0, "test",
+					     other), APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
+						      strlen(secret), &c), 0);
+	ck_assert_str_eq(c->id, "rs1");
+	ck_assert_str_eq(c->name, "Resource 1");
+	ck_assert_uint_eq(c->flags, APITOKEN_CLIENT_CAN_REVOKE);
+	apitoken_client_free(c);
+	c = NULL;
+	ck_assert_int_eq(apitoken_client_foreach(ts_st, client_seen, &seen),
+			 0);
+	ck_assert_int_eq(seen, 1);
+	/* Wrong secret and unknown id: the same answer. */
+	ck_assert_int_eq(apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX,
+					       other), 0);
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", other,
+						      strlen(other), &c),
+			 APITOKEN_ERR_DENIED);
+	ck_assert_ptr_null(c);
+	(void)snprintf(msg_wrong, sizeof(msg_wrong), "%s",
+		       apitoken_last_error());
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs2", secret,
+						      strlen(secret), &c),
+			 APITOKEN_ERR_DENIED);
+	ck_assert_str_eq(apitoken_last_error(), msg_wrong);
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
+						      strlen(secret) - 1, &c),
+			 APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", NULL, 0,
+						      &c), APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(apitoken_client_remove(ts_st, "rs1", "test"), 0);
+	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
+						      strlen(secret), NULL),
+			 APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(apitoken_client_remove(ts_st, "rs1", "test"),
+			 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_uint_eq(ts_audit_count(NULL, "client-added"), 1);
+	ck_assert_uint_eq(ts_audit_count(NULL, "client-removed"), 1);
+}
+END_TEST
+
+START_TEST(test_user_validation)
+{
+	char *many[STORE_BUS_MAX + 1];
+	char *badbu[] = { "ok", "has space" };
+	apitoken_user_t u = { .name = "alice", .email = "alice@example.org",
+			      .role = "viewer", .api_access = true };
+	apitoken_user_t *got = NULL;
+	char longname[80];
+	size_t i;
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	u.name = longname;
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.name = "al ice";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.name = "";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.name = "alice";
+	u.email = "alice";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.email = "a@b@c";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.email = "alice@example.org\r\nBcc: x@y";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	u.email = "alice@example.org";
+	u.role = "emperor";
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "emperor"));
+	u.role = "viewer";
+	u.bus = badbu;
+	u.n_bus = 2;
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	for (i = 0; i <= STORE_BUS_MAX; i++)
+		many[i] = "x";
+	u.bus = many;
+	u.n_bus = STORE_BUS_MAX + 1;
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &got),
+			 APITOKEN_ERR_NOT_FOUND);
+	u.n_bus = STORE_BUS_MAX;
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"), 0);
+	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
+			 APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &got), 0);
+	ck_assert_uint_eq(got->n_bus, STORE_BUS_MAX);
+	ck_assert(got->api_access);
+	ck_assert_int_gt(got->created, 0);
+	apitoken_user_free(got);
+	ck_assert_uint_eq(ts_audit_count("alice", "user-added"), 1);
+}
+END_TEST
+
+static int
+count_users(const apitoken_user_t *u, void *ctx)
+{
+	(void)u;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+START_TEST(test_batch_import)
+{
+	apitoken_user_t users[6] = {
+		{ .name = "u1", .email = "u1@x.org", .role = "viewer",
+		  .api_access = true },
+		{ .name = "u2", .email = "no-at-sign", .role = "viewer",
+		  .api_access = true },
+		{ .name = "u3", .email = "u3@x.org", .role = "nope",
+		  .api_access = true },
+		{ .name = "old", .email = "old@x.org", .role = "viewer",
+		  .api_access = true },
+		{ .name = "u1", .email = "u1b@x.org", .role = "admin",
+		  .api_access = true },
+		{ .name = "u6", .email = "u6@x.org", .role = "admin",
+		  .api_access = false },
+	};
+	int results[6], n = 0;
+	char *errors[6];
+	apitoken_user_t *got = NULL;
+
+	ck_assert_int_eq(ts_add_user("old", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(apitoken_user_add_batch(ts_st, users, 6, "import",
+						 results, errors), 0);
+	ck_assert_int_eq(results[0], 0);
+	ck_assert_int_eq(results[1], APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(results[2], APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(results[3], APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(results[4], APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(results[5], 0);
+	ck_assert_ptr_null(errors[0]);
+	ck_assert_ptr_nonnull(strstr(errors[1], "email"));
+	ck_assert_ptr_nonnull(strstr(errors[2], "nope"));
+	ck_assert_str_eq(errors[3], "user old already exists");
+	ck_assert_ptr_nonnull(errors[4]);
+	ck_assert_ptr_null(errors[5]);
+	for (n = 0; n < 6; n++)
+		free(errors[n]);
+	n = 0;
+	ck_assert_int_eq(apitoken_user_foreach(ts_st, count_users, &n), 0);
+	ck_assert_int_eq(n, 3);    /* old, u1, u6 */
+	ck_assert_int_eq(apitoken_user_get(ts_st, "u1", &got), 0);
+	ck_assert_str_eq(got->email, "u1@x.org");   /* the first u1 won */
+	apitoken_user_free(got);
+	ck_assert_int_eq(apitoken_user_get(ts_st, "u6", &got), 0);
+	ck_assert(!got->api_access);
+	apitoken_user_free(got);
+}
+END_TEST
+
+/* Readers keep answering while a writer replaces tokens. */
+static volatile int stop_readers;
+static char shared_tok[APITOKEN_TOKEN_LEN + 1];
+
+static void *
+reader(void *arg)
+{
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	apitoken_claims_t c;
+	long *errors = arg;
+
+	memcpy(tok, shared_tok, sizeof(tok));
+	while (!stop_readers) {
+		if (apitoken_token_check(ts_st, tok, strlen(tok),
+					 apitoken_now(), &c) != 0)
+			(*errors)++;
+		apitoken_claims_clear(&c);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_readers)
+{
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	pthread_t th[2];
+	long errors[2] = { 0, 0 };
+	int i;
+
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob", 0, "t",
+					      shared_tok, NULL), 0);
+	stop_readers = 0;
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, reader,
+						&errors[i]), 0);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
+						      APITOKEN_ISSUE_REPLACE,
+						      "t", tok, NULL), 0);
+	stop_readers = 1;
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	ck_assert_int_eq(errors[0] + errors[1], 0);
+	ck_assert(ts_active(tok, NULL));
+	ck_assert(ts_active(shared_tok, NULL));
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, ts_setup, ts_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_busy_same_process);
+	tcase_add_test(tc, test_busy_other_process);
+	tcase_add_test(tc, test_open_missing);
+	tcase_add_test(tc, test_files_and_modes);
+	tcase_add_test(tc, test_schema_version);
+	tcase_add_test(tc, test_corrupt_records);
+	tcase_add_test(tc, test_clients);
+	tcase_add_test(tc, test_user_validation);
+	tcase_add_test(tc, test_batch_import);
+	tcase_add_test(tc, test_concurrent_readers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return unit_run(store_suite());
+}
