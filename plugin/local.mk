@@ -48,5 +48,5 @@ EXTRA_DIST += plugin/validator.map plugin/pam/pam_apitoken.map
 check_PROGRAMS += tests/plugin/host
 tests_plugin_host_SOURCES = tests/plugin/host.c
 tests_plugin_host_LDADD = -ldl -lpthread
-TESTS += tests/integration/plugin-fake.sh
-dist_check_SCRIPTS += tests/integration/plugin-fake.sh
+TESTS += tests/integration/plugin-fake.sh tests/integration/plugin.sh
+dist_check_SCRIPTS += tests/integration/plugin-fake.sh tests/integration/plugin.sh

@@ -121,6 +121,7 @@ main(int argc, char **argv)
 	}
 	printf("abi %u.%u\n", APITOKEN_VALIDATOR_ABI_MAJOR_OF(v->abi_version),
 	       APITOKEN_VALIDATOR_ABI_MINOR_OF(v->abi_version));
+	fflush(stdout);
 	if (v->open(host_abi, argv + optind + 1, &handle, &errstr) != 0) {
 		printf("open refused: %s\n", errstr ? errstr : "(null)");
 		return 2;
