@@ -19,3 +19,16 @@ apachedocdir = $(docdir)/apache
 dist_apachedoc_DATA = contrib/apache/apitoken-oauth2.conf
 TESTS += tests/integration/apache.sh
 dist_check_SCRIPTS += tests/integration/apache.sh
+
+# tests/bench/ (not part of make check; run tests/bench/run-bench.sh).
+# static_server: libmicrohttpd with apitokend's flags and a fixed answer.
+# bench_issue: fills a store with users and tokens through the core API.
+noinst_PROGRAMS += tests/bench/static_server tests/bench/bench_issue
+tests_bench_static_server_SOURCES = tests/bench/static_server.c
+tests_bench_static_server_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+tests_bench_static_server_LDADD = $(MHD_LIBS)
+tests_bench_bench_issue_SOURCES = tests/bench/bench_issue.c
+tests_bench_bench_issue_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_bench_bench_issue_LDADD = core/libapitoken.la $(OPENSSL_LIBS) \
+	-lpthread
+EXTRA_DIST += tests/bench/run-bench.sh tests/bench/introspect.lua
