@@ -15,6 +15,7 @@ introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \
 	$(OPENSSL_LIBS) $(CURL_LIBS) -lpthread
 
 dist_check_DATA += tests/daemon.sh
-introspect_tests = tests/integration/introspect.sh
+introspect_tests = tests/integration/introspect.sh \
+	tests/integration/introspect-sockets.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)
