@@ -1,3 +1,168 @@
 #!/bin/sh
+# Offline and online give the same answers: every command runs once with
+# apitokenctl opening the store itself (folder off/) and once through the
+# admin socket of a process that holds the store (folder on/, served by
+# admin_echo_server, a stand-in for apitokend).  stdout, stderr and exit
+# codes must match once times, random ids, tokens and the origin are
+# masked.
 . "$top_srcdir/tests/lib.sh"
-skip_all wip
+
+SERVER="$top_builddir/tests/integration/admin_echo_server"
+[ -x "$SERVER" ] || skip_all "admin_echo_server not built"
+
+cfg="$scratch/apitoken.json"
+cat >"$cfg" <<'EOF'
+{ "roles": { "admin": ["api:read", "api:write"], "reader": ["api:read"] } }
+EOF
+mkdir "$scratch/off" "$scratch/on"
+
+# ctl SIDE ARGS...: apitokenctl in SIDE's folder; stdout/stderr/rc files.
+ctl() {
+	side=$1
+	shift
+	(cd "$scratch/$side" &&
+		"$APITOKENCTL" --config "$cfg" --store store "$@" \
+			>"$scratch/$side.out" 2>"$scratch/$side.err"
+		echo $? >"$scratch/$side.rc")
+}
+
+mask() {
+	sed -E -e 's/apitok_[0-9A-Za-z]{49}/TOKEN/g' \
+		-e 's/apicli_[0-9A-Za-z]{49}/SECRET/g' \
+		-e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/TIME/g' \
+		-e 's/\b[0-9]{10}\b/EPOCH/g' \
+		-e 's/\b[0-9A-Za-z]{16}\b/ID/g' \
+		-e 's/\.\.\.[0-9A-Za-z]{4}/...HINT/g' \
+		-e 's/"hint":(\s*)"[0-9A-Za-z]{4}"/"hint":\1"HINT"/' \
+		-e 's/apitokenctl uid [0-9]+|admin socket \(test\)/ORIGIN/g' "$1"
+}
+
+# same [< INPUT-NAME] ARGS...: run on both sides (stdin from
+# SIDE/INPUT-NAME when the first argument is "<NAME"), compare.
+same() {
+	input=""
+	case "$1" in "<"*) input=${1#<}; shift ;; esac
+	for side in off on; do
+		if [ -n "$input" ]; then
+			ctl "$side" "$@" <"$scratch/$side/$input"
+		else
+			ctl "$side" "$@" </dev/null
+		fi
+		{
+			echo "exit $(cat "$scratch/$side.rc")"
+			echo "-- stdout"
+			mask "$scratch/$side.out"
+			echo "-- stderr"
+			mask "$scratch/$side.err"
+		} >"$scratch/$side.all"
+	done
+	if cmp -s "$scratch/off.all" "$scratch/on.all"; then
+		ok "same offline and online: $*"
+	else
+		not_ok "same offline and online: $*"
+		diff "$scratch/off.all" "$scratch/on.all" | sed 's/^/# /'
+	fi
+}
+
+# The daemon stand-in holds on/store from here on.
+ctl off init
+ctl on init
+(cd "$scratch/on" && exec "$SERVER" "$cfg" store) \
+	>"$scratch/server.out" 2>"$scratch/server.err" &
+server_pid=$!
+at_exit "kill $server_pid 2>/dev/null"
+i=0
+while [ "$(cat "$scratch/server.out")" != ready ] && [ $i -lt 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ "$(cat "$scratch/server.out")" != ready ]; then
+	sed 's/^/# /' "$scratch/server.err"
+	echo "Bail out! admin_echo_server did not start"
+	exit 99
+fi
+
+same init
+same user add alice --email alice@example.com --role admin --bu 12
+same user add alice --email alice@example.com --role admin
+same user add carol --email nope --role admin
+same user add carol --email c@example.com --role wizard
+same user add carol --email c@example.com --role admin --colour red
+same user add bob --email bob@example.com --role reader --bu 1 --bu 2
+same user show alice
+same --json user show alice
+same user list
+same --json user list
+same user set bob --role admin --clear-bu
+same user api-access bob off
+same user api-access bob maybe
+same token generate bob
+same user api-access bob on
+same token generate alice
+for side in off on; do cp "$scratch/$side.out" "$scratch/$side/tok"; done
+same token generate alice
+same "<tok" token check
+same "<tok" --json token check
+same token check apitok_0000000000000000000000000000000000000000000000000
+same token show alice
+same --json token show alice
+same token list
+same --json token list --expiring-within 181d
+same token list --expiring-within 1x
+same --json token generate bob
+for side in off on; do
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' \
+		<"$scratch/$side.out" >"$scratch/$side/tokbob" 2>/dev/null
+done
+same "<tokbob" token check
+same token revoke bob
+same "<tokbob" token check
+same token revoke bob
+printf 'dan,dan@example.com,reader\nbad line\nemma,emma@example.com,admin,3;4\n' \
+	>"$scratch/users.csv"
+cp "$scratch/users.csv" "$scratch/off/users.csv"
+cp "$scratch/users.csv" "$scratch/on/users.csv"
+same user import users.csv
+same "<users.csv" user import -
+same user import missing.csv
+same client add rs1 --name "Resource server" --can-revoke
+same client list
+same --json client list
+same client remove rs1
+same client remove rs1
+same user remove alice
+same "<tok" token check
+same audit
+same --json audit alice
+same outbox list
+same --json outbox list
+same outbox retry
+same purge
+same frobnicate
+same help
+
+# The command really went through the socket: the stand-in's origin.
+ctl on audit
+check_match "online commands ran inside the store's owner" \
+	"admin socket \(test\)" "$(cat "$scratch/on.out")"
+ctl off audit
+case "$(cat "$scratch/off.out")" in
+*"admin socket"*) not_ok "offline commands ran in apitokenctl" ;;
+*) ok "offline commands ran in apitokenctl" ;;
+esac
+
+# A holder that does not answer: a clear error, not a hang.
+rm -f "$scratch/on/store/admin.sock"
+ctl on user list
+check_eq "owner without a socket: exit 69" 69 "$(cat "$scratch/on.rc")"
+check_match "owner without a socket: says so" \
+	"^apitokenctl: cannot reach apitokend on store/admin.sock" \
+	"$(cat "$scratch/on.err")"
+
+# Once the owner is gone, apitokenctl opens the store itself again.
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null
+ctl on user show dan
+check_eq "owner gone: offline again" 0 "$(cat "$scratch/on.rc")"
+
+done_testing
