@@ -613,16 +613,18 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	(void)st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
 	(void)st->env->set_lg_filemode(st->env, 0600);
 	/*
-	 * DB_PRIVATE: the regions live in this process only.  We are the
-	 * one process using the environment (the lock above), so nothing
-	 * needs shared regions, and none are left behind by kill -9.
-	 * DB_RECOVER on every open brings the databases back to the last
-	 * committed transaction.
+	 * Regions are file-backed (mode 0600) rather than DB_PRIVATE heap:
+	 * BDB writes whole pages, and heap pages carry stale bytes of this
+	 * process (possibly secrets) into the files; mapped region files
+	 * start zeroed.  No other process joins (the lock above), and
+	 * DB_RECOVER on every open rebuilds the regions and brings the
+	 * databases back to the last committed transaction, also after
+	 * kill -9.
 	 */
 	ret = st->env->open(st->env, st->dir,
 			    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
 				    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
-				    DB_RECOVER | DB_PRIVATE,
+				    DB_RECOVER,
 			    0600);
 	if (ret != 0) {
 		rc = apitoken_error(APITOKEN_ERR_STORE,

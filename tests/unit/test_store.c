@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -144,6 +145,8 @@ START_TEST(test_files_and_modes)
 	struct stat sb;
 	char *path, *own, *text;
 	size_t i, len;
+	struct dirent *de;
+	DIR *d;
 	FILE *f;
 
 	ck_assert_int_eq(stat(ts_store_dir, &sb), 0);
@@ -156,6 +159,20 @@ START_TEST(test_files_and_modes)
 			      files[i], sb.st_mode & 07777);
 		free(path);
 	}
+	/* Every file of the environment (regions, logs) is private. */
+	d = opendir(ts_store_dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		ck_assert_int_ne(asprintf(&path, "%s/%s", ts_store_dir,
+					  de->d_name), -1);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_msg((sb.st_mode & 077) == 0, "%s mode %o",
+			      de->d_name, sb.st_mode & 07777);
+		free(path);
+	}
+	closedir(d);
 	/* An existing DB_CONFIG is honoured, not overwritten. */
 	ck_assert_int_ne(asprintf(&own, "%s/own", ts_dir), -1);
 	ck_assert_int_eq(mkdir(own, 0700), 0);
