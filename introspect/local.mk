@@ -16,6 +16,8 @@ introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \
 
 dist_check_DATA += tests/daemon.sh
 introspect_tests = tests/integration/introspect.sh \
-	tests/integration/introspect-sockets.sh
+	tests/integration/introspect-sockets.sh \
+	tests/integration/introspect-tls.sh \
+	tests/integration/introspect-sweep.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)

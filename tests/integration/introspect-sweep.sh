@@ -1,0 +1,54 @@
+#!/bin/sh
+# apitokend's periodic sweep: with token_lifetime 2s and sweep_interval
+# 1s a token turns inactive at expiry and is then deleted with an
+# "expired" audit record; the active-token gauge follows.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/daemon.sh"
+
+[ -x "$APITOKEND" ] || skip_all "apitokend not built"
+[ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
+command -v curl >/dev/null || skip_all "curl not installed"
+
+daemon_config '"token_lifetime": "3s", "sweep_interval": "1s"'
+ctl init >/dev/null 2>&1
+ctl user add alice --email alice@example.org --role user >/dev/null 2>&1
+SR=$(ctl client add rs1 2>/dev/null)
+if ! start_daemon; then
+	not_ok "apitokend starts"
+	done_testing
+fi
+ok "apitokend starts"
+
+TA=$(ctl token generate alice 2>/dev/null)
+check_match "token issued online" '^apitok_' "$TA"
+http POST /introspect -u "rs1:$SR" -d "token=$TA"
+check_match "fresh token is active" '^\{"active":true,' "$HTTP_BODY"
+gauge=""
+for i in $(seq 1 30); do
+	gauge=$(curl -s "$BASE_URL/metrics" |
+		sed -n 's/^apitokend_tokens_active //p')
+	[ "$gauge" = 1 ] && break
+	sleep 0.1
+done
+check_eq "the sweep counts it in apitokend_tokens_active" 1 "$gauge"
+
+# Expiry at iat + 3 s; the sweep runs every second.
+deleted=""
+for i in $(seq 1 100); do
+	if grep -q "sweep: deleted 1 expired token" "$DAEMON_LOG"; then
+		deleted=1
+		break
+	fi
+	sleep 0.1
+done
+check "the sweep deleted the expired token" test -n "$deleted"
+http POST /introspect -u "rs1:$SR" -d "token=$TA"
+check_eq "expired token: exactly {\"active\":false}" '{"active":false}' \
+	"$HTTP_BODY"
+check_match "audit: expired" "expired" "$(ctl audit alice 2>/dev/null)"
+check "token show: no token left" sh -c "! \"$APITOKENCTL\" token show alice >/dev/null 2>&1"
+gauge=$(curl -s "$BASE_URL/metrics" | sed -n 's/^apitokend_tokens_active //p')
+check_eq "apitokend_tokens_active back to 0" 0 "$gauge"
+check "SIGTERM: clean exit" stop_daemon
+
+done_testing
