@@ -573,7 +573,9 @@ static bool check_error(const struct resp *r, long status, const char *code,
 	      what);
 	e = cJSON_GetObjectItemCaseSensitive(j, "error");
 	ok = check(cJSON_IsString(e) && strcmp(e->valuestring, code) == 0,
-		   "%s: error is \"%s\" (%s, RFC 6749 5.2)", what, code, cite);
+		   "%s: error is \"%s\" (%s%s)", what, code, cite,
+		   strstr(cite, "RFC 6749 5.2") != NULL ? "" :
+		   ", RFC 6749 5.2");
 	if (!ok || r->status != status)
 		show_body(r);
 	cJSON_Delete(j);
@@ -1227,8 +1229,12 @@ static void revocation_suite(const struct server *srv, const struct cred *c,
 
 	revoke(srv, rc, AUTH_BASIC, garbage, NULL, &r);
 	if (!check(r.status == 200, "revoke an unknown token: 200 "
-		   "(RFC 7009 2.2: invalid tokens are no error)"))
+		   "(RFC 7009 2.2: invalid tokens are no error)")) {
 		show_body(&r);
+		if (!separate && strstr(r.body, "unauthorized_client"))
+			diag("is %s allowed to revoke?  Give a client that "
+			     "is with --revoke-client-id", rc->id);
+	}
 	revoke(srv, rc, AUTH_POST, garbage, "token_type_hint=bogus_hint",
 	       &r);
 	if (!check(r.status == 200, "revoke with an unknown "
@@ -1246,11 +1252,30 @@ static void revocation_suite(const struct server *srv, const struct cred *c,
 	check_error(&r, 401, "invalid_client", "revoke without client "
 		    "authentication", "RFC 7009 2.1: client authenticates");
 	if (separate) {
+		cJSON *j;
+		const cJSON *e;
+
 		revoke(srv, c, AUTH_BASIC, opt->revocable_token, NULL, &r);
 		if (!check(r.status >= 400 && r.status < 500,
 			   "revoke by a client without the revocation right "
 			   "is refused with an error (RFC 7009 2.1)"))
 			show_body(&r);
+		j = parse(&r);
+		e = cJSON_GetObjectItemCaseSensitive(j, "error");
+		check(cJSON_IsString(e) && error_chars_ok(e->valuestring),
+		      "refused revocation: body is an RFC 6749 5.2 error "
+		      "object (RFC 7009 2.2.1)");
+		/*
+		 * Only invalid_client has its own status (401); every other
+		 * error code, unauthorized_client included, is a 400.
+		 */
+		if (cJSON_IsString(e) &&
+		    strcmp(e->valuestring, "invalid_client") != 0 &&
+		    !check(r.status == 400, "refused revocation with error "
+			   "\"%s\": HTTP 400 (RFC 7009 2.2.1, RFC 6749 5.2: "
+			   "400 unless specified otherwise)", e->valuestring))
+			show_body(&r);
+		cJSON_Delete(j);
 	} else {
 		skip("no separate --revoke-client-id", "revoke by a client "
 		     "without the revocation right is refused "
