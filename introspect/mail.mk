@@ -23,3 +23,7 @@ tests_unit_test_mail_LDADD = $(unit_ldadd) $(CURL_LIBS) $(OPENSSL_LIBS) \
 	-lpthread
 
 dist_check_DATA += tests/smtp_sink.py
+
+# End to end with apitokend, apitokenctl and tests/smtp_sink.py.
+TESTS += tests/integration/mail.sh
+dist_check_SCRIPTS += tests/integration/mail.sh
