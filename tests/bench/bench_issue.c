@@ -36,10 +36,10 @@ struct job {
 	apitoken_store_t *store;
 	const char *prefix;
 	size_t count;
-	size_t next;            /* next index to issue, under lock */
+	size_t next; /* next index to issue, under lock */
 	pthread_mutex_t lock;
 	FILE *out;
-	int failed;             /* first error, under lock */
+	int failed; /* first error, under lock */
 };
 
 static void
@@ -55,7 +55,7 @@ add_users(apitoken_store_t *st, const char *prefix, size_t count)
 	char names[BATCH][APITOKEN_USER_MAX + 1];
 	char emails[BATCH][APITOKEN_USER_MAX + 32];
 	static char unit[] = "sales";
-	char *bus[1] = { unit };
+	char *bus[1] = {unit};
 	int results[BATCH];
 	size_t done, n, i;
 	int rc;
@@ -65,9 +65,9 @@ add_users(apitoken_store_t *st, const char *prefix, size_t count)
 		memset(users, 0, sizeof(users));
 		for (i = 0; i < n; i++) {
 			user_name(names[i], sizeof(names[i]), prefix,
-				  done + i);
+			          done + i);
 			snprintf(emails[i], sizeof(emails[i]),
-				 "%.64s@example.org", names[i]);
+			         "%.64s@example.org", names[i]);
 			users[i].name = names[i];
 			users[i].email = emails[i];
 			users[i].role = (char *)"user";
@@ -76,17 +76,18 @@ add_users(apitoken_store_t *st, const char *prefix, size_t count)
 			users[i].api_access = true;
 		}
 		rc = apitoken_user_add_batch(st, users, n, "bench_issue",
-					     results, NULL);
+		                             results, NULL);
 		if (rc != 0) {
 			fprintf(stderr, "bench_issue: adding users: %s\n",
-				apitoken_last_error());
+			        apitoken_last_error());
 			return rc;
 		}
 		for (i = 0; i < n; i++) {
 			if (results[i] != 0 &&
 			    results[i] != APITOKEN_ERR_EXISTS) {
 				fprintf(stderr, "bench_issue: user %s: %s\n",
-					names[i], apitoken_strerror(results[i]));
+				        names[i],
+				        apitoken_strerror(results[i]));
 				return results[i];
 			}
 		}
@@ -112,20 +113,22 @@ issuer(void *arg)
 			break;
 		user_name(name, sizeof(name), job->prefix, i);
 		rc = apitoken_token_issue(job->store, name,
-					  APITOKEN_ISSUE_REPLACE, "bench_issue",
-					  token, NULL);
+		                          APITOKEN_ISSUE_REPLACE,
+		                          "bench_issue", token, NULL);
 		pthread_mutex_lock(&job->lock);
 		if (rc != 0) {
 			if (job->failed == 0) {
 				job->failed = rc;
-				fprintf(stderr, "bench_issue: token for %s: "
-					"%s\n", name, apitoken_last_error());
+				fprintf(stderr,
+				        "bench_issue: token for %s: "
+				        "%s\n",
+				        name, apitoken_last_error());
 			}
 		} else if (fprintf(job->out, "%s %s\n", name, token) < 0 &&
-			   job->failed == 0) {
+		           job->failed == 0) {
 			job->failed = APITOKEN_ERR_IO;
 			fprintf(stderr, "bench_issue: writing tokens: %s\n",
-				strerror(errno));
+			        strerror(errno));
 		}
 		pthread_mutex_unlock(&job->lock);
 		OPENSSL_cleanse(token, sizeof(token));
@@ -137,13 +140,12 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "prefix", required_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "out", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"config", required_argument, NULL, 'c'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"prefix", required_argument, NULL, 'p'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"out", required_argument, NULL, 'o'},
+	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *out_path = NULL;
 	apitoken_config_t *cfg = NULL;
 	pthread_t threads[MAX_THREADS];
@@ -198,7 +200,7 @@ main(int argc, char **argv)
 	job.out = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (job.out == NULL) {
 		fprintf(stderr, "bench_issue: %s: %s\n", out_path,
-			strerror(errno));
+		        strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		goto out;
@@ -222,7 +224,7 @@ main(int argc, char **argv)
 out:
 	if (job.out != NULL && fclose(job.out) != 0 && rc == 0) {
 		fprintf(stderr, "bench_issue: %s: %s\n", out_path,
-			strerror(errno));
+		        strerror(errno));
 		rc = 1;
 	}
 	if (job.store != NULL)
@@ -231,6 +233,6 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: bench_issue [--config FILE] [--count N] "
-		"[--prefix NAME] [--threads N] --out FILE\n");
+	                "[--prefix NAME] [--threads N] --out FILE\n");
 	return 2;
 }

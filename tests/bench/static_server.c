@@ -30,12 +30,12 @@
 
 /* About the size of apitokend's answer for an active token. */
 static const char body[] =
-	"{\"active\":true,\"scope\":\"api:read bu:sales\","
-	"\"username\":\"bench00001\",\"sub\":\"bench00001\","
-	"\"token_type\":\"Bearer\",\"exp\":1795000000,\"iat\":1779000000,"
-	"\"iss\":\"http://127.0.0.1:8080\",\"aud\":\"apitoken\","
-	"\"jti\":\"AbCdEfGhIjKlMnOp\",\"client_id\":\"bench\","
-	"\"role\":\"user\",\"business_units\":[\"sales\"]}";
+    "{\"active\":true,\"scope\":\"api:read bu:sales\","
+    "\"username\":\"bench00001\",\"sub\":\"bench00001\","
+    "\"token_type\":\"Bearer\",\"exp\":1795000000,\"iat\":1779000000,"
+    "\"iss\":\"http://127.0.0.1:8080\",\"aud\":\"apitoken\","
+    "\"jti\":\"AbCdEfGhIjKlMnOp\",\"client_id\":\"bench\","
+    "\"role\":\"user\",\"business_units\":[\"sales\"]}";
 
 static struct MHD_Response *ok_resp;
 static struct MHD_Response *bad_method_resp;
@@ -54,17 +54,16 @@ json_response(const char *text, const char *allow)
 	struct MHD_Response *r;
 
 	r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-					    MHD_RESPMEM_PERSISTENT);
+	                                    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL ||
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    "application/json") != MHD_YES ||
+	                            "application/json") != MHD_YES ||
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-				    "no-store") != MHD_YES ||
-	    MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA,
-				    "no-cache") != MHD_YES ||
-	    (allow != NULL &&
-	     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) !=
-		     MHD_YES)) {
+	                            "no-store") != MHD_YES ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache") !=
+	        MHD_YES ||
+	    (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+	                                              allow) != MHD_YES)) {
 		if (r != NULL)
 			MHD_destroy_response(r);
 		return NULL;
@@ -74,8 +73,8 @@ json_response(const char *text, const char *allow)
 
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **req_cls)
+        const char *method, const char *version, const char *upload_data,
+        size_t *upload_data_size, void **req_cls)
 {
 	static int started;
 
@@ -85,7 +84,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	(void)upload_data;
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-					  bad_method_resp);
+		                          bad_method_resp);
 	/* First call: headers only.  Then the body, consumed unread. */
 	if (*req_cls == NULL) {
 		*req_cls = &started;
@@ -116,11 +115,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "port", required_argument, NULL, 'p' },
-		{ "port-file", required_argument, NULL, 'P' },
-		{ "threads", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"port", required_argument, NULL, 'p'},
+	    {"port-file", required_argument, NULL, 'P'},
+	    {"threads", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0}};
 	unsigned port = 0, threads = 0;
 	const char *port_file = NULL;
 	const union MHD_DaemonInfo *info;
@@ -155,21 +153,21 @@ main(int argc, char **argv)
 	}
 	ok_resp = json_response(body, NULL);
 	bad_method_resp = json_response("{\"error\":\"invalid_request\"}",
-					MHD_HTTP_METHOD_POST);
+	                                MHD_HTTP_METHOD_POST);
 	if (ok_resp == NULL || bad_method_resp == NULL) {
 		fprintf(stderr, "static_server: out of memory\n");
 		return 1;
 	}
 	d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-		(uint16_t)port, NULL, NULL, handler, NULL,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-		MHD_OPTION_END);
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
+	    NULL, NULL, handler, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(threads > 1 ? threads : 0),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+	    MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "static_server: cannot listen on port %u\n",
-			port);
+		        port);
 		return 1;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -180,11 +178,11 @@ main(int argc, char **argv)
 	}
 	if (port_file != NULL) {
 		f = fopen(port_file, "w");
-		if (f == NULL || fprintf(f, "127.0.0.1:%u\n",
-					 (unsigned)info->port) < 0 ||
+		if (f == NULL ||
+		    fprintf(f, "127.0.0.1:%u\n", (unsigned)info->port) < 0 ||
 		    fclose(f) != 0) {
 			fprintf(stderr, "static_server: cannot write %s\n",
-				port_file);
+			        port_file);
 			MHD_stop_daemon(d);
 			return 1;
 		}
@@ -204,6 +202,6 @@ main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: static_server [--port N] [--port-file FILE] "
-		"[--threads N]\n");
+	                "[--threads N]\n");
 	return 2;
 }

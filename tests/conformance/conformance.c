@@ -32,8 +32,8 @@
 /* ---- options --------------------------------------------------------- */
 
 struct opts {
-	const char *url;              /* base URL, the issuer's location */
-	const char *issuer;           /* expected issuer, default url */
+	const char *url;    /* base URL, the issuer's location */
+	const char *issuer; /* expected issuer, default url */
 	const char *introspection_endpoint; /* override of the metadata */
 	const char *revocation_endpoint;
 	const char *client_id;
@@ -48,8 +48,8 @@ struct opts {
 	const char *cacert;
 	bool insecure;
 	bool tap;
-	long skew;                    /* allowed clock difference, seconds */
-	long oversize;                /* bytes of the oversize request body */
+	long skew;     /* allowed clock difference, seconds */
+	long oversize; /* bytes of the oversize request body */
 };
 
 /* ---- reporting ------------------------------------------------------- */
@@ -59,8 +59,8 @@ static unsigned n_checks;
 static unsigned n_failed;
 static unsigned n_skipped;
 
-static void vreport(bool pass, const char *skip, const char *fmt,
-		    va_list ap)
+static void
+vreport(bool pass, const char *skip, const char *fmt, va_list ap)
 {
 	n_checks++;
 	if (!pass)
@@ -80,8 +80,9 @@ static void vreport(bool pass, const char *skip, const char *fmt,
 
 /* One check: pass is the outcome, fmt describes it (with the RFC). */
 static bool check(bool pass, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static bool check(bool pass, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static bool
+check(bool pass, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -92,8 +93,9 @@ static bool check(bool pass, const char *fmt, ...)
 }
 
 static void skip(const char *why, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void skip(const char *why, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+skip(const char *why, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -103,7 +105,8 @@ static void skip(const char *why, const char *fmt, ...)
 }
 
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void diag(const char *fmt, ...)
+static void
+diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -123,7 +126,7 @@ struct resp {
 	long status;
 	char *body;
 	size_t len;
-	char *headers[MAX_HEADERS];  /* "name: value", final response only */
+	char *headers[MAX_HEADERS]; /* "name: value", final response only */
 	size_t n_headers;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -131,7 +134,8 @@ struct resp {
 static CURL *curl;
 static const struct opts *opt;
 
-static void resp_clear(struct resp *r)
+static void
+resp_clear(struct resp *r)
 {
 	size_t i;
 
@@ -141,7 +145,8 @@ static void resp_clear(struct resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+static size_t
+on_body(char *data, size_t size, size_t n, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * n;
@@ -157,7 +162,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+static size_t
+on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * n, i;
@@ -182,7 +188,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 }
 
 /* Value of the last header called name (case-insensitive), or NULL. */
-static const char *header(const struct resp *r, const char *name)
+static const char *
+header(const struct resp *r, const char *name)
 {
 	size_t nl = strlen(name), i;
 	const char *v = NULL, *h;
@@ -199,7 +206,8 @@ static const char *header(const struct resp *r, const char *name)
 }
 
 /* Does the comma-separated header value list contain token? */
-static bool list_has(const char *value, const char *token)
+static bool
+list_has(const char *value, const char *token)
 {
 	size_t tl = strlen(token);
 	const char *p = value;
@@ -217,7 +225,8 @@ static bool list_has(const char *value, const char *token)
 }
 
 /* Media type of Content-Type without parameters is application/json. */
-static bool is_json_type(const struct resp *r)
+static bool
+is_json_type(const struct resp *r)
 {
 	const char *ct = header(r, "Content-Type");
 	size_t n;
@@ -233,10 +242,10 @@ static bool is_json_type(const struct resp *r)
  * Send one request.  body NULL: no body.  content_type NULL with a body:
  * application/x-www-form-urlencoded.  extra: NULL-terminated header lines.
  */
-static void request(const char *method, const char *url,
-		    const char *content_type, const char *body,
-		    size_t body_len, const char *const *extra,
-		    struct resp *r)
+static void
+request(const char *method, const char *url, const char *content_type,
+        const char *body, size_t body_len, const char *const *extra,
+        struct resp *r)
 {
 	struct curl_slist *hl = NULL;
 	char ct[256];
@@ -263,10 +272,11 @@ static void request(const char *method, const char *url,
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)body_len);
+		                 (curl_off_t)body_len);
 		snprintf(ct, sizeof(ct), "Content-Type: %s",
-			 content_type != NULL ?
-			 content_type : "application/x-www-form-urlencoded");
+		         content_type != NULL
+		             ? content_type
+		             : "application/x-www-form-urlencoded");
 		hl = curl_slist_append(hl, ct);
 		/* Send the body at once; 100-continue is tested nowhere. */
 		hl = curl_slist_append(hl, "Expect:");
@@ -283,8 +293,8 @@ static void request(const char *method, const char *url,
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
 	else
 		diag("%s %s: %s", method, url,
-		     r->errbuf[0] != '\0' ? r->errbuf :
-		     curl_easy_strerror(r->rc));
+		     r->errbuf[0] != '\0' ? r->errbuf
+		                          : curl_easy_strerror(r->rc));
 	curl_slist_free_all(hl);
 	if (r->body == NULL) {
 		r->body = calloc(1, 1);
@@ -301,7 +311,8 @@ struct buf {
 	size_t len;
 };
 
-static void buf_add(struct buf *b, const char *s, size_t n)
+static void
+buf_add(struct buf *b, const char *s, size_t n)
 {
 	char *p = realloc(b->s, b->len + n + 1);
 
@@ -313,13 +324,15 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 	b->s = p;
 }
 
-static void buf_str(struct buf *b, const char *s)
+static void
+buf_str(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
 }
 
 /* application/x-www-form-urlencoded of s (RFC 6749 Appendix B). */
-static void buf_form(struct buf *b, const char *s)
+static void
+buf_form(struct buf *b, const char *s)
 {
 	char *e = curl_easy_escape(curl, s, 0);
 
@@ -330,7 +343,8 @@ static void buf_form(struct buf *b, const char *s)
 }
 
 /* Every byte as %XX: a decoder must accept it as well (Appendix B). */
-static void buf_pct_all(struct buf *b, const char *s)
+static void
+buf_pct_all(struct buf *b, const char *s)
 {
 	char hex[4];
 
@@ -340,7 +354,8 @@ static void buf_pct_all(struct buf *b, const char *s)
 	}
 }
 
-static void buf_wipe(struct buf *b)
+static void
+buf_wipe(struct buf *b)
 {
 	if (b->s != NULL)
 		OPENSSL_cleanse(b->s, b->len);
@@ -350,7 +365,8 @@ static void buf_wipe(struct buf *b)
 }
 
 /* "key=value" appended with '&' (value form-encoded). */
-static void form_param(struct buf *b, const char *key, const char *value)
+static void
+form_param(struct buf *b, const char *key, const char *value)
 {
 	if (b->len > 0)
 		buf_str(b, "&");
@@ -364,16 +380,17 @@ enum auth { AUTH_NONE, AUTH_BASIC, AUTH_POST, AUTH_BOTH };
 struct cred {
 	const char *id;
 	const char *secret;
-	bool pct_all;  /* percent-encode every byte instead of the minimum */
+	bool pct_all; /* percent-encode every byte instead of the minimum */
 };
 
 /*
  * "Authorization: Basic base64(form(id) ':' form(secret))"
  * (RFC 6749 2.3.1).  Returned header must be wiped and freed.
  */
-static char *basic_header(const struct cred *c)
+static char *
+basic_header(const struct cred *c)
 {
-	struct buf raw = { 0 }, out = { 0 };
+	struct buf raw = {0}, out = {0};
 	int n;
 
 	if (c->pct_all) {
@@ -390,7 +407,7 @@ static char *basic_header(const struct cred *c)
 	if (out.s == NULL)
 		abort();
 	n = EVP_EncodeBlock((unsigned char *)out.s + out.len,
-			    (unsigned char *)raw.s, (int)raw.len);
+	                    (unsigned char *)raw.s, (int)raw.len);
 	out.len += (size_t)n;
 	out.s[out.len] = '\0';
 	buf_wipe(&raw);
@@ -398,7 +415,8 @@ static char *basic_header(const struct cred *c)
 }
 
 /* Append client_id/client_secret form parameters. */
-static void post_cred(struct buf *b, const struct cred *c)
+static void
+post_cred(struct buf *b, const struct cred *c)
 {
 	if (!c->pct_all) {
 		form_param(b, "client_id", c->id);
@@ -417,11 +435,12 @@ static void post_cred(struct buf *b, const struct cred *c)
  * POST form to url with the given client authentication.  form is the
  * request's own parameters (already encoded, may be "").
  */
-static void post_form(const char *url, enum auth how, const struct cred *c,
-		      const char *form, const char *query, struct resp *r)
+static void
+post_form(const char *url, enum auth how, const struct cred *c,
+          const char *form, const char *query, struct resp *r)
 {
-	struct buf body = { 0 }, u = { 0 };
-	const char *extra[2] = { NULL, NULL };
+	struct buf body = {0}, u = {0};
+	const char *extra[2] = {NULL, NULL};
 	char *auth = NULL;
 
 	buf_str(&body, form);
@@ -446,7 +465,8 @@ static void post_form(const char *url, enum auth how, const struct cred *c,
 }
 
 /* Parse a whole body as JSON (no trailing garbage); NULL if not JSON. */
-static cJSON *parse(const struct resp *r)
+static cJSON *
+parse(const struct resp *r)
 {
 	const char *end = NULL;
 
@@ -457,7 +477,8 @@ static cJSON *parse(const struct resp *r)
 	return cJSON_ParseWithLengthOpts(r->body, r->len + 1, &end, true);
 }
 
-static void show_body(const struct resp *r)
+static void
+show_body(const struct resp *r)
 {
 	if (r->rc != CURLE_OK)
 		return;
@@ -465,7 +486,8 @@ static void show_body(const struct resp *r)
 }
 
 /* RFC 6749 5.2: error and error_description use %x20-21 / %x23-5B / %x5D-7E */
-static bool error_chars_ok(const char *s)
+static bool
+error_chars_ok(const char *s)
 {
 	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -477,7 +499,8 @@ static bool error_chars_ok(const char *s)
 }
 
 /* RFC 6749 3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ), SP-separated */
-static bool scope_ok(const char *s)
+static bool
+scope_ok(const char *s)
 {
 	bool in_token = false;
 
@@ -499,14 +522,16 @@ static bool scope_ok(const char *s)
 	return in_token;
 }
 
-static bool is_integer(const cJSON *j)
+static bool
+is_integer(const cJSON *j)
 {
 	return cJSON_IsNumber(j) && isfinite(j->valuedouble) &&
 	       floor(j->valuedouble) == j->valuedouble &&
 	       fabs(j->valuedouble) < 9007199254740992.0;
 }
 
-static bool is_http_url(const char *s)
+static bool
+is_http_url(const char *s)
 {
 	const char *host;
 
@@ -524,7 +549,8 @@ static bool is_http_url(const char *s)
  * Checks every introspection answer gets (RFC 7662 2.2, 2.3): JSON media
  * type and no caching of a response that speaks about a credential.
  */
-static void check_headers(const struct resp *r, const char *what)
+static void
+check_headers(const struct resp *r, const char *what)
 {
 	const char *cc = header(r, "Cache-Control");
 	const char *pragma = header(r, "Pragma");
@@ -533,9 +559,10 @@ static void check_headers(const struct resp *r, const char *what)
 	      "%s: Content-Type application/json (RFC 7662 2.2, RFC 6749 5.2)",
 	      what);
 	check(cc != NULL && list_has(cc, "no-store") && pragma != NULL &&
-	      list_has(pragma, "no-cache"),
+	          list_has(pragma, "no-cache"),
 	      "%s: Cache-Control: no-store and Pragma: no-cache "
-	      "(RFC 6749 5.1/5.2, RFC 7662 4)", what);
+	      "(RFC 6749 5.1/5.2, RFC 7662 4)",
+	      what);
 	if (cc == NULL || pragma == NULL)
 		diag("Cache-Control: %s, Pragma: %s", cc ? cc : "(none)",
 		     pragma ? pragma : "(none)");
@@ -545,8 +572,9 @@ static void check_headers(const struct resp *r, const char *what)
  * An error answer: status, RFC 6749 5.2 JSON shape and error code.
  * Returns whether all held.
  */
-static bool check_error(const struct resp *r, long status, const char *code,
-			const char *what, const char *cite)
+static bool
+check_error(const struct resp *r, long status, const char *code,
+            const char *what, const char *cite)
 {
 	cJSON *j = parse(r), *e, *d, *u, *it;
 	bool shape = false, ok;
@@ -557,12 +585,13 @@ static bool check_error(const struct resp *r, long status, const char *code,
 		d = cJSON_GetObjectItemCaseSensitive(j, "error_description");
 		u = cJSON_GetObjectItemCaseSensitive(j, "error_uri");
 		shape = cJSON_IsString(e) && e->valuestring[0] != '\0' &&
-			error_chars_ok(e->valuestring) &&
-			(d == NULL || (cJSON_IsString(d) &&
-				       error_chars_ok(d->valuestring))) &&
-			(u == NULL || cJSON_IsString(u));
+		        error_chars_ok(e->valuestring) &&
+		        (d == NULL || (cJSON_IsString(d) &&
+		                       error_chars_ok(d->valuestring))) &&
+		        (u == NULL || cJSON_IsString(u));
 		/* Parameters are not repeated: cJSON keeps duplicates. */
-		cJSON_ArrayForEach(it, j) {
+		cJSON_ArrayForEach(it, j)
+		{
 			if (it->string == NULL)
 				shape = false;
 		}
@@ -573,9 +602,9 @@ static bool check_error(const struct resp *r, long status, const char *code,
 	      what);
 	e = cJSON_GetObjectItemCaseSensitive(j, "error");
 	ok = check(cJSON_IsString(e) && strcmp(e->valuestring, code) == 0,
-		   "%s: error is \"%s\" (%s%s)", what, code, cite,
-		   strstr(cite, "RFC 6749 5.2") != NULL ? "" :
-		   ", RFC 6749 5.2");
+	           "%s: error is \"%s\" (%s%s)", what, code, cite,
+	           strstr(cite, "RFC 6749 5.2") != NULL ? ""
+	                                                : ", RFC 6749 5.2");
 	if (!ok || r->status != status)
 		show_body(r);
 	cJSON_Delete(j);
@@ -583,24 +612,26 @@ static bool check_error(const struct resp *r, long status, const char *code,
 }
 
 /* Headers except Date and Connection-level ones, sorted, for comparing. */
-static int cmp_str(const void *a, const void *b)
+static int
+cmp_str(const void *a, const void *b)
 {
 	return strcasecmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool same_headers(const struct resp *a, const struct resp *b)
+static bool
+same_headers(const struct resp *a, const struct resp *b)
 {
 	const char *ha[MAX_HEADERS], *hb[MAX_HEADERS];
 	size_t na = 0, nb = 0, i;
 	static const char *const volatile_hdr[] = {
-		"date:", "connection:", "keep-alive:", NULL
-	};
+	    "date:", "connection:", "keep-alive:", NULL};
 	const char *const *v;
 	bool skip_it;
 
 	for (i = 0; i < a->n_headers + b->n_headers; i++) {
-		const char *h = i < a->n_headers ?
-			a->headers[i] : b->headers[i - a->n_headers];
+		const char *h = i < a->n_headers
+		                    ? a->headers[i]
+		                    : b->headers[i - a->n_headers];
 
 		skip_it = false;
 		for (v = volatile_hdr; *v != NULL; v++)
@@ -631,7 +662,8 @@ struct server {
 	char *revocation;
 };
 
-static char *strip_slash(const char *s)
+static char *
+strip_slash(const char *s)
 {
 	char *d = strdup(s);
 	size_t n;
@@ -644,46 +676,54 @@ static char *strip_slash(const char *s)
 	return d;
 }
 
-static char *join(const char *base, const char *path)
+static char *
+join(const char *base, const char *path)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 
 	buf_str(&b, base);
 	buf_str(&b, path);
 	return b.s;
 }
 
-static bool array_has(const cJSON *arr, const char *s)
+static bool
+array_has(const cJSON *arr, const char *s)
 {
 	const cJSON *it;
 
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach(it, arr)
+	{
 		if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
 			return true;
 	}
 	return false;
 }
 
-static void check_auth_methods(const cJSON *md, const char *key)
+static void
+check_auth_methods(const cJSON *md, const char *key)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(md, key);
 
 	if (m == NULL) {
 		/* Absent means client_secret_basic only (RFC 8414 2). */
-		check(false, "metadata: %s lists client_secret_basic and "
+		check(false,
+		      "metadata: %s lists client_secret_basic and "
 		      "client_secret_post (RFC 8414 2; absent means basic "
-		      "only)", key);
+		      "only)",
+		      key);
 		return;
 	}
 	check(cJSON_IsArray(m) && array_has(m, "client_secret_basic") &&
-	      array_has(m, "client_secret_post"),
+	          array_has(m, "client_secret_post"),
 	      "metadata: %s lists client_secret_basic and client_secret_post "
-	      "(RFC 8414 2)", key);
+	      "(RFC 8414 2)",
+	      key);
 }
 
-static void metadata(struct server *srv)
+static void
+metadata(struct server *srv)
 {
-	struct resp r = { 0 };
+	struct resp r = {0};
 	char *base = strip_slash(opt->url), *url, *expect;
 	cJSON *md, *it;
 	const char *ie = NULL, *re = NULL;
@@ -695,7 +735,7 @@ static void metadata(struct server *srv)
 	{
 		const char *p = strstr(base, "://");
 		const char *path = p != NULL ? strchr(p + 3, '/') : NULL;
-		struct buf b = { 0 };
+		struct buf b = {0};
 
 		if (path == NULL) {
 			buf_str(&b, base);
@@ -726,43 +766,47 @@ static void metadata(struct server *srv)
 
 	it = cJSON_GetObjectItemCaseSensitive(md, "issuer");
 	if (check(cJSON_IsString(it) && strcmp(it->valuestring, expect) == 0,
-		  "metadata: issuer is identical to the issuer identifier "
-		  "%s (RFC 8414 3.3)", expect))
+	          "metadata: issuer is identical to the issuer identifier "
+	          "%s (RFC 8414 3.3)",
+	          expect))
 		srv->issuer = strdup(it->valuestring);
 	else
-		diag("issuer: %s", cJSON_IsString(it) ?
-		     it->valuestring : "(missing)");
+		diag("issuer: %s",
+		     cJSON_IsString(it) ? it->valuestring : "(missing)");
 	check(cJSON_IsString(it) && is_http_url(it->valuestring) &&
-	      strchr(it->valuestring, '?') == NULL &&
-	      (strncmp(it->valuestring, "https://", 8) == 0 ||
-	       strncmp(opt->url, "http://", 7) == 0),
+	          strchr(it->valuestring, '?') == NULL &&
+	          (strncmp(it->valuestring, "https://", 8) == 0 ||
+	           strncmp(opt->url, "http://", 7) == 0),
 	      "metadata: issuer is an https URL without query or fragment "
 	      "(RFC 8414 2; http accepted only when the suite was pointed "
 	      "at http)");
 
 	it = cJSON_GetObjectItemCaseSensitive(md, "introspection_endpoint");
 	if (check(cJSON_IsString(it) && is_http_url(it->valuestring),
-		  "metadata: introspection_endpoint is an absolute http(s) "
-		  "URL (RFC 8414 2)"))
+	          "metadata: introspection_endpoint is an absolute http(s) "
+	          "URL (RFC 8414 2)"))
 		ie = it->valuestring;
 	it = cJSON_GetObjectItemCaseSensitive(md, "revocation_endpoint");
 	if (check(cJSON_IsString(it) && is_http_url(it->valuestring),
-		  "metadata: revocation_endpoint is an absolute http(s) URL "
-		  "(RFC 8414 2)"))
+	          "metadata: revocation_endpoint is an absolute http(s) URL "
+	          "(RFC 8414 2)"))
 		re = it->valuestring;
-	check_auth_methods(md, "introspection_endpoint_auth_methods_supported");
+	check_auth_methods(md,
+	                   "introspection_endpoint_auth_methods_supported");
 	check_auth_methods(md, "revocation_endpoint_auth_methods_supported");
 	it = cJSON_GetObjectItemCaseSensitive(md, "response_types_supported");
 	check(cJSON_IsArray(it),
 	      "metadata: response_types_supported is an array "
 	      "(REQUIRED, RFC 8414 2)");
 
-	srv->introspection = opt->introspection_endpoint != NULL ?
-		strdup(opt->introspection_endpoint) :
-		ie != NULL ? strdup(ie) : join(base, "/introspect");
-	srv->revocation = opt->revocation_endpoint != NULL ?
-		strdup(opt->revocation_endpoint) :
-		re != NULL ? strdup(re) : join(base, "/revoke");
+	srv->introspection = opt->introspection_endpoint != NULL
+	                         ? strdup(opt->introspection_endpoint)
+	                     : ie != NULL ? strdup(ie)
+	                                  : join(base, "/introspect");
+	srv->revocation = opt->revocation_endpoint != NULL
+	                      ? strdup(opt->revocation_endpoint)
+	                  : re != NULL ? strdup(re)
+	                               : join(base, "/revoke");
 	if (srv->introspection == NULL || srv->revocation == NULL)
 		abort();
 	cJSON_Delete(md);
@@ -773,11 +817,11 @@ static void metadata(struct server *srv)
 }
 
 /* introspect token with client c; form may add parameters. */
-static void introspect(const struct server *srv, enum auth how,
-		       const struct cred *c, const char *token,
-		       const char *more, struct resp *r)
+static void
+introspect(const struct server *srv, enum auth how, const struct cred *c,
+           const char *token, const char *more, struct resp *r)
 {
-	struct buf f = { 0 };
+	struct buf f = {0};
 
 	if (token != NULL)
 		form_param(&f, "token", token);
@@ -786,47 +830,49 @@ static void introspect(const struct server *srv, enum auth how,
 			buf_str(&f, "&");
 		buf_str(&f, more);
 	}
-	post_form(srv->introspection, how, c, f.s != NULL ? f.s : "", NULL,
-		  r);
+	post_form(srv->introspection, how, c, f.s != NULL ? f.s : "", NULL, r);
 	buf_wipe(&f);
 }
 
 /* Is r a 200 {"active":true,...}? */
-static bool is_active(const struct resp *r)
+static bool
+is_active(const struct resp *r)
 {
 	cJSON *j = parse(r);
 	bool a = r->status == 200 &&
-		 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "active"));
+	         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "active"));
 
 	cJSON_Delete(j);
 	return a;
 }
 
 /* Exactly the inactive answer (RFC 7662 2.2), as parsed and as bytes. */
-static void check_inactive(const struct resp *r, const char *what)
+static void
+check_inactive(const struct resp *r, const char *what)
 {
 	cJSON *j = parse(r);
 
 	check(r->status == 200, "%s: HTTP 200 (RFC 7662 2.2)", what);
 	check(cJSON_IsObject(j) && cJSON_GetArraySize(j) == 1 &&
-	      cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "active")),
+	          cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "active")),
 	      "%s: \"active\": false and no other member (RFC 7662 2.2: "
-	      "MUST false, SHOULD NOT add information)", what);
+	      "MUST false, SHOULD NOT add information)",
+	      what);
 	if (!check(r->len == strlen("{\"active\":false}") &&
-		   memcmp(r->body, "{\"active\":false}", r->len) == 0,
-		   "%s: body is byte-exact {\"active\":false}", what))
+	               memcmp(r->body, "{\"active\":false}", r->len) == 0,
+	           "%s: body is byte-exact {\"active\":false}", what))
 		show_body(r);
 	check_headers(r, what);
 	cJSON_Delete(j);
 }
 
-static void check_claims(const struct server *srv, const cJSON *j)
+static void
+check_claims(const struct server *srv, const cJSON *j)
 {
 	const cJSON *it;
 	time_t now = time(NULL);
-	static const char *const strings[] = {
-		"client_id", "username", "sub", "iss", "jti", NULL
-	};
+	static const char *const strings[] = {"client_id", "username", "sub",
+	                                      "iss",       "jti",      NULL};
 	const char *const *s;
 	const cJSON *exp, *iat;
 
@@ -834,14 +880,15 @@ static void check_claims(const struct server *srv, const cJSON *j)
 	      "active token: \"active\" is the boolean true (RFC 7662 2.2)");
 	it = cJSON_GetObjectItemCaseSensitive(j, "scope");
 	if (it == NULL)
-		skip("no scope member", "active token: scope is a string "
+		skip("no scope member",
+		     "active token: scope is a string "
 		     "of space-separated scope-tokens (RFC 7662 2.2, "
 		     "RFC 6749 3.3)");
 	else if (!check(cJSON_IsString(it) && scope_ok(it->valuestring),
-			"active token: scope is a string of space-separated "
-			"scope-tokens (RFC 7662 2.2, RFC 6749 3.3)"))
-		diag("scope: %s", cJSON_IsString(it) ? it->valuestring :
-		     "(not a string)");
+	                "active token: scope is a string of space-separated "
+	                "scope-tokens (RFC 7662 2.2, RFC 6749 3.3)"))
+		diag("scope: %s",
+		     cJSON_IsString(it) ? it->valuestring : "(not a string)");
 	for (s = strings; *s != NULL; s++) {
 		it = cJSON_GetObjectItemCaseSensitive(j, *s);
 		if (it == NULL)
@@ -851,21 +898,24 @@ static void check_claims(const struct server *srv, const cJSON *j)
 		else
 			check(cJSON_IsString(it) && it->valuestring[0] != '\0',
 			      "active token: %s is a non-empty string "
-			      "(RFC 7662 2.2)", *s);
+			      "(RFC 7662 2.2)",
+			      *s);
 	}
 	it = cJSON_GetObjectItemCaseSensitive(j, "token_type");
 	if (it == NULL)
-		skip("member absent", "active token: token_type is Bearer "
+		skip("member absent",
+		     "active token: token_type is Bearer "
 		     "(RFC 7662 2.2, RFC 6750 6.1.1, case-insensitive per "
 		     "RFC 6749 5.1)");
 	else
 		check(cJSON_IsString(it) &&
-		      strcasecmp(it->valuestring, "Bearer") == 0,
+		          strcasecmp(it->valuestring, "Bearer") == 0,
 		      "active token: token_type is Bearer (RFC 7662 2.2, "
 		      "RFC 6750 6.1.1, case-insensitive per RFC 6749 5.1)");
 	it = cJSON_GetObjectItemCaseSensitive(j, "aud");
 	if (it == NULL) {
-		skip("member absent", "active token: aud is a string or an "
+		skip("member absent",
+		     "active token: aud is a string or an "
 		     "array of strings (RFC 7662 2.2, RFC 7519 4.1.3)");
 	} else {
 		bool ok = cJSON_IsString(it);
@@ -873,13 +923,14 @@ static void check_claims(const struct server *srv, const cJSON *j)
 
 		if (cJSON_IsArray(it)) {
 			ok = true;
-			cJSON_ArrayForEach(a, it) {
+			cJSON_ArrayForEach(a, it)
+			{
 				if (!cJSON_IsString(a))
 					ok = false;
 			}
 		}
 		check(ok, "active token: aud is a string or an array of "
-		      "strings (RFC 7662 2.2, RFC 7519 4.1.3)");
+		          "strings (RFC 7662 2.2, RFC 7519 4.1.3)");
 	}
 	it = cJSON_GetObjectItemCaseSensitive(j, "iss");
 	if (cJSON_IsString(it) && srv->issuer != NULL)
@@ -892,27 +943,28 @@ static void check_claims(const struct server *srv, const cJSON *j)
 	it = cJSON_GetObjectItemCaseSensitive(j, "nbf");
 	if (exp == NULL) {
 		skip("member absent", "active token: exp is an integer "
-		     "NumericDate after now (RFC 7662 2.2)");
+		                      "NumericDate after now (RFC 7662 2.2)");
 	} else {
 		check(is_integer(exp), "active token: exp is an integer "
-		      "(RFC 7662 2.2: integer timestamp)");
-		if (!check(cJSON_IsNumber(exp) &&
-			   exp->valuedouble > (double)now - opt->skew,
-			   "active token: exp is in the future (RFC 7662 2.2)"))
+		                       "(RFC 7662 2.2: integer timestamp)");
+		if (!check(
+		        cJSON_IsNumber(exp) &&
+		            exp->valuedouble > (double)now - opt->skew,
+		        "active token: exp is in the future (RFC 7662 2.2)"))
 			diag("exp %.0f, now %lld",
 			     cJSON_IsNumber(exp) ? exp->valuedouble : -1.0,
 			     (long long)now);
 	}
 	if (iat == NULL) {
 		skip("member absent", "active token: iat is an integer not "
-		     "after now (RFC 7662 2.2)");
+		                      "after now (RFC 7662 2.2)");
 	} else {
 		check(is_integer(iat), "active token: iat is an integer "
-		      "(RFC 7662 2.2: integer timestamp)");
+		                       "(RFC 7662 2.2: integer timestamp)");
 		if (!check(cJSON_IsNumber(iat) &&
-			   iat->valuedouble <= (double)now + opt->skew,
-			   "active token: iat is not in the future "
-			   "(RFC 7662 2.2)"))
+		               iat->valuedouble <= (double)now + opt->skew,
+		           "active token: iat is not in the future "
+		           "(RFC 7662 2.2)"))
 			diag("iat %.0f, now %lld",
 			     cJSON_IsNumber(iat) ? iat->valuedouble : -1.0,
 			     (long long)now);
@@ -921,27 +973,30 @@ static void check_claims(const struct server *srv, const cJSON *j)
 		check(exp->valuedouble > iat->valuedouble,
 		      "active token: exp > iat (RFC 7662 2.2)");
 	if (it != NULL)
-		check(is_integer(it) && it->valuedouble <= (double)now +
-		      opt->skew, "active token: nbf is an integer not after "
+		check(is_integer(it) &&
+		          it->valuedouble <= (double)now + opt->skew,
+		      "active token: nbf is an integer not after "
 		      "now (RFC 7662 2.2)");
 }
 
 /* Same status and same JSON as the reference answer? */
-static bool same_answer(const struct resp *a, const struct resp *b)
+static bool
+same_answer(const struct resp *a, const struct resp *b)
 {
 	cJSON *ja = parse(a), *jb = parse(b);
 	bool same = a->status == b->status && ja != NULL && jb != NULL &&
-		    cJSON_Compare(ja, jb, true);
+	            cJSON_Compare(ja, jb, true);
 
 	cJSON_Delete(ja);
 	cJSON_Delete(jb);
 	return same;
 }
 
-static void random_token(char *out, size_t n)
+static void
+random_token(char *out, size_t n)
 {
 	static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "abcdefghijklmnopqrstuvwxyz";
+	                            "abcdefghijklmnopqrstuvwxyz";
 	unsigned char rnd[128];
 	size_t i;
 
@@ -954,41 +1009,42 @@ static void random_token(char *out, size_t n)
 	out[n - 1] = '\0';
 }
 
-static void introspection_suite(const struct server *srv,
-				const struct cred *c)
+static void
+introspection_suite(const struct server *srv, const struct cred *c)
 {
-	struct resp ref = { 0 }, r = { 0 }, r2 = { 0 };
+	struct resp ref = {0}, r = {0}, r2 = {0};
 	struct cred bad = *c, unknown = *c, enc = *c;
 	cJSON *j = NULL, *j2 = NULL;
-	struct buf f = { 0 };
+	struct buf f = {0};
 	char garbage[57], unknown_id[40];
 	const char *wa;
-	static const char *const hints[] = {
-		"access_token", "refresh_token", "Access_Token",
-		"urn:example:unknown-hint", NULL
-	};
+	static const char *const hints[] = {"access_token", "refresh_token",
+	                                    "Access_Token",
+	                                    "urn:example:unknown-hint", NULL};
 	const char *const *h;
 	char *big;
 
 	/* Basic and post, same claims. */
 	introspect(srv, AUTH_BASIC, c, opt->active_token, NULL, &ref);
-	if (!check(is_active(&ref), "introspect active token with "
-		   "client_secret_basic: 200, active true (RFC 7662 2.1, "
-		   "2.2; RFC 6749 2.3.1)"))
+	if (!check(is_active(&ref),
+	           "introspect active token with "
+	           "client_secret_basic: 200, active true (RFC 7662 2.1, "
+	           "2.2; RFC 6749 2.3.1)"))
 		show_body(&ref);
 	check_headers(&ref, "active answer");
 	j = parse(&ref);
 	if (cJSON_IsObject(j))
 		check_claims(srv, j);
 	introspect(srv, AUTH_POST, c, opt->active_token, NULL, &r);
-	if (!check(is_active(&r), "introspect active token with "
-		   "client_secret_post: 200, active true (RFC 7662 2.1, "
-		   "RFC 6749 2.3.1)"))
+	if (!check(is_active(&r),
+	           "introspect active token with "
+	           "client_secret_post: 200, active true (RFC 7662 2.1, "
+	           "RFC 6749 2.3.1)"))
 		show_body(&r);
 	j2 = parse(&r);
 	if (!check(j != NULL && j2 != NULL && cJSON_Compare(j, j2, true),
-		   "client_secret_basic and client_secret_post give the same "
-		   "claims (RFC 6749 2.3.1)")) {
+	           "client_secret_basic and client_secret_post give the same "
+	           "claims (RFC 6749 2.3.1)")) {
 		show_body(&ref);
 		show_body(&r);
 	}
@@ -998,19 +1054,19 @@ static void introspection_suite(const struct server *srv,
 	/* Both methods at once. */
 	introspect(srv, AUTH_BOTH, c, opt->active_token, NULL, &r);
 	check_error(&r, 400, "invalid_request",
-		    "basic and post credentials together",
-		    "RFC 6749 2.3: MUST NOT use more than one method");
+	            "basic and post credentials together",
+	            "RFC 6749 2.3: MUST NOT use more than one method");
 	check_headers(&r, "400 for two auth methods");
 
 	/* No authentication. */
 	introspect(srv, AUTH_NONE, c, opt->active_token, NULL, &r);
 	check_error(&r, 401, "invalid_client", "no client authentication",
-		    "RFC 7662 2.1 MUST require authorization, 2.3");
+	            "RFC 7662 2.1 MUST require authorization, 2.3");
 	check(header(&r, "WWW-Authenticate") != NULL,
 	      "no client authentication: WWW-Authenticate header "
 	      "(RFC 7235 3.1, RFC 6749 5.2)");
 	check(!is_active(&r), "no client authentication: no claims given "
-	      "(RFC 7662 2.1)");
+	                      "(RFC 7662 2.1)");
 	check_headers(&r, "401 without authentication");
 
 	/* Wrong secret vs unknown client, basic. */
@@ -1020,16 +1076,16 @@ static void introspection_suite(const struct server *srv,
 	unknown.id = unknown_id;
 	introspect(srv, AUTH_BASIC, &bad, opt->active_token, NULL, &r);
 	check_error(&r, 401, "invalid_client", "basic with a wrong secret",
-		    "RFC 7662 2.3");
+	            "RFC 7662 2.3");
 	wa = header(&r, "WWW-Authenticate");
 	if (!check(wa != NULL && strncasecmp(wa, "Basic", 5) == 0,
-		   "basic with a wrong secret: WWW-Authenticate Basic "
-		   "(RFC 6749 5.2: matching the scheme the client used)"))
+	           "basic with a wrong secret: WWW-Authenticate Basic "
+	           "(RFC 6749 5.2: matching the scheme the client used)"))
 		diag("WWW-Authenticate: %s", wa != NULL ? wa : "(none)");
 	check_headers(&r, "401 for a wrong secret");
 	introspect(srv, AUTH_BASIC, &unknown, opt->active_token, NULL, &r2);
 	check(r.status == r2.status && r.len == r2.len &&
-	      memcmp(r.body, r2.body, r.len) == 0 && same_headers(&r, &r2),
+	          memcmp(r.body, r2.body, r.len) == 0 && same_headers(&r, &r2),
 	      "basic: unknown client and wrong secret get identical "
 	      "status, body and headers (RFC 7662 4: no client "
 	      "enumeration)");
@@ -1037,10 +1093,10 @@ static void introspection_suite(const struct server *srv,
 	/* Same, post. */
 	introspect(srv, AUTH_POST, &bad, opt->active_token, NULL, &r);
 	check_error(&r, 401, "invalid_client", "post with a wrong secret",
-		    "RFC 7662 2.3, RFC 6749 5.2");
+	            "RFC 7662 2.3, RFC 6749 5.2");
 	introspect(srv, AUTH_POST, &unknown, opt->active_token, NULL, &r2);
 	check(r.status == r2.status && r.len == r2.len &&
-	      memcmp(r.body, r2.body, r.len) == 0 && same_headers(&r, &r2),
+	          memcmp(r.body, r2.body, r.len) == 0 && same_headers(&r, &r2),
 	      "post: unknown client and wrong secret get identical "
 	      "status, body and headers (RFC 7662 4)");
 
@@ -1048,83 +1104,90 @@ static void introspection_suite(const struct server *srv,
 	enc.pct_all = true;
 	introspect(srv, AUTH_BASIC, &enc, opt->active_token, NULL, &r);
 	if (!check(is_active(&r) && same_answer(&r, &ref),
-		   "basic credentials with every byte percent-encoded are "
-		   "decoded (RFC 6749 2.3.1, Appendix B)"))
+	           "basic credentials with every byte percent-encoded are "
+	           "decoded (RFC 6749 2.3.1, Appendix B)"))
 		show_body(&r);
 	introspect(srv, AUTH_POST, &enc, opt->active_token, NULL, &r);
 	if (!check(is_active(&r) && same_answer(&r, &ref),
-		   "post credentials with every byte percent-encoded are "
-		   "decoded (RFC 6749 2.3.1, Appendix B)"))
+	           "post credentials with every byte percent-encoded are "
+	           "decoded (RFC 6749 2.3.1, Appendix B)"))
 		show_body(&r);
 	if (opt->encoded_client_id != NULL &&
 	    opt->encoded_client_secret != NULL) {
-		struct cred e2 = { opt->encoded_client_id,
-				   opt->encoded_client_secret, false };
+		struct cred e2 = {opt->encoded_client_id,
+		                  opt->encoded_client_secret, false};
 
 		introspect(srv, AUTH_BASIC, &e2, opt->active_token, NULL, &r);
-		if (!check(is_active(&r), "basic: client id \"%s\" that "
-			   "needs form-encoding works (RFC 6749 2.3.1)",
-			   e2.id))
+		if (!check(is_active(&r),
+		           "basic: client id \"%s\" that "
+		           "needs form-encoding works (RFC 6749 2.3.1)",
+		           e2.id))
 			show_body(&r);
 		introspect(srv, AUTH_POST, &e2, opt->active_token, NULL, &r);
-		if (!check(is_active(&r), "post: client id \"%s\" that "
-			   "needs form-encoding works (RFC 6749 2.3.1)",
-			   e2.id))
+		if (!check(is_active(&r),
+		           "post: client id \"%s\" that "
+		           "needs form-encoding works (RFC 6749 2.3.1)",
+		           e2.id))
 			show_body(&r);
 	} else {
 		skip("no --encoded-client-id (the server does not allow "
-		     "such client ids)", "basic: a client id that needs "
+		     "such client ids)",
+		     "basic: a client id that needs "
 		     "form-encoding works (RFC 6749 2.3.1)");
-		skip("no --encoded-client-id", "post: a client id that needs "
+		skip("no --encoded-client-id",
+		     "post: a client id that needs "
 		     "form-encoding works (RFC 6749 2.3.1)");
 	}
 
 	/* The token parameter. */
 	introspect(srv, AUTH_BASIC, c, NULL, NULL, &r);
 	check_error(&r, 400, "invalid_request", "missing token",
-		    "RFC 7662 2.1: token REQUIRED");
+	            "RFC 7662 2.1: token REQUIRED");
 	check_headers(&r, "400 for a missing token");
 	introspect(srv, AUTH_BASIC, c, NULL, "token=", &r);
 	check_error(&r, 400, "invalid_request", "empty token",
-		    "RFC 7662 2.1, RFC 6749 3.2: empty means omitted");
+	            "RFC 7662 2.1, RFC 6749 3.2: empty means omitted");
 	buf_wipe(&f);
 	form_param(&f, "token", opt->active_token);
 	form_param(&f, "token", opt->active_token);
 	introspect(srv, AUTH_BASIC, c, NULL, f.s, &r);
 	check_error(&r, 400, "invalid_request", "token given twice",
-		    "RFC 6749 3.2: MUST NOT be included more than once");
+	            "RFC 6749 3.2: MUST NOT be included more than once");
 	buf_wipe(&f);
 	{
 		/* Token only in the query string, empty form body. */
-		struct buf q = { 0 };
+		struct buf q = {0};
 
 		form_param(&q, "token", opt->active_token);
 		post_form(srv->introspection, AUTH_BASIC, c, "", q.s, &r);
 		buf_wipe(&q);
 	}
 	check(!is_active(&r), "token only in the query string is not read "
-	      "(RFC 7662 2.1: form-encoded POST body)");
-	check_error(&r, 400, "invalid_request", "token only in the query "
-		    "string", "RFC 7662 2.1");
+	                      "(RFC 7662 2.1: form-encoded POST body)");
+	check_error(&r, 400, "invalid_request",
+	            "token only in the query "
+	            "string",
+	            "RFC 7662 2.1");
 	{
 		/* A JSON body instead of a form. */
-		struct buf body = { 0 };
+		struct buf body = {0};
 		char *auth = basic_header(c);
-		const char *extra[2] = { auth, NULL };
+		const char *extra[2] = {auth, NULL};
 
 		buf_str(&body, "{\"token\":\"");
 		buf_str(&body, opt->active_token);
 		buf_str(&body, "\"}");
-		request("POST", srv->introspection, "application/json",
-			body.s, body.len, extra, &r);
+		request("POST", srv->introspection, "application/json", body.s,
+		        body.len, extra, &r);
 		buf_wipe(&body);
 		OPENSSL_cleanse(auth, strlen(auth));
 		free(auth);
 	}
-	check(!is_active(&r), "JSON request body is not accepted "
+	check(!is_active(&r),
+	      "JSON request body is not accepted "
 	      "(RFC 7662 2.1: application/x-www-form-urlencoded)");
 	check_error(&r, 400, "invalid_request", "JSON request body",
-		    "RFC 7662 2.1");
+	            "RFC 7662 2.1");
 	check_headers(&r, "400 for a JSON body");
 
 	/* Hints and unknown parameters change nothing. */
@@ -1132,33 +1195,35 @@ static void introspection_suite(const struct server *srv,
 		buf_wipe(&f);
 		form_param(&f, "token_type_hint", *h);
 		introspect(srv, AUTH_BASIC, c, opt->active_token, f.s, &r);
-		if (!check(same_answer(&r, &ref), "token_type_hint=%s gives "
-			   "the same answer (RFC 7662 2.1: search all types)",
-			   *h))
+		if (!check(same_answer(&r, &ref),
+		           "token_type_hint=%s gives "
+		           "the same answer (RFC 7662 2.1: search all types)",
+		           *h))
 			show_body(&r);
 	}
 	buf_wipe(&f);
 	introspect(srv, AUTH_BASIC, c, opt->active_token,
-		   "x_conformance_unknown=1&foo=bar%20baz&empty=", &r);
+	           "x_conformance_unknown=1&foo=bar%20baz&empty=", &r);
 	if (!check(same_answer(&r, &ref), "unknown parameters are ignored "
-		   "(RFC 6749 3.2, RFC 7662 2.1)"))
+	                                  "(RFC 6749 3.2, RFC 7662 2.1)"))
 		show_body(&r);
 
 	/* Methods and size. */
 	{
 		char *auth = basic_header(c);
-		const char *extra[2] = { auth, NULL };
+		const char *extra[2] = {auth, NULL};
 		const char *allow;
 
 		request("GET", srv->introspection, NULL, NULL, 0, extra, &r);
 		OPENSSL_cleanse(auth, strlen(auth));
 		free(auth);
-		check(r.status == 405, "GET on the introspection endpoint: "
+		check(r.status == 405,
+		      "GET on the introspection endpoint: "
 		      "405 (RFC 7662 2.1: POST; RFC 9110 15.5.6)");
 		allow = header(&r, "Allow");
 		if (!check(allow != NULL && list_has(allow, "POST"),
-			   "405 names POST in Allow (RFC 9110 15.5.6: "
-			   "MUST)"))
+		           "405 names POST in Allow (RFC 9110 15.5.6: "
+		           "MUST)"))
 			diag("Allow: %s", allow != NULL ? allow : "(none)");
 		check_headers(&r, "405 for GET");
 	}
@@ -1171,7 +1236,7 @@ static void introspection_suite(const struct server *srv,
 	introspect(srv, AUTH_BASIC, c, NULL, big, &r);
 	free(big);
 	if (!check(r.status == 413, "%ld-byte body: 413 (RFC 9110 15.5.14)",
-		   opt->oversize))
+	           opt->oversize))
 		show_body(&r);
 	if (r.rc == CURLE_OK)
 		check_headers(&r, "413 for an oversize body");
@@ -1194,11 +1259,11 @@ static void introspection_suite(const struct server *srv,
 	resp_clear(&r2);
 }
 
-static void revoke(const struct server *srv, const struct cred *c,
-		   enum auth how, const char *token, const char *more,
-		   struct resp *r)
+static void
+revoke(const struct server *srv, const struct cred *c, enum auth how,
+       const char *token, const char *more, struct resp *r)
 {
-	struct buf f = { 0 };
+	struct buf f = {0};
 
 	if (token != NULL)
 		form_param(&f, "token", token);
@@ -1211,10 +1276,11 @@ static void revoke(const struct server *srv, const struct cred *c,
 	buf_wipe(&f);
 }
 
-static void revocation_suite(const struct server *srv, const struct cred *c,
-			     const struct cred *rc)
+static void
+revocation_suite(const struct server *srv, const struct cred *c,
+                 const struct cred *rc)
 {
-	struct resp r = { 0 };
+	struct resp r = {0};
 	struct cred bad = *rc;
 	char garbage[57];
 	bool separate = strcmp(c->id, rc->id) != 0;
@@ -1222,43 +1288,47 @@ static void revocation_suite(const struct server *srv, const struct cred *c,
 	random_token(garbage, sizeof(garbage));
 	introspect(srv, AUTH_BASIC, c, opt->revocable_token, NULL, &r);
 	if (!check(is_active(&r), "revocable token is active before "
-		   "revocation (RFC 7662 2.2)")) {
+	                          "revocation (RFC 7662 2.2)")) {
 		show_body(&r);
 		diag("the revocation checks below mean little");
 	}
 
 	revoke(srv, rc, AUTH_BASIC, garbage, NULL, &r);
-	if (!check(r.status == 200, "revoke an unknown token: 200 "
-		   "(RFC 7009 2.2: invalid tokens are no error)")) {
+	if (!check(r.status == 200,
+	           "revoke an unknown token: 200 "
+	           "(RFC 7009 2.2: invalid tokens are no error)")) {
 		show_body(&r);
 		if (!separate && strstr(r.body, "unauthorized_client"))
 			diag("is %s allowed to revoke?  Give a client that "
-			     "is with --revoke-client-id", rc->id);
+			     "is with --revoke-client-id",
+			     rc->id);
 	}
-	revoke(srv, rc, AUTH_POST, garbage, "token_type_hint=bogus_hint",
-	       &r);
-	if (!check(r.status == 200, "revoke with an unknown "
-		   "token_type_hint: 200 (RFC 7009 2.2: hint ignored)"))
+	revoke(srv, rc, AUTH_POST, garbage, "token_type_hint=bogus_hint", &r);
+	if (!check(r.status == 200,
+	           "revoke with an unknown "
+	           "token_type_hint: 200 (RFC 7009 2.2: hint ignored)"))
 		show_body(&r);
 	revoke(srv, rc, AUTH_BASIC, NULL, NULL, &r);
 	check_error(&r, 400, "invalid_request", "revoke without token",
-		    "RFC 7009 2.1: token REQUIRED");
+	            "RFC 7009 2.1: token REQUIRED");
 
 	bad.secret = "wrong-secret-0123456789";
 	revoke(srv, &bad, AUTH_BASIC, opt->revocable_token, NULL, &r);
 	check_error(&r, 401, "invalid_client", "revoke with a wrong secret",
-		    "RFC 7009 2.1, RFC 6749 5.2");
+	            "RFC 7009 2.1, RFC 6749 5.2");
 	revoke(srv, rc, AUTH_NONE, opt->revocable_token, NULL, &r);
-	check_error(&r, 401, "invalid_client", "revoke without client "
-		    "authentication", "RFC 7009 2.1: client authenticates");
+	check_error(&r, 401, "invalid_client",
+	            "revoke without client "
+	            "authentication",
+	            "RFC 7009 2.1: client authenticates");
 	if (separate) {
 		cJSON *j;
 		const cJSON *e;
 
 		revoke(srv, c, AUTH_BASIC, opt->revocable_token, NULL, &r);
 		if (!check(r.status >= 400 && r.status < 500,
-			   "revoke by a client without the revocation right "
-			   "is refused with an error (RFC 7009 2.1)"))
+		           "revoke by a client without the revocation right "
+		           "is refused with an error (RFC 7009 2.1)"))
 			show_body(&r);
 		j = parse(&r);
 		e = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -1271,24 +1341,27 @@ static void revocation_suite(const struct server *srv, const struct cred *c,
 		 */
 		if (cJSON_IsString(e) &&
 		    strcmp(e->valuestring, "invalid_client") != 0 &&
-		    !check(r.status == 400, "refused revocation with error "
-			   "\"%s\": HTTP 400 (RFC 7009 2.2.1, RFC 6749 5.2: "
-			   "400 unless specified otherwise)", e->valuestring))
+		    !check(r.status == 400,
+		           "refused revocation with error "
+		           "\"%s\": HTTP 400 (RFC 7009 2.2.1, RFC 6749 5.2: "
+		           "400 unless specified otherwise)",
+		           e->valuestring))
 			show_body(&r);
 		cJSON_Delete(j);
 	} else {
-		skip("no separate --revoke-client-id", "revoke by a client "
+		skip("no separate --revoke-client-id",
+		     "revoke by a client "
 		     "without the revocation right is refused "
 		     "(RFC 7009 2.1)");
 	}
 	introspect(srv, AUTH_BASIC, c, opt->revocable_token, NULL, &r);
 	if (!check(is_active(&r), "refused revocations changed nothing: "
-		   "token still active (RFC 7009 2.1)"))
+	                          "token still active (RFC 7009 2.1)"))
 		show_body(&r);
 
 	revoke(srv, rc, AUTH_BASIC, opt->revocable_token, NULL, &r);
 	if (!check(r.status == 200, "revoke the active token: 200 "
-		   "(RFC 7009 2.2)"))
+	                            "(RFC 7009 2.2)"))
 		show_body(&r);
 	introspect(srv, AUTH_BASIC, c, opt->revocable_token, NULL, &r);
 	check_inactive(&r, "revoked token");
@@ -1298,108 +1371,155 @@ static void revocation_suite(const struct server *srv, const struct cred *c,
 		show_body(&r);
 	introspect(srv, AUTH_BASIC, c, opt->active_token, NULL, &r);
 	if (!check(is_active(&r), "the other token is still active "
-		   "(RFC 7009 2.1: only the presented token)"))
+	                          "(RFC 7009 2.1: only the presented token)"))
 		show_body(&r);
 	resp_clear(&r);
 }
 
-static void usage(FILE *out)
+static void
+usage(FILE *out)
 {
-	fprintf(out,
-"usage: conformance --url BASE --client-id ID --client-secret SECRET\n"
-"           --active-token T --revocable-token T2\n"
-"           [--revoke-client-id ID --revoke-client-secret S]\n"
-"           [--inactive-token T3] [--issuer URL]\n"
-"           [--introspection-endpoint URL] [--revocation-endpoint URL]\n"
-"           [--encoded-client-id ID --encoded-client-secret S]\n"
-"           [--cacert FILE] [--insecure] [--skew SECONDS]\n"
-"           [--oversize BYTES] [--tap]\n"
-"\n"
-"Checks an OAuth 2.0 server against RFC 7662 (introspection), RFC 7009\n"
-"(revocation) and RFC 8414 (metadata).  BASE is the issuer's location;\n"
-"endpoints come from its metadata unless given.  The client may\n"
-"introspect; the revoke client (default: the same) may revoke; when a\n"
-"separate revoke client is given, the first client must NOT be allowed to\n"
-"revoke.  T stays active; T2 is revoked during the run.  T3 is any token\n"
-"the server must call inactive (revoked, expired, disabled user).\n"
-"Secrets may also come from the environment: CONFORMANCE_CLIENT_SECRET,\n"
-"CONFORMANCE_REVOKE_CLIENT_SECRET.\n");
+	fprintf(
+	    out,
+	    "usage: conformance --url BASE --client-id ID --client-secret "
+	    "SECRET\n"
+	    "           --active-token T --revocable-token T2\n"
+	    "           [--revoke-client-id ID --revoke-client-secret S]\n"
+	    "           [--inactive-token T3] [--issuer URL]\n"
+	    "           [--introspection-endpoint URL] [--revocation-endpoint "
+	    "URL]\n"
+	    "           [--encoded-client-id ID --encoded-client-secret S]\n"
+	    "           [--cacert FILE] [--insecure] [--skew SECONDS]\n"
+	    "           [--oversize BYTES] [--tap]\n"
+	    "\n"
+	    "Checks an OAuth 2.0 server against RFC 7662 (introspection), RFC "
+	    "7009\n"
+	    "(revocation) and RFC 8414 (metadata).  BASE is the issuer's "
+	    "location;\n"
+	    "endpoints come from its metadata unless given.  The client may\n"
+	    "introspect; the revoke client (default: the same) may revoke; "
+	    "when a\n"
+	    "separate revoke client is given, the first client must NOT be "
+	    "allowed to\n"
+	    "revoke.  T stays active; T2 is revoked during the run.  T3 is "
+	    "any token\n"
+	    "the server must call inactive (revoked, expired, disabled "
+	    "user).\n"
+	    "Secrets may also come from the environment: "
+	    "CONFORMANCE_CLIENT_SECRET,\n"
+	    "CONFORMANCE_REVOKE_CLIENT_SECRET.\n");
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "url", required_argument, NULL, 'u' },
-		{ "issuer", required_argument, NULL, 'I' },
-		{ "introspection-endpoint", required_argument, NULL, 'E' },
-		{ "revocation-endpoint", required_argument, NULL, 'R' },
-		{ "client-id", required_argument, NULL, 'c' },
-		{ "client-secret", required_argument, NULL, 's' },
-		{ "revoke-client-id", required_argument, NULL, 'C' },
-		{ "revoke-client-secret", required_argument, NULL, 'S' },
-		{ "encoded-client-id", required_argument, NULL, 'e' },
-		{ "encoded-client-secret", required_argument, NULL, 'f' },
-		{ "active-token", required_argument, NULL, 'a' },
-		{ "revocable-token", required_argument, NULL, 'r' },
-		{ "inactive-token", required_argument, NULL, 'i' },
-		{ "cacert", required_argument, NULL, 'A' },
-		{ "insecure", no_argument, NULL, 'k' },
-		{ "skew", required_argument, NULL, 'w' },
-		{ "oversize", required_argument, NULL, 'o' },
-		{ "tap", no_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct opts o = { .skew = 5, .oversize = 1L << 20 };
-	struct server srv = { 0 };
+	    {"url", required_argument, NULL, 'u'},
+	    {"issuer", required_argument, NULL, 'I'},
+	    {"introspection-endpoint", required_argument, NULL, 'E'},
+	    {"revocation-endpoint", required_argument, NULL, 'R'},
+	    {"client-id", required_argument, NULL, 'c'},
+	    {"client-secret", required_argument, NULL, 's'},
+	    {"revoke-client-id", required_argument, NULL, 'C'},
+	    {"revoke-client-secret", required_argument, NULL, 'S'},
+	    {"encoded-client-id", required_argument, NULL, 'e'},
+	    {"encoded-client-secret", required_argument, NULL, 'f'},
+	    {"active-token", required_argument, NULL, 'a'},
+	    {"revocable-token", required_argument, NULL, 'r'},
+	    {"inactive-token", required_argument, NULL, 'i'},
+	    {"cacert", required_argument, NULL, 'A'},
+	    {"insecure", no_argument, NULL, 'k'},
+	    {"skew", required_argument, NULL, 'w'},
+	    {"oversize", required_argument, NULL, 'o'},
+	    {"tap", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct opts o = {.skew = 5, .oversize = 1L << 20};
+	struct server srv = {0};
 	struct cred c, rc;
 	char *end;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'u': o.url = optarg; break;
-		case 'I': o.issuer = optarg; break;
-		case 'E': o.introspection_endpoint = optarg; break;
-		case 'R': o.revocation_endpoint = optarg; break;
-		case 'c': o.client_id = optarg; break;
-		case 's': o.client_secret = optarg; break;
-		case 'C': o.revoke_client_id = optarg; break;
-		case 'S': o.revoke_client_secret = optarg; break;
-		case 'e': o.encoded_client_id = optarg; break;
-		case 'f': o.encoded_client_secret = optarg; break;
-		case 'a': o.active_token = optarg; break;
-		case 'r': o.revocable_token = optarg; break;
-		case 'i': o.inactive_token = optarg; break;
-		case 'A': o.cacert = optarg; break;
-		case 'k': o.insecure = true; break;
-		case 't': o.tap = true; break;
-		case 'w':
-		case 'o':
-			{
-				long v = strtol(optarg, &end, 10);
-
-				if (*optarg == '\0' || *end != '\0' || v < 0 ||
-				    (ch == 'o' && (v < 16 || v > 1L << 28))) {
-					fprintf(stderr, "conformance: bad "
-						"number: %s\n", optarg);
-					return 2;
-				}
-				if (ch == 'w')
-					o.skew = v;
-				else
-					o.oversize = v;
-			}
+		case 'u':
+			o.url = optarg;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'I':
+			o.issuer = optarg;
+			break;
+		case 'E':
+			o.introspection_endpoint = optarg;
+			break;
+		case 'R':
+			o.revocation_endpoint = optarg;
+			break;
+		case 'c':
+			o.client_id = optarg;
+			break;
+		case 's':
+			o.client_secret = optarg;
+			break;
+		case 'C':
+			o.revoke_client_id = optarg;
+			break;
+		case 'S':
+			o.revoke_client_secret = optarg;
+			break;
+		case 'e':
+			o.encoded_client_id = optarg;
+			break;
+		case 'f':
+			o.encoded_client_secret = optarg;
+			break;
+		case 'a':
+			o.active_token = optarg;
+			break;
+		case 'r':
+			o.revocable_token = optarg;
+			break;
+		case 'i':
+			o.inactive_token = optarg;
+			break;
+		case 'A':
+			o.cacert = optarg;
+			break;
+		case 'k':
+			o.insecure = true;
+			break;
+		case 't':
+			o.tap = true;
+			break;
+		case 'w':
+		case 'o': {
+			long v = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 0 ||
+			    (ch == 'o' && (v < 16 || v > 1L << 28))) {
+				fprintf(stderr,
+				        "conformance: bad "
+				        "number: %s\n",
+				        optarg);
+				return 2;
+			}
+			if (ch == 'w')
+				o.skew = v;
+			else
+				o.oversize = v;
+		} break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (o.client_secret == NULL)
 		o.client_secret = getenv("CONFORMANCE_CLIENT_SECRET");
 	if (o.revoke_client_secret == NULL)
 		o.revoke_client_secret =
-			getenv("CONFORMANCE_REVOKE_CLIENT_SECRET");
+		    getenv("CONFORMANCE_REVOKE_CLIENT_SECRET");
 	if (optind != argc || o.url == NULL || o.client_id == NULL ||
 	    o.client_secret == NULL || o.active_token == NULL ||
 	    o.revocable_token == NULL ||
@@ -1407,8 +1527,8 @@ int main(int argc, char **argv)
 	    strcmp(o.active_token, o.revocable_token) == 0 ||
 	    !is_http_url(o.url)) {
 		fprintf(stderr, "conformance: missing or bad arguments "
-			"(the two tokens must differ; --url must be "
-			"http(s)://...)\n");
+		                "(the two tokens must differ; --url must be "
+		                "http(s)://...)\n");
 		usage(stderr);
 		return 2;
 	}
@@ -1419,10 +1539,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "conformance: cannot initialise libcurl\n");
 		return 99;
 	}
-	c = (struct cred){ o.client_id, o.client_secret, false };
-	rc = o.revoke_client_id != NULL ?
-		(struct cred){ o.revoke_client_id, o.revoke_client_secret,
-			       false } : c;
+	c = (struct cred){o.client_id, o.client_secret, false};
+	rc = o.revoke_client_id != NULL
+	         ? (struct cred){o.revoke_client_id, o.revoke_client_secret,
+	                         false}
+	         : c;
 
 	metadata(&srv);
 	introspection_suite(&srv, &c);
