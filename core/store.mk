@@ -17,3 +17,10 @@ tests_unit_test_store_lifecycle_SOURCES = tests/unit/test_store_lifecycle.c \
 tests_unit_test_store_lifecycle_CFLAGS = $(store_test_cflags)
 tests_unit_test_store_lifecycle_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
 	$(BDB_LIBS)
+
+# Crash test: a writer killed with SIGKILL at random moments.
+check_PROGRAMS += tests/crash/crash_writer
+tests_crash_crash_writer_SOURCES = tests/crash/crash_writer.c
+tests_crash_crash_writer_LDADD = core/libapitoken.la
+TESTS += tests/crash/crash-test.sh
+dist_check_SCRIPTS += tests/crash/crash-test.sh
