@@ -21,3 +21,5 @@ introspect_tests = tests/integration/introspect.sh \
 	tests/integration/introspect-sweep.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)
+dist_man_MANS += docs/apitokend.8 docs/apitoken.json.5
+EXTRA_DIST += contrib/systemd/apitokend.service
