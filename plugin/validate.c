@@ -190,6 +190,12 @@ vhandle_debug(const struct vhandle *h)
 	return h != NULL && h->conf.debug;
 }
 
+const char *
+vhandle_scope(const struct vhandle *h)
+{
+	return h != NULL ? h->conf.scope : NULL;
+}
+
 /* {"op":"check","token":"..."}; the caller wipes and frees it. */
 static char *
 check_request(const char *token, size_t len)

@@ -51,6 +51,8 @@ int vhandle_open(struct vconf *conf, struct vhandle **out,
 		 const char **errstr);
 void vhandle_close(struct vhandle *h);
 bool vhandle_debug(const struct vhandle *h);
+/* The conf's scope= (PAM), or NULL. */
+const char *vhandle_scope(const struct vhandle *h);
 
 /* The validation, as the ABI's check(). */
 int vhandle_check(struct vhandle *h, const char *token, size_t len,

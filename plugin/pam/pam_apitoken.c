@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,26 +32,97 @@ free_data(pam_handle_t *pamh, void *data, int status)
 }
 
 /*
- * Parse the module arguments and open a validator.  PAM_SUCCESS, or
+ * Local-mode handles are kept for the life of the process (the module is
+ * linked nodelete), one per distinct argument list: long-running PAM hosts
+ * (dovecot's auth workers, radiusd) then reuse one apitokend connection
+ * instead of paying a connect and a daemon thread per login.  The
+ * connection is per process (vlocal redials after fork) and serialised by
+ * its own mutex.  Remote handles are not kept: secret_file is re-read at
+ * every call, so a rotated secret takes effect at once.
+ */
+#define KEPT_MAX 4
+#define ARGS_MAX 2048
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char args[ARGS_MAX];
+	struct vhandle *h;
+	char *scope;
+} kept[KEPT_MAX];
+static unsigned kept_next;
+
+/* The argument list as one string; false if it does not fit. */
+static bool
+join_args(int argc, const char **argv, char *out, size_t size)
+{
+	size_t len = 0, n;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		n = strlen(argv[i]);
+		if (len + n + 2 > size)
+			return false;
+		memcpy(out + len, argv[i], n);
+		len += n;
+		out[len++] = '\n';
+	}
+	out[len] = '\0';
+	return true;
+}
+
+/* A kept handle for these arguments, or NULL.  Called under kept_lock. */
+static int
+kept_find(const char *args)
+{
+	int i;
+
+	for (i = 0; i < KEPT_MAX; i++)
+		if (kept[i].h != NULL && strcmp(kept[i].args, args) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Parse the module arguments and get a validator.  PAM_SUCCESS, or
  * PAM_SERVICE_ERR after logging what is wrong with the arguments.
+ * *owned: the caller must vhandle_close() *h (a handle that is not kept).
+ * *scope_out points into the handle's slot or is NULL; valid while *h is.
  */
 static int
 setup(pam_handle_t *pamh, int argc, const char **argv, struct vhandle **h,
-      char **scope_out)
+      bool *owned, const char **scope_out)
 {
+	static _Thread_local char args[ARGS_MAX];
 	struct vconf conf;
 	const char *errstr = NULL;
+	char *scope = NULL;
+	bool keep;
+	int i;
 
 	*h = NULL;
-	if (scope_out != NULL)
-		*scope_out = NULL;
+	*owned = true;
+	*scope_out = NULL;
+	keep = join_args(argc, argv, args, sizeof(args));
+	if (keep) {
+		(void)pthread_mutex_lock(&kept_lock);
+		i = kept_find(args);
+		if (i >= 0) {
+			*h = kept[i].h;
+			*scope_out = kept[i].scope;
+			*owned = false;
+			(void)pthread_mutex_unlock(&kept_lock);
+			return PAM_SUCCESS;
+		}
+		(void)pthread_mutex_unlock(&kept_lock);
+	}
 	if (vconf_parse(&conf, argc, argv, true, true, &errstr) != 0) {
 		pam_syslog(pamh, LOG_ERR, "bad module argument: %s", errstr);
 		return PAM_SERVICE_ERR;
 	}
-	if (scope_out != NULL && conf.scope != NULL) {
-		*scope_out = strdup(conf.scope);
-		if (*scope_out == NULL) {
+	keep = keep && conf.mode == VMODE_LOCAL;
+	if (conf.scope != NULL) {
+		scope = strdup(conf.scope);
+		if (scope == NULL) {
 			vconf_free(&conf);
 			return PAM_BUF_ERR;
 		}
@@ -58,13 +130,37 @@ setup(pam_handle_t *pamh, int argc, const char **argv, struct vhandle **h,
 	if (vhandle_open(&conf, h, &errstr) != 0) {
 		pam_syslog(pamh, LOG_ERR, "cannot set up: %s", errstr);
 		vconf_free(&conf);
-		if (scope_out != NULL) {
-			free(*scope_out);
-			*scope_out = NULL;
-		}
+		free(scope);
 		return PAM_SERVICE_ERR;
 	}
+	if (keep) {
+		(void)pthread_mutex_lock(&kept_lock);
+		if (kept_find(args) < 0) {
+			i = (int)(kept_next++ % KEPT_MAX);
+			/* An evicted handle may be in use by another thread
+			 * right now; leak it rather than free it under
+			 * that thread.  At most a few per process. */
+			kept[i].h = *h;
+			kept[i].scope = scope;
+			memcpy(kept[i].args, args, sizeof(args));
+			*owned = false;
+			*scope_out = scope;
+			(void)pthread_mutex_unlock(&kept_lock);
+			return PAM_SUCCESS;
+		}
+		(void)pthread_mutex_unlock(&kept_lock);
+	}
+	/* Not kept: the scope string lives in the handle's conf. */
+	free(scope);
+	*scope_out = vhandle_scope(*h);
 	return PAM_SUCCESS;
+}
+
+static void
+release(struct vhandle *h, bool owned)
+{
+	if (owned)
+		vhandle_close(h);
 }
 
 static const char *
@@ -83,12 +179,13 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 {
 	struct apitoken_validation res;
 	struct vhandle *h = NULL;
-	const char *user = NULL, *token = NULL, *rhost;
-	char *scope = NULL, *copy;
+	const char *user = NULL, *token = NULL, *rhost, *scope = NULL;
+	char *copy;
+	bool owned = true;
 	int rc;
 
 	(void)flags;
-	rc = setup(pamh, argc, argv, &h, &scope);
+	rc = setup(pamh, argc, argv, &h, &owned, &scope);
 	if (rc != PAM_SUCCESS)
 		return rc;
 	rc = pam_get_user(pamh, &user, NULL);
@@ -143,8 +240,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		break;
 	}
 out:
-	free(scope);
-	vhandle_close(h);
+	release(h, owned);
 	return rc;
 }
 
@@ -166,8 +262,8 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	const void *authed = NULL;
 	char reason[APITOKEN_VALIDATION_REASON_MAX] = "";
 	struct vconf probe;
-	const char *errstr;
-	bool remote;
+	const char *errstr, *scope = NULL;
+	bool remote, owned = true;
 	int rc, active;
 
 	(void)flags;
@@ -199,7 +295,7 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		return PAM_PERM_DENIED;
 	}
 
-	rc = setup(pamh, argc, argv, &h, NULL);
+	rc = setup(pamh, argc, argv, &h, &owned, &scope);
 	if (rc != PAM_SUCCESS)
 		return rc;
 	active = vhandle_user_active(h, user, reason, sizeof(reason));
@@ -216,6 +312,6 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 			   reason);
 		rc = PAM_AUTHINFO_UNAVAIL;
 	}
-	vhandle_close(h);
+	release(h, owned);
 	return rc;
 }
