@@ -24,3 +24,9 @@ tests_crash_crash_writer_SOURCES = tests/crash/crash_writer.c
 tests_crash_crash_writer_LDADD = core/libapitoken.la
 TESTS += tests/crash/crash-test.sh
 dist_check_SCRIPTS += tests/crash/crash-test.sh
+
+# Benchmark of the hot path (built by make, never run by make check).
+noinst_PROGRAMS += tests/bench/bench_check
+tests_bench_bench_check_SOURCES = tests/bench/bench_check.c
+tests_bench_bench_check_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_bench_bench_check_LDADD = core/libapitoken.la $(OPENSSL_LIBS) -lpthread
