@@ -681,12 +681,19 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 				    reply_len);
 		goto out;
 	}
+	if (rc < 0 && errno == 0) {
+		/* apitokend hangs up on peers it does not admit. */
+		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
+				    "apitokend closed %s without answering "
+				    "(only root, its own user and "
+				    "admin_group may use it; see its log)",
+				    socket_path);
+		goto out;
+	}
 	if (rc < 0) {
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
 				    "apitokend did not answer on %s: %s",
-				    socket_path,
-				    errno == 0 ? "connection closed"
-					       : strerror(errno));
+				    socket_path, strerror(errno));
 		goto out;
 	}
 	rc = parse_reply(reply, reply_len, io);

@@ -115,12 +115,12 @@ read_token_tty(char *buf, size_t len)
 	if (tcgetattr(STDIN_FILENO, &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+		restore = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
 	}
 	if (fgets(buf, (int)len, stdin) == NULL)
 		buf[0] = '\0';
 	if (restore)
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	fputc('\n', stderr);
 	n = strlen(buf);
 	f = fmemopen(buf, n, "r");

@@ -141,6 +141,21 @@ same purge
 same frobnicate
 same help
 
+# An import larger than the socket's 16 MiB limit: refused before sending.
+awk 'BEGIN { for (i = 0; i < 400000; i++)
+	printf "huge%07d,huge%07d@example.com,reader,1;2;3\n", i, i }' \
+	>"$scratch/on/huge.csv"
+ctl on user import huge.csv
+check_eq "online import over 16 MiB: exit 65" 65 "$(cat "$scratch/on.rc")"
+check_match "online import over 16 MiB: says why" \
+	"^apitokenctl: user import: huge.csv is larger than the admin socket's limit" \
+	"$(cat "$scratch/on.err")"
+ctl on --json user list
+check "online import over 16 MiB: nobody added" python3 -c \
+	"import json,sys; assert not any(u['user'].startswith('huge') for u in json.load(open(sys.argv[1])))" \
+	"$scratch/on.out"
+rm -f "$scratch/on/huge.csv"
+
 # The command really went through the socket: the stand-in's origin.
 ctl on audit
 check_match "online commands ran inside the store's owner" \
