@@ -61,3 +61,7 @@ tests_plugin_bench_plugin_SOURCES = tests/plugin/bench_plugin.c
 tests_plugin_bench_plugin_CFLAGS = $(AM_CFLAGS) $(PAM_CFLAGS)
 tests_plugin_bench_plugin_LDADD = $(PAM_LIBS) -ldl
 EXTRA_DIST += tests/integration/plugin-bench.sh
+
+dist_man_MANS += docs/pam_apitoken.8
+dist_doc_DATA += docs/validator-abi.md
+EXTRA_DIST += contrib/pam.d/apitoken
