@@ -13,7 +13,8 @@ TTL=2	# introspection cache TTL: the revocation bound under test
 [ -x "$APITOKEND" ] || skip_all "apitokend not built"
 [ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
 [ -x "$HTTPD" ] || skip_all "no $HTTPD (apt-get install apache2)"
-for m in mpm_prefork authn_core authz_core authz_user alias cgi oauth2; do
+for m in mpm_prefork authn_core authz_core authz_user alias cgi headers \
+	oauth2; do
 	[ -f "$MODDIR/mod_$m.so" ] ||
 		skip_all "no mod_$m (apt-get install libapache2-mod-oauth2)"
 done
@@ -33,13 +34,16 @@ for u in alice bob carol; do
 		--bu sales >/dev/null ||
 		{ echo "Bail out! user add $u failed"; exit 99; }
 done
+ctl user add root1 --email root1@example.org --role admin >/dev/null ||
+	{ echo "Bail out! user add root1 failed"; exit 99; }
 client_secret=$(secret_of "$(ctl client add apache-rs --name Apache)" \
 	apicli_)
 alice=$(secret_of "$(ctl token generate alice)" apitok_)
 bob=$(secret_of "$(ctl token generate bob)" apitok_)
 carol=$(secret_of "$(ctl token generate carol)" apitok_)
+root1=$(secret_of "$(ctl token generate root1)" apitok_)
 if [ -z "$client_secret" ] || [ -z "$alice" ] || [ -z "$bob" ] ||
-   [ -z "$carol" ]; then
+   [ -z "$carol" ] || [ -z "$root1" ]; then
 	echo "Bail out! provisioning with apitokenctl failed"
 	exit 99
 fi
@@ -80,6 +84,7 @@ LoadModule authz_core_module $MODDIR/mod_authz_core.so
 LoadModule authz_user_module $MODDIR/mod_authz_user.so
 LoadModule alias_module $MODDIR/mod_alias.so
 LoadModule cgi_module $MODDIR/mod_cgi.so
+LoadModule headers_module $MODDIR/mod_headers.so
 LoadModule oauth2_module $MODDIR/mod_oauth2.so
 Define APITOKEN_INTROSPECT_URL $BASE_URL/introspect
 Define APITOKEN_CLIENT_ID apache-rs
@@ -87,6 +92,11 @@ Define APITOKEN_CLIENT_SECRET $client_secret
 Define APITOKEN_PROTECTED_PATH /api
 Define APITOKEN_CACHE_TTL $TTL
 ScriptAlias /api/ $ap/cgi/
+Include $SNIPPET
+# The same snippet again for an admins-only location.
+Define APITOKEN_PROTECTED_PATH /admin
+Define APITOKEN_REQUIRE_CLAIM role:admin
+ScriptAlias /admin/ $ap/cgi/
 Include $SNIPPET
 CONF
 
@@ -123,7 +133,9 @@ if [ -z "$up" ]; then
 	exit 99
 fi
 
-# get [TOKEN] [extra curl args]: GET /api/whoami; sets CODE, BODY, WWWAUTH
+# get [TOKEN] [extra curl args]: GET /api/whoami (or $path); sets CODE,
+# BODY, WWWAUTH
+path=/api/whoami
 get() {
 	local tok="$1"
 	shift
@@ -131,7 +143,7 @@ get() {
 		set -- -H "Authorization: Bearer $tok" "$@"
 	fi
 	CODE=$(curl -s -o "$ap/body" -D "$ap/headers" -w '%{http_code}' \
-		"$@" "http://127.0.0.1:$port/api/whoami")
+		"$@" "http://127.0.0.1:$port$path")
 	BODY=$(cat "$ap/body")
 	WWWAUTH=$(tr -d '\r' <"$ap/headers" |
 		sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
@@ -187,6 +199,20 @@ diag "refused $(($(date +%s) - revoked_at))s after revocation"
 
 get "$alice"
 check_eq "the other user's token still works" 200 "$CODE"
+
+# APITOKEN_REQUIRE_CLAIM: only tokens with that claim value get through.
+path=/admin/whoami
+get "$root1"
+check_eq "role:admin location: an admin's token gets through" 200 "$CODE"
+check_match "role:admin location: REMOTE_USER=root1" '^REMOTE_USER=root1$' \
+	"$BODY"
+get "$alice"
+check_eq "role:admin location: a user's token is refused" 401 "$CODE"
+check_match "role:admin location: WWW-Authenticate insufficient_scope" \
+	'^Bearer .*error="insufficient_scope"' "$WWWAUTH"
+check_match "role:admin location: backend not reached" '^<!DOCTYPE' "$BODY"
+get ""
+check_eq "role:admin location: no token: 401" 401 "$CODE"
 
 stop_httpd
 done_testing
