@@ -22,36 +22,39 @@
 void
 apitoken_admin_usage(FILE *out)
 {
-	fputs(
+	/* clang-format off */
+	static const char usage[] =
 "usage: apitokenctl [--config FILE] [--store DIR] [--json] COMMAND ...\n"
 "\n"
-"  init                              create the store (fine if it exists)\n"
+"  init                            create the store (fine if it exists)\n"
 "  user add USER --email ADDR --role ROLE [--bu ID]...\n"
 "  user set USER [--email ADDR] [--role ROLE] [--bu ID]... [--clear-bu]\n"
-"  user api-access USER on|off       turn the user's API-token option\n"
-"  user remove USER                  remove (revokes the token)\n"
+"  user api-access USER on|off     the user's API-token option\n"
+"  user remove USER                remove (revokes the token)\n"
 "  user show USER\n"
 "  user list\n"
-"  user import FILE|-                bulk add from CSV or JSON lines\n"
-"  token generate USER [--replace]   print a new token once on stdout\n"
+"  user import FILE|-              bulk add from CSV or JSON lines\n"
+"  token generate USER [--replace] print a new token once on stdout\n"
 "  token revoke USER\n"
-"  token show USER                   public facts, never the token\n"
+"  token show USER                 public facts, never the token\n"
 "  token list [--expiring-within DURATION]\n"
-"  token check                       read a token on stdin, print claims\n"
+"  token check                     read a token on stdin, print claims\n"
 "  client add CLIENT_ID [--name TEXT] [--can-revoke]\n"
 "  client remove CLIENT_ID\n"
 "  client list\n"
-"  purge                             delete expired tokens\n"
-"  audit [USER]                      the audit log\n"
-"  outbox list                       queued notifications\n"
-"  outbox retry                      make every queued notification due\n"
+"  purge                           delete expired tokens\n"
+"  audit [USER]                    the audit log\n"
+"  outbox list                     queued notifications\n"
+"  outbox retry                    make every queued notification due\n"
 "  help, --help, --version\n"
 "\n"
 "CSV columns: user,email,role,unit;unit (header optional).  JSON lines:\n"
 "{\"user\":..,\"email\":..,\"role\":..,\"business_units\":[..]}.\n"
-"Durations: <n>s|m|h|d|w.  Exit codes: sysexits(3); token check exits 1\n"
-"for an inactive token.\n",
-	      out);
+"Durations: <n>s|m|h|d|w.  Exit codes: sysexits(3); token check exits\n"
+"1 for an inactive token.\n";
+	/* clang-format on */
+
+	fputs(usage, out);
 }
 
 void
@@ -169,7 +172,7 @@ admin_read_line(FILE *in, char *buf, size_t len)
 
 static const struct admin_opt *
 find_opt(const struct admin_opt *opts, size_t n_opts, const char *arg,
-	 size_t name_len)
+         size_t name_len)
 {
 	for (size_t i = 0; i < n_opts; i++) {
 		if (strlen(opts[i].name) == name_len &&
@@ -181,9 +184,9 @@ find_opt(const struct admin_opt *opts, size_t n_opts, const char *arg,
 
 int
 admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
-		 char **argv, int first, const struct admin_opt *opts,
-		 size_t n_opts, const char **pos, size_t max_pos,
-		 size_t *n_pos)
+                 char **argv, int first, const struct admin_opt *opts,
+                 size_t n_opts, const char **pos, size_t max_pos,
+                 size_t *n_pos)
 {
 	bool only_pos = false;
 
@@ -196,8 +199,10 @@ admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
 
 		if (only_pos || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (*n_pos >= max_pos) {
-				admin_errorf(io, "%s: unexpected argument "
-					     "'%s'", cmd, arg);
+				admin_errorf(io,
+				             "%s: unexpected argument "
+				             "'%s'",
+				             cmd, arg);
 				return EX_USAGE;
 			}
 			pos[(*n_pos)++] = arg;
@@ -212,13 +217,15 @@ admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
 		o = find_opt(opts, n_opts, arg, name_len);
 		if (o == NULL) {
 			admin_errorf(io, "%s: unknown option '%.*s'", cmd,
-				     (int)name_len, arg);
+			             (int)name_len, arg);
 			return EX_USAGE;
 		}
 		if (o->kind == ADMIN_OPT_FLAG) {
 			if (eq != NULL) {
-				admin_errorf(io, "%s: option %s takes no "
-					     "value", cmd, o->name);
+				admin_errorf(io,
+				             "%s: option %s takes no "
+				             "value",
+				             cmd, o->name);
 				return EX_USAGE;
 			}
 			*(bool *)o->dest = true;
@@ -230,7 +237,7 @@ admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
 			value = argv[++i];
 		} else {
 			admin_errorf(io, "%s: option %s needs a value", cmd,
-				     o->name);
+			             o->name);
 			return EX_USAGE;
 		}
 		if (o->kind == ADMIN_OPT_STRING) {
@@ -238,7 +245,7 @@ admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
 
 			if (*dest != NULL) {
 				admin_errorf(io, "%s: option %s given twice",
-					     cmd, o->name);
+				             cmd, o->name);
 				return EX_USAGE;
 			}
 			*dest = value;
@@ -276,7 +283,7 @@ admin_opts_free(const struct admin_opt *opts, size_t n_opts)
 
 static int
 cmd_init(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
 	const apitoken_config_t *cfg = apitoken_store_config(store);
 
@@ -304,7 +311,7 @@ purge_progress(size_t done, void *ctx)
 
 static int
 cmd_purge(apitoken_store_t *store, int argc, char **argv,
-	  const apitoken_admin_io_t *io)
+          const apitoken_admin_io_t *io)
 {
 	size_t deleted = 0;
 	int rc;
@@ -315,8 +322,8 @@ cmd_purge(apitoken_store_t *store, int argc, char **argv,
 		return EX_USAGE;
 	}
 	rc = apitoken_store_purge(store, apitoken_now(),
-				  io->tty ? purge_progress : NULL, (void *)io,
-				  &deleted);
+	                          io->tty ? purge_progress : NULL, (void *)io,
+	                          &deleted);
 	if (io->tty)
 		fputc('\n', io->err);
 	if (rc < 0)
@@ -324,16 +331,15 @@ cmd_purge(apitoken_store_t *store, int argc, char **argv,
 	if (io->json) {
 		cJSON *o = cJSON_CreateObject();
 
-		if (o != NULL &&
-		    cJSON_AddNumberToObject(o, "purged", (double)deleted) ==
-			    NULL) {
+		if (o != NULL && cJSON_AddNumberToObject(
+		                     o, "purged", (double)deleted) == NULL) {
 			cJSON_Delete(o);
 			o = NULL;
 		}
 		return admin_print_json(io, o);
 	}
 	fprintf(io->out, "purged %zu expired token%s\n", deleted,
-		deleted == 1 ? "" : "s");
+	        deleted == 1 ? "" : "s");
 	return EX_OK;
 }
 
@@ -363,13 +369,13 @@ audit_one(const apitoken_audit_t *r, void *vctx)
 			return APITOKEN_ERR_NOMEM;
 		cJSON_AddItemToArray(ctx->array, o);
 		if (cJSON_AddNumberToObject(o, "seq", (double)r->seq) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddNumberToObject(o, "time", (double)r->time) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddStringToObject(o, "event", r->event) == NULL ||
 		    cJSON_AddStringToObject(o, "user", r->user) == NULL ||
 		    cJSON_AddStringToObject(o, "token_id", r->token_id) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddStringToObject(o, "origin", r->origin) == NULL ||
 		    cJSON_AddStringToObject(o, "detail", r->detail) == NULL)
 			return APITOKEN_ERR_NOMEM;
@@ -377,23 +383,23 @@ audit_one(const apitoken_audit_t *r, void *vctx)
 	}
 	admin_time_iso(r->time, when, sizeof(when));
 	fprintf(ctx->io->out, "%-20s  %-14s  %-16s  %-16s  %s%s%s\n", when,
-		r->event, dash(r->user), dash(r->token_id), dash(r->origin),
-		r->detail != NULL && *r->detail != '\0' ? "  " : "",
-		r->detail != NULL ? r->detail : "");
+	        r->event, dash(r->user), dash(r->token_id), dash(r->origin),
+	        r->detail != NULL && *r->detail != '\0' ? "  " : "",
+	        r->detail != NULL ? r->detail : "");
 	return 0;
 }
 
 static int
 cmd_audit(apitoken_store_t *store, int argc, char **argv,
-	  const apitoken_admin_io_t *io)
+          const apitoken_admin_io_t *io)
 {
-	struct list_ctx ctx = { .io = io };
+	struct list_ctx ctx = {.io = io};
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, "audit", argc, argv, 1, NULL, 0, pos, 1,
-			      &n_pos);
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos == 1 && !apitoken_user_name_valid(pos[0])) {
@@ -406,10 +412,10 @@ cmd_audit(apitoken_store_t *store, int argc, char **argv,
 			return admin_print_json(io, NULL);
 	} else {
 		fprintf(io->out, "%-20s  %-14s  %-16s  %-16s  %s\n", "TIME",
-			"EVENT", "USER", "TOKEN", "ORIGIN  DETAIL");
+		        "EVENT", "USER", "TOKEN", "ORIGIN  DETAIL");
 	}
 	rc = apitoken_audit_foreach(store, n_pos == 1 ? pos[0] : NULL,
-				    audit_one, &ctx);
+	                            audit_one, &ctx);
 	if (rc < 0) {
 		cJSON_Delete(ctx.array);
 		return admin_fail(io, rc);
@@ -433,37 +439,36 @@ outbox_one(const apitoken_notice_t *n, void *vctx)
 			return APITOKEN_ERR_NOMEM;
 		cJSON_AddItemToArray(ctx->array, o);
 		if (cJSON_AddNumberToObject(o, "seq", (double)n->seq) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddStringToObject(o, "kind", n->kind) == NULL ||
 		    cJSON_AddStringToObject(o, "user", n->user) == NULL ||
 		    cJSON_AddStringToObject(o, "email", n->email) == NULL ||
 		    cJSON_AddStringToObject(o, "token_id", n->token_id) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddNumberToObject(o, "time", (double)n->time) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddNumberToObject(o, "attempts",
-					    (double)n->attempts) == NULL ||
+		                            (double)n->attempts) == NULL ||
 		    cJSON_AddNumberToObject(o, "next_attempt",
-					    (double)n->next_attempt) == NULL ||
-		    cJSON_AddStringToObject(o, "last_error",
-					    n->last_error != NULL
-						    ? n->last_error
-						    : "") == NULL)
+		                            (double)n->next_attempt) == NULL ||
+		    cJSON_AddStringToObject(
+		        o, "last_error",
+		        n->last_error != NULL ? n->last_error : "") == NULL)
 			return APITOKEN_ERR_NOMEM;
 		return 0;
 	}
 	admin_time_iso(n->next_attempt, next, sizeof(next));
 	fprintf(ctx->io->out, "%-8llu  %-11s  %-16s  %-28s  %8u  %-20s  %s\n",
-		(unsigned long long)n->seq, n->kind, dash(n->user),
-		dash(n->email), n->attempts, next, dash(n->last_error));
+	        (unsigned long long)n->seq, n->kind, dash(n->user),
+	        dash(n->email), n->attempts, next, dash(n->last_error));
 	return 0;
 }
 
 static int
 cmd_outbox(apitoken_store_t *store, int argc, char **argv,
-	   const apitoken_admin_io_t *io)
+           const apitoken_admin_io_t *io)
 {
-	struct list_ctx ctx = { .io = io };
+	struct list_ctx ctx = {.io = io};
 	int rc;
 
 	if (argc < 2) {
@@ -472,7 +477,7 @@ cmd_outbox(apitoken_store_t *store, int argc, char **argv,
 	}
 	if (argc > 2) {
 		admin_errorf(io, "outbox %s: unexpected argument '%s'",
-			     argv[1], argv[2]);
+		             argv[1], argv[2]);
 		return EX_USAGE;
 	}
 	if (strcmp(argv[1], "retry") == 0) {
@@ -482,7 +487,7 @@ cmd_outbox(apitoken_store_t *store, int argc, char **argv,
 		if (rc < 0)
 			return admin_fail(io, rc);
 		fprintf(io->out, "%zu notification%s due now\n", count,
-			count == 1 ? "" : "s");
+		        count == 1 ? "" : "s");
 		return EX_OK;
 	}
 	if (strcmp(argv[1], "list") != 0) {
@@ -495,8 +500,8 @@ cmd_outbox(apitoken_store_t *store, int argc, char **argv,
 			return admin_print_json(io, NULL);
 	} else {
 		fprintf(io->out, "%-8s  %-11s  %-16s  %-28s  %8s  %-20s  %s\n",
-			"SEQ", "KIND", "USER", "EMAIL", "ATTEMPTS",
-			"NEXT_ATTEMPT", "LAST_ERROR");
+		        "SEQ", "KIND", "USER", "EMAIL", "ATTEMPTS",
+		        "NEXT_ATTEMPT", "LAST_ERROR");
 	}
 	rc = apitoken_outbox_foreach(store, outbox_one, &ctx);
 	if (rc < 0) {
@@ -522,7 +527,7 @@ admin_cmd_input(int argc, char **argv)
 
 int
 admin_run_flags(apitoken_store_t *store, int argc, char **argv,
-		const apitoken_admin_io_t *io, unsigned flags)
+                const apitoken_admin_io_t *io, unsigned flags)
 {
 	const char *cmd;
 
@@ -562,7 +567,7 @@ admin_run_flags(apitoken_store_t *store, int argc, char **argv,
 
 int
 apitoken_admin_run(apitoken_store_t *store, int argc, char **argv,
-		   const apitoken_admin_io_t *io)
+                   const apitoken_admin_io_t *io)
 {
 	return admin_run_flags(store, argc, argv, io, 0);
 }

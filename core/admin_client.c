@@ -23,8 +23,9 @@ client_id_valid(const char *id)
 
 	if (len == 0 || len > APITOKEN_CLIENT_ID_MAX)
 		return false;
-	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			  "0123456789._-") == len;
+	return strspn(id,
+	              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	              "0123456789._-") == len;
 }
 
 static bool
@@ -50,9 +51,10 @@ id_arg(const apitoken_admin_io_t *io, const char *cmd, size_t n_pos,
 		return EX_USAGE;
 	}
 	if (!client_id_valid(id)) {
-		admin_errorf(io, "invalid client id '%.80s' (1 to %d of A-Z "
-			     "a-z 0-9 . _ -)",
-			     id, APITOKEN_CLIENT_ID_MAX);
+		admin_errorf(io,
+		             "invalid client id '%.80s' (1 to %d of A-Z "
+		             "a-z 0-9 . _ -)",
+		             id, APITOKEN_CLIENT_ID_MAX);
 		return EX_DATAERR;
 	}
 	return 0;
@@ -60,7 +62,7 @@ id_arg(const apitoken_admin_io_t *io, const char *cmd, size_t n_pos,
 
 static int
 print_client_secret(const apitoken_admin_io_t *io, const char *id,
-		    const char *secret)
+                    const char *secret)
 {
 	cJSON *o, *s;
 	char *text;
@@ -69,20 +71,20 @@ print_client_secret(const apitoken_admin_io_t *io, const char *id,
 	if (!io->json) {
 		fprintf(io->out, "%s\n", secret);
 		fflush(io->out);
-		admin_errorf(io, "client %s added; its secret is shown only "
-			     "this once",
-			     id);
+		admin_errorf(io,
+		             "client %s added; its secret is shown only "
+		             "this once",
+		             id);
 		return EX_OK;
 	}
 	o = cJSON_CreateObject();
 	if (o == NULL)
 		goto nomem;
 	s = cJSON_AddStringToObject(o, "client_secret", secret);
-	if (s == NULL ||
-	    cJSON_AddStringToObject(o, "client_id", id) == NULL) {
+	if (s == NULL || cJSON_AddStringToObject(o, "client_id", id) == NULL) {
 		if (s != NULL)
 			OPENSSL_cleanse(s->valuestring,
-					strlen(s->valuestring));
+			                strlen(s->valuestring));
 		cJSON_Delete(o);
 		goto nomem;
 	}
@@ -104,34 +106,35 @@ nomem:
 
 static int
 cmd_add(apitoken_store_t *store, int argc, char **argv,
-	const apitoken_admin_io_t *io)
+        const apitoken_admin_io_t *io)
 {
 	const char *name = NULL, *pos[1];
 	bool can_revoke = false;
 	const struct admin_opt opts[] = {
-		{ "--name", ADMIN_OPT_STRING, &name },
-		{ "--can-revoke", ADMIN_OPT_FLAG, &can_revoke },
+	    {"--name", ADMIN_OPT_STRING, &name},
+	    {"--can-revoke", ADMIN_OPT_FLAG, &can_revoke},
 	};
 	char secret[APITOKEN_TOKEN_LEN + 1];
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts, 2, pos,
-			      1, &n_pos);
+	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts, 2, pos, 1,
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	rc = id_arg(io, "client add", n_pos, pos[0]);
 	if (rc != 0)
 		return rc;
 	if (name != NULL && !client_name_valid(name)) {
-		admin_errorf(io, "client add: --name must be at most %d "
-			     "printable characters",
-			     CLIENT_NAME_MAX);
+		admin_errorf(io,
+		             "client add: --name must be at most %d "
+		             "printable characters",
+		             CLIENT_NAME_MAX);
 		return EX_DATAERR;
 	}
 	rc = apitoken_client_add(store, pos[0], name != NULL ? name : "",
-				 can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0,
-				 io->origin, secret);
+	                         can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0,
+	                         io->origin, secret);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_client_secret(io, pos[0], secret);
@@ -141,14 +144,14 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 
 static int
 cmd_remove(apitoken_store_t *store, int argc, char **argv,
-	   const apitoken_admin_io_t *io)
+           const apitoken_admin_io_t *io)
 {
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "client remove", argc, argv, 2, NULL, 0,
-			      pos, 1, &n_pos);
+	rc = admin_parse_opts(io, "client remove", argc, argv, 2, NULL, 0, pos,
+	                      1, &n_pos);
 	if (rc != 0)
 		return rc;
 	rc = id_arg(io, "client remove", n_pos, pos[0]);
@@ -180,34 +183,33 @@ list_one(const apitoken_client_t *c, void *vctx)
 			return APITOKEN_ERR_NOMEM;
 		cJSON_AddItemToArray(ctx->array, o);
 		if (cJSON_AddStringToObject(o, "client_id", c->id) == NULL ||
-		    cJSON_AddStringToObject(o, "name",
-					    c->name != NULL ? c->name : "") ==
-			    NULL ||
+		    cJSON_AddStringToObject(
+		        o, "name", c->name != NULL ? c->name : "") == NULL ||
 		    cJSON_AddBoolToObject(o, "can_revoke", can_revoke) ==
-			    NULL ||
+		        NULL ||
 		    cJSON_AddNumberToObject(o, "created",
-					    (double)c->created) == NULL)
+		                            (double)c->created) == NULL)
 			return APITOKEN_ERR_NOMEM;
 		return 0;
 	}
 	admin_time_iso(c->created, created, sizeof(created));
 	fprintf(ctx->io->out, "%-24s  %-10s  %-20s  %s\n", c->id,
-		can_revoke ? "yes" : "no", created,
-		c->name != NULL && *c->name != '\0' ? c->name : "-");
+	        can_revoke ? "yes" : "no", created,
+	        c->name != NULL && *c->name != '\0' ? c->name : "-");
 	return 0;
 }
 
 static int
 cmd_list(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
-	struct list_ctx ctx = { .io = io };
+	struct list_ctx ctx = {.io = io};
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, "client list", argc, argv, 2, NULL, 0, pos,
-			      0, &n_pos);
+	                      0, &n_pos);
 	if (rc != 0)
 		return rc;
 	if (io->json) {
@@ -216,7 +218,7 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 			return admin_print_json(io, NULL);
 	} else {
 		fprintf(io->out, "%-24s  %-10s  %-20s  %s\n", "CLIENT_ID",
-			"CAN_REVOKE", "CREATED", "NAME");
+		        "CAN_REVOKE", "CREATED", "NAME");
 	}
 	rc = apitoken_client_foreach(store, list_one, &ctx);
 	if (rc < 0) {
@@ -230,13 +232,13 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 
 int
 admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
-		 const apitoken_admin_io_t *io)
+                 const apitoken_admin_io_t *io)
 {
 	const char *sub;
 
 	if (argc < 2) {
 		admin_errorf(io, "client: missing sub-command (add, remove, "
-			     "list)");
+		                 "list)");
 		return EX_USAGE;
 	}
 	sub = argv[1];

@@ -22,24 +22,24 @@
 #include "admin_int.h"
 
 #define BATCH_SIZE 500
-#define RECORD_MAX (64 * 1024)   /* longest accepted record */
+#define RECORD_MAX (64 * 1024) /* longest accepted record */
 #define FIELDS_MAX 8
 
 enum format { FMT_CSV, FMT_JSON };
 
 struct entry {
 	size_t line;
-	char *reason;          /* parse/validation failure, or NULL */
-	apitoken_user_t user;  /* owned strings when reason == NULL */
+	char *reason;         /* parse/validation failure, or NULL */
+	apitoken_user_t user; /* owned strings when reason == NULL */
 };
 
 struct import {
 	apitoken_store_t *store;
 	const apitoken_admin_io_t *io;
-	const char *display;   /* FILE as the admin wrote it */
+	const char *display; /* FILE as the admin wrote it */
 	FILE *in;
 	enum format fmt;
-	size_t line;           /* last line read */
+	size_t line; /* last line read */
 	bool first_record;
 	struct entry batch[BATCH_SIZE];
 	size_t n;
@@ -97,7 +97,7 @@ entry_validate(struct import *im, struct entry *e)
 	char reason[600];
 
 	if (admin_user_fields_valid(im->store, u->name, u->email, u->role,
-				    u->bus, u->n_bus) < 0) {
+	                            u->bus, u->n_bus) < 0) {
 		entry_reject(e, apitoken_last_error());
 		return;
 	}
@@ -107,16 +107,17 @@ entry_validate(struct import *im, struct entry *e)
 		if (o->reason == NULL && o->user.name != NULL &&
 		    strcmp(o->user.name, u->name) == 0) {
 			(void)snprintf(reason, sizeof(reason),
-				       "user %s appears again (first on "
-				       "line %zu)",
-				       u->name, o->line);
+			               "user %s appears again (first on "
+			               "line %zu)",
+			               u->name, o->line);
 			entry_reject(e, reason);
 			return;
 		}
 	}
 }
 
-/* ---- CSV ----------------------------------------------------------------- */
+/* ---- CSV -----------------------------------------------------------------
+ */
 
 static void
 trim(const char **s, size_t *len)
@@ -182,7 +183,7 @@ csv_split(char *rec, char **fields, const char **reason)
 			while (*r != ',' && *r != '\0') {
 				if (*r == '"') {
 					*reason = "quote inside an unquoted "
-						  "field";
+					          "field";
 					return -1;
 				}
 				r++;
@@ -206,8 +207,7 @@ static bool
 csv_is_header(char **f, int n)
 {
 	return n >= 3 && strcasecmp(f[0], "user") == 0 &&
-	       strcasecmp(f[1], "email") == 0 &&
-	       strcasecmp(f[2], "role") == 0;
+	       strcasecmp(f[1], "email") == 0 && strcasecmp(f[2], "role") == 0;
 }
 
 /* Parse a CSV record (no line end) into e. */
@@ -226,9 +226,9 @@ csv_entry(struct import *im, struct entry *e, char *rec)
 	}
 	if (n < 3 || n > 4) {
 		(void)snprintf(msg, sizeof(msg),
-			       "expected 3 or 4 fields (user,email,role,"
-			       "unit;unit), found %d",
-			       n);
+		               "expected 3 or 4 fields (user,email,role,"
+		               "unit;unit), found %d",
+		               n);
 		entry_reject(e, msg);
 		return;
 	}
@@ -260,7 +260,8 @@ nomem:
 	entry_reject(e, "out of memory");
 }
 
-/* ---- JSON lines ---------------------------------------------------------- */
+/* ---- JSON lines ----------------------------------------------------------
+ */
 
 static void
 json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
@@ -287,7 +288,7 @@ json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
 		for (cJSON *o = root->child; o != item; o = o->next) {
 			if (strcmp(o->string, k) == 0) {
 				(void)snprintf(msg, sizeof(msg),
-					       "key '%.40s' given twice", k);
+				               "key '%.40s' given twice", k);
 				reason = msg;
 				goto reject;
 			}
@@ -301,8 +302,8 @@ json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
 		if (dest != NULL) {
 			if (!cJSON_IsString(item)) {
 				(void)snprintf(msg, sizeof(msg),
-					       "key '%s': expected a string",
-					       k);
+				               "key '%s': expected a string",
+				               k);
 				reason = msg;
 				goto reject;
 			}
@@ -314,33 +315,34 @@ json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
 
 			if (!cJSON_IsArray(item)) {
 				reason = "key 'business_units': expected an "
-					 "array of strings";
+				         "array of strings";
 				goto reject;
 			}
 			cJSON_ArrayForEach(u, item)
 			{
 				if (!cJSON_IsString(u)) {
-					reason = "key 'business_units': "
-						 "expected an array of strings";
+					reason =
+					    "key 'business_units': "
+					    "expected an array of strings";
 					goto reject;
 				}
 				if (add_unit(&e->user, u->valuestring,
-					     strlen(u->valuestring)) < 0)
+				             strlen(u->valuestring)) < 0)
 					goto nomem;
 			}
 		} else if (strcmp(k, "api_access") == 0) {
 			if (!cJSON_IsBool(item)) {
 				reason = "key 'api_access': expected true or "
-					 "false";
+				         "false";
 				goto reject;
 			}
 			e->user.api_access = cJSON_IsTrue(item);
 		} else {
 			(void)snprintf(msg, sizeof(msg),
-				       "unknown key '%.40s' (expected user, "
-				       "email, role, business_units, "
-				       "api_access)",
-				       k);
+			               "unknown key '%.40s' (expected user, "
+			               "email, role, business_units, "
+			               "api_access)",
+			               k);
 			reason = msg;
 			goto reject;
 		}
@@ -348,9 +350,9 @@ json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
 	if (e->user.name == NULL || e->user.email == NULL ||
 	    e->user.role == NULL) {
 		(void)snprintf(msg, sizeof(msg), "missing key '%s'",
-			       e->user.name == NULL	   ? "user"
-			       : e->user.email == NULL ? "email"
-						       : "role");
+		               e->user.name == NULL    ? "user"
+		               : e->user.email == NULL ? "email"
+		                                       : "role");
 		reason = msg;
 		goto reject;
 	}
@@ -364,7 +366,8 @@ out:
 	cJSON_Delete(root);
 }
 
-/* ---- reading ------------------------------------------------------------- */
+/* ---- reading -------------------------------------------------------------
+ */
 
 /*
  * Read one record: a line, or for CSV several while a quoted field is
@@ -374,7 +377,7 @@ out:
  */
 static int
 read_record(struct import *im, char **rec, size_t *rec_len, size_t *start,
-	    bool *too_long)
+            bool *too_long)
 {
 	char *line = NULL, *buf = NULL;
 	size_t cap = 0, len = 0;
@@ -442,7 +445,8 @@ blank(const char *s)
 	return s[strspn(s, " \t\r\n")] == '\0';
 }
 
-/* ---- batches ------------------------------------------------------------- */
+/* ---- batches -------------------------------------------------------------
+ */
 
 static void
 report(struct import *im, size_t line, const char *reason)
@@ -480,7 +484,7 @@ flush(struct import *im)
 	}
 	if (n_users > 0) {
 		rc = apitoken_user_add_batch(im->store, users, n_users,
-					     im->io->origin, results, errors);
+		                             im->io->origin, results, errors);
 		if (rc < 0)
 			goto fail;
 	}
@@ -491,9 +495,9 @@ flush(struct import *im)
 			im->imported++;
 			continue;
 		}
-		e->reason = strdup(errors[j] != NULL
-					   ? errors[j]
-					   : apitoken_strerror(results[j]));
+		e->reason =
+		    strdup(errors[j] != NULL ? errors[j]
+		                             : apitoken_strerror(results[j]));
 		if (e->reason == NULL)
 			e->reason = strdup("rejected");
 	}
@@ -509,8 +513,8 @@ fail:
 			report(im, im->batch[i].line, im->batch[i].reason);
 	}
 	admin_errorf(im->io, "%s: %s; lines %zu to %zu were not imported",
-		     im->display, apitoken_last_error(), im->batch[0].line,
-		     im->batch[im->n - 1].line);
+	             im->display, apitoken_last_error(), im->batch[0].line,
+	             im->batch[im->n - 1].line);
 	im->store_failed = true;
 out:
 	for (size_t i = 0; i < im->n; i++) {
@@ -525,7 +529,7 @@ out:
 	free(errors);
 	if (im->io->tty) {
 		fprintf(im->io->err, "\rimported %zu users, rejected %zu...",
-			im->imported, im->rejected);
+		        im->imported, im->rejected);
 		fflush(im->io->err);
 	}
 	return rc;
@@ -620,14 +624,14 @@ import_stream(struct import *im)
 	if (got < 0) {
 		(void)flush(im);
 		return apitoken_error(APITOKEN_ERR_IO, "cannot read %s: %s",
-				      im->display, strerror(errno));
+		                      im->display, strerror(errno));
 	}
 	return flush(im);
 }
 
 int
 admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
-		 const apitoken_admin_io_t *io, unsigned flags)
+                 const apitoken_admin_io_t *io, unsigned flags)
 {
 	struct import *im = NULL;
 	const char *pos[1];
@@ -636,12 +640,12 @@ admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
 	int rc;
 
 	rc = admin_parse_opts(io, "user import", argc, argv, 2, NULL, 0, pos,
-			      1, &n_pos);
+	                      1, &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos != 1) {
 		admin_errorf(io, "user import: missing FILE (or - for "
-			     "standard input)");
+		                 "standard input)");
 		return EX_USAGE;
 	}
 	im = calloc(1, sizeof(*im));
@@ -662,7 +666,7 @@ admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
 		f = fopen(pos[0], "r");
 		if (f == NULL) {
 			admin_errorf(io, "user import: cannot open %s: %s",
-				     pos[0], strerror(errno));
+			             pos[0], strerror(errno));
 			rc = EX_NOINPUT;
 			goto out;
 		}
@@ -683,17 +687,17 @@ admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
 
 		if (o != NULL &&
 		    (cJSON_AddNumberToObject(o, "imported",
-					     (double)im->imported) == NULL ||
+		                             (double)im->imported) == NULL ||
 		     cJSON_AddNumberToObject(o, "rejected",
-					     (double)im->rejected) == NULL)) {
+		                             (double)im->rejected) == NULL)) {
 			cJSON_Delete(o);
 			o = NULL;
 		}
 		(void)admin_print_json(io, o);
 	} else {
 		fprintf(io->out, "imported %zu user%s, rejected %zu\n",
-			im->imported, im->imported == 1 ? "" : "s",
-			im->rejected);
+		        im->imported, im->imported == 1 ? "" : "s",
+		        im->rejected);
 	}
 	if (rc < 0)
 		rc = admin_exit_code(rc);

@@ -30,16 +30,17 @@
 #define ADMIN_TOKEN_LINE_MAX 1024
 
 /* Internal run flags (apitoken_admin_serve sets them). */
-#define ADMIN_RUN_IN_IS_FILE 0x1 /* "user import FILE": io->in already
-				    holds FILE's content; never open a
-				    path on behalf of a socket peer */
+#define ADMIN_RUN_IN_IS_FILE                                                  \
+	0x1 /* "user import FILE": io->in already                             \
+	       holds FILE's content; never open a                             \
+	       path on behalf of a socket peer */
 
 int admin_run_flags(apitoken_store_t *store, int argc, char **argv,
-		    const apitoken_admin_io_t *io, unsigned flags);
+                    const apitoken_admin_io_t *io, unsigned flags);
 
 /* "apitokenctl: <message>\n" on io->err. */
 void admin_errorf(const apitoken_admin_io_t *io, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Report a failed library call as "apitokenctl: <detail>" and return the
@@ -83,10 +84,10 @@ struct admin_opt {
  * the options.  On a bad option prints a message naming cmd and returns
  * EX_USAGE, else 0.  Lists are freed with admin_opts_free().
  */
-int admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd,
-		     int argc, char **argv, int first,
-		     const struct admin_opt *opts, size_t n_opts,
-		     const char **pos, size_t max_pos, size_t *n_pos);
+int admin_parse_opts(const apitoken_admin_io_t *io, const char *cmd, int argc,
+                     char **argv, int first, const struct admin_opt *opts,
+                     size_t n_opts, const char **pos, size_t max_pos,
+                     size_t *n_pos);
 void admin_opts_free(const struct admin_opt *opts, size_t n_opts);
 
 /*
@@ -95,18 +96,18 @@ void admin_opts_free(const struct admin_opt *opts, size_t n_opts);
  * with a detail.
  */
 int admin_user_fields_valid(apitoken_store_t *store, const char *name,
-			    const char *email, const char *role,
-			    char *const *bus, size_t n_bus);
+                            const char *email, const char *role,
+                            char *const *bus, size_t n_bus);
 
 /* The command groups. */
 int admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
-		   const apitoken_admin_io_t *io, unsigned flags);
+                   const apitoken_admin_io_t *io, unsigned flags);
 int admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
-		    const apitoken_admin_io_t *io);
+                    const apitoken_admin_io_t *io);
 int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
-		     const apitoken_admin_io_t *io);
+                     const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
-		     const apitoken_admin_io_t *io, unsigned flags);
+                     const apitoken_admin_io_t *io, unsigned flags);
 
 /* User and token facts as JSON (shared by show/list). */
 cJSON *admin_user_json(const apitoken_user_t *u);

@@ -54,7 +54,7 @@ static int
 wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		int64_t left = deadline - now_ms();
 		int n;
 
@@ -148,7 +148,7 @@ send_frame(int fd, const char *text, size_t len, int64_t deadline)
  */
 static int
 recv_frame(int fd, size_t max, int64_t deadline, char **buf_out,
-	   size_t *len_out)
+           size_t *len_out)
 {
 	uint8_t hdr[4];
 	size_t len;
@@ -187,7 +187,8 @@ json_wipe_string(cJSON *item)
 		OPENSSL_cleanse(item->valuestring, strlen(item->valuestring));
 }
 
-/* ---- server -------------------------------------------------------------- */
+/* ---- server --------------------------------------------------------------
+ */
 
 /* Send {"exit":code,"stdout":out,"stderr":err}; wipes its own copies. */
 static int
@@ -199,8 +200,7 @@ send_reply(int fd, int code, const char *out, const char *err)
 	size_t len = 0;
 	int rc = APITOKEN_ERR_NOMEM;
 
-	if (o == NULL ||
-	    cJSON_AddNumberToObject(o, "exit", code) == NULL ||
+	if (o == NULL || cJSON_AddNumberToObject(o, "exit", code) == NULL ||
 	    (so = cJSON_AddStringToObject(o, "stdout", out)) == NULL ||
 	    cJSON_AddStringToObject(o, "stderr", err) == NULL)
 		goto out;
@@ -214,13 +214,16 @@ send_reply(int fd, int code, const char *out, const char *err)
 		json_wipe_string(so);
 		cJSON_Delete(o);
 		return send_reply(fd, EX_SOFTWARE, "",
-				  ADMIN_PROG ": output too large for the admin "
-					     "socket; run the command while "
-					     "apitokend is stopped\n");
+		                  ADMIN_PROG
+		                  ": output too large for the admin "
+		                  "socket; run the command while "
+		                  "apitokend is stopped\n");
 	}
 	if (send_frame(fd, text, len, now_ms() + SERVE_TIMEOUT_MS) < 0)
-		rc = apitoken_error(APITOKEN_ERR_IO, "admin socket: cannot "
-				    "send the reply: %s", strerror(errno));
+		rc = apitoken_error(APITOKEN_ERR_IO,
+		                    "admin socket: cannot "
+		                    "send the reply: %s",
+		                    strerror(errno));
 	else
 		rc = 0;
 out:
@@ -237,11 +240,11 @@ refuse(int fd, const char *why)
 	char msg[300];
 
 	(void)snprintf(msg, sizeof(msg),
-		       ADMIN_PROG ": admin socket: malformed request: %s\n",
-		       why);
+	               ADMIN_PROG ": admin socket: malformed request: %s\n",
+	               why);
 	(void)send_reply(fd, EX_PROTOCOL, "", msg);
 	return apitoken_error(APITOKEN_ERR_INVALID,
-			      "admin socket: malformed request: %s", why);
+	                      "admin socket: malformed request: %s", why);
 }
 
 /*
@@ -250,7 +253,7 @@ refuse(int fd, const char *why)
  */
 static const char *
 check_request(cJSON *req, char **argv, int *argc, bool *json,
-	      cJSON **stdin_out)
+              cJSON **stdin_out)
 {
 	cJSON *item, *v = NULL, *av = NULL, *js = NULL, *in = NULL;
 
@@ -307,28 +310,27 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 	char *buf = NULL, *argv[ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t len = 0, out_len = 0, err_len = 0, in_len = 0;
-	apitoken_admin_io_t io = { .origin = origin };
+	apitoken_admin_io_t io = {.origin = origin};
 	cJSON *req = NULL, *in_item = NULL;
 	const char *why;
 	unsigned flags = 0;
 	int argc = 0, rc, code, mode;
 
 	rc = recv_frame(fd, ADMIN_REQUEST_MAX, now_ms() + SERVE_TIMEOUT_MS,
-			&buf, &len);
+	                &buf, &len);
 	if (rc == -2) {
 		char msg[96];
 
 		(void)snprintf(msg, sizeof(msg),
-			       "request of %zu bytes is larger than the "
-			       "limit of %u",
-			       len, ADMIN_REQUEST_MAX);
+		               "request of %zu bytes is larger than the "
+		               "limit of %u",
+		               len, ADMIN_REQUEST_MAX);
 		return refuse(fd, msg);
 	}
 	if (rc < 0)
-		return apitoken_error(APITOKEN_ERR_IO,
-				      "admin socket: no request: %s",
-				      errno == 0 ? "peer closed" :
-				      strerror(errno));
+		return apitoken_error(
+		    APITOKEN_ERR_IO, "admin socket: no request: %s",
+		    errno == 0 ? "peer closed" : strerror(errno));
 	req = cJSON_ParseWithLength(buf, len);
 	if (req == NULL) {
 		rc = refuse(fd, "not JSON");
@@ -343,7 +345,7 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 	if (mode == 3) {
 		if (in_item == NULL) {
 			rc = refuse(fd, "\"user import FILE\" needs the "
-				    "file's content in \"stdin\"");
+			                "file's content in \"stdin\"");
 			goto out;
 		}
 		flags |= ADMIN_RUN_IN_IS_FILE;
@@ -353,7 +355,7 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 		io.in = fmemopen(in_item->valuestring, in_len, "r");
 		if (io.in == NULL) {
 			rc = apitoken_error(APITOKEN_ERR_NOMEM,
-					    "out of memory");
+			                    "out of memory");
 			goto out;
 		}
 	}
@@ -368,7 +370,7 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 	fclose(io.err);
 	io.out = io.err = NULL;
 	rc = send_reply(fd, code, out_buf != NULL ? out_buf : "",
-			err_buf != NULL ? err_buf : "");
+	                err_buf != NULL ? err_buf : "");
 out:
 	if (io.in != NULL)
 		fclose(io.in);
@@ -384,7 +386,8 @@ out:
 	return rc;
 }
 
-/* ---- client -------------------------------------------------------------- */
+/* ---- client --------------------------------------------------------------
+ */
 
 /* Read all of f (at most max bytes) into a malloc'ed buffer. */
 static int
@@ -431,7 +434,7 @@ slurp(FILE *f, size_t max, char **buf_out, size_t *len_out)
 	if (memchr(buf, '\0', len) != NULL) {
 		admin_freezero(buf, cap + 1);
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "input contains a NUL byte");
+		                      "input contains a NUL byte");
 	}
 	buf[len] = '\0';
 	*buf_out = buf;
@@ -442,20 +445,20 @@ slurp(FILE *f, size_t max, char **buf_out, size_t *len_out)
 static int
 connect_unix(const char *path, int64_t deadline, int *fd_out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, e;
 	socklen_t elen = sizeof(e);
 
 	*fd_out = -1;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "admin socket path %s is too long",
-				      path);
+		                      "admin socket path %s is too long",
+		                      path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return apitoken_error(APITOKEN_ERR_IO, "socket: %s",
-				      strerror(errno));
+		                      strerror(errno));
 	for (;;) {
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			break;
@@ -463,7 +466,7 @@ connect_unix(const char *path, int64_t deadline, int *fd_out)
 			continue;
 		if (errno == EAGAIN) {
 			/* Backlog full: the daemon is busy; try again. */
-			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			struct timespec ts = {0, 10 * 1000 * 1000};
 
 			if (now_ms() >= deadline)
 				goto timeout;
@@ -490,14 +493,14 @@ fail:
 	e = errno;
 	close(fd);
 	return apitoken_error(APITOKEN_ERR_UNAVAILABLE,
-			      "cannot reach apitokend on %s: %s", path,
-			      strerror(e));
+	                      "cannot reach apitokend on %s: %s", path,
+	                      strerror(e));
 }
 
 /* What the command sends as "stdin": NULL, or a wiped-on-free buffer. */
 static int
 gather_input(int argc, char **argv, const apitoken_admin_io_t *io,
-	     char **buf_out, size_t *wipe_len_out)
+             char **buf_out, size_t *wipe_len_out)
 {
 	const size_t max = ADMIN_REQUEST_MAX - 64 * 1024;
 	int mode = admin_cmd_input(argc, argv);
@@ -533,7 +536,7 @@ gather_input(int argc, char **argv, const apitoken_admin_io_t *io,
 		f = fopen(argv[2], "r");
 		if (f == NULL) {
 			admin_errorf(io, "user import: cannot open %s: %s",
-				     argv[2], strerror(errno));
+			             argv[2], strerror(errno));
 			return EX_NOINPUT;
 		}
 	} else if (io->in == NULL) {
@@ -544,17 +547,18 @@ gather_input(int argc, char **argv, const apitoken_admin_io_t *io,
 	if (f != NULL)
 		fclose(f);
 	if (rc == APITOKEN_ERR_INVALID) {
-		admin_errorf(io, "user import: %s is larger than the admin "
-			     "socket's limit of %zu bytes; split it or import "
-			     "while apitokend is stopped",
-			     mode == 3 ? argv[2] : "standard input", max);
+		admin_errorf(io,
+		             "user import: %s is larger than the admin "
+		             "socket's limit of %zu bytes; split it or import "
+		             "while apitokend is stopped",
+		             mode == 3 ? argv[2] : "standard input", max);
 		return EX_DATAERR;
 	}
 	if (rc < 0) {
 		admin_errorf(io, "user import: cannot read %s: %s",
-			     mode == 3 ? argv[2] : "standard input",
-			     rc == APITOKEN_ERR_NOMEM ? "out of memory"
-						      : strerror(errno));
+		             mode == 3 ? argv[2] : "standard input",
+		             rc == APITOKEN_ERR_NOMEM ? "out of memory"
+		                                      : strerror(errno));
 		return rc == APITOKEN_ERR_NOMEM ? EX_OSERR : EX_IOERR;
 	}
 	return 0;
@@ -562,11 +566,11 @@ gather_input(int argc, char **argv, const apitoken_admin_io_t *io,
 
 static int
 build_request(int argc, char **argv, const apitoken_admin_io_t *io,
-	      const char *input, char **text_out, size_t *len_out)
+              const char *input, char **text_out, size_t *len_out)
 {
 	cJSON *o = cJSON_CreateObject(), *av, *in = NULL;
 	bool hide = argc > 2 && strcmp(argv[0], "token") == 0 &&
-		    strcmp(argv[1], "check") == 0;
+	            strcmp(argv[1], "check") == 0;
 	int rc = APITOKEN_ERR_NOMEM;
 
 	*text_out = NULL;
@@ -613,13 +617,13 @@ parse_reply(const char *buf, size_t len, const apitoken_admin_io_t *io)
 	ex = cJSON_GetObjectItemCaseSensitive(r, "exit");
 	so = cJSON_GetObjectItemCaseSensitive(r, "stdout");
 	se = cJSON_GetObjectItemCaseSensitive(r, "stderr");
-	if (!cJSON_IsObject(r) || !cJSON_IsNumber(ex) ||
-	    ex->valuedouble < 0 || ex->valuedouble > 255 ||
+	if (!cJSON_IsObject(r) || !cJSON_IsNumber(ex) || ex->valuedouble < 0 ||
+	    ex->valuedouble > 255 ||
 	    ex->valuedouble != (double)(int)ex->valuedouble ||
 	    !cJSON_IsString(so) || !cJSON_IsString(se)) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
-				    "apitokend sent a malformed reply on the "
-				    "admin socket");
+		                    "apitokend sent a malformed reply on the "
+		                    "admin socket");
 		goto out;
 	}
 	fputs(so->valuestring, io->out);
@@ -635,7 +639,7 @@ out:
 
 int
 apitoken_admin_call(const char *socket_path, int argc, char **argv,
-		    const apitoken_admin_io_t *io, int timeout_ms)
+                    const apitoken_admin_io_t *io, int timeout_ms)
 {
 	char *input = NULL, *req = NULL, *reply = NULL;
 	size_t input_wipe = 0, req_len = 0, reply_len = 0;
@@ -655,9 +659,9 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 		goto out;
 	if (req_len > ADMIN_REQUEST_MAX) {
 		rc = apitoken_error(APITOKEN_ERR_INVALID,
-				    "request too large for the admin socket "
-				    "(%zu bytes, at most %u)",
-				    req_len, ADMIN_REQUEST_MAX);
+		                    "request too large for the admin socket "
+		                    "(%zu bytes, at most %u)",
+		                    req_len, ADMIN_REQUEST_MAX);
 		goto out;
 	}
 	deadline = now_ms() + timeout_ms;
@@ -666,34 +670,34 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 		goto out;
 	if (send_frame(fd, req, req_len, deadline) < 0) {
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
-				    "apitokend did not take the request on "
-				    "%s: %s",
-				    socket_path, strerror(errno));
+		                    "apitokend did not take the request on "
+		                    "%s: %s",
+		                    socket_path, strerror(errno));
 		goto out;
 	}
 	/* The command may take a while: the timeout restarts here. */
 	rc = recv_frame(fd, ADMIN_REPLY_MAX, now_ms() + timeout_ms, &reply,
-			&reply_len);
+	                &reply_len);
 	if (rc == -2) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
-				    "apitokend's reply is too large (%zu "
-				    "bytes)",
-				    reply_len);
+		                    "apitokend's reply is too large (%zu "
+		                    "bytes)",
+		                    reply_len);
 		goto out;
 	}
 	if (rc < 0 && errno == 0) {
 		/* apitokend hangs up on peers it does not admit. */
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
-				    "apitokend closed %s without answering "
-				    "(only root, its own user and "
-				    "admin_group may use it; see its log)",
-				    socket_path);
+		                    "apitokend closed %s without answering "
+		                    "(only root, its own user and "
+		                    "admin_group may use it; see its log)",
+		                    socket_path);
 		goto out;
 	}
 	if (rc < 0) {
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
-				    "apitokend did not answer on %s: %s",
-				    socket_path, strerror(errno));
+		                    "apitokend did not answer on %s: %s",
+		                    socket_path, strerror(errno));
 		goto out;
 	}
 	rc = parse_reply(reply, reply_len, io);

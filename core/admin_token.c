@@ -48,7 +48,7 @@ admin_token_json(const apitoken_token_info_t *t, int64_t now)
 /* The one place a token is printed. */
 static int
 print_secret(const apitoken_admin_io_t *io, const char *secret,
-	     const apitoken_token_info_t *info)
+             const apitoken_token_info_t *info)
 {
 	cJSON *o, *s;
 	char *text;
@@ -69,7 +69,7 @@ print_secret(const apitoken_admin_io_t *io, const char *secret,
 	    cJSON_AddNumberToObject(o, "exp", (double)info->exp) == NULL) {
 		if (s != NULL)
 			OPENSSL_cleanse(s->valuestring,
-					strlen(s->valuestring));
+			                strlen(s->valuestring));
 		cJSON_Delete(o);
 		goto nomem;
 	}
@@ -91,15 +91,15 @@ nomem:
 
 static int
 one_user_arg(const apitoken_admin_io_t *io, const char *cmd, int argc,
-	     char **argv, const struct admin_opt *opts, size_t n_opts,
-	     const char **user)
+             char **argv, const struct admin_opt *opts, size_t n_opts,
+             const char **user)
 {
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, cmd, argc, argv, 2, opts, n_opts, pos, 1,
-			      &n_pos);
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos != 1) {
@@ -116,11 +116,11 @@ one_user_arg(const apitoken_admin_io_t *io, const char *cmd, int argc,
 
 static int
 cmd_generate(apitoken_store_t *store, int argc, char **argv,
-	     const apitoken_admin_io_t *io)
+             const apitoken_admin_io_t *io)
 {
 	bool replace = false;
 	const struct admin_opt opts[] = {
-		{ "--replace", ADMIN_OPT_FLAG, &replace },
+	    {"--replace", ADMIN_OPT_FLAG, &replace},
 	};
 	char secret[APITOKEN_TOKEN_LEN + 1];
 	apitoken_token_info_t info;
@@ -132,8 +132,8 @@ cmd_generate(apitoken_store_t *store, int argc, char **argv,
 	if (rc != 0)
 		return rc;
 	rc = apitoken_token_issue(store, user,
-				  replace ? APITOKEN_ISSUE_REPLACE : 0,
-				  io->origin, secret, &info);
+	                          replace ? APITOKEN_ISSUE_REPLACE : 0,
+	                          io->origin, secret, &info);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_secret(io, secret, &info);
@@ -141,16 +141,16 @@ cmd_generate(apitoken_store_t *store, int argc, char **argv,
 	if (rc == EX_OK && !io->json) {
 		admin_time_iso(info.exp, exp, sizeof(exp));
 		fprintf(io->err,
-			"%s: token %s for user %s, expires %s; it is shown "
-			"only this once\n",
-			ADMIN_PROG, info.id, info.user, exp);
+		        "%s: token %s for user %s, expires %s; it is shown "
+		        "only this once\n",
+		        ADMIN_PROG, info.id, info.user, exp);
 	}
 	return rc;
 }
 
 static int
 cmd_revoke(apitoken_store_t *store, int argc, char **argv,
-	   const apitoken_admin_io_t *io)
+           const apitoken_admin_io_t *io)
 {
 	apitoken_token_info_t info;
 	const char *user = NULL;
@@ -168,7 +168,7 @@ cmd_revoke(apitoken_store_t *store, int argc, char **argv,
 
 static int
 cmd_show(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
 	apitoken_token_info_t t;
 	apitoken_user_t *u = NULL;
@@ -241,25 +241,25 @@ list_one(const apitoken_token_info_t *t, void *vctx)
 	admin_time_iso(t->iat, iat, sizeof(iat));
 	admin_time_iso(t->exp, exp, sizeof(exp));
 	fprintf(ctx->io->out, "%-16s  %-20s  ...%-4s  %-20s  %-20s  %s\n",
-		t->id, t->user, t->hint, iat, exp,
-		ctx->now >= t->exp ? "expired" : "valid");
+	        t->id, t->user, t->hint, iat, exp,
+	        ctx->now >= t->exp ? "expired" : "valid");
 	return 0;
 }
 
 static int
 cmd_list(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
 	const char *within = NULL, *pos[1];
 	const struct admin_opt opts[] = {
-		{ "--expiring-within", ADMIN_OPT_STRING, &within },
+	    {"--expiring-within", ADMIN_OPT_STRING, &within},
 	};
-	struct list_ctx ctx = { .io = io, .until = INT64_MAX };
+	struct list_ctx ctx = {.io = io, .until = INT64_MAX};
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "token list", argc, argv, 2, opts, 1, pos,
-			      0, &n_pos);
+	rc = admin_parse_opts(io, "token list", argc, argv, 2, opts, 1, pos, 0,
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	ctx.now = apitoken_now();
@@ -267,14 +267,15 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 		int64_t secs;
 
 		if (apitoken_duration_parse(within, &secs) < 0) {
-			admin_errorf(io, "token list: invalid duration "
-				     "'%.40s' (expected e.g. 30d, 12h, 45m "
-				     "or 90s)",
-				     within);
+			admin_errorf(io,
+			             "token list: invalid duration "
+			             "'%.40s' (expected e.g. 30d, 12h, 45m "
+			             "or 90s)",
+			             within);
 			return EX_DATAERR;
 		}
-		ctx.until = secs > INT64_MAX - ctx.now ? INT64_MAX
-						       : ctx.now + secs;
+		ctx.until =
+		    secs > INT64_MAX - ctx.now ? INT64_MAX : ctx.now + secs;
 	}
 	if (io->json) {
 		ctx.array = cJSON_CreateArray();
@@ -282,7 +283,7 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 			return admin_print_json(io, NULL);
 	} else {
 		fprintf(io->out, "%-16s  %-20s  %-7s  %-20s  %-20s  %s\n",
-			"ID", "USER", "HINT", "ISSUED", "EXPIRES", "STATUS");
+		        "ID", "USER", "HINT", "ISSUED", "EXPIRES", "STATUS");
 	}
 	rc = apitoken_token_foreach(store, list_one, &ctx);
 	if (rc < 0) {
@@ -333,9 +334,9 @@ fail:
 
 static int
 cmd_check(apitoken_store_t *store, int argc, char **argv,
-	  const apitoken_admin_io_t *io)
+          const apitoken_admin_io_t *io)
 {
-	apitoken_claims_t claims = { 0 };
+	apitoken_claims_t claims = {0};
 	char line[ADMIN_TOKEN_LINE_MAX];
 	char iat[32], exp[32];
 	int rc;
@@ -347,19 +348,20 @@ cmd_check(apitoken_store_t *store, int argc, char **argv,
 		 * and it is already visible in the process list.
 		 */
 		admin_errorf(io, "token check: the token is read from "
-			     "standard input, never from the command line "
-			     "(other users can see arguments); use: "
-			     "apitokenctl token check < FILE");
+		                 "standard input, never from the command line "
+		                 "(other users can see arguments); use: "
+		                 "apitokenctl token check < FILE");
 		return EX_USAGE;
 	}
 	if (admin_read_line(io->in, line, sizeof(line)) < 0) {
-		admin_errorf(io, "token check: no token on standard input "
-			     "(expected one line of at most %d bytes)",
-			     ADMIN_TOKEN_LINE_MAX - 1);
+		admin_errorf(io,
+		             "token check: no token on standard input "
+		             "(expected one line of at most %d bytes)",
+		             ADMIN_TOKEN_LINE_MAX - 1);
 		return EX_DATAERR;
 	}
 	rc = apitoken_token_check(store, line, strlen(line), apitoken_now(),
-				  &claims);
+	                          &claims);
 	OPENSSL_cleanse(line, sizeof(line));
 	if (rc < 0)
 		return admin_fail(io, rc);
@@ -379,7 +381,7 @@ cmd_check(apitoken_store_t *store, int argc, char **argv,
 			fputs("-", io->out);
 		for (size_t i = 0; i < claims.n_bus; i++)
 			fprintf(io->out, "%s%s", i > 0 ? " " : "",
-				claims.bus[i]);
+			        claims.bus[i]);
 		fprintf(io->out, "\nscope:          %s\n", claims.scope);
 		fprintf(io->out, "token id:       %s\n", claims.jti);
 		fprintf(io->out, "issued:         %s\n", iat);
@@ -394,13 +396,13 @@ cmd_check(apitoken_store_t *store, int argc, char **argv,
 
 int
 admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
-		const apitoken_admin_io_t *io)
+                const apitoken_admin_io_t *io)
 {
 	const char *sub;
 
 	if (argc < 2) {
 		admin_errorf(io, "token: missing sub-command (generate, "
-			     "revoke, show, list, check)");
+		                 "revoke, show, list, check)");
 		return EX_USAGE;
 	}
 	sub = argv[1];

@@ -18,25 +18,24 @@ email_valid(const char *email)
 
 	if (len == 0)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "email address is empty");
+		                      "email address is empty");
 	if (len > APITOKEN_EMAIL_MAX)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "email address longer than %d bytes",
-				      APITOKEN_EMAIL_MAX);
-	for (const unsigned char *p = (const unsigned char *)email; *p;
-	     p++) {
+		                      "email address longer than %d bytes",
+		                      APITOKEN_EMAIL_MAX);
+	for (const unsigned char *p = (const unsigned char *)email; *p; p++) {
 		if (*p <= 0x20 || *p == 0x7f)
 			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "email address '%s' contains "
-					      "a space or control character",
-					      email);
+			                      "email address '%s' contains "
+			                      "a space or control character",
+			                      email);
 	}
 	if (at == NULL || at == email || at[1] == '\0' ||
 	    strchr(at + 1, '@') != NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "invalid email address '%s' (expected "
-				      "one '@' between a name and a domain)",
-				      email);
+		                      "invalid email address '%s' (expected "
+		                      "one '@' between a name and a domain)",
+		                      email);
 	return 0;
 }
 
@@ -52,29 +51,29 @@ role_valid(apitoken_store_t *store, const char *role)
 	known[0] = '\0';
 	for (size_t i = 0; i < cfg->n_roles && off < sizeof(known); i++) {
 		int n = snprintf(known + off, sizeof(known) - off, "%s%s",
-				 i > 0 ? ", " : "", cfg->roles[i].name);
+		                 i > 0 ? ", " : "", cfg->roles[i].name);
 
 		if (n < 0)
 			break;
 		off += (size_t)n;
 	}
 	return apitoken_error(APITOKEN_ERR_INVALID,
-			      "unknown role '%.64s' (known roles: %s)", role,
-			      cfg->n_roles > 0 ? known : "none configured");
+	                      "unknown role '%.64s' (known roles: %s)", role,
+	                      cfg->n_roles > 0 ? known : "none configured");
 }
 
 int
 admin_user_fields_valid(apitoken_store_t *store, const char *name,
-			const char *email, const char *role, char *const *bus,
-			size_t n_bus)
+                        const char *email, const char *role, char *const *bus,
+                        size_t n_bus)
 {
 	int rc;
 
 	if (name != NULL && !apitoken_user_name_valid(name))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "invalid user name '%.80s' (1 to %d of "
-				      "A-Z a-z 0-9 . _ @ -)",
-				      name, APITOKEN_USER_MAX);
+		                      "invalid user name '%.80s' (1 to %d of "
+		                      "A-Z a-z 0-9 . _ @ -)",
+		                      name, APITOKEN_USER_MAX);
 	if (email != NULL) {
 		rc = email_valid(email);
 		if (rc < 0)
@@ -87,12 +86,13 @@ admin_user_fields_valid(apitoken_store_t *store, const char *name,
 	}
 	for (size_t i = 0; i < n_bus; i++) {
 		if (!apitoken_bu_id_valid(bus[i]))
-			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "invalid business unit id "
-					      "'%.80s' (visible ASCII, no "
-					      "space, '\"' or '\\', at most 64 "
-					      "bytes)",
-					      bus[i]);
+			return apitoken_error(
+			    APITOKEN_ERR_INVALID,
+			    "invalid business unit id "
+			    "'%.80s' (visible ASCII, no "
+			    "space, '\"' or '\\', at most 64 "
+			    "bytes)",
+			    bus[i]);
 	}
 	return 0;
 }
@@ -121,7 +121,7 @@ admin_user_json(const apitoken_user_t *u)
 	}
 	if (cJSON_AddBoolToObject(o, "api_access", u->api_access) == NULL ||
 	    cJSON_AddNumberToObject(o, "created", (double)u->created) ==
-		    NULL ||
+	        NULL ||
 	    cJSON_AddNumberToObject(o, "updated", (double)u->updated) == NULL)
 		goto fail;
 	return o;
@@ -145,8 +145,7 @@ static int
 check_user_arg(const apitoken_admin_io_t *io, const char *name)
 {
 	if (!apitoken_user_name_valid(name)) {
-		(void)admin_user_fields_valid(NULL, name, NULL, NULL, NULL,
-					      0);
+		(void)admin_user_fields_valid(NULL, name, NULL, NULL, NULL, 0);
 		admin_errorf(io, "%s", apitoken_last_error());
 		return EX_DATAERR;
 	}
@@ -155,22 +154,22 @@ check_user_arg(const apitoken_admin_io_t *io, const char *name)
 
 static int
 cmd_add(apitoken_store_t *store, int argc, char **argv,
-	const apitoken_admin_io_t *io)
+        const apitoken_admin_io_t *io)
 {
 	const char *email = NULL, *role = NULL, *pos[1];
-	struct admin_strv bus = { 0 };
+	struct admin_strv bus = {0};
 	const struct admin_opt opts[] = {
-		{ "--email", ADMIN_OPT_STRING, &email },
-		{ "--role", ADMIN_OPT_STRING, &role },
-		{ "--bu", ADMIN_OPT_LIST, &bus },
+	    {"--email", ADMIN_OPT_STRING, &email},
+	    {"--role", ADMIN_OPT_STRING, &role},
+	    {"--bu", ADMIN_OPT_LIST, &bus},
 	};
 	const size_t n_opts = sizeof(opts) / sizeof(opts[0]);
-	apitoken_user_t u = { 0 };
+	apitoken_user_t u = {0};
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "user add", argc, argv, 2, opts, n_opts,
-			      pos, 1, &n_pos);
+	rc = admin_parse_opts(io, "user add", argc, argv, 2, opts, n_opts, pos,
+	                      1, &n_pos);
 	if (rc != 0)
 		goto out;
 	rc = EX_USAGE;
@@ -180,11 +179,11 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 	}
 	if (email == NULL || role == NULL) {
 		admin_errorf(io, "user add: %s is required",
-			     email == NULL ? "--email ADDR" : "--role ROLE");
+		             email == NULL ? "--email ADDR" : "--role ROLE");
 		goto out;
 	}
 	rc = admin_user_fields_valid(store, pos[0], email, role,
-				     (char *const *)bus.v, bus.n);
+	                             (char *const *)bus.v, bus.n);
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;
@@ -209,24 +208,24 @@ out:
 
 static int
 cmd_set(apitoken_store_t *store, int argc, char **argv,
-	const apitoken_admin_io_t *io)
+        const apitoken_admin_io_t *io)
 {
 	const char *email = NULL, *role = NULL, *pos[1];
-	struct admin_strv bus = { 0 };
+	struct admin_strv bus = {0};
 	bool clear_bu = false;
 	const struct admin_opt opts[] = {
-		{ "--email", ADMIN_OPT_STRING, &email },
-		{ "--role", ADMIN_OPT_STRING, &role },
-		{ "--bu", ADMIN_OPT_LIST, &bus },
-		{ "--clear-bu", ADMIN_OPT_FLAG, &clear_bu },
+	    {"--email", ADMIN_OPT_STRING, &email},
+	    {"--role", ADMIN_OPT_STRING, &role},
+	    {"--bu", ADMIN_OPT_LIST, &bus},
+	    {"--clear-bu", ADMIN_OPT_FLAG, &clear_bu},
 	};
 	const size_t n_opts = sizeof(opts) / sizeof(opts[0]);
-	apitoken_user_change_t ch = { .api_access = -1 };
+	apitoken_user_change_t ch = {.api_access = -1};
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "user set", argc, argv, 2, opts, n_opts,
-			      pos, 1, &n_pos);
+	rc = admin_parse_opts(io, "user set", argc, argv, 2, opts, n_opts, pos,
+	                      1, &n_pos);
 	if (rc != 0)
 		goto out;
 	rc = EX_USAGE;
@@ -236,16 +235,16 @@ cmd_set(apitoken_store_t *store, int argc, char **argv,
 	}
 	if (clear_bu && bus.n > 0) {
 		admin_errorf(io, "user set: --clear-bu and --bu exclude each "
-			     "other (--bu alone replaces the units)");
+		                 "other (--bu alone replaces the units)");
 		goto out;
 	}
 	if (email == NULL && role == NULL && bus.n == 0 && !clear_bu) {
 		admin_errorf(io, "user set: nothing to change (give --email, "
-			     "--role, --bu or --clear-bu)");
+		                 "--role, --bu or --clear-bu)");
 		goto out;
 	}
 	rc = admin_user_fields_valid(store, pos[0], email, role,
-				     (char *const *)bus.v, bus.n);
+	                             (char *const *)bus.v, bus.n);
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;
@@ -269,20 +268,20 @@ out:
 
 static int
 cmd_api_access(apitoken_store_t *store, int argc, char **argv,
-	       const apitoken_admin_io_t *io)
+               const apitoken_admin_io_t *io)
 {
-	apitoken_user_change_t ch = { .api_access = -1 };
+	apitoken_user_change_t ch = {.api_access = -1};
 	const char *pos[2];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, "user api-access", argc, argv, 2, NULL, 0,
-			      pos, 2, &n_pos);
+	                      pos, 2, &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos != 2) {
 		admin_errorf(io, "user api-access: usage: user api-access "
-			     "USER on|off");
+		                 "USER on|off");
 		return EX_USAGE;
 	}
 	rc = check_user_arg(io, pos[0]);
@@ -293,8 +292,10 @@ cmd_api_access(apitoken_store_t *store, int argc, char **argv,
 	} else if (strcmp(pos[1], "off") == 0) {
 		ch.api_access = 0;
 	} else {
-		admin_errorf(io, "user api-access: expected 'on' or 'off', "
-			     "not '%.40s'", pos[1]);
+		admin_errorf(io,
+		             "user api-access: expected 'on' or 'off', "
+		             "not '%.40s'",
+		             pos[1]);
 		return EX_USAGE;
 	}
 	rc = apitoken_user_update(store, pos[0], &ch, io->origin);
@@ -306,14 +307,14 @@ cmd_api_access(apitoken_store_t *store, int argc, char **argv,
 
 static int
 cmd_remove(apitoken_store_t *store, int argc, char **argv,
-	   const apitoken_admin_io_t *io)
+           const apitoken_admin_io_t *io)
 {
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, "user remove", argc, argv, 2, NULL, 0, pos,
-			      1, &n_pos);
+	                      1, &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos != 1) {
@@ -332,7 +333,7 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
 
 static int
 cmd_show(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
 	apitoken_user_t *u = NULL;
 	apitoken_token_info_t tok;
@@ -343,7 +344,7 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 	int rc;
 
 	rc = admin_parse_opts(io, "user show", argc, argv, 2, NULL, 0, pos, 1,
-			      &n_pos);
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	if (n_pos != 1) {
@@ -368,9 +369,8 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 
 		if (o != NULL) {
 			cJSON *t = has_token
-					   ? admin_token_json(&tok,
-							      apitoken_now())
-					   : cJSON_CreateNull();
+			               ? admin_token_json(&tok, apitoken_now())
+			               : cJSON_CreateNull();
 
 			if (t == NULL) {
 				cJSON_Delete(o);
@@ -389,14 +389,14 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 	fprintf(io->out, "role:           %s\n", u->role);
 	fputs("business_units: ", io->out);
 	print_units(io->out, u, " ");
-	fprintf(io->out, "\napi_access:     %s\n", u->api_access ? "on"
-								 : "off");
+	fprintf(io->out, "\napi_access:     %s\n",
+	        u->api_access ? "on" : "off");
 	fprintf(io->out, "created:        %s\n", created);
 	fprintf(io->out, "updated:        %s\n", updated);
 	if (has_token) {
 		admin_time_iso(tok.exp, exp, sizeof(exp));
 		fprintf(io->out, "token:          %s (...%s, expires %s)\n",
-			tok.id, tok.hint, exp);
+		        tok.id, tok.hint, exp);
 	} else {
 		fputs("token:          none\n", io->out);
 	}
@@ -424,8 +424,8 @@ list_one(const apitoken_user_t *u, void *vctx)
 		cJSON_AddItemToArray(ctx->array, o);
 		return 0;
 	}
-	fprintf(ctx->io->out, "%-20s  %-30s  %-12s  %-3s  ", u->name,
-		u->email, u->role, u->api_access ? "on" : "off");
+	fprintf(ctx->io->out, "%-20s  %-30s  %-12s  %-3s  ", u->name, u->email,
+	        u->role, u->api_access ? "on" : "off");
 	print_units(ctx->io->out, u, ",");
 	fputc('\n', ctx->io->out);
 	return 0;
@@ -433,15 +433,15 @@ list_one(const apitoken_user_t *u, void *vctx)
 
 static int
 cmd_list(apitoken_store_t *store, int argc, char **argv,
-	 const apitoken_admin_io_t *io)
+         const apitoken_admin_io_t *io)
 {
-	struct list_ctx ctx = { .io = io };
+	struct list_ctx ctx = {.io = io};
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
 
 	rc = admin_parse_opts(io, "user list", argc, argv, 2, NULL, 0, pos, 0,
-			      &n_pos);
+	                      &n_pos);
 	if (rc != 0)
 		return rc;
 	if (io->json) {
@@ -450,7 +450,7 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 			return admin_print_json(io, NULL);
 	} else {
 		fprintf(io->out, "%-20s  %-30s  %-12s  %-3s  %s\n", "USER",
-			"EMAIL", "ROLE", "API", "BUSINESS_UNITS");
+		        "EMAIL", "ROLE", "API", "BUSINESS_UNITS");
 	}
 	rc = apitoken_user_foreach(store, list_one, &ctx);
 	if (rc < 0) {
@@ -464,13 +464,13 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 
 int
 admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
-	       const apitoken_admin_io_t *io, unsigned flags)
+               const apitoken_admin_io_t *io, unsigned flags)
 {
 	const char *sub;
 
 	if (argc < 2) {
 		admin_errorf(io, "user: missing sub-command (add, set, "
-			     "api-access, remove, show, list, import)");
+		                 "api-access, remove, show, list, import)");
 		return EX_USAGE;
 	}
 	sub = argv[1];

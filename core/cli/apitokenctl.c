@@ -39,8 +39,7 @@ struct opts {
 static void
 die_usage(const char *what, const char *arg)
 {
-	fprintf(stderr, PROG ": %s '%s'; see apitokenctl --help\n", what,
-		arg);
+	fprintf(stderr, PROG ": %s '%s'; see apitokenctl --help\n", what, arg);
 }
 
 /*
@@ -74,7 +73,7 @@ parse_global(int argc, char **argv, struct opts *o)
 		    (a[8] == '\0' || a[8] == '='))
 			dest = &o->config;
 		else if (strncmp(a, "--store", 7) == 0 &&
-			 (a[7] == '\0' || a[7] == '='))
+		         (a[7] == '\0' || a[7] == '='))
 			dest = &o->store;
 		if (dest == NULL) {
 			die_usage("unknown option", a);
@@ -129,7 +128,7 @@ read_token_tty(char *buf, size_t len)
 
 static int
 run_offline(apitoken_config_t *cfg, int argc, char **argv,
-	    const apitoken_admin_io_t *io, bool *busy)
+            const apitoken_admin_io_t *io, bool *busy)
 {
 	apitoken_store_t *store = NULL;
 	bool init = strcmp(argv[0], "init") == 0;
@@ -164,16 +163,16 @@ run_offline(apitoken_config_t *cfg, int argc, char **argv,
 
 static int
 run_online(const apitoken_config_t *cfg, int argc, char **argv,
-	   const apitoken_admin_io_t *io)
+           const apitoken_admin_io_t *io)
 {
 	int rc;
 
 	rc = apitoken_admin_call(cfg->admin_socket, argc, argv, io,
-				 CALL_TIMEOUT_MS);
+	                         CALL_TIMEOUT_MS);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": %s\n", apitoken_last_error());
 		return rc == APITOKEN_ERR_UNAVAILABLE ? EX_UNAVAILABLE
-						      : EX_IOERR;
+		                                      : EX_IOERR;
 	}
 	return rc;
 }
@@ -181,9 +180,9 @@ run_online(const apitoken_config_t *cfg, int argc, char **argv,
 int
 main(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = {0};
 	apitoken_config_t *cfg = NULL;
-	apitoken_admin_io_t io = { 0 };
+	apitoken_admin_io_t io = {0};
 	char origin[64], token_buf[1100];
 	FILE *tty_in = NULL;
 	int first, rc, n;
@@ -191,7 +190,7 @@ main(int argc, char **argv)
 	long owner;
 
 	apitoken_log_set_sink(apitoken_log_sink_stderr, (void *)PROG,
-			      APITOKEN_LOG_WARNING);
+	                      APITOKEN_LOG_WARNING);
 	first = parse_global(argc, argv, &o);
 	if (first == -2) {
 		apitoken_admin_usage(stdout);
@@ -226,7 +225,7 @@ main(int argc, char **argv)
 	}
 
 	(void)snprintf(origin, sizeof(origin), "apitokenctl uid %u",
-		       (unsigned)getuid());
+	               (unsigned)getuid());
 	io.in = stdin;
 	io.out = stdout;
 	io.err = stderr;
@@ -260,7 +259,7 @@ out:
 	apitoken_config_free(cfg);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, PROG ": cannot write standard output: %s\n",
-			strerror(errno));
+		        strerror(errno));
 		if (rc == EX_OK)
 			rc = EX_IOERR;
 	}

@@ -41,7 +41,7 @@ on_signal(int sig)
 static int
 listen_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -54,7 +54,7 @@ listen_unix(const char *path)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(fd, 16) < 0) {
 		fprintf(stderr, "admin_echo_server: %s: %s\n", path,
-			strerror(errno));
+		        strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -67,7 +67,7 @@ main(int argc, char **argv)
 {
 	apitoken_config_t *cfg = NULL;
 	apitoken_store_t *store = NULL;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	time_t end = time(NULL) + LIFETIME_S;
 	int lfd = -1, rc = 1;
 
@@ -82,7 +82,7 @@ main(int argc, char **argv)
 	    apitoken_config_set_store(cfg, argv[2]) < 0 ||
 	    apitoken_store_open(cfg, 0, &store) < 0) {
 		fprintf(stderr, "admin_echo_server: %s\n",
-			apitoken_last_error());
+		        apitoken_last_error());
 		goto out;
 	}
 	lfd = listen_unix(cfg->admin_socket);
@@ -91,7 +91,7 @@ main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	while (!stop && time(NULL) < end) {
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct pollfd p = {.fd = lfd, .events = POLLIN};
 		int n = poll(&p, 1, 200);
 
 		if (n < 0 && errno != EINTR)
@@ -104,9 +104,9 @@ main(int argc, char **argv)
 			if (cfd < 0)
 				continue;
 			if (apitoken_admin_serve(store, cfd,
-						 "admin socket (test)") < 0)
+			                         "admin socket (test)") < 0)
 				fprintf(stderr, "admin_echo_server: %s\n",
-					apitoken_last_error());
+				        apitoken_last_error());
 			close(cfd);
 		}
 	}

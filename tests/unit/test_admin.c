@@ -47,9 +47,8 @@ setup(void)
 	ck_assert_int_ge(asprintf(&path, "%s/store", dir), 0);
 	ck_assert_int_eq(apitoken_config_set_store(cfg, path), 0);
 	free(path);
-	ck_assert_int_eq(apitoken_store_open(cfg, APITOKEN_STORE_CREATE,
-					     &store),
-			 0);
+	ck_assert_int_eq(
+	    apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &store), 0);
 }
 
 static void
@@ -64,14 +63,14 @@ teardown(void)
 static void
 send_raw(int fd, const char *json, uint32_t announced)
 {
-	uint8_t hdr[4] = { (uint8_t)(announced >> 24),
-			   (uint8_t)(announced >> 16),
-			   (uint8_t)(announced >> 8), (uint8_t)announced };
+	uint8_t hdr[4] = {(uint8_t)(announced >> 24),
+	                  (uint8_t)(announced >> 16),
+	                  (uint8_t)(announced >> 8), (uint8_t)announced};
 
 	ck_assert_int_eq(write(fd, hdr, 4), 4);
 	if (json != NULL)
 		ck_assert_int_eq(write(fd, json, strlen(json)),
-				 (ssize_t)strlen(json));
+		                 (ssize_t)strlen(json));
 }
 
 /* Read one reply frame from fd and parse it. */
@@ -113,7 +112,7 @@ serve_raw(const char *json, uint32_t announced, char *err, size_t errlen)
 	r = read_reply(sv[0]);
 	code = cJSON_GetObjectItem(r, "exit")->valueint;
 	snprintf(err, errlen, "%s",
-		 cJSON_GetObjectItem(r, "stderr")->valuestring);
+	         cJSON_GetObjectItem(r, "stderr")->valuestring);
 	cJSON_Delete(r);
 	close(sv[0]);
 	close(sv[1]);
@@ -130,36 +129,37 @@ user_exists(const char *name)
 	return rc == 0;
 }
 
-#define ADD_CAROL "\"argv\":[\"user\",\"add\",\"carol\",\"--email\"," \
-		  "\"c@example.com\",\"--role\",\"admin\"]"
+#define ADD_CAROL                                                             \
+	"\"argv\":[\"user\",\"add\",\"carol\",\"--email\","                   \
+	"\"c@example.com\",\"--role\",\"admin\"]"
 
 START_TEST(test_malformed_requests_run_nothing)
 {
 	static const char *bad[] = {
-		"not json",
-		"[1,2,3]",
-		"{\"v\":2," ADD_CAROL "}",
-		"{" ADD_CAROL "}",
-		"{\"v\":\"1\"," ADD_CAROL "}",
-		"{\"v\":1,\"argv\":\"user add carol\"}",
-		"{\"v\":1,\"argv\":[\"user\",\"add\",\"carol\",7]}",
-		"{\"v\":1,\"argv\":[]}",
-		"{\"v\":1," ADD_CAROL ",\"json\":\"yes\"}",
-		"{\"v\":1," ADD_CAROL ",\"stdin\":42}",
-		"{\"v\":1," ADD_CAROL ",\"extra\":true}",
-		"{\"v\":1," ADD_CAROL ",\"v\":1}",
-		"{\"v\":1,\"argv\":[\"user\",\"import\",\"/etc/passwd\"]}",
+	    "not json",
+	    "[1,2,3]",
+	    "{\"v\":2," ADD_CAROL "}",
+	    "{" ADD_CAROL "}",
+	    "{\"v\":\"1\"," ADD_CAROL "}",
+	    "{\"v\":1,\"argv\":\"user add carol\"}",
+	    "{\"v\":1,\"argv\":[\"user\",\"add\",\"carol\",7]}",
+	    "{\"v\":1,\"argv\":[]}",
+	    "{\"v\":1," ADD_CAROL ",\"json\":\"yes\"}",
+	    "{\"v\":1," ADD_CAROL ",\"stdin\":42}",
+	    "{\"v\":1," ADD_CAROL ",\"extra\":true}",
+	    "{\"v\":1," ADD_CAROL ",\"v\":1}",
+	    "{\"v\":1,\"argv\":[\"user\",\"import\",\"/etc/passwd\"]}",
 	};
 	char err[512];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int code = serve_raw(bad[i], (uint32_t)strlen(bad[i]), err,
-				     sizeof(err));
+		                     sizeof(err));
 
 		ck_assert_msg(code == EX_PROTOCOL, "request %zu: exit %d", i,
-			      code);
+		              code);
 		ck_assert_msg(strstr(err, "malformed request") != NULL,
-			      "request %zu: %s", i, err);
+		              "request %zu: %s", i, err);
 		ck_assert(!user_exists("carol"));
 	}
 }
@@ -194,15 +194,14 @@ START_TEST(test_valid_request_runs)
 	const char *req = "{\"v\":1," ADD_CAROL ",\"json\":false}";
 	char err[512];
 
-	ck_assert_int_eq(serve_raw(req, (uint32_t)strlen(req), err,
-				   sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    serve_raw(req, (uint32_t)strlen(req), err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert(user_exists("carol"));
 	/* The same again: the command's own refusal and exit code. */
-	ck_assert_int_eq(serve_raw(req, (uint32_t)strlen(req), err,
-				   sizeof(err)),
-			 EX_CANTCREAT);
+	ck_assert_int_eq(
+	    serve_raw(req, (uint32_t)strlen(req), err, sizeof(err)),
+	    EX_CANTCREAT);
 	ck_assert_ptr_nonnull(strstr(err, "apitokenctl: "));
 }
 END_TEST
@@ -237,7 +236,7 @@ server_main(void *arg)
 static void
 server_start(struct server *s, int serve)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	snprintf(s->path, sizeof(s->path), "%s/admin.sock", dir);
 	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
@@ -269,8 +268,8 @@ seconds(void)
 START_TEST(test_call_times_out)
 {
 	struct server s;
-	char *argv[] = { "user", "list", NULL };
-	apitoken_admin_io_t io = { .in = stdin, .out = stdout, .err = stderr };
+	char *argv[] = {"user", "list", NULL};
+	apitoken_admin_io_t io = {.in = stdin, .out = stdout, .err = stderr};
 	double t0;
 	int rc;
 
@@ -286,13 +285,13 @@ END_TEST
 
 START_TEST(test_call_no_daemon)
 {
-	char *argv[] = { "user", "list", NULL };
-	apitoken_admin_io_t io = { .in = stdin, .out = stdout, .err = stderr };
+	char *argv[] = {"user", "list", NULL};
+	apitoken_admin_io_t io = {.in = stdin, .out = stdout, .err = stderr};
 	char path[200];
 
 	snprintf(path, sizeof(path), "%s/none.sock", dir);
 	ck_assert_int_eq(apitoken_admin_call(path, 2, argv, &io, 300),
-			 APITOKEN_ERR_UNAVAILABLE);
+	                 APITOKEN_ERR_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "cannot reach"));
 }
 END_TEST
@@ -300,20 +299,21 @@ END_TEST
 /* A call carries stdin ("token check") and brings back out/err/exit. */
 START_TEST(test_call_roundtrip)
 {
-	apitoken_user_t u = { .name = "dave", .email = "d@example.com",
-			      .role = "admin", .api_access = true };
+	apitoken_user_t u = {.name = "dave",
+	                     .email = "d@example.com",
+	                     .role = "admin",
+	                     .api_access = true};
 	char tok[APITOKEN_TOKEN_LEN + 1], line[80];
-	char *argv[] = { "token", "check", NULL };
+	char *argv[] = {"token", "check", NULL};
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t out_len = 0, err_len = 0;
-	apitoken_admin_io_t io = { .origin = "test" };
+	apitoken_admin_io_t io = {.origin = "test"};
 	struct server s;
 	int rc;
 
 	ck_assert_int_eq(apitoken_user_add(store, &u, "test"), 0);
-	ck_assert_int_eq(apitoken_token_issue(store, "dave", 0, "test", tok,
-					      NULL),
-			 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(store, "dave", 0, "test", tok, NULL), 0);
 	snprintf(line, sizeof(line), "%s\nignored second line\n", tok);
 	io.in = fmemopen(line, strlen(line), "r");
 	io.out = open_memstream(&out_buf, &out_len);
