@@ -1069,6 +1069,50 @@ introspection_suite(const struct server *srv, const struct cred *c)
 	                      "(RFC 7662 2.1)");
 	check_headers(&r, "401 without authentication");
 
+	/* Credentials that are not client credentials at all. */
+	{
+		static const char *const bogus[] = {
+		    "Authorization: Basic !!!not-base64!!!",
+		    "Authorization: Basic bm8tY29sb24taGVyZQ==", /* no ':' */
+		    NULL, /* Bearer with the token itself, filled below */
+		};
+		struct buf bearer = {0};
+		struct buf f2 = {0};
+		size_t i;
+
+		buf_str(&bearer, "Authorization: Bearer ");
+		buf_str(&bearer, opt->active_token);
+		form_param(&f2, "token", opt->active_token);
+		for (i = 0; i < 3; i++) {
+			const char *extra[2] = {i < 2 ? bogus[i] : bearer.s,
+			                        NULL};
+			cJSON *ej;
+			const cJSON *e;
+
+			request("POST", srv->introspection, NULL, f2.s, f2.len,
+			        extra, &r);
+			ej = parse(&r);
+			e = cJSON_GetObjectItemCaseSensitive(ej, "error");
+			if (!check(
+			        (r.status == 400 || r.status == 401) &&
+			            cJSON_IsString(e) &&
+			            (strcmp(e->valuestring,
+			                    "invalid_request") == 0 ||
+			             strcmp(e->valuestring,
+			                    "invalid_client") == 0),
+			        "%s: refused with 400 invalid_request or 401 "
+			        "invalid_client (RFC 6749 2.3.1, 5.2)",
+			        i == 0   ? "Basic credentials not in base64"
+			        : i == 1 ? "Basic credentials without ':'"
+			                 : "Bearer token instead of client "
+			                   "credentials"))
+				show_body(&r);
+			cJSON_Delete(ej);
+		}
+		buf_wipe(&bearer);
+		buf_wipe(&f2);
+	}
+
 	/* Wrong secret vs unknown client, basic. */
 	bad.secret = "wrong-secret-0123456789";
 	random_token(unknown_id, 17);
@@ -1359,9 +1403,12 @@ revocation_suite(const struct server *srv, const struct cred *c,
 	                          "token still active (RFC 7009 2.1)"))
 		show_body(&r);
 
-	revoke(srv, rc, AUTH_BASIC, opt->revocable_token, NULL, &r);
-	if (!check(r.status == 200, "revoke the active token: 200 "
-	                            "(RFC 7009 2.2)"))
+	/* A wrong hint: the server must look further (RFC 7009 2.1). */
+	revoke(srv, rc, AUTH_BASIC, opt->revocable_token,
+	       "token_type_hint=refresh_token", &r);
+	if (!check(r.status == 200, "revoke the active token, with "
+	                            "token_type_hint=refresh_token: 200 "
+	                            "(RFC 7009 2.1, 2.2)"))
 		show_body(&r);
 	introspect(srv, AUTH_BASIC, c, opt->revocable_token, NULL, &r);
 	check_inactive(&r, "revoked token");

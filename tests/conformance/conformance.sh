@@ -20,7 +20,22 @@ ctl() {
 	"$APITOKENCTL" "$@" 2>>"$scratch/ctl.log"
 }
 
-daemon_config
+# CONFORMANCE_TLS=1 (conformance-tls.sh): the same suite over HTTPS.
+cacert=""
+if [ "${CONFORMANCE_TLS:-}" = 1 ]; then
+	command -v openssl >/dev/null || skip_all "no openssl"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-days 1 -keyout "$scratch/key.pem" -out "$scratch/cert.pem" \
+		2>/dev/null || skip_all "openssl cannot make a certificate"
+	daemon_config "\"tls_cert\": \"$scratch/cert.pem\",
+		\"tls_key\": \"$scratch/key.pem\""
+	DAEMON_SCHEME=https
+	DAEMON_CURL_OPTS="--cacert $scratch/cert.pem"
+	cacert="$scratch/cert.pem"
+else
+	daemon_config
+fi
 ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
 for u in alice bob carol; do
 	ctl user add "$u" --email "$u@example.org" --role user \
@@ -60,7 +75,7 @@ CONFORMANCE_REVOKE_CLIENT_SECRET="$revoke_secret" \
 	--client-id rs-introspect \
 	--revoke-client-id rs-revoke \
 	--active-token "$active" --revocable-token "$revocable" \
-	--inactive-token "$disabled" "$@"
+	--inactive-token "$disabled" ${cacert:+--cacert "$cacert"} "$@"
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
 	echo "# conformance exited $rc; apitokend log:"

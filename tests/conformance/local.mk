@@ -10,9 +10,11 @@ tests_conformance_conformance_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) \
 tests_conformance_conformance_LDADD = $(CURL_LIBS) $(CJSON_LIBS) \
 	$(OPENSSL_LIBS) -lm
 
-TESTS += tests/conformance/conformance.sh tests/conformance/selftest.sh
+TESTS += tests/conformance/conformance.sh tests/conformance/selftest.sh \
+	tests/conformance/conformance-tls.sh
 dist_check_SCRIPTS += tests/conformance/conformance.sh \
-	tests/conformance/selftest.sh tests/conformance/mock_as.py
+	tests/conformance/selftest.sh tests/conformance/mock_as.py \
+	tests/conformance/conformance-tls.sh
 
 # Apache httpd + mod_oauth2 as a resource server: the snippet operators
 # include, installed with the docs, and its integration test.
