@@ -12,6 +12,7 @@ tests_conformance_conformance_LDADD = $(CURL_LIBS) $(CJSON_LIBS) \
 
 TESTS += tests/conformance/conformance.sh tests/conformance/selftest.sh \
 	tests/conformance/conformance-tls.sh
+EXTRA_DIST += tests/conformance/README.md
 dist_check_SCRIPTS += tests/conformance/conformance.sh \
 	tests/conformance/selftest.sh tests/conformance/mock_as.py \
 	tests/conformance/conformance-tls.sh
