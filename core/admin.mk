@@ -9,6 +9,7 @@ core_apitokenctl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 core_apitokenctl_LDADD = core/libapitoken.la $(OPENSSL_LIBS)
 
 dist_man_MANS += docs/apitokenctl.1
+dist_doc_DATA += docs/admin-socket.md
 
 # Tests: the CLI as an admin drives it, offline and through the admin
 # socket (admin_echo_server stands in for apitokend), and the socket
