@@ -470,13 +470,18 @@ stopping(apitokend_mail_t *mail)
 	return stop;
 }
 
-/* One poll: reminders, then every due notice (up to BATCH_MAX). */
-static void
+/*
+ * One poll: reminders, then every due notice (up to BATCH_MAX).  true if
+ * a full batch went out, so that more may be due at once (a backlog after
+ * an outage drains at relay speed, not BATCH_MAX a second).
+ */
+static bool
 poll_once(apitokend_mail_t *mail)
 {
 	struct collect c = { 0 };
 	char *password = NULL;
 	CURL *curl = NULL;
+	bool more = false;
 	size_t i;
 	int rc;
 
@@ -485,7 +490,7 @@ poll_once(apitokend_mail_t *mail)
 
 	c.list = calloc(BATCH_MAX, sizeof(*c.list));
 	if (c.list == NULL)
-		return;
+		return false;
 	rc = apitoken_outbox_foreach(mail->store, collect_due, &c);
 	if (rc != 0) {
 		apitoken_log(APITOKEN_LOG_WARNING,
@@ -518,6 +523,7 @@ poll_once(apitokend_mail_t *mail)
 		if (!deliver(mail, curl, &c.list[i], password))
 			break;
 	}
+	more = i == BATCH_MAX;
 out:
 	if (curl != NULL)
 		curl_easy_cleanup(curl);
@@ -525,6 +531,7 @@ out:
 	for (i = 0; i < c.n; i++)
 		pending_clear(&c.list[i]);
 	free(c.list);
+	return more;
 }
 
 static void *
@@ -532,14 +539,15 @@ mail_thread(void *arg)
 {
 	apitokend_mail_t *mail = arg;
 	struct timespec until;
+	bool more;
 
 	pthread_mutex_lock(&mail->lock);
 	while (!mail->stopping) {
 		mail->kicked = false;
 		pthread_mutex_unlock(&mail->lock);
-		poll_once(mail);
+		more = poll_once(mail);
 		pthread_mutex_lock(&mail->lock);
-		if (mail->kicked || mail->stopping)
+		if (more || mail->kicked || mail->stopping)
 			continue;
 		(void)clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += POLL_SECONDS;
