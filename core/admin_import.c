@@ -122,11 +122,12 @@ entry_validate(struct import *im, struct entry *e)
 static void
 trim(const char **s, size_t *len)
 {
-	while (*len > 0 && (**s == ' ' || **s == '\t')) {
+	/* A quoted field may span lines: line breaks are blanks too. */
+	while (*len > 0 && strchr(" \t\r\n", **s) != NULL) {
 		(*s)++;
 		(*len)--;
 	}
-	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+	while (*len > 0 && strchr(" \t\r\n", (*s)[*len - 1]) != NULL)
 		(*len)--;
 }
 
@@ -695,9 +696,8 @@ admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
 		}
 		(void)admin_print_json(io, o);
 	} else {
-		fprintf(io->out, "imported %zu user%s, rejected %zu\n",
-		        im->imported, im->imported == 1 ? "" : "s",
-		        im->rejected);
+		fprintf(io->out, "imported %zu users, rejected %zu\n",
+		        im->imported, im->rejected);
 	}
 	if (rc < 0)
 		rc = admin_exit_code(rc);

@@ -69,6 +69,21 @@ assert d['emil']['business_units'] == ['7', '8']
 assert d['ida']['email'] == 'ida@example.com' and d['ida']['business_units'] == ['5']
 assert d['zoe']['email'] == 'zoe@example.com'" "$out"
 
+# A quoted field may span lines; later line numbers stay right.
+cat >"$scratch/multi.csv" <<'EOF'
+ivy,ivy@example.com,reader,"41;
+42"
+jo,broken,reader
+EOF
+run user import "$scratch/multi.csv"
+check_eq "CSV: quoted line break, next record numbered 3" \
+	"65 imported 1 users, rejected 1 $scratch/multi.csv:3: invalid email address 'broken' (expected one '@' between a name and a domain)" \
+	"$rc $out $err"
+run --json user show ivy
+check "CSV: units across the line break" python3 -c \
+	"import json,sys; assert json.loads(sys.argv[1])['business_units'] == ['41', '42']" \
+	"$out"
+
 # ---- JSON lines ------------------------------------------------------------
 jl="$scratch/users.jsonl"
 cat >"$jl" <<'EOF'
