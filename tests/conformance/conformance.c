@@ -1355,11 +1355,13 @@ revocation_suite(const struct server *srv, const struct cred *c,
 	revoke(srv, rc, AUTH_BASIC, NULL, NULL, &r);
 	check_error(&r, 400, "invalid_request", "revoke without token",
 	            "RFC 7009 2.1: token REQUIRED");
+	check_headers(&r, "400 from the revocation endpoint");
 
 	bad.secret = "wrong-secret-0123456789";
 	revoke(srv, &bad, AUTH_BASIC, opt->revocable_token, NULL, &r);
 	check_error(&r, 401, "invalid_client", "revoke with a wrong secret",
 	            "RFC 7009 2.1, RFC 6749 5.2");
+	check_headers(&r, "401 from the revocation endpoint");
 	revoke(srv, rc, AUTH_NONE, opt->revocable_token, NULL, &r);
 	check_error(&r, 401, "invalid_client",
 	            "revoke without client "
