@@ -302,6 +302,8 @@ form_content_type(struct MHD_Connection *c)
 	return *ct == '\0' || *ct == ';' || *ct == ' ';
 }
 
+static void parse_form(struct apitokend_req *r, struct apitokend_form *f);
+
 static enum MHD_Result
 reply_too_large(struct apitokend *d, struct apitokend_req *r,
 		struct MHD_Connection *c)
@@ -371,40 +373,59 @@ metrics(struct apitokend *d, struct apitokend_req *r,
 	return ret;
 }
 
-/* First call, headers only: answer what needs no body. */
+/*
+ * First call, headers only.  Only refusals of a POST endpoint are answered
+ * here, before the body is read (libmicrohttpd then closes the
+ * connection, which is what we want for a body we will not read).
+ * Everything else is answered on the last call: a response queued on the
+ * first call costs the keep-alive connection.
+ */
 static enum MHD_Result
 first_call(struct apitokend *d, struct apitokend_req *r,
 	   struct MHD_Connection *c, const char *method)
 {
 	const char *cl;
-	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (r->ep != EP_INTROSPECT && r->ep != EP_REVOKE)
+		return MHD_YES;
+	if (strcmp(method, "POST") != 0)
+		return reply_error_hdr(r, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				       "invalid_request",
+				       "this endpoint accepts only POST",
+				       MHD_HTTP_HEADER_ALLOW, "POST");
+	if (!form_content_type(c))
+		return apitokend_reply_error(
+			r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
+			"the body must be application/x-www-form-urlencoded",
+			NULL);
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL &&
+	    strtoull(cl, NULL, 10) > apitokend_gen(d)->cfg->max_body)
+		return reply_too_large(d, r, c);
+	return MHD_YES;
+}
+
+/* Last call, the whole body read. */
+static enum MHD_Result
+last_call(struct apitokend *d, struct apitokend_req *r,
+	  struct MHD_Connection *c, const char *method)
+{
+	struct apitokend_form f;
 
 	switch (r->ep) {
 	case EP_INTROSPECT:
 	case EP_REVOKE:
-		if (strcmp(method, "POST") != 0)
-			return reply_error_hdr(r, c,
-					       MHD_HTTP_METHOD_NOT_ALLOWED,
-					       "invalid_request",
-					       "this endpoint accepts only "
-					       "POST",
-					       MHD_HTTP_HEADER_ALLOW, "POST");
-		if (!form_content_type(c))
-			return apitokend_reply_error(
-				r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
-				"the body must be "
-				"application/x-www-form-urlencoded",
-				NULL);
-		cl = MHD_lookup_connection_value(
-			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL &&
-		    strtoull(cl, NULL, 10) > apitokend_gen(d)->cfg->max_body)
+		if (r->too_large)
 			return reply_too_large(d, r, c);
-		return MHD_YES;
+		parse_form(r, &f);
+		if (r->ep == EP_INTROSPECT)
+			return apitokend_introspect(d, r, c, &f);
+		return apitokend_revoke(d, r, c, &f);
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
-		if (!get)
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return reply_error_hdr(r, c,
 					       MHD_HTTP_METHOD_NOT_ALLOWED,
 					       "invalid_request",
@@ -512,7 +533,6 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 {
 	struct apitokend *d = cls;
 	struct apitokend_req *r = *req_cls;
-	struct apitokend_form f;
 
 	(void)version;
 	if (r == NULL) {
@@ -536,12 +556,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->too_large)
-		return reply_too_large(d, r, c);
-	parse_form(r, &f);
-	if (r->ep == EP_INTROSPECT)
-		return apitokend_introspect(d, r, c, &f);
-	return apitokend_revoke(d, r, c, &f);
+	return last_call(d, r, c, method);
 }
 
 static void
@@ -639,8 +654,6 @@ apitokend_http_start(struct apitokend *d)
 
 		threads = np > 0 ? (unsigned)np : 1;
 	}
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
-					     (intptr_t)mhd_logger, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
 					     ai->ai_addr };
 	if (threads > 1)
@@ -670,7 +683,9 @@ apitokend_http_start(struct apitokend *d)
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+	/* The logger must be the very first option, or MHD warns. */
 	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, d,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 				  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (d->mhd == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_IO,

@@ -35,6 +35,13 @@
 #       Send one line over the local socket; prints the reply line.
 #   DAEMON_STORE, DAEMON_LOCAL_SOCKET, DAEMON_ADMIN_SOCKET: the paths used.
 
+# A test killed by a signal (or whose output pipe closed) must still stop
+# its daemon: turn those signals into an exit, which runs the EXIT trap.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
 DAEMON_CONFIG="$scratch/apitoken.json"
 DAEMON_STORE="$scratch/store"
 DAEMON_LOCAL_SOCKET="$scratch/store/local.sock"

@@ -322,6 +322,16 @@ for s in "$TA" "$TB" "$TB2" "$TC" "$TD" "$TE" "$SR" "$SN"; do
 done
 check_eq "the log holds no token and no client secret" "" "$leaked"
 
+# --- keep-alive: answers must not cost the connection -------------------
+conns=$(curl -s -w '%{num_connects} ' -o /dev/null "$BASE_URL/healthz" \
+	-o /dev/null "$BASE_URL/healthz" \
+	-o /dev/null "$BASE_URL/.well-known/oauth-authorization-server")
+check_eq "GET answers keep the connection alive" "1 0 0 " "$conns"
+conns=$(curl -s -w '%{num_connects} ' -u "rs1:$SR" -d "token=$TA" \
+	-o /dev/null "$BASE_URL/introspect" -o /dev/null "$BASE_URL/introspect")
+check_eq "POST /introspect answers keep the connection alive" "1 0 " \
+	"$conns"
+
 check "SIGTERM: clean exit" stop_daemon
 check "socket files removed at shutdown" \
 	test ! -e "$DAEMON_LOCAL_SOCKET" -a ! -e "$DAEMON_ADMIN_SOCKET"
