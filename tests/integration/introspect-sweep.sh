@@ -1,7 +1,9 @@
 #!/bin/sh
-# apitokend's periodic sweep: with token_lifetime 2s and sweep_interval
+# apitokend's periodic sweep: with token_lifetime 3s and sweep_interval
 # 1s a token turns inactive at expiry and is then deleted with an
-# "expired" audit record; the active-token gauge follows.
+# "expired" audit record; the active-token gauge follows.  Also: idle HTTP
+# connections are closed after connection_timeout, --ready-fd and
+# --listen.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/daemon.sh"
 
@@ -9,7 +11,8 @@
 [ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
 command -v curl >/dev/null || skip_all "curl not installed"
 
-daemon_config '"token_lifetime": "3s", "sweep_interval": "1s"'
+daemon_config '"token_lifetime": "3s", "sweep_interval": "1s",
+  "connection_timeout": 1'
 ctl init >/dev/null 2>&1
 ctl user add alice --email alice@example.org --role user >/dev/null 2>&1
 SR=$(ctl client add rs1 2>/dev/null)
@@ -49,6 +52,40 @@ check_match "audit: expired" "expired" "$(ctl audit alice 2>/dev/null)"
 check "token show: no token left" sh -c "! \"$APITOKENCTL\" token show alice >/dev/null 2>&1"
 gauge=$(curl -s "$BASE_URL/metrics" | sed -n 's/^apitokend_tokens_active //p')
 check_eq "apitokend_tokens_active back to 0" 0 "$gauge"
+
+# An idle client is dropped after connection_timeout (1 s here).
+idle=$(python3 - "$DAEMON_PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /introspect HTTP/1.1\r\nHost: x\r\n")
+t = time.monotonic()
+try:
+    d = s.recv(1024)
+except socket.timeout:
+    print("still open after 10 s")
+    sys.exit(0)
+print("closed" if time.monotonic() - t < 5 else "closed late")
+EOF
+)
+check_eq "a slow client is cut off after connection_timeout" closed "$idle"
 check "SIGTERM: clean exit" stop_daemon
+
+# --ready-fd and --listen
+"$APITOKEND" --foreground --config "$DAEMON_CONFIG" --listen 127.0.0.1:0 \
+	--ready-fd 3 3>"$scratch/ready" 2>>"$DAEMON_LOG" &
+pid=$!
+at_exit "kill -9 $pid 2>/dev/null"
+for i in $(seq 1 100); do
+	[ -s "$scratch/ready" ] && break
+	sleep 0.1
+done
+ready=$(cat "$scratch/ready")
+check_match "--ready-fd receives host:port once ready" \
+	'^127\.0\.0\.1:[0-9]+$' "$ready"
+check_eq "... and that address answers" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "http://$ready/healthz")"
+kill -TERM $pid
+wait $pid
+check_eq "... clean exit" 0 "$?"
 
 done_testing
