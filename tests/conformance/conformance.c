@@ -568,6 +568,27 @@ check_headers(const struct resp *r, const char *what)
 		     pragma ? pragma : "(none)");
 }
 
+/* Does the body or a header carry one of the tokens or client secrets? */
+static bool
+echoes_secret(const struct resp *r)
+{
+	const char *secrets[] = {opt->active_token, opt->revocable_token,
+	                         opt->client_secret, opt->revoke_client_secret,
+	                         opt->inactive_token};
+	size_t i, h;
+
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (secrets[i] == NULL || strlen(secrets[i]) < 8)
+			continue;
+		if (strstr(r->body, secrets[i]) != NULL)
+			return true;
+		for (h = 0; h < r->n_headers; h++)
+			if (strstr(r->headers[h], secrets[i]) != NULL)
+				return true;
+	}
+	return false;
+}
+
 /*
  * An error answer: status, RFC 6749 5.2 JSON shape and error code.
  * Returns whether all held.
@@ -580,6 +601,10 @@ check_error(const struct resp *r, long status, const char *code,
 	bool shape = false, ok;
 
 	check(r->status == status, "%s: HTTP %ld (%s)", what, status, cite);
+	check(!echoes_secret(r),
+	      "%s: the answer echoes no token or secret "
+	      "(RFC 7662 4, RFC 6749 10.3)",
+	      what);
 	if (cJSON_IsObject(j)) {
 		e = cJSON_GetObjectItemCaseSensitive(j, "error");
 		d = cJSON_GetObjectItemCaseSensitive(j, "error_description");
@@ -1143,6 +1168,30 @@ introspection_suite(const struct server *srv, const struct cred *c)
 	          memcmp(r.body, r2.body, r.len) == 0 && same_headers(&r, &r2),
 	      "post: unknown client and wrong secret get identical "
 	      "status, body and headers (RFC 7662 4)");
+
+	/* client_id twice (RFC 6749 3.2: parameters at most once). */
+	{
+		struct buf f2 = {0};
+		cJSON *ej;
+		const cJSON *e;
+
+		form_param(&f2, "token", opt->active_token);
+		form_param(&f2, "client_id", c->id);
+		post_form(srv->introspection, AUTH_POST, c, f2.s, NULL, &r);
+		buf_wipe(&f2);
+		ej = parse(&r);
+		e = cJSON_GetObjectItemCaseSensitive(ej, "error");
+		if (!check(
+		        (r.status == 400 || r.status == 401) &&
+		            cJSON_IsString(e) &&
+		            (strcmp(e->valuestring, "invalid_request") == 0 ||
+		             strcmp(e->valuestring, "invalid_client") == 0),
+		        "client_id given twice: refused with 400 "
+		        "invalid_request or 401 invalid_client (RFC 6749 "
+		        "3.2: MUST NOT be included more than once)"))
+			show_body(&r);
+		cJSON_Delete(ej);
+	}
 
 	/* Form-encoding of credentials. */
 	enc.pct_all = true;

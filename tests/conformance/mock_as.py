@@ -34,6 +34,7 @@ DEFECTS = {
     "string-exp": "exp is a string",
     "issuer-mismatch": "metadata issuer differs from where it is served",
     "no-size-limit": "bodies of any size are read",
+    "echo-token": "a repeated token is quoted in the error description",
 }
 
 CLIENTS = {
@@ -118,6 +119,9 @@ class Handler(BaseHTTPRequestHandler):
                 secret = urllib.parse.unquote_plus(secret)
             basic = (cid, secret)
         post = None
+        if (len(form.get("client_id", [])) > 1 or
+                len(form.get("client_secret", [])) > 1):
+            return None, (400, "invalid_request")
         if "client_id" in form or "client_secret" in form:
             post = (form.get("client_id", [""])[0],
                     form.get("client_secret", [""])[0])
@@ -153,6 +157,11 @@ class Handler(BaseHTTPRequestHandler):
         if err is not None:
             return self.error(*err)
         tokens = form.get("token", [])
+        if len(tokens) > 1 and self.has("echo-token"):
+            return self.send_json(400, {
+                "error": "invalid_request",
+                "error_description": "token %s given twice" % tokens[0],
+            }, error=True)
         if len(tokens) != 1:
             return self.error(400, "invalid_request")
         token = tokens[0]

@@ -79,5 +79,6 @@ defect no-allow '405 names POST in Allow'
 defect string-exp 'active token: exp is an integer'
 defect issuer-mismatch 'metadata: issuer is identical to the issuer'
 defect no-size-limit '65536-byte body: 413'
+defect echo-token 'token given twice: the answer echoes no token or secret'
 
 done_testing
