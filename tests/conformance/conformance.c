@@ -31,6 +31,8 @@
 
 /* ---- options --------------------------------------------------------- */
 
+#define MAX_INACTIVE 8
+
 struct opts {
 	const char *url;    /* base URL, the issuer's location */
 	const char *issuer; /* expected issuer, default url */
@@ -44,7 +46,8 @@ struct opts {
 	const char *encoded_client_secret;
 	const char *active_token;
 	const char *revocable_token;
-	const char *inactive_token;
+	const char *inactive_tokens[MAX_INACTIVE]; /* --inactive-token */
+	size_t n_inactive;
 	const char *cacert;
 	bool insecure;
 	bool tap;
@@ -572,11 +575,13 @@ check_headers(const struct resp *r, const char *what)
 static bool
 echoes_secret(const struct resp *r)
 {
-	const char *secrets[] = {opt->active_token, opt->revocable_token,
-	                         opt->client_secret, opt->revoke_client_secret,
-	                         opt->inactive_token};
+	const char *secrets[4 + MAX_INACTIVE] = {
+	    opt->active_token, opt->revocable_token, opt->client_secret,
+	    opt->revoke_client_secret};
 	size_t i, h;
 
+	for (i = 0; i < opt->n_inactive; i++)
+		secrets[4 + i] = opt->inactive_tokens[i];
 	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 		if (secrets[i] == NULL || strlen(secrets[i]) < 8)
 			continue;
@@ -1340,9 +1345,13 @@ introspection_suite(const struct server *srv, const struct cred *c)
 	check_inactive(&r, "unknown token");
 	introspect(srv, AUTH_POST, c, "not a token \"\\ \xc3\xa9", NULL, &r);
 	check_inactive(&r, "malformed token");
-	if (opt->inactive_token != NULL) {
-		introspect(srv, AUTH_BASIC, c, opt->inactive_token, NULL, &r);
-		check_inactive(&r, "--inactive-token");
+	for (size_t i = 0; i < opt->n_inactive; i++) {
+		char what[40];
+
+		snprintf(what, sizeof(what), "--inactive-token #%zu", i + 1);
+		introspect(srv, AUTH_BASIC, c, opt->inactive_tokens[i], NULL,
+		           &r);
+		check_inactive(&r, what);
 	}
 
 	cJSON_Delete(j);
@@ -1477,35 +1486,28 @@ revocation_suite(const struct server *srv, const struct cred *c,
 static void
 usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: conformance --url BASE --client-id ID --client-secret "
-	    "SECRET\n"
-	    "           --active-token T --revocable-token T2\n"
-	    "           [--revoke-client-id ID --revoke-client-secret S]\n"
-	    "           [--inactive-token T3] [--issuer URL]\n"
-	    "           [--introspection-endpoint URL] [--revocation-endpoint "
-	    "URL]\n"
-	    "           [--encoded-client-id ID --encoded-client-secret S]\n"
-	    "           [--cacert FILE] [--insecure] [--skew SECONDS]\n"
-	    "           [--oversize BYTES] [--tap]\n"
-	    "\n"
-	    "Checks an OAuth 2.0 server against RFC 7662 (introspection), RFC "
-	    "7009\n"
-	    "(revocation) and RFC 8414 (metadata).  BASE is the issuer's "
-	    "location;\n"
-	    "endpoints come from its metadata unless given.  The client may\n"
-	    "introspect; the revoke client (default: the same) may revoke; "
-	    "when a\n"
-	    "separate revoke client is given, the first client must NOT be "
-	    "allowed to\n"
-	    "revoke.  T stays active; T2 is revoked during the run.  T3 is "
-	    "any token\n"
-	    "the server must call inactive (revoked, expired, disabled "
-	    "user).\n"
-	    "Secrets may also come from the environment: "
-	    "CONFORMANCE_CLIENT_SECRET,\n"
-	    "CONFORMANCE_REVOKE_CLIENT_SECRET.\n");
+	/* clang-format off */
+	fputs(
+"usage: conformance --url BASE --client-id ID --client-secret SECRET\n"
+"           --active-token T --revocable-token T2\n"
+"           [--revoke-client-id ID --revoke-client-secret S]\n"
+"           [--inactive-token T3]... [--issuer URL]\n"
+"           [--introspection-endpoint URL] [--revocation-endpoint URL]\n"
+"           [--encoded-client-id ID --encoded-client-secret S]\n"
+"           [--cacert FILE] [--insecure] [--skew SECONDS]\n"
+"           [--oversize BYTES] [--tap]\n"
+"\n"
+"Checks an OAuth 2.0 server against RFC 7662 (introspection), RFC 7009\n"
+"(revocation) and RFC 8414 (metadata).  BASE is the issuer's location;\n"
+"endpoints come from its metadata unless given.  The client may\n"
+"introspect; the revoke client (default: the same) may revoke; when a\n"
+"separate revoke client is given, the first client must NOT be allowed\n"
+"to revoke.  T stays active; T2 is revoked during the run.  Each T3 (up\n"
+"to 8) is a token the server must call inactive (revoked, expired,\n"
+"disabled user...).  Secrets may also come from the environment:\n"
+"CONFORMANCE_CLIENT_SECRET, CONFORMANCE_REVOKE_CLIENT_SECRET.\n",
+	      out);
+	/* clang-format on */
 }
 
 int
@@ -1577,7 +1579,14 @@ main(int argc, char **argv)
 			o.revocable_token = optarg;
 			break;
 		case 'i':
-			o.inactive_token = optarg;
+			if (o.n_inactive == MAX_INACTIVE) {
+				fprintf(stderr,
+				        "conformance: at most %d "
+				        "--inactive-token\n",
+				        MAX_INACTIVE);
+				return 2;
+			}
+			o.inactive_tokens[o.n_inactive++] = optarg;
 			break;
 		case 'A':
 			o.cacert = optarg;

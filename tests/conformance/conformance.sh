@@ -1,8 +1,8 @@
 #!/bin/sh
 # Run the RFC 7662/7009/8414 conformance suite against the real apitokend,
 # provisioned with apitokenctl: one introspection-only client, one client
-# allowed to revoke, an active token, a token to revoke, and the token of a
-# user whose API-token option is off (must be inactive).
+# allowed to revoke, an active token, a token to revoke, and tokens that
+# must be inactive (user disabled, user removed, revoked, replaced).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/daemon.sh"
 
@@ -37,7 +37,7 @@ else
 	daemon_config
 fi
 ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
-for u in alice bob carol; do
+for u in alice bob carol dave erin frank; do
 	ctl user add "$u" --email "$u@example.org" --role user \
 		--bu sales >/dev/null ||
 		{ echo "Bail out! user add $u failed"; exit 99; }
@@ -50,6 +50,14 @@ active=$(secret_of "$(ctl token generate alice)" apitok_)
 revocable=$(secret_of "$(ctl token generate bob)" apitok_)
 disabled=$(secret_of "$(ctl token generate carol)" apitok_)
 ctl user api-access carol off >/dev/null
+# More tokens apitokend must call inactive: of a removed user, revoked with
+# apitokenctl, and replaced by a regenerated one.
+removed=$(secret_of "$(ctl token generate dave)" apitok_)
+ctl user remove dave >/dev/null
+revoked=$(secret_of "$(ctl token generate erin)" apitok_)
+ctl token revoke erin >/dev/null
+replaced=$(secret_of "$(ctl token generate frank)" apitok_)
+ctl token generate frank --replace >/dev/null
 # A client id that needs form-encoding (RFC 6749 2.3.1), if apitokenctl
 # accepts one; it does not today (ids are [A-Za-z0-9._-]), so the suite
 # skips those two checks.
@@ -60,7 +68,8 @@ if out=$(ctl client add "$enc_id"); then
 		--encoded-client-secret "$(secret_of "$out" apicli_)"
 fi
 if [ -z "$client_secret" ] || [ -z "$revoke_secret" ] ||
-   [ -z "$active" ] || [ -z "$revocable" ] || [ -z "$disabled" ]; then
+   [ -z "$active" ] || [ -z "$revocable" ] || [ -z "$disabled" ] ||
+   [ -z "$removed" ] || [ -z "$revoked" ] || [ -z "$replaced" ]; then
 	echo "Bail out! provisioning with apitokenctl failed"
 	exit 99
 fi
@@ -75,7 +84,9 @@ CONFORMANCE_REVOKE_CLIENT_SECRET="$revoke_secret" \
 	--client-id rs-introspect \
 	--revoke-client-id rs-revoke \
 	--active-token "$active" --revocable-token "$revocable" \
-	--inactive-token "$disabled" ${cacert:+--cacert "$cacert"} "$@"
+	--inactive-token "$disabled" --inactive-token "$removed" \
+	--inactive-token "$revoked" --inactive-token "$replaced" \
+	${cacert:+--cacert "$cacert"} "$@"
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
 	echo "# conformance exited $rc; apitokend log:"
