@@ -136,7 +136,7 @@ set_str(char **slot, const char *value, const char *key,
 
 int
 vconf_parse(struct vconf *conf, int argc, const char *const argv[],
-	    bool strict, bool allow_scope, const char **errstr)
+	    bool strict, bool pam, const char **errstr)
 {
 	char *secret_file = NULL;
 	char key[32];
@@ -187,7 +187,13 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 		} else if (strcmp(key, "ca_file") == 0) {
 			if (set_str(&conf->ca_file, value, key, errstr) != 0)
 				goto out;
-		} else if (strcmp(key, "scope") == 0 && allow_scope) {
+		} else if (pam && (strcmp(key, "try_first_pass") == 0 ||
+				   strcmp(key, "use_first_pass") == 0 ||
+				   strcmp(key, "use_authtok") == 0 ||
+				   strcmp(key, "authtok_type") == 0)) {
+			/* Read by pam_get_authtok() itself. */
+			continue;
+		} else if (strcmp(key, "scope") == 0 && pam) {
 			if (set_str(&conf->scope, value, key, errstr) != 0)
 				goto out;
 		} else if (strcmp(key, "timeout") == 0) {

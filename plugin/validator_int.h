@@ -37,11 +37,13 @@ struct vconf {
  * Parse "key=value" options into *conf (which it first clears).
  * strict: unknown keys are errors (PAM, where a misspelt "scope=" must
  * not silently drop a restriction) rather than ignored (the ABI).
- * allow_scope: accept "scope=".  0, or -1 with *errstr set (a message
+ * pam: accept "scope=", and let pass the options that pam_get_authtok()
+ * reads itself (try_first_pass, use_first_pass, use_authtok,
+ * authtok_type=).  0, or -1 with *errstr set (a message
  * that names the option, never the secret).
  */
 int vconf_parse(struct vconf *conf, int argc, const char *const argv[],
-		bool strict, bool allow_scope, const char **errstr);
+		bool strict, bool pam, const char **errstr);
 void vconf_free(struct vconf *conf);
 
 struct vhandle;

@@ -66,6 +66,8 @@ make_services() {
 	service remote $(remote)
 	service remote-scope $(remote scope=api:write)
 	service badmode mode=ldap
+	printf 'auth required %s %s [scope=api:read api:write] try_first_pass\n' \
+		"$PAMMOD" "$LOCAL" >"$svcdir/local-scopes"
 	service unknownopt $LOCAL scpoe=api:write
 	service nourl mode=remote client_id=pam "secret_file=$scratch/secret"
 	printf 'auth required %s mode=remote url=%s client_id=pam secret_file=%s\n' \
@@ -103,6 +105,11 @@ for mode in local remote; do
 	check_match "$mode: scope=api:write, alice (user): PAM_AUTH_ERR" \
 		"$AUTH_ERR" "$(pt $mode-scope alice "$T_ALICE" authenticate)"
 done
+
+check_match "[scope=api:read api:write]: bob (admin) authenticated" "$OK" \
+	"$(pt local-scopes bob "$T_BOB" authenticate)"
+check_match "[scope=api:read api:write]: alice (api:read only) refused" \
+	"$AUTH_ERR" "$(pt local-scopes alice "$T_ALICE" authenticate)"
 
 # The syslog lines: pam_unix style, the user named, never the token.
 log=$(PWDEBUG=2 pt local bob "$T_ALICE" authenticate)
