@@ -57,6 +57,7 @@ write_config() {
   "store": "$DAEMON_STORE",
   "listen": "127.0.0.1:0",
   "audience": "$2",
+  "admin_socket": "$DAEMON_ADMIN_SOCKET",
   "roles": { "admin": ["api:read", $1"api:admin"], "user": ["api:read"] }
 }
 EOF
@@ -65,6 +66,12 @@ EOF
 	daemon_configured=1
 }
 
+# The admin socket lives where other uids can reach it, so that the
+# daemon's own uid check (not the folder's mode) is what turns them away.
+mkdir -p "$scratch/pub"
+chmod 0711 "$scratch"
+chmod 0755 "$scratch/pub"
+DAEMON_ADMIN_SOCKET="$scratch/pub/admin.sock"
 write_config "" "aud-one"
 ctl init >/dev/null 2>&1
 ctl user add alice --email alice@example.org --role admin --bu sales \
@@ -150,6 +157,29 @@ check_eq "apitokenctl online: token show as offline" "$offline_show" \
 check "admin connections are logged with uid and pid" \
 	grep -q "admin socket: connection from uid $(id -u) pid [0-9]" \
 	"$DAEMON_LOG"
+
+# A peer that is not root, the daemon's user or in admin_group is turned
+# away by the daemon itself, even if the socket's mode lets it connect.
+if [ "$(id -u)" = 0 ]; then
+	chmod 0666 "$DAEMON_ADMIN_SOCKET"
+	python3 - "$DAEMON_ADMIN_SOCKET" <<'EOF'
+import os, socket, sys
+os.setgid(65534)
+os.setgroups([])
+os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b"garbage\n")
+    s.recv(100)
+except OSError:
+    pass
+EOF
+	check "admin socket: other uids are refused and logged" \
+		grep -q "admin socket: refused uid 65534" "$DAEMON_LOG"
+	chmod 0600 "$DAEMON_ADMIN_SOCKET"
+fi
 
 # --- the store has one owner -----------------------------------------------
 "$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
