@@ -31,13 +31,12 @@ struct vlocal {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_ms;
 	int fd;
-	pid_t fd_pid;		/* process that made fd (see vlocal_call) */
+	pid_t fd_pid; /* process that made fd (see vlocal_call) */
 	char buf[VLOCAL_LINE_MAX + 2];
 };
 
-static void
-reasonf(char *reason, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void reasonf(char *reason, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 reasonf(char *reason, size_t len, const char *fmt, ...)
@@ -73,7 +72,7 @@ left_ms(long long deadline)
 static int
 wait_fd(int fd, short events, long long deadline)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = {.fd = fd, .events = events};
 	int n;
 
 	for (;;) {
@@ -96,7 +95,7 @@ drop(struct vlocal *l)
 
 static int
 connect_sock(struct vlocal *l, long long deadline, char *reason,
-	     size_t reason_len)
+             size_t reason_len)
 {
 	struct sockaddr_un sa;
 	int fd, e;
@@ -113,18 +112,18 @@ connect_sock(struct vlocal *l, long long deadline, char *reason,
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		if (errno != EINPROGRESS) {
 			reasonf(reason, reason_len, "cannot connect to %s: %s",
-				l->path, strerror(errno));
+			        l->path, strerror(errno));
 			goto fail;
 		}
 		if (wait_fd(fd, POLLOUT, deadline) != 1) {
 			reasonf(reason, reason_len, "connect to %s timed out",
-				l->path);
+			        l->path);
 			goto fail;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 ||
 		    e != 0) {
 			reasonf(reason, reason_len, "cannot connect to %s",
-				l->path);
+			        l->path);
 			goto fail;
 		}
 	}
@@ -169,8 +168,8 @@ send_all(struct vlocal *l, const char *data, size_t len, long long deadline)
 
 /* Read one line into l->buf.  *len_out excludes the '\n'. */
 static int
-recv_line(struct vlocal *l, size_t *len_out, long long deadline,
-	  char *reason, size_t reason_len)
+recv_line(struct vlocal *l, size_t *len_out, long long deadline, char *reason,
+          size_t reason_len)
 {
 	size_t len = 0;
 	ssize_t n;
@@ -186,7 +185,7 @@ recv_line(struct vlocal *l, size_t *len_out, long long deadline,
 				 * protocol error, not the next answer. */
 				if ((size_t)(nl - l->buf) + 1 != len) {
 					reasonf(reason, reason_len,
-						"unexpected data after reply");
+					        "unexpected data after reply");
 					return IO_FAIL;
 				}
 				*nl = '\0';
@@ -213,8 +212,8 @@ recv_line(struct vlocal *l, size_t *len_out, long long deadline,
 			if (w == 1)
 				continue;
 			reasonf(reason, reason_len,
-				w == 0 ? "apitokend did not answer in time"
-				       : "poll failed");
+			        w == 0 ? "apitokend did not answer in time"
+			               : "poll failed");
 			return IO_FAIL;
 		}
 		if (errno == ECONNRESET && len == 0)
@@ -256,7 +255,7 @@ vlocal_close(struct vlocal *l)
 
 int
 vlocal_call(struct vlocal *l, const char *request, char **reply_out,
-	    char *reason, size_t reason_len)
+            char *reason, size_t reason_len)
 {
 	long long deadline = now_ms() + l->timeout_ms;
 	size_t rlen = strlen(request), len = 0;
@@ -303,10 +302,10 @@ vlocal_call(struct vlocal *l, const char *request, char **reply_out,
 			continue; /* stale kept connection: retry once */
 		if (io == IO_CLOSED)
 			reasonf(reason, reason_len,
-				"apitokend closed the connection");
+			        "apitokend closed the connection");
 		else if (reason != NULL && reason[0] == '\0')
 			reasonf(reason, reason_len, "cannot talk to %s",
-				l->path);
+			        l->path);
 		goto unlock;
 	}
 	if (attempt == 2) {

@@ -49,7 +49,8 @@ check_PROGRAMS += tests/plugin/host
 tests_plugin_host_SOURCES = tests/plugin/host.c
 tests_plugin_host_LDADD = -ldl -lpthread
 TESTS += tests/integration/plugin-fake.sh tests/integration/plugin.sh
-dist_check_SCRIPTS += tests/integration/plugin-fake.sh tests/integration/plugin.sh
+dist_check_SCRIPTS += tests/integration/plugin-fake.sh \
+	tests/integration/plugin.sh
 check_PROGRAMS += tests/plugin/pamtest
 tests_plugin_pamtest_SOURCES = tests/plugin/pamtest.c
 tests_plugin_pamtest_CFLAGS = $(AM_CFLAGS) $(PAM_CFLAGS)

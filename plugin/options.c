@@ -21,8 +21,8 @@
 
 static _Thread_local char errbuf[256];
 
-static const char *
-err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *err(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static const char *
 err(const char *fmt, ...)
@@ -77,7 +77,8 @@ read_secret(const char *path, char **out, const char **errstr)
 	}
 	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
 		*errstr = err("secret_file %s must not be readable or "
-			      "writable by others (chmod o-rw)", path);
+		              "writable by others (chmod o-rw)",
+		              path);
 		goto out;
 	}
 	for (;;) {
@@ -97,12 +98,12 @@ read_secret(const char *path, char **out, const char **errstr)
 		}
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-			   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+	                   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	buf[len] = '\0';
 	if (len == 0 || memchr(buf, '\n', len) != NULL) {
-		*errstr = err("secret_file %s must hold one non-empty line",
-			      path);
+		*errstr =
+		    err("secret_file %s must hold one non-empty line", path);
 		goto out;
 	}
 	*out = strdup(buf);
@@ -118,8 +119,7 @@ out:
 }
 
 static int
-set_str(char **slot, const char *value, const char *key,
-	const char **errstr)
+set_str(char **slot, const char *value, const char *key, const char **errstr)
 {
 	if (value == NULL || *value == '\0') {
 		*errstr = err("option %s needs a value", key);
@@ -136,7 +136,7 @@ set_str(char **slot, const char *value, const char *key,
 
 int
 vconf_parse(struct vconf *conf, int argc, const char *const argv[],
-	    bool strict, bool pam, const char **errstr)
+            bool strict, bool pam, const char **errstr)
 {
 	char *secret_file = NULL;
 	char key[32];
@@ -169,7 +169,8 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			else if (value != NULL && strcmp(value, "remote") == 0)
 				conf->mode = VMODE_REMOTE;
 			else {
-				*errstr = "option mode must be local or remote";
+				*errstr =
+				    "option mode must be local or remote";
 				goto out;
 			}
 		} else if (strcmp(key, "socket") == 0) {
@@ -188,9 +189,9 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			if (set_str(&conf->ca_file, value, key, errstr) != 0)
 				goto out;
 		} else if (pam && (strcmp(key, "try_first_pass") == 0 ||
-				   strcmp(key, "use_first_pass") == 0 ||
-				   strcmp(key, "use_authtok") == 0 ||
-				   strcmp(key, "authtok_type") == 0)) {
+		                   strcmp(key, "use_first_pass") == 0 ||
+		                   strcmp(key, "use_authtok") == 0 ||
+		                   strcmp(key, "authtok_type") == 0)) {
 			/* Read by pam_get_authtok() itself. */
 			continue;
 		} else if (strcmp(key, "scope") == 0 && pam) {
@@ -199,13 +200,14 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 		} else if (strcmp(key, "timeout") == 0) {
 			if (!parse_int(value, 1, 600000, &conf->timeout_ms)) {
 				*errstr = "option timeout must be 1 to 600000 "
-					  "(milliseconds)";
+				          "(milliseconds)";
 				goto out;
 			}
 		} else if (strcmp(key, "cache_ttl") == 0) {
 			if (!parse_int(value, 0, 86400, &conf->cache_ttl)) {
-				*errstr = "option cache_ttl must be 0 to 86400 "
-					  "(seconds)";
+				*errstr =
+				    "option cache_ttl must be 0 to 86400 "
+				    "(seconds)";
 				goto out;
 			}
 		} else if (strcmp(key, "insecure") == 0 && value == NULL) {
@@ -227,15 +229,17 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			size_t n = strcspn(p, " ");
 
 			if (n == 0 || n >= sizeof(word)) {
-				*errstr = "option scope must be space-separated "
-					  "scope-tokens";
+				*errstr =
+				    "option scope must be space-separated "
+				    "scope-tokens";
 				goto out;
 			}
 			memcpy(word, p, n);
 			word[n] = '\0';
 			if (!apitoken_scope_token_valid(word)) {
-				*errstr = "option scope must be space-separated "
-					  "scope-tokens";
+				*errstr =
+				    "option scope must be space-separated "
+				    "scope-tokens";
 				goto out;
 			}
 			p += n;
@@ -247,7 +251,7 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 	if (conf->mode == VMODE_LOCAL) {
 		if (conf->socket == NULL &&
 		    set_str(&conf->socket, VCONF_DEFAULT_SOCKET, "socket",
-			    errstr) != 0)
+		            errstr) != 0)
 			goto out;
 		if (strlen(conf->socket) >= 108) {
 			*errstr = "option socket: path too long";
@@ -262,9 +266,10 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 		    !(conf->insecure &&
 		      strncmp(conf->url, "http://", 7) == 0)) {
 			/* Plain HTTP would show token and secret to the
-			 * network; allow it only when asked in so many words. */
+			 * network; allow it only when asked in so many words.
+			 */
 			*errstr = "option url must start with https:// "
-				  "(http:// only with insecure)";
+			          "(http:// only with insecure)";
 			goto out;
 		}
 		if (conf->client_id == NULL) {
@@ -279,8 +284,8 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			goto out;
 		if (conf->ca_file != NULL &&
 		    access(conf->ca_file, R_OK) != 0) {
-			*errstr = err("ca_file %s cannot be read",
-				      conf->ca_file);
+			*errstr =
+			    err("ca_file %s cannot be read", conf->ca_file);
 			goto out;
 		}
 	}

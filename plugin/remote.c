@@ -55,7 +55,7 @@ struct vremote {
  */
 static void
 drop_log(oauth2_log_sink_t *sink, const char *filename, unsigned long line,
-	 const char *function, oauth2_log_level_t level, const char *msg)
+         const char *function, oauth2_log_level_t level, const char *msg)
 {
 	(void)sink;
 	(void)filename;
@@ -81,11 +81,11 @@ shared_cache(oauth2_log_t *log)
 
 	(void)pthread_mutex_lock(&cache_lock);
 	if (!cache_made) {
-		err = oauth2_cfg_set_cache(log, NULL, "shm",
-					   "name=" CACHE_NAME
-					   "&max_entries=1000"
-					   "&max_key_size=128"
-					   "&max_val_size=4096");
+		err =
+		    oauth2_cfg_set_cache(log, NULL, "shm",
+		                         "name=" CACHE_NAME "&max_entries=1000"
+		                         "&max_key_size=128"
+		                         "&max_val_size=4096");
 		if (err != NULL) {
 			oauth2_mem_free(err);
 			goto out;
@@ -113,7 +113,7 @@ dup_or_null(const char *s, bool *ok)
 
 int
 vremote_open(const struct vconf *conf, struct vremote **out,
-	     const char **errstr)
+             const char **errstr)
 {
 	struct vremote *r;
 	oauth2_log_sink_t *sink;
@@ -205,7 +205,7 @@ wipe_free(char *s)
 
 void
 vremote_check(struct vremote *r, const char *token, size_t len,
-	      struct apitoken_validation *res)
+              struct apitoken_validation *res)
 {
 	oauth2_http_call_ctx_t *ctx = NULL;
 	oauth2_nv_list_t *params = NULL;
@@ -242,26 +242,26 @@ vremote_check(struct vremote *r, const char *token, size_t len,
 	(void)oauth2_http_call_ctx_ssl_verify_set(r->log, ctx, !r->insecure);
 	if (r->ca_file != NULL)
 		(void)oauth2_http_call_ctx_ca_info_set(r->log, ctx,
-						       r->ca_file);
+		                                       r->ca_file);
 	/* client_secret_basic, id and secret form-encoded (RFC 6749
 	 * 2.3.1). */
 	if (!oauth2_http_call_ctx_basic_auth_set(r->log, ctx, r->client_id,
-						 r->secret, true) ||
+	                                         r->secret, true) ||
 	    !oauth2_nv_list_add(r->log, params, "token", tok) ||
 	    !oauth2_nv_list_add(r->log, params, "token_type_hint",
-				"access_token")) {
+	                        "access_token")) {
 		vresult_reason(res, "out of memory");
 		goto out;
 	}
 	if (!oauth2_http_post_form(r->log, r->url, params, ctx, &body,
-				   &status)) {
+	                           &status)) {
 		vresult_reason(res, "introspection request failed "
-				    "(connection, TLS or timeout)");
+		                    "(connection, TLS or timeout)");
 		goto out;
 	}
 	if (status == 401) {
 		vresult_reason(res, "introspection refused our client "
-				    "credentials (HTTP 401)");
+		                    "credentials (HTTP 401)");
 		goto out;
 	}
 	if (status != 200 || body == NULL) {
@@ -271,7 +271,7 @@ vremote_check(struct vremote *r, const char *token, size_t len,
 	vresult_from_json(res, body);
 	if (res->status == APITOKEN_VALIDATION_VALID && r->cache != NULL)
 		(void)oauth2_cache_set(r->log, r->cache, key, body,
-				       (oauth2_time_t)r->cache_ttl);
+		                       (oauth2_time_t)r->cache_ttl);
 out:
 	if (r->debug && res->status == APITOKEN_VALIDATION_UNAVAILABLE)
 		syslog(LOG_DEBUG, "apitoken validator: %s: %s", r->url,

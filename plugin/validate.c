@@ -49,7 +49,7 @@ fail(struct apitoken_validation *r, int status, const char *reason)
  * too long. */
 static bool
 copy_str(const cJSON *obj, const char *name, char *dst, size_t size,
-	 bool required)
+         bool required)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
 	size_t n;
@@ -69,8 +69,8 @@ copy_str(const cJSON *obj, const char *name, char *dst, size_t size,
 static bool
 copy_bus(const cJSON *obj, char *dst, size_t size)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj,
-							   "business_units");
+	const cJSON *it =
+	    cJSON_GetObjectItemCaseSensitive(obj, "business_units");
 	const cJSON *e;
 	size_t len = 0, n;
 
@@ -81,7 +81,8 @@ copy_bus(const cJSON *obj, char *dst, size_t size)
 		return copy_str(obj, "business_units", dst, size, true);
 	if (!cJSON_IsArray(it))
 		return false;
-	cJSON_ArrayForEach(e, it) {
+	cJSON_ArrayForEach(e, it)
+	{
 		if (!cJSON_IsString(e) || e->valuestring == NULL)
 			return false;
 		n = strlen(e->valuestring);
@@ -107,12 +108,13 @@ vresult_from_json(struct apitoken_validation *r, const char *json)
 		goto out;
 	}
 	if (cJSON_GetObjectItemCaseSensitive(obj, "error") != NULL) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "error");
+		const cJSON *e =
+		    cJSON_GetObjectItemCaseSensitive(obj, "error");
 
 		fail(r, APITOKEN_VALIDATION_UNAVAILABLE, "apitokend error");
 		if (cJSON_IsString(e))
 			vresult_reason(r, "apitokend error: %.64s",
-				       e->valuestring);
+			               e->valuestring);
 		goto out;
 	}
 	active = cJSON_GetObjectItemCaseSensitive(obj, "active");
@@ -127,7 +129,7 @@ vresult_from_json(struct apitoken_validation *r, const char *json)
 	}
 	exp = cJSON_GetObjectItemCaseSensitive(obj, "exp");
 	if (!copy_str(obj, "username", r->username, sizeof(r->username),
-		      true) ||
+	              true) ||
 	    r->username[0] == '\0' ||
 	    !copy_str(obj, "scope", r->scope, sizeof(r->scope), false) ||
 	    !copy_str(obj, "role", r->role, sizeof(r->role), false) ||
@@ -216,7 +218,7 @@ check_request(const char *token, size_t len)
 
 static void
 check_local(struct vhandle *h, const char *token, size_t len,
-	    struct apitoken_validation *r)
+            struct apitoken_validation *r)
 {
 	char reason[APITOKEN_VALIDATION_REASON_MAX];
 	char *req, *reply = NULL;
@@ -237,7 +239,7 @@ check_local(struct vhandle *h, const char *token, size_t len,
 
 int
 vhandle_check(struct vhandle *h, const char *token, size_t len,
-	      const char *required_scope, struct apitoken_validation *r)
+              const char *required_scope, struct apitoken_validation *r)
 {
 	if (r == NULL)
 		return APITOKEN_VALIDATION_UNAVAILABLE;
@@ -255,8 +257,7 @@ vhandle_check(struct vhandle *h, const char *token, size_t len,
 		check_local(h, token, len, r);
 	else
 		vremote_check(h->remote, token, len, r);
-	if (r->status == APITOKEN_VALIDATION_VALID &&
-	    required_scope != NULL &&
+	if (r->status == APITOKEN_VALIDATION_VALID && required_scope != NULL &&
 	    !apitoken_scope_satisfies(r->scope, required_scope)) {
 		r->status = APITOKEN_VALIDATION_INVALID;
 		r->flags |= APITOKEN_VALIDATION_INSUFFICIENT_SCOPE;
@@ -268,15 +269,15 @@ out:
 		syslog(LOG_DEBUG,
 		       "apitoken validator: status=%d user=%s jti=%s%s%s",
 		       r->status, r->username[0] ? r->username : "-",
-		       r->jti[0] ? r->jti : "-", r->reason[0] ? " reason=" : "",
-		       r->reason);
+		       r->jti[0] ? r->jti : "-",
+		       r->reason[0] ? " reason=" : "", r->reason);
 	}
 	return r->status;
 }
 
 int
 vhandle_user_active(struct vhandle *h, const char *user, char *reason,
-		    size_t reason_len)
+                    size_t reason_len)
 {
 	cJSON *req = NULL, *obj = NULL;
 	const cJSON *active, *name;
@@ -288,7 +289,8 @@ vhandle_user_active(struct vhandle *h, const char *user, char *reason,
 		return -1;
 	}
 	req = cJSON_CreateObject();
-	if (req == NULL || cJSON_AddStringToObject(req, "op", "user") == NULL ||
+	if (req == NULL ||
+	    cJSON_AddStringToObject(req, "op", "user") == NULL ||
 	    cJSON_AddStringToObject(req, "user", user) == NULL) {
 		(void)snprintf(reason, reason_len, "out of memory");
 		goto out;

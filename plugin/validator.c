@@ -32,7 +32,7 @@ v_open(unsigned host_abi, char *const options[], void **handle,
 	if (APITOKEN_VALIDATOR_ABI_MAJOR_OF(host_abi) !=
 	    APITOKEN_VALIDATOR_ABI_MAJOR) {
 		*errstr = "host speaks another major version of the "
-			  "apitoken validator ABI";
+		          "apitoken validator ABI";
 		return -1;
 	}
 	while (options != NULL && options[n] != NULL) {
@@ -42,7 +42,7 @@ v_open(unsigned host_abi, char *const options[], void **handle,
 		}
 	}
 	if (vconf_parse(&conf, n, (const char *const *)options, false, false,
-			errstr) != 0)
+	                errstr) != 0)
 		return -1;
 	if (vhandle_open(&conf, &h, errstr) != 0) {
 		vconf_free(&conf);
@@ -54,7 +54,7 @@ v_open(unsigned host_abi, char *const options[], void **handle,
 
 static int
 v_check(void *handle, const char *token, size_t len,
-	const char *required_scope, struct apitoken_validation *result)
+        const char *required_scope, struct apitoken_validation *result)
 {
 	return vhandle_check(handle, token, len, required_scope, result);
 }
@@ -67,8 +67,8 @@ v_close(void *handle)
 
 __attribute__((visibility("default")))
 const struct apitoken_validator apitoken_validator = {
-	.abi_version = APITOKEN_VALIDATOR_ABI_VERSION,
-	.open = v_open,
-	.check = v_check,
-	.close = v_close,
+    .abi_version = APITOKEN_VALIDATOR_ABI_VERSION,
+    .open = v_open,
+    .check = v_check,
+    .close = v_close,
 };

@@ -24,8 +24,8 @@ struct vconf {
 	char *socket;
 	char *url;
 	char *client_id;
-	char *secret;		/* read from secret_file; wiped on free */
-	char *scope;		/* PAM only: required scope */
+	char *secret; /* read from secret_file; wiped on free */
+	char *scope;  /* PAM only: required scope */
 	char *ca_file;
 	int timeout_ms;
 	int cache_ttl;
@@ -43,14 +43,14 @@ struct vconf {
  * that names the option, never the secret).
  */
 int vconf_parse(struct vconf *conf, int argc, const char *const argv[],
-		bool strict, bool pam, const char **errstr);
+                bool strict, bool pam, const char **errstr);
 void vconf_free(struct vconf *conf);
 
 struct vhandle;
 
 /* Make a handle from a parsed conf, which it takes over (conf is cleared). */
 int vhandle_open(struct vconf *conf, struct vhandle **out,
-		 const char **errstr);
+                 const char **errstr);
 void vhandle_close(struct vhandle *h);
 bool vhandle_debug(const struct vhandle *h);
 /* The conf's scope= (PAM), or NULL. */
@@ -58,19 +58,19 @@ const char *vhandle_scope(const struct vhandle *h);
 
 /* The validation, as the ABI's check(). */
 int vhandle_check(struct vhandle *h, const char *token, size_t len,
-		  const char *required_scope,
-		  struct apitoken_validation *result);
+                  const char *required_scope,
+                  struct apitoken_validation *result);
 
 /*
  * Is user known with the API-token option on?  Local mode only.
  * 1 yes, 0 no, -1 unavailable (reason in reason_out).
  */
 int vhandle_user_active(struct vhandle *h, const char *user, char *reason,
-			size_t reason_len);
+                        size_t reason_len);
 
 /* Format into the result's reason. */
 void vresult_reason(struct apitoken_validation *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Fill r from an RFC 7662 introspection reply (a JSON text).  Sets
@@ -87,13 +87,13 @@ void vlocal_close(struct vlocal *l);
  * malloc'd, NUL-terminated *reply_out.  0, or -1 with a reason.
  */
 int vlocal_call(struct vlocal *l, const char *request, char **reply_out,
-		char *reason, size_t reason_len);
+                char *reason, size_t reason_len);
 
 struct vremote;
 int vremote_open(const struct vconf *conf, struct vremote **out,
-		 const char **errstr);
+                 const char **errstr);
 void vremote_close(struct vremote *r);
 void vremote_check(struct vremote *r, const char *token, size_t len,
-		   struct apitoken_validation *result);
+                   struct apitoken_validation *result);
 
 #endif /* APITOKEN_VALIDATOR_INT_H */

@@ -174,8 +174,7 @@ item_str(pam_handle_t *pamh, int type)
 }
 
 EXPORT int
-pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
-		    const char **argv)
+pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct apitoken_validation res;
 	struct vhandle *h = NULL;
@@ -198,7 +197,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	rc = pam_get_authtok(pamh, PAM_AUTHTOK, &token, NULL);
 	if (rc != PAM_SUCCESS || token == NULL) {
 		pam_syslog(pamh, LOG_NOTICE,
-			   "no token given; rhost=%s user=%s", rhost, user);
+		           "no token given; rhost=%s user=%s", rhost, user);
 		rc = PAM_AUTH_ERR;
 		goto out;
 	}
@@ -206,36 +205,36 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	case APITOKEN_VALIDATION_VALID:
 		if (strcmp(res.username, user) != 0) {
 			pam_syslog(pamh, LOG_NOTICE,
-				   "authentication failure; rhost=%s user=%s "
-				   "(token of another user, jti=%s)",
-				   rhost, user, res.jti);
+			           "authentication failure; rhost=%s user=%s "
+			           "(token of another user, jti=%s)",
+			           rhost, user, res.jti);
 			rc = PAM_AUTH_ERR;
 			break;
 		}
 		copy = strdup(user);
-		if (copy == NULL ||
-		    pam_set_data(pamh, DATA_AUTH_USER, copy, free_data) !=
-			    PAM_SUCCESS) {
+		if (copy == NULL || pam_set_data(pamh, DATA_AUTH_USER, copy,
+		                                 free_data) != PAM_SUCCESS) {
 			free(copy);
 			rc = PAM_BUF_ERR;
 			break;
 		}
 		if (vhandle_debug(h))
 			pam_syslog(pamh, LOG_DEBUG,
-				   "authenticated user=%s jti=%s", user,
-				   res.jti);
+			           "authenticated user=%s jti=%s", user,
+			           res.jti);
 		rc = PAM_SUCCESS;
 		break;
 	case APITOKEN_VALIDATION_INVALID:
 		pam_syslog(pamh, LOG_NOTICE,
-			   "authentication failure; rhost=%s user=%s (%s)",
-			   rhost, user, res.reason);
+		           "authentication failure; rhost=%s user=%s (%s)",
+		           rhost, user, res.reason);
 		rc = PAM_AUTH_ERR;
 		break;
 	default:
 		pam_syslog(pamh, LOG_ERR,
-			   "authentication service unavailable; rhost=%s "
-			   "user=%s (%s)", rhost, user, res.reason);
+		           "authentication service unavailable; rhost=%s "
+		           "user=%s (%s)",
+		           rhost, user, res.reason);
 		rc = PAM_AUTHINFO_UNAVAIL;
 		break;
 	}
@@ -286,12 +285,13 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		 * this module's auth step found in this PAM transaction.
 		 */
 		if (pam_get_data(pamh, DATA_AUTH_USER, &authed) ==
-			    PAM_SUCCESS &&
+		        PAM_SUCCESS &&
 		    authed != NULL && strcmp(authed, user) == 0)
 			return PAM_SUCCESS;
 		pam_syslog(pamh, LOG_NOTICE,
-			   "account refused; user=%s (not authenticated by "
-			   "pam_apitoken in this session, mode=remote)", user);
+		           "account refused; user=%s (not authenticated by "
+		           "pam_apitoken in this session, mode=remote)",
+		           user);
 		return PAM_PERM_DENIED;
 	}
 
@@ -303,13 +303,14 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		rc = PAM_SUCCESS;
 	} else if (active == 0) {
 		pam_syslog(pamh, LOG_NOTICE,
-			   "account refused; user=%s (unknown user or "
-			   "API-token access disabled)", user);
+		           "account refused; user=%s (unknown user or "
+		           "API-token access disabled)",
+		           user);
 		rc = PAM_PERM_DENIED;
 	} else {
 		pam_syslog(pamh, LOG_ERR,
-			   "account service unavailable; user=%s (%s)", user,
-			   reason);
+		           "account service unavailable; user=%s (%s)", user,
+		           reason);
 		rc = PAM_AUTHINFO_UNAVAIL;
 	}
 	release(h, owned);

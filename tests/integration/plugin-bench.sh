@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run tests/plugin/bench_plugin against a real apitokend (not part of make
 # check: timings on a shared machine are not a pass/fail matter).
-#   cd BUILD && top_srcdir=SRC top_builddir=. sh SRC/tests/integration/plugin-bench.sh [N]
+#   cd BUILD && top_srcdir=SRC top_builddir=. \
+#       sh SRC/tests/integration/plugin-bench.sh [N]
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/daemon.sh"
 

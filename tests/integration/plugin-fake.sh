@@ -22,7 +22,8 @@ def b62(n, w):
         n, r = divmod(n, 62); s = A[r] + s
     return s.rjust(w, "0")
 def token(seed):
-    body = "apitok_" + b62(int.from_bytes(seed.to_bytes(1, "big") * 32, "big"), 43)
+    secret = int.from_bytes(seed.to_bytes(1, "big") * 32, "big")
+    body = "apitok_" + b62(secret, 43)
     return body + b62(zlib.crc32(body.encode()), 6)
 if sys.argv[1] == "token":
     print(token(int(sys.argv[2]))); sys.exit(0)
@@ -91,7 +92,10 @@ stop_fake() {
 }
 at_exit stop_fake
 
-run() { "$HOST" "$@" "$SO" mode=local "socket=$scratch/fake.sock" timeout=500; }
+run() {
+	"$HOST" "$@" "$SO" mode=local "socket=$scratch/fake.sock" timeout=500
+}
+conns() { wc -l <"$scratch/conns" | tr -d ' '; }
 
 start_fake keep || { not_ok "fake daemon starts"; done_testing; }
 
@@ -132,7 +136,7 @@ rm -f "$scratch/conns"
 out=$(for i in 1 2 3 4 5; do echo "$T_GOOD"; done | run)
 check_eq "five checks, five VALID" "5" \
 	"$(printf '%s\n' "$out" | grep -c '^VALID')"
-check_eq "... over one kept connection" "1" "$(wc -l <"$scratch/conns" | tr -d ' ')"
+check_eq "... over one kept connection" "1" "$(conns)"
 
 # Silence: UNAVAILABLE within the timeout, and the next check recovers.
 t0=$(date +%s%N)
@@ -162,7 +166,7 @@ rm -f "$scratch/conns"
 out=$(for i in 1 2 3; do echo "$T_GOOD"; done | run)
 check_eq "stale connection: redial once, all VALID" "3" \
 	"$(printf '%s\n' "$out" | grep -c '^VALID')"
-check_eq "... on three connections" "3" "$(wc -l <"$scratch/conns" | tr -d ' ')"
+check_eq "... on three connections" "3" "$(conns)"
 stop_fake
 
 out=$(printf '%s\n' "$T_GOOD" | run)
@@ -175,7 +179,8 @@ out=$("$HOST" "$SO" mode=foo </dev/null)
 check_match "unknown mode refused by open" '^open refused: option mode' \
 	"$out"
 out=$("$HOST" "$SO" mode=remote </dev/null)
-check_match "remote without url refused" '^open refused: mode=remote needs url' "$out"
+check_match "remote without url refused" \
+	'^open refused: mode=remote needs url' "$out"
 out=$("$HOST" "$SO" mode=local colour=blue "socket=$scratch/x" </dev/null)
 check_match "unknown option keys are ignored" '^abi 1\.0$' "$out"
 out=$("$HOST" -a 0x20000 "$SO" mode=local </dev/null)

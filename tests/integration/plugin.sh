@@ -71,7 +71,7 @@ out=$(one "$T_ALICE" -s "api:admin" "$SO" \
 	$(remote_opts "ca_file=$scratch/cert.pem"))
 check_match "remote: missing scope is INVALID" '^INVALID user=alice' "$out"
 out=$(one "$T_ALICE" "$SO" $(remote_opts))
-check_match "remote: certificate verified by default (untrusted: UNAVAILABLE)" \
+check_match "remote: TLS verified by default (untrusted: UNAVAILABLE)" \
 	'^UNAVAILABLE' "$out"
 out=$(one "$T_ALICE" "$SO" $(remote_opts insecure))
 check_match "remote: insecure skips verification" '^VALID user=alice' \
@@ -134,7 +134,7 @@ check_match "local: user's API-token option off: INVALID at once" \
 	"$(ask 3 "$T_ALICE" "$scratch/out.local")"
 check_match "remote without cache: INVALID at once" '^INVALID' \
 	"$(ask 5 "$T_ALICE" "$scratch/out.nocache")"
-check_match "remote with cache: still VALID, from the cache (the documented TTL bound)" \
+check_match "remote with cache: still VALID, cached (the documented bound)" \
 	'^VALID user=alice .*flags=2' \
 	"$(ask 4 "$T_ALICE" "$scratch/out.cached")"
 ctl user api-access alice on >/dev/null 2>&1

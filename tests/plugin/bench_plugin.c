@@ -44,8 +44,8 @@ static void
 summary(const char *what, double *t, int n)
 {
 	qsort(t, (size_t)n, sizeof(*t), cmp);
-	printf("%-34s n=%d median=%.1f us p99=%.1f us max=%.1f us\n", what,
-	       n, t[n / 2], t[(n * 99) / 100], t[n - 1]);
+	printf("%-34s n=%d median=%.1f us p99=%.1f us max=%.1f us\n", what, n,
+	       t[n / 2], t[(n * 99) / 100], t[n - 1]);
 }
 
 /* Answer every hidden prompt with the token. */
@@ -71,7 +71,7 @@ main(int argc, char **argv)
 {
 	const struct apitoken_validator *v;
 	struct apitoken_validation res;
-	struct pam_conv pc = { conv, NULL };
+	struct pam_conv pc = {conv, NULL};
 	pam_handle_t *pamh = NULL;
 	const char *errstr;
 	char sockopt[256];
@@ -83,7 +83,7 @@ main(int argc, char **argv)
 	token = getenv("APITOKEN_BENCH_TOKEN");
 	if (argc < 3 || token == NULL) {
 		fprintf(stderr, "usage: APITOKEN_BENCH_TOKEN=... bench_plugin "
-				"SO SOCKET [N] [SERVICE USER]\n");
+		                "SO SOCKET [N] [SERVICE USER]\n");
 		return 2;
 	}
 	if (argc > 3)
@@ -98,7 +98,7 @@ main(int argc, char **argv)
 	}
 	v = dlsym(dl, APITOKEN_VALIDATOR_SYMBOL);
 	if (v == NULL || APITOKEN_VALIDATOR_ABI_MAJOR_OF(v->abi_version) !=
-				 APITOKEN_VALIDATOR_ABI_MAJOR)
+	                     APITOKEN_VALIDATOR_ABI_MAJOR)
 		return 1;
 	snprintf(sockopt, sizeof(sockopt), "socket=%s", argv[2]);
 	opts[0] = "mode=local";
@@ -116,7 +116,7 @@ main(int argc, char **argv)
 		t[i] = now_us() - t0;
 		if (rc != APITOKEN_VALIDATION_VALID) {
 			fprintf(stderr, "check %d: status %d (%s)\n", i, rc,
-				res.reason);
+			        res.reason);
 			return 1;
 		}
 	}
@@ -139,7 +139,7 @@ main(int argc, char **argv)
 			t[i] = now_us() - t0;
 			if (rc != PAM_SUCCESS) {
 				fprintf(stderr, "pam_authenticate %d: %s\n", i,
-					pam_strerror(pamh, rc));
+				        pam_strerror(pamh, rc));
 				return 1;
 			}
 		}

@@ -64,7 +64,7 @@ run(void *arg)
 		if (i == 0)
 			j->first = r;
 		else if (r.status != j->first.status ||
-			 strcmp(r.username, j->first.username) != 0)
+		         strcmp(r.username, j->first.username) != 0)
 			j->mismatches++;
 	}
 	return NULL;
@@ -133,15 +133,16 @@ main(int argc, char **argv)
 				memset(&jobs[i], 0, sizeof(jobs[i]));
 				jobs[i].token = line;
 				if (pthread_create(&jobs[i].tid, NULL, run,
-						   &jobs[i]) != 0)
+				                   &jobs[i]) != 0)
 					return 1;
 			}
 			for (i = 0; i < threads; i++) {
 				pthread_join(jobs[i].tid, NULL);
 				if (jobs[i].mismatches != 0 ||
-				    jobs[i].first.status != jobs[0].first.status ||
+				    jobs[i].first.status !=
+				        jobs[0].first.status ||
 				    strcmp(jobs[i].first.username,
-					   jobs[0].first.username) != 0)
+				           jobs[0].first.username) != 0)
 					rc = 4;
 			}
 			printf("%s threads %s\n",
@@ -156,8 +157,7 @@ main(int argc, char **argv)
 			       "exp=%s flags=%u reason=\"%s\"\n",
 			       status_name(r.status), r.username, r.role,
 			       r.scope, r.business_units,
-			       r.exp > 0 ? "set" : "unset", r.flags,
-			       r.reason);
+			       r.exp > 0 ? "set" : "unset", r.flags, r.reason);
 		else
 			printf("%s reason=\"%s\" flags=%u user=%s\n",
 			       status_name(r.status), r.reason, r.flags,

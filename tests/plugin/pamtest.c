@@ -21,12 +21,12 @@ static const struct {
 	const char *name;
 	int code;
 } codes[] = {
-	{ "PAM_SUCCESS", PAM_SUCCESS },
-	{ "PAM_AUTH_ERR", PAM_AUTH_ERR },
-	{ "PAM_AUTHINFO_UNAVAIL", PAM_AUTHINFO_UNAVAIL },
-	{ "PAM_SERVICE_ERR", PAM_SERVICE_ERR },
-	{ "PAM_PERM_DENIED", PAM_PERM_DENIED },
-	{ "PAM_USER_UNKNOWN", PAM_USER_UNKNOWN },
+    {"PAM_SUCCESS", PAM_SUCCESS},
+    {"PAM_AUTH_ERR", PAM_AUTH_ERR},
+    {"PAM_AUTHINFO_UNAVAIL", PAM_AUTHINFO_UNAVAIL},
+    {"PAM_SERVICE_ERR", PAM_SERVICE_ERR},
+    {"PAM_PERM_DENIED", PAM_PERM_DENIED},
+    {"PAM_USER_UNKNOWN", PAM_USER_UNKNOWN},
 };
 
 static int
@@ -61,13 +61,13 @@ int
 main(int argc, char **argv)
 {
 	const char *token = getenv("APITOKEN_TEST_TOKEN");
-	const char *answers[2] = { NULL, NULL };
+	const char *answers[2] = {NULL, NULL};
 	struct pamtest_conv_data conv;
 	enum pamtest_err perr;
 
 	if (argc < 4 || argc > 5 || token == NULL) {
 		fprintf(stderr, "usage: APITOKEN_TEST_TOKEN=... pamtest "
-				"SERVICE USER EXPECT_AUTH [EXPECT_ACCOUNT]\n");
+		                "SERVICE USER EXPECT_AUTH [EXPECT_ACCOUNT]\n");
 		return 2;
 	}
 	answers[0] = token;
@@ -76,15 +76,15 @@ main(int argc, char **argv)
 
 	if (argc == 5) {
 		struct pam_testcase tests[] = {
-			pam_test(PAMTEST_AUTHENTICATE, code_of(argv[3])),
-			pam_test(PAMTEST_ACCOUNT, code_of(argv[4])),
+		    pam_test(PAMTEST_AUTHENTICATE, code_of(argv[3])),
+		    pam_test(PAMTEST_ACCOUNT, code_of(argv[4])),
 		};
 
 		perr = run_pamtest(argv[1], argv[2], &conv, tests, NULL);
 		return report(perr, pamtest_failed_case(tests));
 	} else {
 		struct pam_testcase tests[] = {
-			pam_test(PAMTEST_AUTHENTICATE, code_of(argv[3])),
+		    pam_test(PAMTEST_AUTHENTICATE, code_of(argv[3])),
 		};
 
 		perr = run_pamtest(argv[1], argv[2], &conv, tests, NULL);

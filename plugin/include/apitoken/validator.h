@@ -40,11 +40,11 @@ extern "C" {
 
 #define APITOKEN_VALIDATOR_ABI_MAJOR 1
 #define APITOKEN_VALIDATOR_ABI_MINOR 0
-#define APITOKEN_VALIDATOR_ABI_VERSION                                      \
-	((unsigned)((APITOKEN_VALIDATOR_ABI_MAJOR << 16) |                  \
-		    APITOKEN_VALIDATOR_ABI_MINOR))
+#define APITOKEN_VALIDATOR_ABI_VERSION                                        \
+	((unsigned)((APITOKEN_VALIDATOR_ABI_MAJOR << 16) |                    \
+	            APITOKEN_VALIDATOR_ABI_MINOR))
 #define APITOKEN_VALIDATOR_ABI_MAJOR_OF(v) ((unsigned)(v) >> 16)
-#define APITOKEN_VALIDATOR_ABI_MINOR_OF(v) ((unsigned)(v) & 0xffffu)
+#define APITOKEN_VALIDATOR_ABI_MINOR_OF(v) ((unsigned)(v)&0xffffu)
 
 /* The name of the one exported symbol, for dlsym(). */
 #define APITOKEN_VALIDATOR_SYMBOL "apitoken_validator"
@@ -92,15 +92,15 @@ enum apitoken_validation_status {
  * truncated.
  */
 struct apitoken_validation {
-	int status;		/* enum apitoken_validation_status */
-	unsigned flags;		/* APITOKEN_VALIDATION_* bits */
+	int status;     /* enum apitoken_validation_status */
+	unsigned flags; /* APITOKEN_VALIDATION_* bits */
 	char username[APITOKEN_VALIDATION_USERNAME_MAX];
 	char role[APITOKEN_VALIDATION_ROLE_MAX];
 	/* Space-separated scope-tokens, as in RFC 7662 "scope". */
 	char scope[APITOKEN_VALIDATION_SCOPE_MAX];
 	/* Space-separated Business Unit ids. */
 	char business_units[APITOKEN_VALIDATION_BUS_MAX];
-	int64_t exp;		/* expiry, seconds since the epoch */
+	int64_t exp; /* expiry, seconds since the epoch */
 	/* Public token id (the "jti" claim); safe to log. */
 	char jti[APITOKEN_VALIDATION_JTI_MAX];
 	/*
@@ -137,7 +137,7 @@ struct apitoken_validator {
 	 * a daemon that is down is reported by check() as UNAVAILABLE.
 	 */
 	int (*open)(unsigned host_abi, char *const options[], void **handle,
-		    const char **errstr);
+	            const char **errstr);
 
 	/*
 	 * Check the len bytes of token (need not be NUL-terminated).
@@ -148,8 +148,8 @@ struct apitoken_validator {
 	 * threads may check through one handle.
 	 */
 	int (*check)(void *handle, const char *token, size_t len,
-		     const char *required_scope,
-		     struct apitoken_validation *result);
+	             const char *required_scope,
+	             struct apitoken_validation *result);
 
 	/* Free the handle (NULL is fine); closes its connection. */
 	void (*close)(void *handle);
