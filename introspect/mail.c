@@ -45,6 +45,8 @@ struct apitokend_mail {
 	const apitoken_config_t *cfg;
 	bool relay_loopback;     /* credentials may travel without TLS */
 	bool relay_smtps;
+	char *relay_host;        /* for the log: never the whole URL */
+	bool pw_failing;         /* the password file error was logged */
 	int64_t reminder_every;
 	int64_t next_reminders;
 
@@ -508,11 +510,18 @@ poll_once(apitokend_mail_t *mail)
 		/* Read per batch: a rotated password needs no restart. */
 		rc = password_read(mail->cfg->mail_password_file, &password);
 		if (rc != 0) {
-			apitoken_log(APITOKEN_LOG_ERR,
-				     "mail: not sending: %s",
-				     apitoken_last_error());
+			/* Once, not every second until someone fixes it. */
+			if (!mail->pw_failing)
+				apitoken_log(APITOKEN_LOG_ERR,
+					     "mail: not sending: %s",
+					     apitoken_last_error());
+			mail->pw_failing = true;
 			goto out;
 		}
+		if (mail->pw_failing)
+			apitoken_log(APITOKEN_LOG_NOTICE,
+				     "mail: password file readable again");
+		mail->pw_failing = false;
 	}
 	curl = curl_easy_init();
 	if (curl == NULL)
@@ -608,6 +617,9 @@ check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
 	mail->relay_loopback = strcmp(host, "localhost") == 0 ||
 			       strncmp(host, "127.", 4) == 0 ||
 			       strcmp(host, "[::1]") == 0;
+	mail->relay_host = strdup(host);
+	if (mail->relay_host == NULL)
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -681,6 +693,17 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 		apitoken_log(APITOKEN_LOG_NOTICE,
 			     "mail.relay not set: notifications stay "
 			     "queued; see apitokenctl outbox list");
+	else
+		apitoken_log(APITOKEN_LOG_INFO,
+			     "mail: delivering through %s (%s)%s",
+			     mail->relay_host,
+			     mail->relay_smtps ? "implicit TLS" :
+			     cfg->mail_password_file != NULL &&
+					     !mail->relay_loopback ?
+						 "STARTTLS required" :
+						 "STARTTLS when offered",
+			     cfg->mail_password_file != NULL ?
+				     ", with SMTP AUTH" : "");
 	*mail_out = mail;
 	mail = NULL;
 	rc = 0;
@@ -692,6 +715,7 @@ out:
 			pthread_mutex_destroy(&mail->lock);
 		if (curl_init)
 			curl_global_cleanup();
+		free(mail->relay_host);
 		free(mail);
 	}
 	return rc;
@@ -721,6 +745,7 @@ apitokend_mail_stop(apitokend_mail_t *mail)
 	pthread_cond_destroy(&mail->cond);
 	pthread_mutex_destroy(&mail->lock);
 	curl_global_cleanup();
+	free(mail->relay_host);
 	free(mail);
 }
 

@@ -416,14 +416,21 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 			exp);
 	fprintf(f, "  By:        %s\r\n", origin);
 	fprintf(f, "\r\n%s\r\n", kt->advice);
-	if (kt->not_you)
+	if (kt->not_you) {
 		fputs("\r\nIf this was not you: contact your administrator at "
 		      "once.\r\n"
 		      "A token you did not ask for should be revoked: "
 		      "whoever holds it\r\n"
 		      "can present it to the /revoke endpoint, and your "
-		      "administrator\r\n"
-		      "can revoke it with \"apitokenctl token revoke\".\r\n", f);
+		      "administrator\r\n", f);
+		/* A shell command: only a name the store would accept. */
+		if (apitoken_user_name_valid(n->user))
+			fprintf(f, "can revoke it with \"apitokenctl token "
+				   "revoke %s\".\r\n", n->user);
+		else
+			fputs("can revoke it with \"apitokenctl token "
+			      "revoke\".\r\n", f);
+	}
 	fputs("\r\nThis message never contains a token.\r\n"
 	      "\r\n-- \r\napitoken\r\n", f);
 

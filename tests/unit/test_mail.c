@@ -228,6 +228,20 @@ log_has(const char *needle)
 	return found;
 }
 
+static int
+log_count(const char *needle)
+{
+	const char *p;
+	int n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = strstr(log_text, needle); p != NULL;
+	     p = strstr(p + 1, needle))
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
 /* ---- the SMTP sink ---------------------------------------------------- */
 
 static const char *
@@ -440,6 +454,8 @@ START_TEST(delivers_due_notices)
 	queue(2, "revoked", "bob@example.com", 900);
 	queue(3, "reminder", "carol@example.org", 1100);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
+	ck_assert(log_has("mail: delivering through 127.0.0.1 (STARTTLS "
+			  "when offered)\n"));
 	ck_assert(wait_for(is_done, 1));
 	ck_assert(wait_for(is_done, 2));
 	usleep(1500000);        /* two more polls: 3 must still wait */
@@ -529,6 +545,7 @@ START_TEST(no_relay_keeps_queued)
 
 	queue(1, "created", "alice@example.org", 1000);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
+	ck_assert(!log_has("delivering through"));
 	ck_assert(log_has("mail.relay not set: notifications stay queued; "
 			  "see apitokenctl outbox list"));
 	usleep(2500000);
@@ -628,14 +645,25 @@ START_TEST(auth_password_file)
 	write_file(pwfile, "wrong\n", 0600);
 	queue(1, "created", "alice@example.org", 1000);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
+	ck_assert(log_has("mail: delivering through 127.0.0.1 (STARTTLS when "
+			  "offered), with SMTP AUTH\n"));
 	want_defers = 1;
 	ck_assert(wait_for(deferred_enough, 1));
 	ck_assert_int_eq(sink_count(NULL, 0), 0);
 
+	/* a file others may read is not used (and said so once) */
+	write_file(pwfile, "S3cret-Pa55\n", 0604);
+	set_now(1002);
+	usleep(2500000);
+	ck_assert(!item(1).done);
+	ck_assert_int_eq(sink_count(NULL, 0), 0);
+	ck_assert_int_eq(log_count("mail: not sending: key "
+				   "'mail.password_file'"), 1);
+
 	/* right password (read again for each batch: no restart needed) */
 	write_file(pwfile, "S3cret-Pa55\n", 0600);
-	set_now(1002);
 	ck_assert(wait_for(is_done, 1));
+	ck_assert(log_has("mail: password file readable again"));
 	ck_assert_int_eq(sink_count(NULL, 0), 1);
 	ck_assert(!log_has("S3cret"));
 	ck_assert(!log_has("wrong"));

@@ -192,6 +192,8 @@ START_TEST(created)
 	/* expiry 180 days later */
 	ck_assert_ptr_nonnull(strstr(m.body, "Expires:   2027-05-27T02:30:17Z"));
 	ck_assert_ptr_nonnull(strstr(m.body, "If this was not you"));
+	ck_assert_ptr_nonnull(strstr(m.body,
+				     "\"apitokenctl token revoke alice\""));
 	msg_free(&m);
 }
 END_TEST
@@ -346,6 +348,7 @@ START_TEST(injection_in_text)
 		m.body, "By:        from 10.0.0.1??Subject: pwned????fake "
 			"body?[31m\r\n"));
 	ck_assert_ptr_null(strstr(m.raw, "\r\nSubject: pwned"));
+	ck_assert_ptr_nonnull(strstr(m.body, "\"apitokenctl token revoke\""));
 	msg_free(&m);
 }
 END_TEST
