@@ -66,3 +66,11 @@ EXTRA_DIST += tests/integration/plugin-bench.sh
 dist_man_MANS += docs/pam_apitoken.8
 dist_doc_DATA += docs/validator-abi.md
 EXTRA_DIST += contrib/pam.d/apitoken
+
+# Unit suite of the shared internals (options, reply parsing).
+check_PROGRAMS += tests/plugin/test_validator
+tests_plugin_test_validator_SOURCES = tests/plugin/test_validator.c
+tests_plugin_test_validator_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_plugin_test_validator_LDADD = tests/libunitmain.la \
+	plugin/libvalidator.la $(CHECK_LIBS)
+TESTS += tests/plugin/test_validator
