@@ -34,8 +34,8 @@
 #include "mail_int.h"
 
 #define POLL_SECONDS 1
-#define BATCH_MAX 64            /* notices copied out per poll */
-#define REMINDER_EVERY_MAX 60   /* seconds between reminder scans */
+#define BATCH_MAX 64          /* notices copied out per poll */
+#define REMINDER_EVERY_MAX 60 /* seconds between reminder scans */
 #define PASSWORD_MAX 1024
 #define CONNECT_TIMEOUT 10L
 #define TRANSFER_TIMEOUT 60L
@@ -43,10 +43,10 @@
 struct apitokend_mail {
 	apitoken_store_t *store;
 	const apitoken_config_t *cfg;
-	bool relay_loopback;     /* credentials may travel without TLS */
+	bool relay_loopback; /* credentials may travel without TLS */
 	bool relay_smtps;
-	char *relay_host;        /* for the log: never the whole URL */
-	bool pw_failing;         /* the password file error was logged */
+	char *relay_host; /* for the log: never the whole URL */
+	bool pw_failing;  /* the password file error was logged */
 	int64_t reminder_every;
 	int64_t next_reminders;
 
@@ -55,7 +55,7 @@ struct apitokend_mail {
 	pthread_cond_t cond;
 	bool kicked;
 	bool stopping;
-	uint64_t sent;           /* counters for /metrics, under lock */
+	uint64_t sent; /* counters for /metrics, under lock */
 	uint64_t failed;
 	uint64_t queued;
 };
@@ -102,12 +102,12 @@ pending_clear(struct pending *p)
 static int
 pending_copy(struct pending *p, const apitoken_notice_t *n)
 {
-	const char *src[8] = { n->kind, n->user, n->email, n->token_id,
-			       n->hint, n->origin, n->last_error,
-			       n->message_id };
-	const char **dst[8] = { &p->n.kind, &p->n.user, &p->n.email,
-				&p->n.token_id, &p->n.hint, &p->n.origin,
-				&p->n.last_error, &p->n.message_id };
+	const char *src[8] = {n->kind,       n->user,      n->email,
+	                      n->token_id,   n->hint,      n->origin,
+	                      n->last_error, n->message_id};
+	const char **dst[8] = {&p->n.kind,       &p->n.user,      &p->n.email,
+	                       &p->n.token_id,   &p->n.hint,      &p->n.origin,
+	                       &p->n.last_error, &p->n.message_id};
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
@@ -132,7 +132,7 @@ collect_due(const apitoken_notice_t *n, void *ctx)
 	if (n->next_attempt > c->now || c->n >= BATCH_MAX)
 		return 0;
 	if (pending_copy(&c->list[c->n], n) != 0)
-		return 0;       /* next poll will try again */
+		return 0; /* next poll will try again */
 	c->n++;
 	return 0;
 }
@@ -155,19 +155,22 @@ password_read(const char *path, char **pw_out)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "key 'mail.password_file': cannot open "
-				      "%s: %s", path, strerror(errno));
+		                      "key 'mail.password_file': cannot open "
+		                      "%s: %s",
+		                      path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "key 'mail.password_file': %s is not a "
-				    "regular file", path);
+		                    "key 'mail.password_file': %s is not a "
+		                    "regular file",
+		                    path);
 		goto out;
 	}
 	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "key 'mail.password_file': %s must not be "
-				    "readable or writable by others "
-				    "(chmod o-rw)", path);
+		                    "key 'mail.password_file': %s must not be "
+		                    "readable or writable by others "
+		                    "(chmod o-rw)",
+		                    path);
 		goto out;
 	}
 	buf = malloc(PASSWORD_MAX + 1);
@@ -181,8 +184,9 @@ password_read(const char *path, char **pw_out)
 			continue;
 		if (got < 0) {
 			rc = apitoken_error(APITOKEN_ERR_IO,
-					    "key 'mail.password_file': cannot "
-					    "read %s", path);
+			                    "key 'mail.password_file': cannot "
+			                    "read %s",
+			                    path);
 			goto out;
 		}
 		if (got == 0)
@@ -196,8 +200,9 @@ password_read(const char *path, char **pw_out)
 	if (len == 0 || len >= PASSWORD_MAX || strlen(buf) != len ||
 	    strpbrk(buf, "\r\n") != NULL) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "key 'mail.password_file': %s must hold "
-				    "one line, the password", path);
+		                    "key 'mail.password_file': %s must hold "
+		                    "one line, the password",
+		                    path);
 		goto out;
 	}
 	*pw_out = buf;
@@ -248,7 +253,7 @@ upload_read(char *dst, size_t size, size_t nmemb, void *ctx)
  */
 static int
 upload_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
-		curl_off_t ultotal, curl_off_t ulnow)
+                curl_off_t ultotal, curl_off_t ulnow)
 {
 	apitokend_mail_t *mail = ctx;
 	bool stop;
@@ -294,12 +299,12 @@ relay_error(CURLcode res)
  */
 static CURLcode
 smtp_send(apitokend_mail_t *mail, CURL *curl, const char *rcpt,
-	  const char *msg, size_t len, const char *password,
-	  char errbuf[CURL_ERROR_SIZE])
+          const char *msg, size_t len, const char *password,
+          char errbuf[CURL_ERROR_SIZE])
 {
 	const apitoken_config_t *cfg = mail->cfg;
 	struct curl_slist *rcpts = NULL;
-	struct upload up = { msg, len, 0 };
+	struct upload up = {msg, len, 0};
 	curl_usessl ssl;
 	CURLcode res;
 
@@ -317,11 +322,11 @@ smtp_send(apitokend_mail_t *mail, CURL *curl, const char *rcpt,
 
 	errbuf[0] = '\0';
 	curl_easy_reset(curl);
-#define SET(opt, val)                                                   \
-	do {                                                            \
-		res = curl_easy_setopt(curl, opt, val);                 \
-		if (res != CURLE_OK)                                    \
-			goto out;                                       \
+#define SET(opt, val)                                                         \
+	do {                                                                  \
+		res = curl_easy_setopt(curl, opt, val);                       \
+		if (res != CURLE_OK)                                          \
+			goto out;                                             \
 	} while (0)
 	SET(CURLOPT_URL, cfg->mail_relay);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -367,23 +372,23 @@ defer(apitokend_mail_t *mail, const struct pending *p, int64_t now,
 	pthread_mutex_unlock(&mail->lock);
 	rc = apitoken_outbox_defer(mail->store, n->seq, now + delay, why);
 	apitoken_log(APITOKEN_LOG_WARNING,
-		     "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
-		     "at %s not delivered (attempt %u): %s; next attempt in "
-		     "%" PRId64 "s",
-		     n->seq, log_safe(n->kind), log_safe(n->token_id),
-		     log_safe(apitokend_mail_domain(n->email)), n->attempts + 1,
-		     why, delay);
+	             "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
+	             "at %s not delivered (attempt %u): %s; next attempt in "
+	             "%" PRId64 "s",
+	             n->seq, log_safe(n->kind), log_safe(n->token_id),
+	             log_safe(apitokend_mail_domain(n->email)),
+	             n->attempts + 1, why, delay);
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_ERR,
-			     "mail: notice %" PRIu64 ": cannot record the "
-			     "failed attempt: %s",
-			     n->seq, apitoken_last_error());
+		             "mail: notice %" PRIu64 ": cannot record the "
+		             "failed attempt: %s",
+		             n->seq, apitoken_last_error());
 }
 
 /* Deliver one notice.  false if the relay is unusable for now. */
 static bool
 deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
-	const char *password)
+        const char *password)
 {
 	const apitoken_notice_t *n = &p->n;
 	char errbuf[CURL_ERROR_SIZE], why[CURL_ERROR_SIZE + 64];
@@ -393,13 +398,12 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 	CURLcode res;
 	int rc;
 
-	rc = apitokend_mail_compose(n, mail->cfg->mail_from, now, &msg,
-				    &len);
+	rc = apitokend_mail_compose(n, mail->cfg->mail_from, now, &msg, &len);
 	if (rc != 0) {
 		/* Retrying will not fix the notice, but it stays visible in
 		 * "apitokenctl outbox list" with this error. */
 		(void)snprintf(why, sizeof(why), "cannot compose: %s",
-			       apitoken_last_error());
+		               apitoken_last_error());
 		defer(mail, p, now, mail->cfg->mail_retry_max, why);
 		return true;
 	}
@@ -407,14 +411,14 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 	free(msg);
 	now = apitoken_now();
 	if (res == CURLE_ABORTED_BY_CALLBACK)
-		return false;   /* stopping; not an attempt, nothing sent */
+		return false; /* stopping; not an attempt, nothing sent */
 	if (res != CURLE_OK) {
 		(void)snprintf(why, sizeof(why), "%s",
-			       errbuf[0] != '\0' ? errbuf :
-						   curl_easy_strerror(res));
+		               errbuf[0] != '\0' ? errbuf
+		                                 : curl_easy_strerror(res));
 		defer(mail, p, now,
 		      apitokend_mail_backoff(n->attempts + 1,
-					     mail->cfg->mail_retry_max),
+		                             mail->cfg->mail_retry_max),
 		      why);
 		return !relay_error(res);
 	}
@@ -428,15 +432,15 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 	if (rc != 0)
 		/* The relay has it; the notice will be sent once more. */
 		apitoken_log(APITOKEN_LOG_ERR,
-			     "mail: notice %" PRIu64 " was delivered but "
-			     "cannot be removed from the outbox (it will be "
-			     "sent again): %s",
-			     n->seq, apitoken_last_error());
+		             "mail: notice %" PRIu64 " was delivered but "
+		             "cannot be removed from the outbox (it will be "
+		             "sent again): %s",
+		             n->seq, apitoken_last_error());
 	apitoken_log(APITOKEN_LOG_INFO,
-		     "mail: notice %" PRIu64 " (%s, token %s) delivered to a "
-		     "recipient at %s",
-		     n->seq, log_safe(n->kind), log_safe(n->token_id),
-		     log_safe(apitokend_mail_domain(n->email)));
+	             "mail: notice %" PRIu64 " (%s, token %s) delivered to a "
+	             "recipient at %s",
+	             n->seq, log_safe(n->kind), log_safe(n->token_id),
+	             log_safe(apitokend_mail_domain(n->email)));
 	return true;
 }
 
@@ -451,14 +455,14 @@ queue_reminders(apitokend_mail_t *mail, int64_t now)
 		return;
 	mail->next_reminders = now + mail->reminder_every;
 	rc = apitoken_outbox_queue_reminders(mail->store, now, cfg->reminders,
-					     cfg->n_reminders, &queued);
+	                                     cfg->n_reminders, &queued);
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "mail: cannot queue expiry reminders: %s",
-			     apitoken_last_error());
+		             "mail: cannot queue expiry reminders: %s",
+		             apitoken_last_error());
 	else if (queued > 0)
 		apitoken_log(APITOKEN_LOG_INFO,
-			     "mail: queued %zu expiry reminder(s)", queued);
+		             "mail: queued %zu expiry reminder(s)", queued);
 }
 
 static bool
@@ -480,7 +484,7 @@ stopping(apitokend_mail_t *mail)
 static bool
 poll_once(apitokend_mail_t *mail)
 {
-	struct collect c = { 0 };
+	struct collect c = {0};
 	char *password = NULL;
 	CURL *curl = NULL;
 	bool more = false;
@@ -496,8 +500,8 @@ poll_once(apitokend_mail_t *mail)
 	rc = apitoken_outbox_foreach(mail->store, collect_due, &c);
 	if (rc != 0) {
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "mail: cannot read the outbox: %s",
-			     apitoken_last_error());
+		             "mail: cannot read the outbox: %s",
+		             apitoken_last_error());
 		goto out;
 	}
 	pthread_mutex_lock(&mail->lock);
@@ -513,14 +517,14 @@ poll_once(apitokend_mail_t *mail)
 			/* Once, not every second until someone fixes it. */
 			if (!mail->pw_failing)
 				apitoken_log(APITOKEN_LOG_ERR,
-					     "mail: not sending: %s",
-					     apitoken_last_error());
+				             "mail: not sending: %s",
+				             apitoken_last_error());
 			mail->pw_failing = true;
 			goto out;
 		}
 		if (mail->pw_failing)
 			apitoken_log(APITOKEN_LOG_NOTICE,
-				     "mail: password file readable again");
+			             "mail: password file readable again");
 		mail->pw_failing = false;
 	}
 	curl = curl_easy_init();
@@ -562,7 +566,7 @@ mail_thread(void *arg)
 		until.tv_sec += POLL_SECONDS;
 		while (!mail->kicked && !mail->stopping &&
 		       pthread_cond_timedwait(&mail->cond, &mail->lock,
-					      &until) != ETIMEDOUT)
+		                              &until) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&mail->lock);
@@ -579,12 +583,12 @@ check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
 
 	if (!apitokend_mail_address_valid(cfg->mail_from))
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "key 'mail.from': expected a plain "
-				      "address such as apitoken@example.org");
+		                      "key 'mail.from': expected a plain "
+		                      "address such as apitoken@example.org");
 	if ((cfg->mail_username != NULL) != (cfg->mail_password_file != NULL))
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "keys 'mail.username' and "
-				      "'mail.password_file' go together");
+		                      "keys 'mail.username' and "
+		                      "'mail.password_file' go together");
 	if (cfg->mail_password_file != NULL) {
 		rc = password_read(cfg->mail_password_file, &pw);
 		password_free(pw);
@@ -597,26 +601,28 @@ check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
 	url = curl_url();
 	if (url == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
-	if (curl_url_set(url, CURLUPART_URL, cfg->mail_relay, 0) != CURLUE_OK ||
+	if (curl_url_set(url, CURLUPART_URL, cfg->mail_relay, 0) !=
+	        CURLUE_OK ||
 	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0)) {
-		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "key 'mail.relay': expected "
-				    "smtp://host[:port] or smtps://host[:port]");
+		rc = apitoken_error(
+		    APITOKEN_ERR_CONFIG,
+		    "key 'mail.relay': expected "
+		    "smtp://host[:port] or smtps://host[:port]");
 		goto out;
 	}
 	if (curl_url_get(url, CURLUPART_USER, &user, 0) == CURLUE_OK) {
 		rc = apitoken_error(APITOKEN_ERR_CONFIG,
-				    "key 'mail.relay': must not hold "
-				    "credentials; use mail.username and "
-				    "mail.password_file");
+		                    "key 'mail.relay': must not hold "
+		                    "credentials; use mail.username and "
+		                    "mail.password_file");
 		goto out;
 	}
 	mail->relay_smtps = strcmp(scheme, "smtps") == 0;
 	mail->relay_loopback = strcmp(host, "localhost") == 0 ||
-			       strncmp(host, "127.", 4) == 0 ||
-			       strcmp(host, "[::1]") == 0;
+	                       strncmp(host, "127.", 4) == 0 ||
+	                       strcmp(host, "[::1]") == 0;
 	mail->relay_host = strdup(host);
 	if (mail->relay_host == NULL)
 		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
@@ -630,7 +636,7 @@ out:
 
 int
 apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
-		     apitokend_mail_t **mail_out)
+                     apitokend_mail_t **mail_out)
 {
 	apitokend_mail_t *mail = NULL;
 	pthread_condattr_t attr;
@@ -662,7 +668,7 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
-				    "cannot initialise libcurl");
+		                    "cannot initialise libcurl");
 		goto out;
 	}
 	curl_init = true;
@@ -686,24 +692,22 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 	cond_init = true;
 	if (pthread_create(&mail->thread, NULL, mail_thread, mail) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
-				    "cannot start the mail thread");
+		                    "cannot start the mail thread");
 		goto out;
 	}
 	if (cfg->mail_relay == NULL)
 		apitoken_log(APITOKEN_LOG_NOTICE,
-			     "mail.relay not set: notifications stay "
-			     "queued; see apitokenctl outbox list");
+		             "mail.relay not set: notifications stay "
+		             "queued; see apitokenctl outbox list");
 	else
-		apitoken_log(APITOKEN_LOG_INFO,
-			     "mail: delivering through %s (%s)%s",
-			     mail->relay_host,
-			     mail->relay_smtps ? "implicit TLS" :
-			     cfg->mail_password_file != NULL &&
-					     !mail->relay_loopback ?
-						 "STARTTLS required" :
-						 "STARTTLS when offered",
-			     cfg->mail_password_file != NULL ?
-				     ", with SMTP AUTH" : "");
+		apitoken_log(
+		    APITOKEN_LOG_INFO, "mail: delivering through %s (%s)%s",
+		    mail->relay_host,
+		    mail->relay_smtps ? "implicit TLS"
+		    : cfg->mail_password_file != NULL && !mail->relay_loopback
+		        ? "STARTTLS required"
+		        : "STARTTLS when offered",
+		    cfg->mail_password_file != NULL ? ", with SMTP AUTH" : "");
 	*mail_out = mail;
 	mail = NULL;
 	rc = 0;
@@ -762,16 +766,16 @@ apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 		pthread_mutex_unlock(&mail->lock);
 	}
 	fprintf(out,
-		"# HELP apitokend_mail_sent_total Notification messages the "
-		"mail relay accepted.\n"
-		"# TYPE apitokend_mail_sent_total counter\n"
-		"apitokend_mail_sent_total %" PRIu64 "\n"
-		"# HELP apitokend_mail_failed_total Delivery attempts that "
-		"failed (the notice is retried).\n"
-		"# TYPE apitokend_mail_failed_total counter\n"
-		"apitokend_mail_failed_total %" PRIu64 "\n"
-		"# HELP apitokend_mail_queued Notices waiting in the outbox.\n"
-		"# TYPE apitokend_mail_queued gauge\n"
-		"apitokend_mail_queued %" PRIu64 "\n",
-		sent, failed, queued);
+	        "# HELP apitokend_mail_sent_total Notification messages the "
+	        "mail relay accepted.\n"
+	        "# TYPE apitokend_mail_sent_total counter\n"
+	        "apitokend_mail_sent_total %" PRIu64 "\n"
+	        "# HELP apitokend_mail_failed_total Delivery attempts that "
+	        "failed (the notice is retried).\n"
+	        "# TYPE apitokend_mail_failed_total counter\n"
+	        "apitokend_mail_failed_total %" PRIu64 "\n"
+	        "# HELP apitokend_mail_queued Notices waiting in the outbox.\n"
+	        "# TYPE apitokend_mail_queued gauge\n"
+	        "apitokend_mail_queued %" PRIu64 "\n",
+	        sent, failed, queued);
 }

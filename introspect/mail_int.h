@@ -32,7 +32,7 @@
  * wrong (unknown kind, bad address, bad Message-ID), or _NOMEM.
  */
 int apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
-			   int64_t now, char **msg_out, size_t *len_out);
+                           int64_t now, char **msg_out, size_t *len_out);
 
 /*
  * true if addr is a plain addr-spec we are willing to put on the SMTP

@@ -30,42 +30,41 @@ struct kind_text {
 	const char *subject;
 	const char *what;
 	const char *advice;
-	bool show_exp;      /* say when the token expires / expired */
-	bool not_you;       /* add "if this was not you" */
+	bool show_exp; /* say when the token expires / expired */
+	bool not_you;  /* add "if this was not you" */
 };
 
 static const struct kind_text kinds[] = {
-	{ "created", "Your API token was created",
-	  "A personal API token was created for your account.",
-	  "The token was shown once, to whoever created it; it is not in\r\n"
-	  "this message and nobody will ever ask you for it by email.",
-	  true, true },
-	{ "regenerated", "Your API token was regenerated",
-	  "Your personal API token was regenerated: a new token was issued\r\n"
-	  "and the previous one was revoked; the previous one no longer\r\n"
-	  "works.",
-	  "Programs using the previous token must be given the new one.\r\n"
-	  "The new token is not in this message and nobody will ever ask\r\n"
-	  "you for it by email.",
-	  true, true },
-	{ "revoked", "Your API token was revoked",
-	  "Your personal API token was revoked.  It no longer works;\r\n"
-	  "revocation is final.",
-	  "If you still need API access, ask for a new token.",
-	  false, true },
-	{ "expired", "Your API token expired",
-	  "Your personal API token expired and was deleted.  It no longer\r\n"
-	  "works.",
-	  "Tokens expire a fixed time after they are created, used or not.\r\n"
-	  "If you still need API access, ask for a new token.",
-	  true, false },
-	{ "reminder", "Your API token will expire soon",
-	  "Your personal API token will expire soon.",
-	  "Tokens are not extended by use: before that date, regenerate the\r\n"
-	  "token (or ask your administrator to) and give the new one to the\r\n"
-	  "programs that use it.  After that date it stops working and is\r\n"
-	  "deleted.",
-	  true, false },
+    {"created", "Your API token was created",
+     "A personal API token was created for your account.",
+     "The token was shown once, to whoever created it; it is not in\r\n"
+     "this message and nobody will ever ask you for it by email.",
+     true, true},
+    {"regenerated", "Your API token was regenerated",
+     "Your personal API token was regenerated: a new token was issued\r\n"
+     "and the previous one was revoked; the previous one no longer\r\n"
+     "works.",
+     "Programs using the previous token must be given the new one.\r\n"
+     "The new token is not in this message and nobody will ever ask\r\n"
+     "you for it by email.",
+     true, true},
+    {"revoked", "Your API token was revoked",
+     "Your personal API token was revoked.  It no longer works;\r\n"
+     "revocation is final.",
+     "If you still need API access, ask for a new token.", false, true},
+    {"expired", "Your API token expired",
+     "Your personal API token expired and was deleted.  It no longer\r\n"
+     "works.",
+     "Tokens expire a fixed time after they are created, used or not.\r\n"
+     "If you still need API access, ask for a new token.",
+     true, false},
+    {"reminder", "Your API token will expire soon",
+     "Your personal API token will expire soon.",
+     "Tokens are not extended by use: before that date, regenerate the\r\n"
+     "token (or ask your administrator to) and give the new one to the\r\n"
+     "programs that use it.  After that date it stops working and is\r\n"
+     "deleted.",
+     true, false},
 };
 
 static const struct kind_text *
@@ -113,11 +112,11 @@ apitokend_mail_iso8601(int64_t t, char buf[21])
 static void
 rfc5322_date(int64_t t, char *buf, size_t len)
 {
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
-					    "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-					      "May", "Jun", "Jul", "Aug",
-					      "Sep", "Oct", "Nov", "Dec" };
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed",
+	                                   "Thu", "Fri", "Sat"};
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+	                                     "May", "Jun", "Jul", "Aug",
+	                                     "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 	time_t tt = (time_t)t;
 
@@ -126,8 +125,9 @@ rfc5322_date(int64_t t, char *buf, size_t len)
 		(void)gmtime_r(&tt, &tm);
 	}
 	(void)snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-		       days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
-		       tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	               days[tm.tm_wday % 7], tm.tm_mday,
+	               months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+	               tm.tm_min, tm.tm_sec);
 }
 
 bool
@@ -197,8 +197,7 @@ msgid_format(const char *id, char *out, size_t outlen)
 	}
 	if (ats != 1)
 		return false;
-	return snprintf(out, outlen, "<%.*s>", (int)len, id) ==
-	       (int)len + 2;
+	return snprintf(out, outlen, "<%.*s>", (int)len, id) == (int)len + 2;
 }
 
 /*
@@ -307,8 +306,9 @@ id_clean(const char *s, size_t maxlen, char *out)
 		unsigned char c = (unsigned char)s[i];
 
 		out[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-') ?
-				 (char)c : '?';
+		          (c >= '0' && c <= '9') || c == '_' || c == '-')
+		             ? (char)c
+		             : '?';
 	}
 	out[len] = '\0';
 }
@@ -332,7 +332,7 @@ display_name_ok(const char *name)
 
 int
 apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
-		       int64_t now, char **msg_out, size_t *len_out)
+                       int64_t now, char **msg_out, size_t *len_out)
 {
 	const struct kind_text *kt;
 	char date[64], msgid[MSGID_MAX + 3], when[21], exp[21];
@@ -348,19 +348,20 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	kt = kind_lookup(n->kind);
 	if (kt == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "notice %llu: unknown kind",
-				      (unsigned long long)n->seq);
+		                      "notice %llu: unknown kind",
+		                      (unsigned long long)n->seq);
 	if (!apitokend_mail_address_valid(n->email))
-		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "notice %llu: unusable recipient address",
-				      (unsigned long long)n->seq);
+		return apitoken_error(
+		    APITOKEN_ERR_INVALID,
+		    "notice %llu: unusable recipient address",
+		    (unsigned long long)n->seq);
 	if (!apitokend_mail_address_valid(from))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "mail.from is not a plain address");
+		                      "mail.from is not a plain address");
 	if (!msgid_format(n->message_id, msgid, sizeof(msgid)))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "notice %llu: malformed Message-ID",
-				      (unsigned long long)n->seq);
+		                      "notice %llu: malformed Message-ID",
+		                      (unsigned long long)n->seq);
 
 	rfc5322_date(now, date, sizeof(date));
 	apitokend_mail_iso8601(n->time, when);
@@ -382,7 +383,7 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 		fprintf(f, "To: <%s>\r\n", n->email);
 	if (strcmp(n->kind, "reminder") == 0)
 		fprintf(f, "Subject: Your API token will expire on %.10s\r\n",
-			exp);
+		        exp);
 	else
 		fprintf(f, "Subject: %s\r\n", kt->subject);
 	fprintf(f, "Date: %s\r\n", date);
@@ -390,7 +391,8 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	fputs("MIME-Version: 1.0\r\n"
 	      "Content-Type: text/plain; charset=utf-8\r\n"
 	      "Content-Transfer-Encoding: 8bit\r\n"
-	      "Auto-Submitted: auto-generated\r\n", f);
+	      "Auto-Submitted: auto-generated\r\n",
+	      f);
 	fprintf(f, "X-Apitoken-Notice: %s\r\n", kt->kind);
 	fputs("\r\n", f);
 
@@ -398,7 +400,7 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	fprintf(f, "Hello %s,\r\n\r\n", user);
 	if (strcmp(n->kind, "reminder") == 0)
 		fprintf(f, "Your personal API token will expire on %s.\r\n",
-			exp);
+		        exp);
 	else
 		fprintf(f, "%s\r\n", kt->what);
 	fputs("\r\n", f);
@@ -411,9 +413,9 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	}
 	if (kt->show_exp && n->token_exp > 0)
 		fprintf(f, "  %s %s\r\n",
-			strcmp(n->kind, "expired") == 0 ? "Expired:  " :
-							 "Expires:  ",
-			exp);
+		        strcmp(n->kind, "expired") == 0 ? "Expired:  "
+		                                        : "Expires:  ",
+		        exp);
 	fprintf(f, "  By:        %s\r\n", origin);
 	fprintf(f, "\r\n%s\r\n", kt->advice);
 	if (kt->not_you) {
@@ -422,17 +424,22 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 		      "A token you did not ask for should be revoked: "
 		      "whoever holds it\r\n"
 		      "can present it to the /revoke endpoint, and your "
-		      "administrator\r\n", f);
+		      "administrator\r\n",
+		      f);
 		/* A shell command: only a name the store would accept. */
 		if (apitoken_user_name_valid(n->user))
-			fprintf(f, "can revoke it with \"apitokenctl token "
-				   "revoke %s\".\r\n", n->user);
+			fprintf(f,
+			        "can revoke it with \"apitokenctl token "
+			        "revoke %s\".\r\n",
+			        n->user);
 		else
 			fputs("can revoke it with \"apitokenctl token "
-			      "revoke\".\r\n", f);
+			      "revoke\".\r\n",
+			      f);
 	}
 	fputs("\r\nThis message never contains a token.\r\n"
-	      "\r\n-- \r\napitoken\r\n", f);
+	      "\r\n-- \r\napitoken\r\n",
+	      f);
 
 	if (ferror(f) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");

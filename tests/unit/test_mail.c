@@ -57,7 +57,7 @@ struct apitoken_store {
 	size_t reminder_leads;
 };
 
-static struct apitoken_store fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct apitoken_store fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 int64_t
 apitoken_now(void)
@@ -80,7 +80,7 @@ set_now(int64_t now)
 
 int
 apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
-			void *ctx)
+                        void *ctx)
 {
 	apitoken_notice_t copy[8];
 	size_t i, n = 0;
@@ -123,7 +123,7 @@ apitoken_outbox_done(apitoken_store_t *store, uint64_t seq)
 
 int
 apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
-		      int64_t next_attempt, const char *error)
+                      int64_t next_attempt, const char *error)
 {
 	struct item *it;
 
@@ -142,8 +142,8 @@ apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
 
 int
 apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
-				const int64_t *leads, size_t n_leads,
-				size_t *queued_out)
+                                const int64_t *leads, size_t n_leads,
+                                size_t *queued_out)
 {
 	(void)now;
 	(void)leads;
@@ -167,7 +167,7 @@ queue(uint64_t seq, const char *kind, const char *email, int64_t due)
 	snprintf(it->kind, sizeof(it->kind), "%s", kind);
 	snprintf(it->email, sizeof(it->email), "%s", email);
 	snprintf(it->msgid, sizeof(it->msgid), "<%llu.TokId%llu@apitoken>",
-		 (unsigned long long)seq, (unsigned long long)seq);
+	         (unsigned long long)seq, (unsigned long long)seq);
 	it->n.seq = seq;
 	it->n.kind = it->kind;
 	it->n.user = "alice";
@@ -252,8 +252,8 @@ python(void)
 	if (py != NULL && *py != '\0')
 		return py;
 	/* Debian's interpreter has python3-aiosmtpd, a pyenv one may not. */
-	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" :
-						       "python3";
+	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
+	                                             : "python3";
 }
 
 struct sink {
@@ -263,7 +263,7 @@ struct sink {
 };
 
 static char *tmp;
-static struct sink sink = { .pid = -1 };
+static struct sink sink = {.pid = -1};
 
 static void
 sink_start(int port, const char *opt, const char *val)
@@ -275,7 +275,7 @@ sink_start(int port, const char *opt, const char *val)
 	FILE *f;
 
 	snprintf(script, sizeof(script), "%s/tests/smtp_sink.py",
-		 src != NULL ? src : ".");
+	         src != NULL ? src : ".");
 	snprintf(portfile, sizeof(portfile), "%s/sink.port", tmp);
 	snprintf(portarg, sizeof(portarg), "%d", port);
 	(void)unlink(portfile);
@@ -292,8 +292,8 @@ sink_start(int port, const char *opt, const char *val)
 		argv[argc++] = (char *)val;
 	}
 	argv[argc] = NULL;
-	ck_assert_int_eq(posix_spawnp(&sink.pid, argv[0], NULL, NULL, argv,
-				      environ), 0);
+	ck_assert_int_eq(
+	    posix_spawnp(&sink.pid, argv[0], NULL, NULL, argv, environ), 0);
 	for (i = 0; i < 200; i++) {
 		f = fopen(portfile, "r");
 		if (f != NULL) {
@@ -455,39 +455,41 @@ START_TEST(delivers_due_notices)
 	queue(3, "reminder", "carol@example.org", 1100);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
 	ck_assert(log_has("mail: delivering through 127.0.0.1 (STARTTLS "
-			  "when offered)\n"));
+	                  "when offered)\n"));
 	ck_assert(wait_for(is_done, 1));
 	ck_assert(wait_for(is_done, 2));
-	usleep(1500000);        /* two more polls: 3 must still wait */
+	usleep(1500000); /* two more polls: 3 must still wait */
 	later = item(3);
 	ck_assert(!later.done);
 	ck_assert_uint_eq(later.defers, 0);
 	ck_assert_int_eq(sink_count(all, sizeof(all)), 2);
 	ck_assert_ptr_nonnull(strstr(all, "Message-ID: <1.TokId1@apitoken>"));
 	ck_assert_ptr_nonnull(strstr(all, "Message-ID: <2.TokId2@apitoken>"));
-	ck_assert_ptr_nonnull(strstr(all, "X-Sink-Rcpt-To: alice@example.org"));
+	ck_assert_ptr_nonnull(
+	    strstr(all, "X-Sink-Rcpt-To: alice@example.org"));
 	ck_assert_ptr_nonnull(strstr(all, "X-Sink-Rcpt-To: bob@example.com"));
-	ck_assert_ptr_nonnull(strstr(all,
-				     "X-Sink-Mail-From: apitoken@example.net"));
+	ck_assert_ptr_nonnull(
+	    strstr(all, "X-Sink-Mail-From: apitoken@example.net"));
 	ck_assert_ptr_nonnull(strstr(all, "Subject: Your API token was "
-					  "revoked"));
+	                                  "revoked"));
 
 	set_now(1100);
 	apitokend_mail_kick(mail);
 	ck_assert(wait_for(is_done, 3));
 	ck_assert_int_eq(sink_count(NULL, 0), 3);
 	ck_assert(log_has("mail: notice 1 (created, token TokIdTokIdTokId1) "
-			  "delivered to a recipient at example.org"));
+	                  "delivered to a recipient at example.org"));
 	/* the log names the domain, never the mailbox */
 	ck_assert(!log_has("alice@"));
-	usleep(1200000);        /* one more poll refreshes the gauge */
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "\napitokend_mail_sent_total 3\n"));
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "\napitokend_mail_failed_total 0\n"));
-	ck_assert_ptr_nonnull(strstr(metrics(), "\napitokend_mail_queued 0\n"));
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "# TYPE apitokend_mail_queued gauge\n"));
+	usleep(1200000); /* one more poll refreshes the gauge */
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_sent_total 3\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_failed_total 0\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_queued 0\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "# TYPE apitokend_mail_queued gauge\n"));
 }
 END_TEST
 
@@ -512,19 +514,20 @@ START_TEST(relay_down_then_back)
 	ck_assert_int_eq(it.n.next_attempt, 1002);
 	ck_assert_str_ne(it.error, "");
 	ck_assert(log_has("mail: notice 7 (created, token TokIdTokIdTokId1) "
-			  "to a recipient at example.org not delivered "
-			  "(attempt 1)"));
+	                  "to a recipient at example.org not delivered "
+	                  "(attempt 1)"));
 	ck_assert(log_has("next attempt in 2s"));
 
-	usleep(1500000);        /* not due yet: no second attempt */
+	usleep(1500000); /* not due yet: no second attempt */
 	ck_assert_uint_eq(item(7).defers, 1);
 	set_now(1002);
 	want_defers = 2;
 	ck_assert(wait_for(deferred_enough, 7));
 	ck_assert_int_eq(item(7).n.next_attempt, 1006);
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "\napitokend_mail_failed_total 2\n"));
-	ck_assert_ptr_nonnull(strstr(metrics(), "\napitokend_mail_queued 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_failed_total 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_queued 1\n"));
 
 	sink_start(port, NULL, NULL);
 	set_now(1006);
@@ -532,8 +535,8 @@ START_TEST(relay_down_then_back)
 	ck_assert_int_eq(sink_count(NULL, 0), 1);
 	usleep(1500000);
 	ck_assert_int_eq(sink_count(NULL, 0), 1);
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "\napitokend_mail_sent_total 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_sent_total 1\n"));
 }
 END_TEST
 
@@ -547,14 +550,15 @@ START_TEST(no_relay_keeps_queued)
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
 	ck_assert(!log_has("delivering through"));
 	ck_assert(log_has("mail.relay not set: notifications stay queued; "
-			  "see apitokenctl outbox list"));
+	                  "see apitokenctl outbox list"));
 	usleep(2500000);
 	it = item(1);
 	ck_assert(!it.done);
 	ck_assert_uint_eq(it.defers, 0);
-	ck_assert_ptr_nonnull(strstr(metrics(), "\napitokend_mail_queued 1\n"));
-	ck_assert_ptr_nonnull(strstr(metrics(),
-				     "\napitokend_mail_sent_total 0\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_queued 1\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_sent_total 0\n"));
 	pthread_mutex_lock(&fake.lock);
 	ck_assert_uint_ge(fake.reminder_calls, 1);
 	ck_assert_uint_eq(fake.reminder_leads, 3);
@@ -624,21 +628,21 @@ START_TEST(auth_password_file)
 
 	write_file(pwfile, "S3cret-Pa55\n", 0644);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail),
-			 APITOKEN_ERR_CONFIG);
+	                 APITOKEN_ERR_CONFIG);
 	ck_assert_ptr_null(mail);
-	ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
-				     "'mail.password_file'"));
+	ck_assert_ptr_nonnull(
+	    strstr(apitoken_last_error(), "'mail.password_file'"));
 
 	free(cfg->mail_relay);
 	cfg->mail_relay = strdup("smtp://u:p@127.0.0.1:25");
 	write_file(pwfile, "S3cret-Pa55\n", 0640);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail),
-			 APITOKEN_ERR_CONFIG);
+	                 APITOKEN_ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "'mail.relay'"));
 	free(cfg->mail_relay);
 	cfg->mail_relay = strdup("http://127.0.0.1:25");
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail),
-			 APITOKEN_ERR_CONFIG);
+	                 APITOKEN_ERR_CONFIG);
 
 	/* wrong password: refused by the relay, deferred */
 	set_relay(sink.port);
@@ -646,7 +650,7 @@ START_TEST(auth_password_file)
 	queue(1, "created", "alice@example.org", 1000);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
 	ck_assert(log_has("mail: delivering through 127.0.0.1 (STARTTLS when "
-			  "offered), with SMTP AUTH\n"));
+	                  "offered), with SMTP AUTH\n"));
 	want_defers = 1;
 	ck_assert(wait_for(deferred_enough, 1));
 	ck_assert_int_eq(sink_count(NULL, 0), 0);
@@ -658,7 +662,8 @@ START_TEST(auth_password_file)
 	ck_assert(!item(1).done);
 	ck_assert_int_eq(sink_count(NULL, 0), 0);
 	ck_assert_int_eq(log_count("mail: not sending: key "
-				   "'mail.password_file'"), 1);
+	                           "'mail.password_file'"),
+	                 1);
 
 	/* right password (read again for each batch: no restart needed) */
 	write_file(pwfile, "S3cret-Pa55\n", 0600);
@@ -691,7 +696,7 @@ START_TEST(stop_while_relay_silent)
 	set_relay(ntohs(sa.sin_port));
 	queue(1, "created", "alice@example.org", 1000);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
-	usleep(1500000);        /* the thread is waiting for a greeting */
+	usleep(1500000); /* the thread is waiting for a greeting */
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	apitokend_mail_stop(mail);
 	mail = NULL;
@@ -724,8 +729,8 @@ mail_suite(void)
 int
 main(void)
 {
-	char *argv[] = { (char *)python(), (char *)"-c",
-			 (char *)"import aiosmtpd", NULL };
+	char *argv[] = {(char *)python(), (char *)"-c",
+	                (char *)"import aiosmtpd", NULL};
 	pid_t pid;
 	int status;
 

@@ -22,19 +22,19 @@ static apitoken_notice_t
 notice(const char *kind)
 {
 	apitoken_notice_t n = {
-		.seq = 42,
-		.kind = kind,
-		.user = "alice",
-		.email = "alice@example.org",
-		.token_id = "AbCdEfGh01234567",
-		.hint = "wxyz",
-		.origin = "apitokenctl uid 0",
-		.time = T_CHANGE,
-		.token_exp = T_EXP,
-		.attempts = 0,
-		.next_attempt = T_CHANGE,
-		.last_error = "",
-		.message_id = "<42.AbCdEfGh01234567@apitoken.example>",
+	    .seq = 42,
+	    .kind = kind,
+	    .user = "alice",
+	    .email = "alice@example.org",
+	    .token_id = "AbCdEfGh01234567",
+	    .hint = "wxyz",
+	    .origin = "apitokenctl uid 0",
+	    .time = T_CHANGE,
+	    .token_exp = T_EXP,
+	    .attempts = 0,
+	    .next_attempt = T_CHANGE,
+	    .last_error = "",
+	    .message_id = "<42.AbCdEfGh01234567@apitoken.example>",
 	};
 	return n;
 }
@@ -54,7 +54,7 @@ compose_ok(const apitoken_notice_t *n, struct msg *m)
 
 	memset(m, 0, sizeof(*m));
 	rc = apitokend_mail_compose(n, "apitoken@example.net", T_NOW, &m->raw,
-				    &m->len);
+	                            &m->len);
 	ck_assert_msg(rc == 0, "compose: %s", apitoken_last_error());
 	ck_assert_ptr_nonnull(m->raw);
 	ck_assert_uint_eq(strlen(m->raw), m->len);
@@ -122,7 +122,7 @@ assert_match(const char *text, const char *re)
 
 	ck_assert_int_eq(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB), 0);
 	ck_assert_msg(regexec(&rx, text, 0, NULL, 0) == 0,
-		      "'%s' does not match /%s/", text, re);
+	              "'%s' does not match /%s/", text, re);
 	regfree(&rx);
 }
 
@@ -137,8 +137,8 @@ assert_wellformed(const struct msg *m)
 	for (p = m->raw; *p != '\0'; p++) {
 		if (*p == '\n') {
 			ck_assert_msg(p > m->raw && p[-1] == '\r',
-				      "bare LF at offset %zu",
-				      (size_t)(p - m->raw));
+			              "bare LF at offset %zu",
+			              (size_t)(p - m->raw));
 			col = 0;
 			continue;
 		}
@@ -149,8 +149,9 @@ assert_wellformed(const struct msg *m)
 	for (p = m->headers; *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
 
-		ck_assert_msg(c < 0x80 && (c >= 0x20 || c == '\r' || c == '\n'),
-			      "non-ASCII or control octet in headers");
+		ck_assert_msg(c < 0x80 &&
+		                  (c >= 0x20 || c == '\r' || c == '\n'),
+		              "non-ASCII or control octet in headers");
 	}
 	for (p = m->headers; *p != '\0'; p = strstr(p, "\r\n") + 2)
 		assert_match(p, "^[A-Za-z-]+: [^\r]*\r\n");
@@ -163,11 +164,11 @@ assert_common(const struct msg *m)
 	ck_assert_str_eq(header(m, "From"), "apitoken <apitoken@example.net>");
 	ck_assert_str_eq(header(m, "To"), "\"alice\" <alice@example.org>");
 	ck_assert_str_eq(header(m, "Message-ID"),
-			 "<42.AbCdEfGh01234567@apitoken.example>");
+	                 "<42.AbCdEfGh01234567@apitoken.example>");
 	ck_assert_str_eq(header(m, "Date"), "Sat, 28 Nov 2026 02:30:22 +0000");
 	ck_assert_str_eq(header(m, "MIME-Version"), "1.0");
 	ck_assert_str_eq(header(m, "Content-Type"),
-			 "text/plain; charset=utf-8");
+	                 "text/plain; charset=utf-8");
 	ck_assert_str_eq(header(m, "Content-Transfer-Encoding"), "8bit");
 	ck_assert_str_eq(header(m, "Auto-Submitted"), "auto-generated");
 	ck_assert_int_eq(header_count(m, "To"), 1);
@@ -190,10 +191,11 @@ START_TEST(created)
 	ck_assert_str_eq(header(&m, "X-Apitoken-Notice"), "created");
 	ck_assert_ptr_nonnull(strstr(m.body, "was created for your account"));
 	/* expiry 180 days later */
-	ck_assert_ptr_nonnull(strstr(m.body, "Expires:   2027-05-27T02:30:17Z"));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "Expires:   2027-05-27T02:30:17Z"));
 	ck_assert_ptr_nonnull(strstr(m.body, "If this was not you"));
-	ck_assert_ptr_nonnull(strstr(m.body,
-				     "\"apitokenctl token revoke alice\""));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "\"apitokenctl token revoke alice\""));
 	msg_free(&m);
 }
 END_TEST
@@ -206,7 +208,7 @@ START_TEST(regenerated)
 	compose_ok(&n, &m);
 	assert_common(&m);
 	ck_assert_str_eq(header(&m, "Subject"),
-			 "Your API token was regenerated");
+	                 "Your API token was regenerated");
 	ck_assert_ptr_nonnull(strstr(m.body, "previous one was revoked"));
 	ck_assert_ptr_nonnull(strstr(m.body, "If this was not you"));
 	msg_free(&m);
@@ -225,7 +227,7 @@ START_TEST(revoked)
 	ck_assert_ptr_nonnull(strstr(m.body, "token was revoked"));
 	ck_assert_ptr_nonnull(strstr(m.body, "AbCdEfGh01234567"));
 	ck_assert_ptr_nonnull(strstr(
-		m.body, "By:        self-revocation via /revoke from 127.0.0.1"));
+	    m.body, "By:        self-revocation via /revoke from 127.0.0.1"));
 	ck_assert_ptr_nonnull(strstr(m.body, "If this was not you"));
 	/* a revoked token's expiry is no longer news */
 	ck_assert_ptr_null(strstr(m.body, "Expires:"));
@@ -244,7 +246,8 @@ START_TEST(expired)
 	assert_wellformed(&m);
 	ck_assert_str_eq(header(&m, "Subject"), "Your API token expired");
 	ck_assert_ptr_nonnull(strstr(m.body, "expired and was deleted"));
-	ck_assert_ptr_nonnull(strstr(m.body, "Expired:   2027-05-27T02:30:17Z"));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "Expired:   2027-05-27T02:30:17Z"));
 	ck_assert_ptr_nonnull(strstr(m.body, "...wxyz"));
 	msg_free(&m);
 }
@@ -258,9 +261,9 @@ START_TEST(reminder)
 	compose_ok(&n, &m);
 	assert_common(&m);
 	ck_assert_str_eq(header(&m, "Subject"),
-			 "Your API token will expire on 2027-05-27");
-	ck_assert_ptr_nonnull(strstr(
-		m.body, "will expire on 2027-05-27T02:30:17Z."));
+	                 "Your API token will expire on 2027-05-27");
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "will expire on 2027-05-27T02:30:17Z."));
 	msg_free(&m);
 }
 END_TEST
@@ -273,7 +276,7 @@ START_TEST(msgid_without_brackets)
 	n.message_id = "apitoken.42.x@host.example";
 	compose_ok(&n, &m);
 	ck_assert_str_eq(header(&m, "Message-ID"),
-			 "<apitoken.42.x@host.example>");
+	                 "<apitoken.42.x@host.example>");
 	msg_free(&m);
 }
 END_TEST
@@ -281,15 +284,25 @@ END_TEST
 START_TEST(refused)
 {
 	static const char *const bad_email[] = {
-		"alice@example.org\r\nBcc: mallory@evil.example",
-		"alice@example.org>\r\nRCPT TO:<mallory@evil.example",
-		"alice @example.org", "alice", "@example.org", "alice@",
-		"a@b@c", "alice@example.org,mallory@evil.example",
-		"\"alice\"@example.org", "",
+	    "alice@example.org\r\nBcc: mallory@evil.example",
+	    "alice@example.org>\r\nRCPT TO:<mallory@evil.example",
+	    "alice @example.org",
+	    "alice",
+	    "@example.org",
+	    "alice@",
+	    "a@b@c",
+	    "alice@example.org,mallory@evil.example",
+	    "\"alice\"@example.org",
+	    "",
 	};
 	static const char *const bad_msgid[] = {
-		"<a@b>\r\nBcc: mallory@evil.example", "no-at-sign",
-		"<two@at@signs>", "<sp ace@x>", "", "<>", "a@b\n",
+	    "<a@b>\r\nBcc: mallory@evil.example",
+	    "no-at-sign",
+	    "<two@at@signs>",
+	    "<sp ace@x>",
+	    "",
+	    "<>",
+	    "a@b\n",
 	};
 	apitoken_notice_t n;
 	char *raw = (char *)"unchanged";
@@ -298,32 +311,32 @@ START_TEST(refused)
 	for (i = 0; i < sizeof(bad_email) / sizeof(bad_email[0]); i++) {
 		n = notice("created");
 		n.email = bad_email[i];
-		ck_assert_int_eq(apitokend_mail_compose(&n, "a@b.c", T_NOW,
-							&raw, &len),
-				 APITOKEN_ERR_INVALID);
+		ck_assert_int_eq(
+		    apitokend_mail_compose(&n, "a@b.c", T_NOW, &raw, &len),
+		    APITOKEN_ERR_INVALID);
 		ck_assert_ptr_null(raw);
 		ck_assert_uint_eq(len, 0);
 		/* the detail names the notice, not the address */
-		ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
-					     "notice 42"));
+		ck_assert_ptr_nonnull(
+		    strstr(apitoken_last_error(), "notice 42"));
 		ck_assert_ptr_null(strstr(apitoken_last_error(), "evil"));
 	}
 	for (i = 0; i < sizeof(bad_msgid) / sizeof(bad_msgid[0]); i++) {
 		n = notice("created");
 		n.message_id = bad_msgid[i];
-		ck_assert_int_eq(apitokend_mail_compose(&n, "a@b.c", T_NOW,
-							&raw, &len),
-				 APITOKEN_ERR_INVALID);
+		ck_assert_int_eq(
+		    apitokend_mail_compose(&n, "a@b.c", T_NOW, &raw, &len),
+		    APITOKEN_ERR_INVALID);
 	}
 	n = notice("promoted");
-	ck_assert_int_eq(apitokend_mail_compose(&n, "a@b.c", T_NOW, &raw,
-						&len),
-			 APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(
+	    apitokend_mail_compose(&n, "a@b.c", T_NOW, &raw, &len),
+	    APITOKEN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "unknown kind"));
 	n = notice("created");
-	ck_assert_int_eq(apitokend_mail_compose(&n, "a@b.c\r\nBcc: x@y",
-						T_NOW, &raw, &len),
-			 APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(
+	    apitokend_mail_compose(&n, "a@b.c\r\nBcc: x@y", T_NOW, &raw, &len),
+	    APITOKEN_ERR_INVALID);
 }
 END_TEST
 
@@ -342,11 +355,11 @@ START_TEST(injection_in_text)
 	ck_assert_str_eq(header(&m, "Subject"), "Your API token was revoked");
 	/* no display name from a name that is not plain */
 	ck_assert_str_eq(header(&m, "To"), "<alice@example.org>");
-	ck_assert_ptr_nonnull(strstr(
-		m.body, "Hello alice??Bcc: mallory@evil.example,\r\n"));
-	ck_assert_ptr_nonnull(strstr(
-		m.body, "By:        from 10.0.0.1??Subject: pwned????fake "
-			"body?[31m\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "Hello alice??Bcc: mallory@evil.example,\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "By:        from 10.0.0.1??Subject: pwned????fake "
+	                   "body?[31m\r\n"));
 	ck_assert_ptr_null(strstr(m.raw, "\r\nSubject: pwned"));
 	ck_assert_ptr_nonnull(strstr(m.body, "\"apitokenctl token revoke\""));
 	msg_free(&m);
@@ -360,10 +373,12 @@ START_TEST(text_utf8)
 	char longer[1001];
 
 	/* valid UTF-8 stays, invalid bytes and bidi overrides do not */
-	n.origin = "admin in Z\xc3\xbcrich \xe2\x80\xae" "evil\xff\xc0\xaf";
+	n.origin = "admin in Z\xc3\xbcrich \xe2\x80\xae"
+	           "evil\xff\xc0\xaf";
 	compose_ok(&n, &m);
-	ck_assert_ptr_nonnull(strstr(m.body, "By:        admin in Z\xc3\xbcrich"
-					     " ?evil???\r\n"));
+	ck_assert_ptr_nonnull(strstr(m.body,
+	                             "By:        admin in Z\xc3\xbcrich"
+	                             " ?evil???\r\n"));
 	msg_free(&m);
 
 	memset(longer, 'x', sizeof(longer) - 1);
@@ -392,7 +407,8 @@ START_TEST(hint_at_most_four)
 	n.hint = "";
 	compose_ok(&n, &m);
 	ck_assert_ptr_null(strstr(m.body, "..."));
-	ck_assert_ptr_nonnull(strstr(m.body, "Token id:  AbCdEfGh01234567\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(m.body, "Token id:  AbCdEfGh01234567\r\n"));
 	msg_free(&m);
 }
 END_TEST
@@ -423,7 +439,7 @@ START_TEST(helpers)
 	apitokend_mail_iso8601(T_CHANGE, buf);
 	ck_assert_str_eq(buf, "2026-11-28T02:30:17Z");
 	ck_assert_str_eq(apitokend_mail_domain("alice@example.org"),
-			 "example.org");
+	                 "example.org");
 	ck_assert_str_eq(apitokend_mail_domain("nodomain"), "");
 	ck_assert(apitokend_mail_address_valid("a.b+c@d-e.example"));
 	ck_assert(!apitokend_mail_address_valid(NULL));
