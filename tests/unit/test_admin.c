@@ -335,6 +335,106 @@ START_TEST(test_call_roundtrip)
 }
 END_TEST
 
+/* A deterministic pseudo-random generator: the same inputs every run. */
+static uint32_t
+next_rand(uint32_t *state)
+{
+	*state = *state * 1103515245u + 12345u;
+	return *state >> 8;
+}
+
+/*
+ * Mutated requests (bytes flipped, cut, lengths wrong): the server either
+ * answers with a well-formed reply or gives up; it never crashes or hangs.
+ */
+START_TEST(test_mutated_requests)
+{
+	const char *base = "{\"v\":1,\"argv\":[\"user\",\"show\","
+	                   "\"carol\"],\"json\":true,\"stdin\":\"x\\n\"}";
+	uint32_t seed = 42;
+	size_t blen = strlen(base);
+	int answered = 0;
+
+	for (int round = 0; round < 1500; round++) {
+		char req[256];
+		size_t len = blen;
+		uint32_t announced;
+		int sv[2], rc;
+		uint8_t hdr[4];
+
+		memcpy(req, base, blen);
+		for (int k = (int)(next_rand(&seed) % 4); k >= 0; k--) {
+			size_t at = next_rand(&seed) % blen;
+
+			req[at] = (char)(next_rand(&seed) & 0xff);
+		}
+		if (next_rand(&seed) % 5 == 0)
+			len = next_rand(&seed) % blen;
+		announced = (uint32_t)len;
+		if (next_rand(&seed) % 7 == 0)
+			announced = next_rand(&seed) % (blen * 2);
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		send_raw(sv[0], NULL, announced);
+		ck_assert_int_eq(write(sv[0], req, len), (ssize_t)len);
+		shutdown(sv[0], SHUT_WR); /* a short request meets EOF */
+		rc = apitoken_admin_serve(store, sv[1], "fuzz");
+		close(sv[1]); /* no reply: the read below meets EOF */
+		if (read(sv[0], hdr, 4) == 4) {
+			uint32_t rlen = (uint32_t)hdr[0] << 24 |
+			                (uint32_t)hdr[1] << 16 |
+			                (uint32_t)hdr[2] << 8 | hdr[3];
+
+			ck_assert_uint_lt(rlen, 65536);
+			answered++;
+		} else {
+			ck_assert_int_lt(rc, 0);
+		}
+		close(sv[0]);
+	}
+	ck_assert_int_gt(answered, 100);
+	ck_assert(!user_exists("carol"));
+}
+END_TEST
+
+/* Random bytes as an import file: every line is judged, nothing crashes. */
+START_TEST(test_import_garbage)
+{
+	static const char alphabet[] = "ab@.,;\"{}[]: \n\r\t\x01\xff"
+	                               "1";
+	uint32_t seed = 7;
+
+	for (int round = 0; round < 300; round++) {
+		char in_buf[600], *out_buf = NULL, *err_buf = NULL;
+		size_t n = next_rand(&seed) % sizeof(in_buf), out_len = 0;
+		size_t err_len = 0;
+		char *argv[] = {"user", "import", "-", NULL};
+		apitoken_admin_io_t io = {.origin = "fuzz"};
+		int code;
+
+		for (size_t i = 0; i < n; i++)
+			in_buf[i] = alphabet[next_rand(&seed) %
+			                     (sizeof(alphabet) - 1)];
+		if (round % 2 == 0 && n > 0)
+			in_buf[0] = '{'; /* half of them as JSON lines */
+		io.in = fmemopen(in_buf, n, "r");
+		io.out = open_memstream(&out_buf, &out_len);
+		io.err = open_memstream(&err_buf, &err_len);
+		ck_assert_ptr_nonnull(io.in);
+		code = apitoken_admin_run(store, 3, argv, &io);
+		fclose(io.in);
+		fclose(io.out);
+		fclose(io.err);
+		ck_assert_msg(code == 0 || code == EX_DATAERR, "exit %d",
+		              code);
+		ck_assert_ptr_nonnull(strstr(out_buf, "imported "));
+		ck_assert_int_eq(code == EX_DATAERR,
+		                 strstr(err_buf, "stdin:") != NULL);
+		free(out_buf);
+		free(err_buf);
+	}
+}
+END_TEST
+
 static Suite *
 admin_suite(void)
 {
@@ -350,6 +450,8 @@ admin_suite(void)
 	tcase_add_test(tc, test_call_times_out);
 	tcase_add_test(tc, test_call_no_daemon);
 	tcase_add_test(tc, test_call_roundtrip);
+	tcase_add_test(tc, test_mutated_requests);
+	tcase_add_test(tc, test_import_garbage);
 	suite_add_tcase(s, tc);
 	return s;
 }
