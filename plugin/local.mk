@@ -46,6 +46,10 @@ EXTRA_DIST += plugin/validator.map plugin/pam/pam_apitoken.map
 # Tests: a host program that dlopen()s validator.so, the shell tests that
 # drive it, and the benchmark (built, not run by make check).
 check_PROGRAMS += tests/plugin/host
+check_LTLIBRARIES += tests/plugin/fake_v2.la
+tests_plugin_fake_v2_la_SOURCES = tests/plugin/fake_v2.c
+tests_plugin_fake_v2_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
+	-shared -rpath /nowhere
 tests_plugin_host_SOURCES = tests/plugin/host.c
 tests_plugin_host_LDADD = -ldl -lpthread
 TESTS += tests/integration/plugin-fake.sh tests/integration/plugin.sh

@@ -189,6 +189,38 @@ check_match "a host of ABI major 2 is refused" \
 out=$("$HOST" -a 0x10005 "$SO" mode=local </dev/null)
 check_match "a host of a later 1.x minor is accepted" '^abi 1\.0$' "$out"
 
+out=$("$HOST" "$top_builddir/tests/plugin/.libs/fake_v2.so" </dev/null)
+check_eq "host refuses a plugin of ABI major 2 (exit 3)" \
+	"plugin ABI 2.0 refused 3" "$out $?"
+
+# Remote back end against a server that accepts and never answers: the
+# timeout (whole seconds for liboauth2) bounds the wait.
+cat >"$scratch/silent.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+PY
+python3 "$scratch/silent.py" "$scratch/silent.port" &
+silent_pid=$!
+at_exit "kill $silent_pid 2>/dev/null"
+for i in $(seq 1 100); do
+	[ -s "$scratch/silent.port" ] && break
+	sleep 0.05
+done
+(umask 077; printf 'apicli_x\n' >"$scratch/s600")
+t0=$(date +%s%N)
+out=$(printf '%s\n' "$T_GOOD" | "$HOST" "$SO" mode=remote insecure \
+	"url=http://127.0.0.1:$(cat "$scratch/silent.port")/introspect" \
+	client_id=c "secret_file=$scratch/s600" timeout=1000 | sed -n 2p)
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+check_match "remote: silent server is UNAVAILABLE" '^UNAVAILABLE' "$out"
+check "... within the timeout (1 s; took $ms ms)" test "$ms" -lt 3000
+
 printf 'apitok_secret\n' >"$scratch/secret"
 chmod 644 "$scratch/secret"
 out=$("$HOST" "$SO" mode=remote url=https://127.0.0.1:1/introspect \
