@@ -184,6 +184,9 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	int rc;
 
 	(void)flags;
+	/* Forget an earlier success in this transaction: account (remote
+	 * mode) must trust only the latest authentication. */
+	(void)pam_set_data(pamh, DATA_AUTH_USER, NULL, NULL);
 	rc = setup(pamh, argc, argv, &h, &owned, &scope);
 	if (rc != PAM_SUCCESS)
 		return rc;

@@ -162,6 +162,18 @@ if [ -x "$PAMTEST" ]; then
 		check_eq "libpamtest $mode: another user's token: PAM_AUTH_ERR" \
 			"pass" "$out"
 	done
+	# Remote account trusts only this transaction's auth; local account
+	# asks apitokend about the user (bob is active), whatever auth said.
+	out=$(APITOKEN_TEST_TOKEN="$T_ALICE" PAM_WRAPPER=1 \
+		PAM_WRAPPER_SERVICE_DIR="$svcdir" LD_PRELOAD="$preload" \
+		"$PAMTEST" remote bob PAM_AUTH_ERR PAM_PERM_DENIED 2>/dev/null)
+	check_eq "libpamtest remote: failed auth, then account refused" \
+		"pass" "$out"
+	out=$(APITOKEN_TEST_TOKEN="$T_ALICE" PAM_WRAPPER=1 \
+		PAM_WRAPPER_SERVICE_DIR="$svcdir" LD_PRELOAD="$preload" \
+		"$PAMTEST" local bob PAM_AUTH_ERR PAM_SUCCESS 2>/dev/null)
+	check_eq "libpamtest local: account asks apitokend, not auth" \
+		"pass" "$out"
 else
 	not_ok "tests/plugin/pamtest built"
 fi
