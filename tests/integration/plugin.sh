@@ -83,6 +83,13 @@ out=$(one "$T_ALICE" "$SO" mode=remote url="$BASE_URL/introspect" \
 check_match "remote: wrong client secret is UNAVAILABLE (HTTP 401)" \
 	'^UNAVAILABLE reason="introspection refused our client credentials' \
 	"$out"
+for ttl in 0 30; do
+	out=$(printf '%s\n' "$T_BOB" | "$HOST" -T 8 "$SO" \
+		$(remote_opts "ca_file=$scratch/cert.pem cache_ttl=$ttl") |
+		sed -n 2p)
+	check_eq "remote (cache_ttl=$ttl): 8 threads, one handle, same answer" \
+		"VALID threads agree" "$out"
+done
 out=$(one "apitok_garbage" "$SO" $(remote_opts "ca_file=$scratch/cert.pem"))
 check_match "remote: garbage is INVALID" '^INVALID reason="malformed token"' \
 	"$out"
