@@ -175,6 +175,11 @@ check_match "unknown token: backend not reached" '^<!DOCTYPE' "$BODY"
 
 get "" -u "alice:$alice"
 check_eq "token as a Basic password is not accepted: 401" 401 "$CODE"
+path="/api/whoami?access_token=$alice"
+get ""
+check_eq "token in the query string is not accepted: 401 (RFC 6750 5.3)" \
+	401 "$CODE"
+path=/api/whoami
 
 # Revoked before it was ever used here: refused at once.
 ctl token revoke bob >/dev/null
