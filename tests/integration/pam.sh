@@ -46,6 +46,14 @@ T_CAROL=$(ctl token generate carol 2>/dev/null)
 ctl client add pam --name "PAM test" >"$scratch/client" 2>/dev/null
 (umask 077; tail -n 1 "$scratch/client" >"$scratch/secret")
 
+syms=$(nm -D --defined-only "$PAMMOD" | awk '{print $3}' | sort | xargs)
+check_eq "pam_apitoken.so exports only pam_sm_*" \
+	"pam_sm_acct_mgmt pam_sm_authenticate pam_sm_setcred" "$syms"
+case "$(ldd "$PAMMOD")" in
+*libdb*|*libapitoken*) not_ok "no Berkeley DB / libapitoken in PAM hosts";;
+*) ok "no Berkeley DB / libapitoken in PAM hosts";;
+esac
+
 svcdir="$scratch/pam.d"
 mkdir "$svcdir"
 service() {
