@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,42 @@ read_token_tty(char *buf, size_t len)
 	return f;
 }
 
+/*
+ * Name the store by its absolute path, as apitokend does (it changes to
+ * "/"), so that messages naming it read the same offline and online.
+ */
+static int
+absolute_store(apitoken_config_t *cfg)
+{
+	char cwd[PATH_MAX], *abs = NULL;
+	const char *rel;
+	int rc;
+
+	if (cfg->store[0] == '/')
+		return EX_OK;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, PROG ": cannot find the current folder: %s\n",
+		        strerror(errno));
+		return EX_OSERR;
+	}
+	rel = cfg->store;
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2 + strspn(rel + 2, "/");
+	if (strcmp(rel, ".") == 0)
+		rel = "";
+	if (asprintf(&abs, "%s%s%s", cwd, *rel != '\0' ? "/" : "", rel) < 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return EX_OSERR;
+	}
+	rc = apitoken_config_set_store(cfg, abs);
+	free(abs);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return EX_OSERR;
+	}
+	return EX_OK;
+}
+
 static int
 run_offline(apitoken_config_t *cfg, int argc, char **argv,
             const apitoken_admin_io_t *io, bool *busy)
@@ -223,6 +260,9 @@ main(int argc, char **argv)
 		rc = EX_OSERR;
 		goto out;
 	}
+	rc = absolute_store(cfg);
+	if (rc != EX_OK)
+		goto out;
 
 	(void)snprintf(origin, sizeof(origin), "apitokenctl uid %u",
 	               (unsigned)getuid());

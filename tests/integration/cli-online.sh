@@ -1,20 +1,22 @@
 #!/bin/sh
 # Offline and online give the same answers: every command runs once with
 # apitokenctl opening the store itself (folder off/) and once through the
-# admin socket of a process that holds the store (folder on/, served by
-# admin_echo_server, a stand-in for apitokend).  stdout, stderr and exit
-# codes must match once times, random ids, tokens and the origin are
-# masked.
+# admin socket of a process that holds the store (folder on/).  That
+# process is first admin_echo_server (a stand-in that only serves the admin
+# socket), then the real apitokend when it is built.  stdout, stderr and
+# exit codes must match once times, random ids, tokens, folders and the
+# origin are masked.
 . "$top_srcdir/tests/lib.sh"
 
 SERVER="$top_builddir/tests/integration/admin_echo_server"
 [ -x "$SERVER" ] || skip_all "admin_echo_server not built"
+command -v python3 >/dev/null 2>&1 || skip_all "python3 not found"
 
 cfg="$scratch/apitoken.json"
 cat >"$cfg" <<'EOF'
-{ "roles": { "admin": ["api:read", "api:write"], "reader": ["api:read"] } }
+{ "roles": { "admin": ["api:read", "api:write"], "reader": ["api:read"] },
+  "listen": "127.0.0.1:0" }
 EOF
-mkdir "$scratch/off" "$scratch/on"
 
 # ctl SIDE ARGS...: apitokenctl in SIDE's folder; stdout/stderr/rc files.
 ctl() {
@@ -34,10 +36,12 @@ mask() {
 		-e 's/\b[0-9A-Za-z]{16}\b/ID/g' \
 		-e 's/\.\.\.[0-9A-Za-z]{4}/...HINT/g' \
 		-e 's/"hint":(\s*)"[0-9A-Za-z]{4}"/"hint":\1"HINT"/' \
-		-e 's/apitokenctl uid [0-9]+|admin socket \(test\)/ORIGIN/g' "$1"
+		-e "s#$scratch/(on|off)/#DIR/#g" \
+		-e 's/apitokenctl uid [0-9]+|admin socket \(test\)|admin socket uid [0-9]+ pid [0-9]+/ORIGIN/g' \
+		"$1"
 }
 
-# same [< INPUT-NAME] ARGS...: run on both sides (stdin from
+# same [<INPUT-NAME] ARGS...: run on both sides (stdin from
 # SIDE/INPUT-NAME when the first argument is "<NAME"), compare.
 same() {
 	input=""
@@ -57,89 +61,104 @@ same() {
 		} >"$scratch/$side.all"
 	done
 	if cmp -s "$scratch/off.all" "$scratch/on.all"; then
-		ok "same offline and online: $*"
+		ok "$backend: same offline and online: $*"
 	else
-		not_ok "same offline and online: $*"
+		not_ok "$backend: same offline and online: $*"
 		diff "$scratch/off.all" "$scratch/on.all" | sed 's/^/# /'
 	fi
 }
 
-# The daemon stand-in holds on/store from here on.
-ctl off init
-ctl on init
-(cd "$scratch/on" && exec "$SERVER" "$cfg" store) \
+# wait_for 'SHELL CONDITION': poll it for up to 20 s.
+wait_for() {
+	i=0
+	while ! eval "$1" && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	eval "$1"
+}
+
+fresh_stores() {
+	rm -rf "$scratch/off" "$scratch/on"
+	mkdir "$scratch/off" "$scratch/on"
+	ctl off init
+	ctl on init
+}
+
+scenario() {
+	same init
+	same user add alice --email alice@example.com --role admin --bu 12
+	same user add alice --email alice@example.com --role admin
+	same user add carol --email nope --role admin
+	same user add carol --email c@example.com --role wizard
+	same user add carol --email c@example.com --role admin --colour red
+	same user add bob --email bob@example.com --role reader --bu 1 --bu 2
+	same user show alice
+	same --json user show alice
+	same user list
+	same --json user list
+	same user set bob --role admin --clear-bu
+	same user api-access bob off
+	same user api-access bob maybe
+	same token generate bob
+	same user api-access bob on
+	same token generate alice
+	for side in off on; do cp "$scratch/$side.out" "$scratch/$side/tok"; done
+	same token generate alice
+	same "<tok" token check
+	same "<tok" --json token check
+	same token check apitok_0000000000000000000000000000000000000000000000000
+	same token show alice
+	same --json token show alice
+	same token list
+	same --json token list --expiring-within 181d
+	same token list --expiring-within 1x
+	same --json token generate bob
+	for side in off on; do
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' \
+			<"$scratch/$side.out" >"$scratch/$side/tokbob" 2>/dev/null
+	done
+	same "<tokbob" token check
+	same token revoke bob
+	same "<tokbob" token check
+	same token revoke bob
+	printf 'dan,dan@example.com,reader\nbad line\nemma,emma@example.com,admin,3;4\n' \
+		>"$scratch/users.csv"
+	cp "$scratch/users.csv" "$scratch/off/users.csv"
+	cp "$scratch/users.csv" "$scratch/on/users.csv"
+	same user import users.csv
+	same "<users.csv" user import -
+	same user import missing.csv
+	same client add rs1 --name "Resource server" --can-revoke
+	same client list
+	same --json client list
+	same client remove rs1
+	same client remove rs1
+	same user remove alice
+	same "<tok" token check
+	same audit
+	same --json audit alice
+	same outbox list
+	same --json outbox list
+	same outbox retry
+	same purge
+	same frobnicate
+	same help
+}
+
+# ---- pass 1: the stand-in --------------------------------------------------
+backend=stand-in
+fresh_stores
+(cd "$scratch/on" && exec "$SERVER" "$cfg" "$scratch/on/store") \
 	>"$scratch/server.out" 2>"$scratch/server.err" &
 server_pid=$!
 at_exit "kill $server_pid 2>/dev/null"
-i=0
-while [ "$(cat "$scratch/server.out")" != ready ] && [ $i -lt 200 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ "$(cat "$scratch/server.out")" != ready ]; then
+if ! wait_for 'test "$(cat "$scratch/server.out")" = ready'; then
 	sed 's/^/# /' "$scratch/server.err"
 	echo "Bail out! admin_echo_server did not start"
 	exit 99
 fi
-
-same init
-same user add alice --email alice@example.com --role admin --bu 12
-same user add alice --email alice@example.com --role admin
-same user add carol --email nope --role admin
-same user add carol --email c@example.com --role wizard
-same user add carol --email c@example.com --role admin --colour red
-same user add bob --email bob@example.com --role reader --bu 1 --bu 2
-same user show alice
-same --json user show alice
-same user list
-same --json user list
-same user set bob --role admin --clear-bu
-same user api-access bob off
-same user api-access bob maybe
-same token generate bob
-same user api-access bob on
-same token generate alice
-for side in off on; do cp "$scratch/$side.out" "$scratch/$side/tok"; done
-same token generate alice
-same "<tok" token check
-same "<tok" --json token check
-same token check apitok_0000000000000000000000000000000000000000000000000
-same token show alice
-same --json token show alice
-same token list
-same --json token list --expiring-within 181d
-same token list --expiring-within 1x
-same --json token generate bob
-for side in off on; do
-	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' \
-		<"$scratch/$side.out" >"$scratch/$side/tokbob" 2>/dev/null
-done
-same "<tokbob" token check
-same token revoke bob
-same "<tokbob" token check
-same token revoke bob
-printf 'dan,dan@example.com,reader\nbad line\nemma,emma@example.com,admin,3;4\n' \
-	>"$scratch/users.csv"
-cp "$scratch/users.csv" "$scratch/off/users.csv"
-cp "$scratch/users.csv" "$scratch/on/users.csv"
-same user import users.csv
-same "<users.csv" user import -
-same user import missing.csv
-same client add rs1 --name "Resource server" --can-revoke
-same client list
-same --json client list
-same client remove rs1
-same client remove rs1
-same user remove alice
-same "<tok" token check
-same audit
-same --json audit alice
-same outbox list
-same --json outbox list
-same outbox retry
-same purge
-same frobnicate
-same help
+scenario
 
 # An import larger than the socket's 16 MiB limit: refused before sending.
 awk 'BEGIN { for (i = 0; i < 400000; i++)
@@ -171,7 +190,7 @@ rm -f "$scratch/on/store/admin.sock"
 ctl on user list
 check_eq "owner without a socket: exit 69" 69 "$(cat "$scratch/on.rc")"
 check_match "owner without a socket: says so" \
-	"^apitokenctl: cannot reach apitokend on store/admin.sock" \
+	"^apitokenctl: cannot reach apitokend on $scratch/on/store/admin.sock" \
 	"$(cat "$scratch/on.err")"
 
 # Once the owner is gone, apitokenctl opens the store itself again.
@@ -179,5 +198,31 @@ kill "$server_pid"
 wait "$server_pid" 2>/dev/null
 ctl on user show dan
 check_eq "owner gone: offline again" 0 "$(cat "$scratch/on.rc")"
+
+
+# ---- pass 2: the real apitokend ---------------------------------------------
+backend=apitokend
+if [ ! -x "$APITOKEND" ]; then
+	diag "apitokend not built: second pass skipped"
+	done_testing
+fi
+fresh_stores
+(cd "$scratch/on" && exec "$APITOKEND" --foreground --config "$cfg" \
+	--store store --log-level warning) 2>"$scratch/daemon.log" &
+daemon_pid=$!
+at_exit "kill $daemon_pid 2>/dev/null"
+if ! wait_for 'test -S "$scratch/on/store/admin.sock"'; then
+	sed 's/^/# /' "$scratch/daemon.log"
+	echo "Bail out! apitokend did not start"
+	exit 99
+fi
+scenario
+ctl on audit
+check_match "apitokend: online commands ran inside the daemon" \
+	"admin socket uid [0-9]+ pid [0-9]+" "$(cat "$scratch/on.out")"
+kill "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+ctl on user show dan
+check_eq "apitokend stopped: offline again" 0 "$(cat "$scratch/on.rc")"
 
 done_testing
