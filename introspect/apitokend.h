@@ -73,6 +73,10 @@ enum MHD_Result apitokend_reply_json(struct apitokend_req *r,
 				     struct MHD_Connection *c,
 				     unsigned status, const char *body,
 				     size_t len);
+/* The same, taking over body (malloc'ed; freed in every case). */
+enum MHD_Result apitokend_reply_json_take(struct apitokend_req *r,
+					  struct MHD_Connection *c,
+					  unsigned status, char *body);
 /* {"error":code,"error_description":desc}, plus WWW-Authenticate if set. */
 enum MHD_Result apitokend_reply_error(struct apitokend_req *r,
 				      struct MHD_Connection *c,
@@ -105,10 +109,17 @@ enum apitokend_auth {
 	APITOKEND_AUTH_TWICE,     /* two methods at once, repeated field */
 	APITOKEND_AUTH_ERROR      /* the store failed */
 };
+struct apitokend_client {
+	char id[APITOKEN_CLIENT_ID_MAX + 1];
+	unsigned flags;           /* APITOKEN_CLIENT_* */
+};
 enum apitokend_auth apitokend_client_auth(struct apitokend *d,
 					  struct MHD_Connection *c,
 					  const struct apitokend_form *f,
-					  apitoken_client_t **client_out);
+					  struct apitokend_client *client_out);
+/* Forget every remembered authentication (clients may have changed). */
+void apitokend_client_cache_invalidate(void);
+void apitokend_client_cache_cleanup(void);
 /* "Bearer <token>" from the Authorization header, or NULL. */
 const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
 /*

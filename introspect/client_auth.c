@@ -4,12 +4,24 @@
  * form-urlencoded before base64, or client_secret_post.  Unknown client and
  * wrong secret look the same from outside: apitoken_client_authenticate()
  * does the same work for both and we answer both alike.
+ *
+ * Successful authentications are remembered per thread (no lock on the
+ * hot path) as (id, SHA-256 of the secret, flags), which saves a store
+ * transaction per request.  Only the daemon changes clients while it runs,
+ * through the admin socket, and every admin command bumps an epoch that
+ * invalidates all entries at once: a removed client stops working as soon
+ * as "apitokenctl client remove" returns.  A miss (unknown client, wrong
+ * secret, first use) always goes to the store, so failures take the same
+ * path and the same time as before.
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -23,6 +35,61 @@
 
 /* Longest base64 credential we decode: id (64) and a secret, encoded. */
 #define BASIC_MAX 1024
+#define CACHE_SLOTS 8
+#define CACHE_TTL 60 /* seconds; a safety net, the epoch does the work */
+
+struct cache_entry {
+	uint64_t epoch;               /* 0: empty */
+	time_t expires;
+	unsigned flags;
+	uint8_t hash[APITOKEN_HASH_LEN];
+	char id[APITOKEN_CLIENT_ID_MAX + 1];
+};
+
+static atomic_uint_fast64_t auth_epoch = 1;
+static _Thread_local struct cache_entry cache[CACHE_SLOTS];
+static _Thread_local unsigned cache_next;
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once: an implicit fetch per digest costs more than the hash. */
+static void
+sha256_init(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void
+apitokend_client_cache_invalidate(void)
+{
+	atomic_fetch_add_explicit(&auth_epoch, 1, memory_order_release);
+}
+
+void
+apitokend_client_cache_cleanup(void)
+{
+	EVP_MD_free(sha256);
+	sha256 = NULL;
+}
+
+static void
+copy_id(struct apitokend_client *out, const char *id, unsigned flags)
+{
+	size_t n = strnlen(id, APITOKEN_CLIENT_ID_MAX);
+
+	memcpy(out->id, id, n);
+	out->id[n] = '\0';
+	out->flags = flags;
+}
+
+static time_t
+now_coarse(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
 
 size_t
 apitokend_form_decode(char *s, size_t len)
@@ -63,14 +130,53 @@ apitokend_bearer(struct MHD_Connection *c, size_t *len_out)
 
 static enum apitokend_auth
 authenticate(struct apitokend *d, const char *id, const char *secret,
-	     size_t secret_len, apitoken_client_t **client_out)
+	     size_t secret_len, struct apitokend_client *client_out)
 {
+	uint64_t epoch = atomic_load_explicit(&auth_epoch,
+					      memory_order_acquire);
+	uint8_t hash[APITOKEN_HASH_LEN];
+	unsigned int hlen = 0;
+	bool hashed = false;
+	apitoken_client_t *client = NULL;
+	struct cache_entry *e;
+	time_t now = now_coarse();
+	size_t i;
 	int rc;
 
+	pthread_once(&sha256_once, sha256_init);
+	if (sha256 != NULL &&
+	    EVP_Digest(secret, secret_len, hash, &hlen, sha256, NULL) == 1 &&
+	    hlen == sizeof(hash))
+		hashed = true;
+	for (i = 0; hashed && i < CACHE_SLOTS; i++) {
+		e = &cache[i];
+		if (e->epoch != epoch || e->expires <= now ||
+		    strcmp(e->id, id) != 0)
+			continue;
+		if (!CRYPTO_memcmp(e->hash, hash, sizeof(hash))) {
+			copy_id(client_out, e->id, e->flags);
+			OPENSSL_cleanse(hash, sizeof(hash));
+			return APITOKEND_AUTH_OK;
+		}
+		break;
+	}
 	rc = apitoken_client_authenticate(d->store, id, secret, secret_len,
-					  client_out);
-	if (rc == 0)
+					  &client);
+	if (rc == 0) {
+		copy_id(client_out, client->id, client->flags);
+		if (hashed) {
+			e = &cache[cache_next++ % CACHE_SLOTS];
+			e->epoch = epoch;
+			e->expires = now + CACHE_TTL;
+			e->flags = client->flags;
+			memcpy(e->hash, hash, sizeof(hash));
+			memcpy(e->id, client_out->id, sizeof(e->id));
+		}
+		apitoken_client_free(client);
+		OPENSSL_cleanse(hash, sizeof(hash));
 		return APITOKEND_AUTH_OK;
+	}
+	OPENSSL_cleanse(hash, sizeof(hash));
 	if (rc == APITOKEN_ERR_DENIED || rc == APITOKEN_ERR_INVALID ||
 	    rc == APITOKEN_ERR_NOT_FOUND)
 		return APITOKEND_AUTH_BAD;
@@ -81,7 +187,8 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 }
 
 static enum apitokend_auth
-basic(struct apitokend *d, const char *b64, apitoken_client_t **client_out)
+basic(struct apitokend *d, const char *b64,
+      struct apitokend_client *client_out)
 {
 	unsigned char buf[BASIC_MAX];
 	size_t len = strlen(b64), pad = 0, id_len, secret_len;
@@ -124,12 +231,13 @@ out:
 enum apitokend_auth
 apitokend_client_auth(struct apitokend *d, struct MHD_Connection *c,
 		      const struct apitokend_form *f,
-		      apitoken_client_t **client_out)
+		      struct apitokend_client *client_out)
 {
 	const char *h = authorization(c);
 	bool has_basic = h != NULL && strncasecmp(h, "Basic ", 6) == 0;
 
-	*client_out = NULL;
+	client_out->id[0] = '\0';
+	client_out->flags = 0;
 	if (f->n_client_id > 1 || f->n_client_secret > 1)
 		return APITOKEND_AUTH_TWICE;
 	if (has_basic && (f->n_client_id > 0 || f->n_client_secret > 0))

@@ -197,6 +197,20 @@ apitokend_reply_json(struct apitokend_req *r, struct MHD_Connection *c,
 			   NULL, NULL);
 }
 
+enum MHD_Result
+apitokend_reply_json_take(struct apitokend_req *r, struct MHD_Connection *c,
+			  unsigned status, char *body)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(body), body, MHD_RESPMEM_MUST_FREE);
+
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	return reply_owned(r, c, status, resp, NULL, NULL);
+}
+
 static char *
 error_body(const char *code, const char *desc)
 {
@@ -240,14 +254,24 @@ apitokend_reply_error(struct apitokend_req *r, struct MHD_Connection *c,
 			       www_authenticate);
 }
 
+/* Bounded copy without printf: this runs on every request. */
+static void
+copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 void
 apitokend_req_note(struct apitokend_req *r, const char *client_id,
 		   const char *jti)
 {
 	if (client_id != NULL)
-		snprintf(r->client_id, sizeof(r->client_id), "%s", client_id);
+		copy_str(r->client_id, sizeof(r->client_id), client_id);
 	if (jti != NULL)
-		snprintf(r->jti, sizeof(r->jti), "%s", jti);
+		copy_str(r->jti, sizeof(r->jti), jti);
 }
 
 void
@@ -542,8 +566,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		*req_cls = r;
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		r->ep = route(url);
-		snprintf(r->method, sizeof(r->method), "%s", method);
-		snprintf(r->path, sizeof(r->path), "%s", url);
+		copy_str(r->method, sizeof(r->method), method);
+		copy_str(r->path, sizeof(r->path), url);
 		return first_call(d, r, c, method);
 	}
 	if (r->status != 0) {
@@ -715,4 +739,5 @@ apitokend_http_stop(struct apitokend *d)
 	if (resp_invalid_client != NULL)
 		MHD_destroy_response(resp_invalid_client);
 	resp_inactive = resp_invalid_client = NULL;
+	apitokend_client_cache_cleanup();
 }

@@ -19,7 +19,7 @@ enum MHD_Result
 apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		     struct MHD_Connection *c, const struct apitokend_form *f)
 {
-	apitoken_client_t *client = NULL;
+	struct apitokend_client client;
 	apitoken_claims_t cl;
 	enum MHD_Result ret;
 	char *body;
@@ -43,7 +43,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	default:
 		return apitokend_reply_invalid_client(r, c);
 	}
-	apitokend_req_note(r, client->id, NULL);
+	apitokend_req_note(r, client.id, NULL);
 	if (f->n_token != 1 || f->token_len == 0) {
 		ret = apitokend_reply_error(
 			r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
@@ -69,15 +69,13 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		goto out;
 	}
 	apitokend_req_note(r, NULL, cl.jti);
-	body = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, client->id);
+	body = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, client.id);
 	if (body == NULL) {
 		ret = MHD_NO;
 		goto out;
 	}
-	ret = apitokend_reply_json(r, c, MHD_HTTP_OK, body, strlen(body));
-	free(body);
+	ret = apitokend_reply_json_take(r, c, MHD_HTTP_OK, body);
 out:
 	apitoken_claims_clear(&cl);
-	apitoken_client_free(client);
 	return ret;
 }

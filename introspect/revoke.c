@@ -132,7 +132,7 @@ enum MHD_Result
 apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 		 struct MHD_Connection *c, const struct apitokend_form *f)
 {
-	apitoken_client_t *client = NULL;
+	struct apitokend_client client;
 	char origin[128];
 	const char *bearer;
 	size_t blen;
@@ -155,8 +155,8 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 	default:
 		return apitokend_reply_invalid_client(r, c);
 	}
-	apitokend_req_note(r, client->id, NULL);
-	if (!(client->flags & APITOKEN_CLIENT_CAN_REVOKE)) {
+	apitokend_req_note(r, client.id, NULL);
+	if (!(client.flags & APITOKEN_CLIENT_CAN_REVOKE)) {
 		ret = apitokend_reply_error(r, c, MHD_HTTP_FORBIDDEN,
 					    "unauthorized_client",
 					    "this client may not revoke "
@@ -168,9 +168,8 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 		ret = bad_token_param(r, c, f);
 		goto out;
 	}
-	snprintf(origin, sizeof(origin), "client %s via /revoke", client->id);
+	snprintf(origin, sizeof(origin), "client %s via /revoke", client.id);
 	ret = do_revoke(d, r, c, f, NULL, origin);
 out:
-	apitoken_client_free(client);
 	return ret;
 }

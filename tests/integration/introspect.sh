@@ -168,6 +168,24 @@ check_eq "... invalid_request" invalid_request "$(jget "$HTTP_BODY" error)"
 http POST /introspect -d "client_id=rs1&client_id=rs1&client_secret=$SR&token=$TA"
 check_eq "repeated client_id: 400" 400 "$HTTP_CODE"
 
+# Authentications are remembered; removing a client must end them at once.
+S3=$(ctl client add rs3 2>/dev/null)
+for i in 1 2 3 4; do
+	http POST /introspect -u "rs3:$S3" -d "token=$TA"
+done
+check_eq "a new client (added online) authenticates" 200 "$HTTP_CODE"
+http POST /introspect -u "rs3:apicli_wrong" -d "token=$TA"
+check_eq "... a wrong secret for it still fails after successes" 401 \
+	"$HTTP_CODE"
+ctl client remove rs3 >/dev/null 2>&1
+fails=0
+for i in 1 2 3 4; do
+	http POST /introspect -u "rs3:$S3" -d "token=$TA"
+	[ "$HTTP_CODE" = 401 ] && fails=$((fails + 1))
+done
+check_eq "a removed client is refused at once, on every connection" 4 \
+	"$fails"
+
 # --- the token parameter -------------------------------------------------
 http POST /introspect -u "rs1:$SR" -d "foo=bar"
 check_eq "missing token: 400" 400 "$HTTP_CODE"
