@@ -330,6 +330,77 @@ display_name_ok(const char *name)
 	return true;
 }
 
+/* Close a memory stream; on a write error free its buffer. 0 or -1. */
+static int
+memstream_close(FILE *f, char **buf)
+{
+	int err = ferror(f);
+
+	if (fclose(f) != 0 || err != 0) {
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+ascii_only(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * Quoted-printable (RFC 2045 6.7) of a CRLF text: encoded lines of at most
+ * 76 characters, soft breaks ("=" CRLF) where a line is longer.
+ */
+static void
+qp_write(FILE *f, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, col = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool eol = i + 2 <= len && s[i] == '\r' && s[i + 1] == '\n';
+		bool last =
+		    i + 1 == len ||
+		    (i + 3 <= len && s[i + 1] == '\r' && s[i + 2] == '\n');
+		char enc[4];
+		size_t n;
+
+		if (eol) {
+			fputs("\r\n", f);
+			col = 0;
+			i++;
+			continue;
+		}
+		/* Trailing white space would be lost in transport. */
+		if ((c >= 33 && c <= 126 && c != '=') ||
+		    ((c == ' ' || c == '\t') && !last)) {
+			enc[0] = (char)c;
+			n = 1;
+		} else {
+			enc[0] = '=';
+			enc[1] = hex[c >> 4];
+			enc[2] = hex[c & 0xf];
+			n = 3;
+		}
+		/* Keep room for the soft break's "=". */
+		if (col + n > 75) {
+			fputs("=\r\n", f);
+			col = 0;
+		}
+		fwrite(enc, 1, n, f);
+		col += n;
+	}
+}
+
 int
 apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
                        int64_t now, char **msg_out, size_t *len_out)
@@ -338,10 +409,10 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	char date[64], msgid[MSGID_MAX + 3], when[21], exp[21];
 	char user[TEXT_MAX + 1], origin[TEXT_MAX + 1];
 	char tokid[APITOKEN_ID_LEN + 1], hint[5];
-	char *buf = NULL;
-	size_t len = 0;
+	char *buf = NULL, *body = NULL;
+	size_t len = 0, body_len = 0;
 	FILE *f = NULL;
-	int rc;
+	bool qp;
 
 	*msg_out = NULL;
 	*len_out = 0;
@@ -371,32 +442,10 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	id_clean(n->token_id, APITOKEN_ID_LEN, tokid);
 	id_clean(n->hint, 4, hint);
 
-	f = open_memstream(&buf, &len);
+	/* The body first: its bytes decide the transfer encoding. */
+	f = open_memstream(&body, &body_len);
 	if (f == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
-
-	/* Headers: only validated addresses and fixed ASCII text. */
-	fprintf(f, "From: apitoken <%s>\r\n", from);
-	if (display_name_ok(n->user))
-		fprintf(f, "To: \"%s\" <%s>\r\n", n->user, n->email);
-	else
-		fprintf(f, "To: <%s>\r\n", n->email);
-	if (strcmp(n->kind, "reminder") == 0)
-		fprintf(f, "Subject: Your API token will expire on %.10s\r\n",
-		        exp);
-	else
-		fprintf(f, "Subject: %s\r\n", kt->subject);
-	fprintf(f, "Date: %s\r\n", date);
-	fprintf(f, "Message-ID: %s\r\n", msgid);
-	fputs("MIME-Version: 1.0\r\n"
-	      "Content-Type: text/plain; charset=utf-8\r\n"
-	      "Content-Transfer-Encoding: 8bit\r\n"
-	      "Auto-Submitted: auto-generated\r\n",
-	      f);
-	fprintf(f, "X-Apitoken-Notice: %s\r\n", kt->kind);
-	fputs("\r\n", f);
-
-	/* Body. */
 	fprintf(f, "Hello %s,\r\n\r\n", user);
 	if (strcmp(n->kind, "reminder") == 0)
 		fprintf(f, "Your personal API token will expire on %s.\r\n",
@@ -440,17 +489,47 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 	fputs("\r\nThis message never contains a token.\r\n"
 	      "\r\n-- \r\napitoken\r\n",
 	      f);
+	if (memstream_close(f, &body) != 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 
-	if (ferror(f) != 0) {
-		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
-		(void)fclose(f);
-		free(buf);
-		return rc;
-	}
-	if (fclose(f) != 0) {
-		free(buf);
+	f = open_memstream(&buf, &len);
+	if (f == NULL) {
+		free(body);
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	}
+	/* Headers: only validated addresses and fixed ASCII text. */
+	fprintf(f, "From: apitoken <%s>\r\n", from);
+	if (display_name_ok(n->user))
+		fprintf(f, "To: \"%s\" <%s>\r\n", n->user, n->email);
+	else
+		fprintf(f, "To: <%s>\r\n", n->email);
+	if (strcmp(n->kind, "reminder") == 0)
+		fprintf(f, "Subject: Your API token will expire on %.10s\r\n",
+		        exp);
+	else
+		fprintf(f, "Subject: %s\r\n", kt->subject);
+	fprintf(f, "Date: %s\r\n", date);
+	fprintf(f, "Message-ID: %s\r\n", msgid);
+	fputs("MIME-Version: 1.0\r\n"
+	      "Content-Type: text/plain; charset=utf-8\r\n",
+	      f);
+	/*
+	 * 8bit would need the relay's 8BITMIME, which libcurl does not
+	 * negotiate: plain ASCII goes as 7bit, anything else (a UTF-8
+	 * origin) as quoted-printable.
+	 */
+	qp = !ascii_only(body, body_len);
+	fprintf(f, "Content-Transfer-Encoding: %s\r\n",
+	        qp ? "quoted-printable" : "7bit");
+	fputs("Auto-Submitted: auto-generated\r\n", f);
+	fprintf(f, "X-Apitoken-Notice: %s\r\n\r\n", kt->kind);
+	if (qp)
+		qp_write(f, body, body_len);
+	else
+		fwrite(body, 1, body_len, f);
+	free(body);
+	if (memstream_close(f, &buf) != 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	*msg_out = buf;
 	*len_out = len;
 	return 0;

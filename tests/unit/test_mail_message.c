@@ -42,9 +42,60 @@ notice(const char *kind)
 struct msg {
 	char *raw;
 	size_t len;
-	char *headers; /* up to the blank line, CRLF kept */
-	const char *body;
+	char *headers;    /* up to the blank line, CRLF kept */
+	const char *body; /* decoded */
+	char *decoded;
+	bool qp;
 };
+
+/*
+ * Decode quoted-printable: soft breaks vanish, =XX is a byte.  Also
+ * checks the encoding's own rules: no encoded line over 76 characters,
+ * only printable ASCII, "=" only before two upper-case hex digits or CRLF.
+ */
+static char *
+qp_decode(const char *in)
+{
+	char *out = malloc(strlen(in) + 1), *o = out;
+	const char *p = in;
+	size_t col = 0;
+
+	ck_assert_ptr_nonnull(out);
+	while (*p != '\0') {
+		if (p[0] == '\r' && p[1] == '\n') {
+			*o++ = *p++;
+			*o++ = *p++;
+			col = 0;
+			continue;
+		}
+		ck_assert_msg((unsigned char)*p >= 0x20 &&
+		                  (unsigned char)*p < 0x7f,
+		              "raw octet in a quoted-printable body");
+		if (*p == '=') {
+			if (p[1] == '\r' && p[2] == '\n') {
+				ck_assert_uint_le(col + 1, 76);
+				p += 3;
+				col = 0;
+				continue;
+			}
+			ck_assert(strchr("0123456789ABCDEF", p[1]) != NULL &&
+			          strchr("0123456789ABCDEF", p[2]) != NULL &&
+			          p[1] != '\0' && p[2] != '\0');
+			{
+				char hexbyte[3] = {p[1], p[2], '\0'};
+				*o++ = (char)strtol(hexbyte, NULL, 16);
+			}
+			p += 3;
+			col += 3;
+		} else {
+			*o++ = *p++;
+			col++;
+		}
+		ck_assert_uint_le(col, 76);
+	}
+	*o = '\0';
+	return out;
+}
 
 static void
 compose_ok(const apitoken_notice_t *n, struct msg *m)
@@ -62,7 +113,14 @@ compose_ok(const apitoken_notice_t *n, struct msg *m)
 	ck_assert_ptr_nonnull(sep);
 	m->headers = strndup(m->raw, (size_t)(sep - m->raw) + 2);
 	ck_assert_ptr_nonnull(m->headers);
-	m->body = sep + 4;
+	m->qp = strstr(m->headers, "\r\nContent-Transfer-Encoding: "
+	                           "quoted-printable\r\n") != NULL;
+	if (m->qp) {
+		m->decoded = qp_decode(sep + 4);
+		m->body = m->decoded;
+	} else {
+		m->body = sep + 4;
+	}
 }
 
 static void
@@ -70,6 +128,7 @@ msg_free(struct msg *m)
 {
 	free(m->raw);
 	free(m->headers);
+	free(m->decoded);
 }
 
 /* Value of header name (first occurrence), or NULL; static buffer. */
@@ -169,7 +228,8 @@ assert_common(const struct msg *m)
 	ck_assert_str_eq(header(m, "MIME-Version"), "1.0");
 	ck_assert_str_eq(header(m, "Content-Type"),
 	                 "text/plain; charset=utf-8");
-	ck_assert_str_eq(header(m, "Content-Transfer-Encoding"), "8bit");
+	/* ASCII only: no 8BITMIME needed from the relay */
+	ck_assert_str_eq(header(m, "Content-Transfer-Encoding"), "7bit");
 	ck_assert_str_eq(header(m, "Auto-Submitted"), "auto-generated");
 	ck_assert_int_eq(header_count(m, "To"), 1);
 	ck_assert_int_eq(header_count(m, "Subject"), 1);
@@ -376,9 +436,30 @@ START_TEST(text_utf8)
 	n.origin = "admin in Z\xc3\xbcrich \xe2\x80\xae"
 	           "evil\xff\xc0\xaf";
 	compose_ok(&n, &m);
+	assert_wellformed(&m);
+	/* non-ASCII goes quoted-printable (no 8BITMIME from libcurl) */
+	ck_assert(m.qp);
+	ck_assert_ptr_nonnull(strstr(m.raw, "admin in Z=C3=BCrich ?evil???"));
 	ck_assert_ptr_nonnull(strstr(m.body,
 	                             "By:        admin in Z\xc3\xbcrich"
 	                             " ?evil???\r\n"));
+	ck_assert_ptr_nonnull(strstr(m.body, "Hello alice,\r\n"));
+	msg_free(&m);
+
+	/* long lines get soft breaks; a trailing space survives */
+	n.origin = "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+	           "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+	           "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc "
+	           "=end ";
+	compose_ok(&n, &m);
+	ck_assert(m.qp);
+	ck_assert_ptr_nonnull(strstr(m.raw, "=\r\n"));
+	ck_assert_ptr_nonnull(strstr(m.raw, "=3Dend=20\r\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    m.body,
+	    "By:        \xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+	    "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc"
+	    "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc =end \r\n"));
 	msg_free(&m);
 
 	memset(longer, 'x', sizeof(longer) - 1);
