@@ -8,8 +8,8 @@ plugin_libvalidator_la_SOURCES = plugin/validator_int.h plugin/options.c \
 	plugin/local.c plugin/remote.c plugin/validate.c \
 	core/token.c core/scope.c core/error.c
 plugin_libvalidator_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread \
-	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(OAUTH2_CFLAGS)
-plugin_libvalidator_la_LIBADD = $(OAUTH2_LIBS) $(CJSON_LIBS) \
+	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(OAUTH2_CFLAGS) $(CURL_CFLAGS)
+plugin_libvalidator_la_LIBADD = $(OAUTH2_LIBS) $(CURL_LIBS) $(CJSON_LIBS) \
 	$(OPENSSL_LIBS) -lz -lpthread
 
 # nodelete: hosts such as libpam dlclose() modules after every

@@ -6,7 +6,14 @@
  * same "false" for an inactive token and for a server that is down, and it
  * takes neither a CA file nor a timeout.  This plugin must tell INVALID
  * from UNAVAILABLE, so it makes the call with liboauth2's lower-level
- * oauth2_http_post_form() and reads the status and body itself.
+ * oauth2_http_call() and reads the status and body itself.
+ *
+ * Nothing here may reach liboauth2's oauth2_url_encode(): it shares one
+ * process-wide CURL handle under a plain, unlocked reference count, which
+ * leaks and can free the handle under another thread when hosts check
+ * from several threads (seen with ASan).  So the form body is built here
+ * (a token passed the syntax check and needs no escaping) and client id
+ * and secret are form-encoded once, at open, with libcurl itself.
  *
  * Answers for active tokens are cached (liboauth2 "shm" cache, keyed by a
  * SHA-256 of endpoint, client and token; it never stores the token) for
@@ -21,6 +28,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include <oauth2/cache.h>
@@ -37,7 +45,9 @@
 struct vremote {
 	char *url;
 	char *client_id;
-	char *secret;
+	/* Form-encoded (RFC 6749 2.3.1) for client_secret_basic. */
+	char *enc_id;
+	char *enc_secret;
 	char *ca_file;
 	int timeout_s;
 	int cache_ttl;
@@ -111,6 +121,29 @@ dup_or_null(const char *s, bool *ok)
 	return d;
 }
 
+/* Percent-encode s with libcurl, into a malloc'd copy we can wipe. */
+static char *
+form_encode(const char *s, bool *ok)
+{
+	CURL *c;
+	char *e, *d = NULL;
+
+	if (s == NULL)
+		return NULL;
+	c = curl_easy_init();
+	e = c != NULL ? curl_easy_escape(c, s, 0) : NULL;
+	if (e != NULL) {
+		d = strdup(e);
+		OPENSSL_cleanse(e, strlen(e));
+		curl_free(e);
+	}
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	if (d == NULL)
+		*ok = false;
+	return d;
+}
+
 int
 vremote_open(const struct vconf *conf, struct vremote **out,
              const char **errstr)
@@ -127,7 +160,8 @@ vremote_open(const struct vconf *conf, struct vremote **out,
 	}
 	r->url = dup_or_null(conf->url, &ok);
 	r->client_id = dup_or_null(conf->client_id, &ok);
-	r->secret = dup_or_null(conf->secret, &ok);
+	r->enc_id = form_encode(conf->client_id, &ok);
+	r->enc_secret = form_encode(conf->secret, &ok);
 	r->ca_file = dup_or_null(conf->ca_file, &ok);
 	/* liboauth2 takes whole seconds (CURLOPT_TIMEOUT): round up. */
 	r->timeout_s = (conf->timeout_ms + 999) / 1000;
@@ -165,9 +199,10 @@ vremote_close(struct vremote *r)
 		return;
 	free(r->url);
 	free(r->client_id);
-	if (r->secret != NULL) {
-		OPENSSL_cleanse(r->secret, strlen(r->secret));
-		free(r->secret);
+	free(r->enc_id);
+	if (r->enc_secret != NULL) {
+		OPENSSL_cleanse(r->enc_secret, strlen(r->enc_secret));
+		free(r->enc_secret);
 	}
 	free(r->ca_file);
 	/* The shared cache stays: see shared_cache(). */
@@ -207,19 +242,28 @@ void
 vremote_check(struct vremote *r, const char *token, size_t len,
               struct apitoken_validation *res)
 {
+	static const char head[] = "token=";
+	static const char tail[] = "&token_type_hint=access_token";
 	oauth2_http_call_ctx_t *ctx = NULL;
-	oauth2_nv_list_t *params = NULL;
 	oauth2_http_status_code_t status = 0;
-	char *key = NULL, *tok = NULL, *cached = NULL, *body = NULL;
+	char *key = NULL, *form = NULL, *cached = NULL, *body = NULL;
+	size_t form_len = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->status = APITOKEN_VALIDATION_UNAVAILABLE;
 	key = cache_key(r, token, len);
-	tok = strndup(token, len);
-	if (key == NULL || tok == NULL) {
+	/* The token passed apitoken_token_parse(): [A-Za-z0-9_] only,
+	 * nothing to escape in a form body. */
+	form_len = sizeof(head) - 1 + len + sizeof(tail);
+	form = malloc(form_len);
+	if (key == NULL || form == NULL) {
 		vresult_reason(res, "out of memory");
 		goto out;
 	}
+	memcpy(form, head, sizeof(head) - 1);
+	memcpy(form + sizeof(head) - 1, token, len);
+	memcpy(form + sizeof(head) - 1 + len, tail, sizeof(tail));
+
 	if (r->cache != NULL &&
 	    oauth2_cache_get(r->log, r->cache, key, &cached) &&
 	    cached != NULL) {
@@ -233,8 +277,7 @@ vremote_check(struct vremote *r, const char *token, size_t len,
 	}
 
 	ctx = oauth2_http_call_ctx_init(r->log);
-	params = oauth2_nv_list_init(r->log);
-	if (ctx == NULL || params == NULL) {
+	if (ctx == NULL) {
 		vresult_reason(res, "out of memory");
 		goto out;
 	}
@@ -243,18 +286,16 @@ vremote_check(struct vremote *r, const char *token, size_t len,
 	if (r->ca_file != NULL)
 		(void)oauth2_http_call_ctx_ca_info_set(r->log, ctx,
 		                                       r->ca_file);
-	/* client_secret_basic, id and secret form-encoded (RFC 6749
-	 * 2.3.1). */
-	if (!oauth2_http_call_ctx_basic_auth_set(r->log, ctx, r->client_id,
-	                                         r->secret, true) ||
-	    !oauth2_nv_list_add(r->log, params, "token", tok) ||
-	    !oauth2_nv_list_add(r->log, params, "token_type_hint",
-	                        "access_token")) {
+	/* client_secret_basic with the id and secret encoded at open;
+	 * false: liboauth2 must not encode them again (see above). */
+	if (!oauth2_http_call_ctx_basic_auth_set(r->log, ctx, r->enc_id,
+	                                         r->enc_secret, false) ||
+	    !oauth2_http_call_ctx_content_type_set(
+	        r->log, ctx, OAUTH2_CONTENT_TYPE_FORM_ENCODED)) {
 		vresult_reason(res, "out of memory");
 		goto out;
 	}
-	if (!oauth2_http_post_form(r->log, r->url, params, ctx, &body,
-	                           &status)) {
+	if (!oauth2_http_call(r->log, r->url, form, ctx, &body, &status)) {
 		vresult_reason(res, "introspection request failed "
 		                    "(connection, TLS or timeout)");
 		goto out;
@@ -280,10 +321,11 @@ out:
 		oauth2_mem_free(cached);
 	if (body != NULL)
 		oauth2_mem_free(body);
-	if (params != NULL)
-		oauth2_nv_list_free(r->log, params);
 	if (ctx != NULL)
 		oauth2_http_call_ctx_free(r->log, ctx);
 	wipe_free(key);
-	wipe_free(tok);
+	if (form != NULL) {
+		OPENSSL_cleanse(form, form_len);
+		free(form);
+	}
 }
