@@ -224,27 +224,43 @@ apply_options(apitoken_config_t *cfg, const struct options *o)
 	return 0;
 }
 
+static void
+issuer_for(const apitoken_config_t *cfg, uint16_t port, char *buf,
+	   size_t len)
+{
+	bool v6 = strchr(cfg->listen_host, ':') != NULL;
+
+	snprintf(buf, len, v6 ? "%s://[%s]:%u" : "%s://%s:%u",
+		 cfg->tls_cert != NULL ? "https" : "http", cfg->listen_host,
+		 (unsigned)port);
+}
+
+/* true if the file left issuer to its default (derived from listen). */
+static bool
+issuer_is_default(const apitoken_config_t *cfg)
+{
+	char want[300];
+
+	issuer_for(cfg, cfg->listen_port, want, sizeof(want));
+	return strcmp(cfg->issuer, want) == 0;
+}
+
 /*
- * The default issuer names the configured port; when the kernel chose the
- * port (listen port 0) the issuer must name the port actually bound, or
- * the metadata would point clients nowhere.
+ * A default issuer must name where we really listen: --listen may have
+ * moved us and port 0 lets the kernel choose, and metadata naming port 0
+ * would point clients nowhere.  An issuer set in the file is kept as is.
  */
 static void
-fix_issuer(apitoken_config_t *cfg, uint16_t bound, uint16_t configured)
+fix_issuer(apitoken_config_t *cfg, bool is_default, uint16_t bound)
 {
 	char want[300], *fixed;
-	const char *scheme = cfg->tls_cert != NULL ? "https" : "http";
-	bool v6 = strchr(cfg->listen_host, ':') != NULL;
 	char **grown;
 
-	if (bound == configured)
+	if (!is_default)
 		return;
-	snprintf(want, sizeof(want), v6 ? "%s://[%s]:%u" : "%s://%s:%u",
-		 scheme, cfg->listen_host, (unsigned)configured);
-	if (strcmp(cfg->issuer, want) != 0)
+	issuer_for(cfg, bound, want, sizeof(want));
+	if (strcmp(cfg->issuer, want) == 0)
 		return;
-	snprintf(want, sizeof(want), v6 ? "%s://[%s]:%u" : "%s://%s:%u",
-		 scheme, cfg->listen_host, (unsigned)bound);
 	fixed = strdup(want);
 	grown = realloc(stale_list, (n_stale + 1) * sizeof(*stale_list));
 	if (fixed == NULL || grown == NULL) {
@@ -462,11 +478,14 @@ reload(struct apitokend *d, const struct options *o)
 {
 	struct apitokend_gen *old = apitokend_gen(d), *g = NULL;
 	apitoken_config_t *nc = NULL;
+	bool default_issuer = false;
 	int rc;
 
 	rc = apitoken_config_load(config_path, &nc);
-	if (rc == 0)
+	if (rc == 0) {
+		default_issuer = issuer_is_default(nc);
 		rc = apply_options(nc, o);
+	}
 	if (rc != 0) {
 		apitoken_log(APITOKEN_LOG_ERR, "reload failed, keeping the "
 			     "old configuration: %s", apitoken_last_error());
@@ -483,7 +502,7 @@ reload(struct apitokend *d, const struct options *o)
 			     "effect only after a restart");
 	if (apitoken_config_set_store(nc, old->cfg->store) != 0)
 		goto fail;
-	fix_issuer(nc, d->port, nc->listen_port);
+	fix_issuer(nc, default_issuer, d->port);
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		goto fail;
@@ -518,7 +537,7 @@ main(int argc, char **argv)
 	struct options o;
 	char token[APITOKEN_TOKEN_LEN + 1];
 	char addr[300];
-	uint16_t configured_port;
+	bool default_issuer = false;
 	sigset_t sigs;
 	int rc, sig, code = EX_OK;
 
@@ -534,8 +553,10 @@ main(int argc, char **argv)
 	port_file_path = absolute(o.port_file);
 
 	rc = apitoken_config_load(config_path, &cfg);
-	if (rc == 0)
+	if (rc == 0) {
+		default_issuer = issuer_is_default(cfg);
 		rc = apply_options(cfg, &o);
+	}
 	if (rc != 0) {
 		fprintf(stderr, "apitokend: %s\n", apitoken_last_error());
 		apitoken_config_free(cfg);
@@ -587,7 +608,6 @@ main(int argc, char **argv)
 	}
 	g->cfg = cfg;
 	atomic_store(&d->gen, g);
-	configured_port = cfg->listen_port;
 
 	rc = apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &d->store);
 	if (rc != 0) {
@@ -611,7 +631,7 @@ main(int argc, char **argv)
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
 	}
-	fix_issuer(cfg, d->port, configured_port);
+	fix_issuer(cfg, default_issuer, d->port);
 	g->metadata = apitokend_metadata_create(cfg);
 	if (g->metadata == NULL) {
 		code = fail(EX_OSERR, "out of memory");

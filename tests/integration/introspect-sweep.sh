@@ -84,6 +84,9 @@ check_match "--ready-fd receives host:port once ready" \
 	'^127\.0\.0\.1:[0-9]+$' "$ready"
 check_eq "... and that address answers" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "http://$ready/healthz")"
+check_match "the default issuer follows --listen and the bound port" \
+	"\"issuer\":\"http://$ready\"" \
+	"$(curl -s "http://$ready/.well-known/oauth-authorization-server")"
 kill -TERM $pid
 wait $pid
 check_eq "... clean exit" 0 "$?"
