@@ -567,7 +567,10 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		r->ep = route(url);
 		copy_str(r->method, sizeof(r->method), method);
-		copy_str(r->path, sizeof(r->path), url);
+		/* An unknown path is not logged: a careless client may have
+		 * put a token into it. */
+		copy_str(r->path, sizeof(r->path),
+			 r->ep == EP_OTHER ? "(unknown path)" : url);
 		return first_call(d, r, c, method);
 	}
 	if (r->status != 0) {

@@ -232,6 +232,9 @@ http POST /introspect -u "rs1:$SR" -H "Transfer-Encoding: chunked" \
 check_eq "chunked body within max_body: answered" "$A_BODY" "$HTTP_BODY"
 http GET /nosuchpath
 check_eq "unknown path: 404" 404 "$HTTP_CODE"
+http GET "/introspect/$TA"
+check_eq "a token in an unknown path: 404 (and not logged, see below)" \
+	404 "$HTTP_CODE"
 http POST /healthz
 check_eq "POST /healthz: 405" 405 "$HTTP_CODE"
 
