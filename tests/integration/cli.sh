@@ -275,6 +275,9 @@ check "outbox list --json" json_ok \
 	"any(n['kind'] == 'revoked' and n['user'] == 'bob' for n in d)"
 run outbox retry
 check_match "outbox retry" "^[0-9]+ notifications? due now$" "$out"
+run --json outbox list
+check "outbox retry: every notice due now" json_ok \
+	"len(d) > 0 and all(n['next_attempt'] <= $(date +%s) + 1 for n in d)"
 
 all=""
 for args in "audit" "--json audit" "user list" "--json user list" \
