@@ -16,6 +16,7 @@ Options:
                         failure)
   --auth USER:PASSFILE  require AUTH PLAIN/LOGIN with that user and the
                         password in PASSFILE (no TLS: loopback tests only)
+  --starttls CERT:KEY   offer STARTTLS with that certificate and key
 Stop it with SIGTERM; start it again with --port <the same port>.
 """
 
@@ -25,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 import warnings
@@ -89,6 +91,7 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--reject-rcpt")
     ap.add_argument("--auth")
+    ap.add_argument("--starttls")
     args = ap.parse_args()
 
     os.makedirs(args.dir, exist_ok=True)
@@ -97,6 +100,11 @@ def main():
         user, passfile = args.auth.split(":", 1)
         kwargs = dict(authenticator=authenticator(user, passfile),
                       auth_required=True, auth_require_tls=False)
+    if args.starttls:
+        cert, key = args.starttls.split(":", 1)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        kwargs["tls_context"] = ctx
     handler = Sink(args.dir, args.reject_rcpt)
     # Bind ourselves so that port 0 works and the real port is known.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

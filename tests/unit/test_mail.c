@@ -675,6 +675,68 @@ START_TEST(auth_password_file)
 }
 END_TEST
 
+/* Run argv with stderr to /dev/null (openssl prints progress there). */
+static int
+run(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * A relay that offers STARTTLS gets it, and its certificate is checked:
+ * with one nobody vouches for (self-signed), nothing is sent in clear
+ * instead; the notice waits with the reason.
+ */
+START_TEST(starttls_used_and_verified)
+{
+	char cert[600], key[600], opt[1300];
+	char *argv[] = {(char *)"openssl",
+	                (char *)"req",
+	                (char *)"-x509",
+	                (char *)"-newkey",
+	                (char *)"ec",
+	                (char *)"-pkeyopt",
+	                (char *)"ec_paramgen_curve:prime256v1",
+	                (char *)"-nodes",
+	                (char *)"-days",
+	                (char *)"1",
+	                (char *)"-subj",
+	                (char *)"/CN=127.0.0.1",
+	                (char *)"-keyout",
+	                key,
+	                (char *)"-out",
+	                cert,
+	                NULL};
+	struct item it;
+
+	snprintf(cert, sizeof(cert), "%s/cert.pem", tmp);
+	snprintf(key, sizeof(key), "%s/key.pem", tmp);
+	ck_assert_int_eq(run(argv), 0);
+	snprintf(opt, sizeof(opt), "%s:%s", cert, key);
+	sink_start(0, "--starttls", opt);
+	set_relay(sink.port);
+	queue(1, "created", "alice@example.org", 1000);
+	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
+	want_defers = 1;
+	ck_assert(wait_for(deferred_enough, 1));
+	it = item(1);
+	ck_assert(!it.done);
+	ck_assert_msg(strstr(it.error, "certificate") != NULL, "error: %s",
+	              it.error);
+	ck_assert_int_eq(sink_count(NULL, 0), 0);
+}
+END_TEST
+
 /* Stop returns promptly even while the relay does not answer. */
 START_TEST(stop_while_relay_silent)
 {
@@ -722,6 +784,7 @@ mail_suite(void)
 	tcase_add_test(tc, refused_and_malformed);
 	tcase_add_test(tc, auth_password_file);
 	tcase_add_test(tc, stop_while_relay_silent);
+	tcase_add_test(tc, starttls_used_and_verified);
 	suite_add_tcase(s, tc);
 	return s;
 }
