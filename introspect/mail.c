@@ -6,9 +6,25 @@
  * is removed (apitoken_outbox_done) only after the relay accepted it, so a
  * crash or a dead relay loses nothing; the price is that a crash between
  * the relay's acceptance and the removal sends that message again (same
- * Message-ID, so mail clients can tell).  Failures are deferred with an
- * exponential backoff kept in the notice itself, so it survives restarts.
- * No network I/O happens while a store cursor or transaction is open.
+ * Message-ID, so mail clients can tell); so does a relay that took the
+ * message but whose final reply was lost.  Failures are deferred with an
+ * exponential backoff (2 s, 4 s, ... up to mail.retry_max) kept in the
+ * notice itself, so it survives restarts; a notice that cannot be composed
+ * (bad address) waits retry_max and shows its error in "apitokenctl outbox
+ * list".  No network I/O happens while a store cursor or transaction is
+ * open.
+ *
+ * TLS: smtps:// is implicit TLS; smtp:// uses STARTTLS whenever the relay
+ * offers it (certificate verified against the system CAs) and requires it
+ * when SMTP AUTH is used towards a relay that is not on loopback.  The
+ * password is read from mail.password_file (not readable by others) for
+ * each batch, so rotating it needs no restart, and wiped after the batch.
+ * Mail settings themselves are read at start: changing them needs a
+ * restart of apitokend.
+ *
+ * Expiry reminders are queued at start and then every tenth of the
+ * shortest lead time, between 1 s and 60 s; the store remembers which were
+ * sent.
  */
 #include "config.h"
 
