@@ -116,8 +116,7 @@ entry_validate(struct import *im, struct entry *e)
 	}
 }
 
-/* ---- CSV -----------------------------------------------------------------
- */
+/* ---- CSV --------------------------------------------------------------- */
 
 static void
 trim(const char **s, size_t *len)
@@ -261,8 +260,7 @@ nomem:
 	entry_reject(e, "out of memory");
 }
 
-/* ---- JSON lines ----------------------------------------------------------
- */
+/* ---- JSON lines -------------------------------------------------------- */
 
 static void
 json_entry(struct import *im, struct entry *e, const char *rec, size_t len)
@@ -367,8 +365,7 @@ out:
 	cJSON_Delete(root);
 }
 
-/* ---- reading -------------------------------------------------------------
- */
+/* ---- reading ----------------------------------------------------------- */
 
 /*
  * Read one record: a line, or for CSV several while a quoted field is
@@ -378,14 +375,14 @@ out:
  */
 static int
 read_record(struct import *im, char **rec, size_t *rec_len, size_t *start,
-            bool *too_long)
+            const char **bad)
 {
 	char *line = NULL, *buf = NULL;
 	size_t cap = 0, len = 0;
 	bool in_quotes = false;
 	ssize_t got;
 
-	*too_long = false;
+	*bad = NULL;
 	*rec = NULL;
 	*start = im->line + 1;
 	for (;;) {
@@ -397,8 +394,10 @@ read_record(struct import *im, char **rec, size_t *rec_len, size_t *start,
 			got--;
 		if (got > 0 && line[got - 1] == '\r')
 			got--;
-		if (len + (size_t)got + 2 > RECORD_MAX) {
-			*too_long = true;
+		if (memchr(line, '\0', (size_t)got) != NULL) {
+			*bad = "contains a NUL byte (not a text file?)";
+		} else if (len + (size_t)got + 2 > RECORD_MAX) {
+			*bad = "record longer than 64 KiB";
 		} else {
 			char *nb = realloc(buf, len + (size_t)got + 2);
 
@@ -420,7 +419,7 @@ read_record(struct import *im, char **rec, size_t *rec_len, size_t *start,
 					in_quotes = !in_quotes;
 			}
 		}
-		if (!in_quotes || *too_long)
+		if (!in_quotes || *bad != NULL)
 			break;
 	}
 	free(line);
@@ -428,7 +427,7 @@ read_record(struct import *im, char **rec, size_t *rec_len, size_t *start,
 		free(buf);
 		return -1;
 	}
-	if (buf == NULL && !*too_long)
+	if (buf == NULL && *bad == NULL)
 		return 0; /* got < 0 at once: the end */
 	if (buf == NULL) {
 		buf = strdup("");
@@ -446,8 +445,7 @@ blank(const char *s)
 	return s[strspn(s, " \t\r\n")] == '\0';
 }
 
-/* ---- batches -------------------------------------------------------------
- */
+/* ---- batches ----------------------------------------------------------- */
 
 static void
 report(struct import *im, size_t line, const char *reason)
@@ -572,7 +570,7 @@ import_stream(struct import *im)
 {
 	char *rec = NULL;
 	size_t rec_len, start;
-	bool too_long;
+	const char *bad;
 	int got, rc = 0;
 
 	im->first_record = true;
@@ -580,18 +578,18 @@ import_stream(struct import *im)
 	for (;;) {
 		struct entry *e;
 
-		got = read_record(im, &rec, &rec_len, &start, &too_long);
+		got = read_record(im, &rec, &rec_len, &start, &bad);
 		if (got <= 0)
 			break;
-		if (!too_long && blank(rec)) {
+		if (bad == NULL && blank(rec)) {
 			free(rec);
 			continue;
 		}
 		e = &im->batch[im->n];
 		memset(e, 0, sizeof(*e));
 		e->line = start;
-		if (too_long) {
-			entry_reject(e, "record longer than 64 KiB");
+		if (bad != NULL) {
+			entry_reject(e, bad);
 		} else if (im->fmt == FMT_JSON) {
 			json_entry(im, e, rec, rec_len);
 		} else {

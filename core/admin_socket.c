@@ -187,8 +187,7 @@ json_wipe_string(cJSON *item)
 		OPENSSL_cleanse(item->valuestring, strlen(item->valuestring));
 }
 
-/* ---- server --------------------------------------------------------------
- */
+/* ---- server ------------------------------------------------------------ */
 
 /* Send {"exit":code,"stdout":out,"stderr":err}; wipes its own copies. */
 static int
@@ -386,8 +385,7 @@ out:
 	return rc;
 }
 
-/* ---- client --------------------------------------------------------------
- */
+/* ---- client ------------------------------------------------------------ */
 
 /* Read all of f (at most max bytes) into a malloc'ed buffer. */
 static int
@@ -432,9 +430,9 @@ slurp(FILE *f, size_t max, char **buf_out, size_t *len_out)
 		return APITOKEN_ERR_INVALID;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
+		/* A JSON string cannot carry it: refuse the file. */
 		admin_freezero(buf, cap + 1);
-		return apitoken_error(APITOKEN_ERR_INVALID,
-		                      "input contains a NUL byte");
+		return APITOKEN_ERR_CORRUPT;
 	}
 	buf[len] = '\0';
 	*buf_out = buf;
@@ -546,6 +544,13 @@ gather_input(int argc, char **argv, const apitoken_admin_io_t *io,
 	rc = slurp(f != NULL ? f : io->in, max, buf_out, wipe_len_out);
 	if (f != NULL)
 		fclose(f);
+	if (rc == APITOKEN_ERR_CORRUPT) {
+		admin_errorf(io,
+		             "user import: %s contains a NUL byte (not a "
+		             "text file?)",
+		             mode == 3 ? argv[2] : "standard input");
+		return EX_DATAERR;
+	}
 	if (rc == APITOKEN_ERR_INVALID) {
 		admin_errorf(io,
 		             "user import: %s is larger than the admin "

@@ -84,6 +84,14 @@ check "CSV: units across the line break" python3 -c \
 	"import json,sys; assert json.loads(sys.argv[1])['business_units'] == ['41', '42']" \
 	"$out"
 
+# A NUL byte: that line is rejected, the others kept.
+printf 'nul1,nul1@example.com,reader\nnu\000l2,nul2@example.com,reader\nnul3,nul3@example.com,reader\n' \
+	>"$scratch/nul.csv"
+run user import "$scratch/nul.csv"
+check_eq "NUL byte: that line rejected, the rest imported" \
+	"65 imported 2 users, rejected 1 $scratch/nul.csv:2: contains a NUL byte (not a text file?)" \
+	"$rc $out $err"
+
 # ---- JSON lines ------------------------------------------------------------
 jl="$scratch/users.jsonl"
 cat >"$jl" <<'EOF'

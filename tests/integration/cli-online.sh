@@ -175,6 +175,14 @@ check "online import over 16 MiB: nobody added" python3 -c \
 	"$scratch/on.out"
 rm -f "$scratch/on/huge.csv"
 
+# A NUL byte cannot travel in the request's JSON: the file is refused.
+printf 'nul1,nul1@example.com,reader\nnu\000l2,nul2@example.com,reader\n' \
+	>"$scratch/on/nul.csv"
+ctl on user import nul.csv
+check_eq "online import with a NUL byte: refused, exit 65" \
+	"65 apitokenctl: user import: nul.csv contains a NUL byte (not a text file?)" \
+	"$(cat "$scratch/on.rc") $(cat "$scratch/on.err")"
+
 # The command really went through the socket: the stand-in's origin.
 ctl on audit
 check_match "online commands ran inside the store's owner" \
