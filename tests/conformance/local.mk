@@ -35,4 +35,5 @@ tests_bench_bench_issue_SOURCES = tests/bench/bench_issue.c
 tests_bench_bench_issue_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_bench_bench_issue_LDADD = core/libapitoken.la $(OPENSSL_LIBS) \
 	-lpthread
-EXTRA_DIST += tests/bench/run-bench.sh tests/bench/introspect.lua
+EXTRA_DIST += tests/bench/run-bench.sh tests/bench/introspect.lua \
+	tests/bench/README.md
