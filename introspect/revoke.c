@@ -3,7 +3,9 @@
  * revoke right may revoke any token; a user may revoke their own token by
  * presenting it both as the bearer credential and as the token parameter.
  * Unknown, malformed and already revoked tokens get 200 like a success
- * (RFC 7009 section 2.2), so the endpoint is no oracle.
+ * (RFC 7009 section 2.2), so the endpoint is no oracle.  A client without
+ * the right gets unauthorized_client with 400: RFC 6749 section 5.2 gives
+ * every error code but invalid_client that status.
  */
 #include "config.h"
 
@@ -58,7 +60,7 @@ do_revoke(struct apitokend *d, struct apitokend_req *r,
 		if (d->mail != NULL)
 			apitokend_mail_kick(d->mail);
 	} else if (rc == APITOKEN_ERR_DENIED) {
-		return apitokend_reply_error(r, c, MHD_HTTP_FORBIDDEN,
+		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
 					     "unauthorized_client",
 					     "this token belongs to another "
 					     "user",
@@ -157,7 +159,7 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 	}
 	apitokend_req_note(r, client.id, NULL);
 	if (!(client.flags & APITOKEN_CLIENT_CAN_REVOKE)) {
-		ret = apitokend_reply_error(r, c, MHD_HTTP_FORBIDDEN,
+		ret = apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
 					    "unauthorized_client",
 					    "this client may not revoke "
 					    "tokens",

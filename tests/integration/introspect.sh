@@ -240,7 +240,8 @@ check_eq "POST /healthz: 405" 405 "$HTTP_CODE"
 
 # --- revocation (RFC 7009) -----------------------------------------------
 http POST /revoke -u "rs2:$SN" -d "token=$TB"
-check_eq "client without the revoke right: 403" 403 "$HTTP_CODE"
+check_eq "client without the revoke right: 400 (RFC 6749 5.2)" 400 \
+	"$HTTP_CODE"
 check_eq "... unauthorized_client" unauthorized_client \
 	"$(jget "$HTTP_BODY" error)"
 http POST /introspect -u "rs1:$SR" -d "token=$TB"
