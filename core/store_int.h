@@ -24,8 +24,14 @@
  * locks would block a read-committed reader) and never deadlocks.  Writes
  * run in ordinary serializable transactions, read what they change with
  * DB_RMW, commit with the environment's default synchronous log flush and
- * are retried on DB_LOCK_DEADLOCK.  DB_CONFIG sizes tx_max for the
- * snapshot transactions.
+ * are retried on DB_LOCK_DEADLOCK.
+ *
+ * The price of MVCC in BDB 5.3: a committed transaction stays in the
+ * transaction region as long as a cached page version it wrote does, so
+ * DB_CONFIG's set_tx_max must exceed the cache's page count (store.c
+ * writes 24000 for a 64 MB cache and warns at open when a hand-edited
+ * file is far off).  Should the region still fill, reads fall back to
+ * running without a transaction (short page locks) instead of failing.
  *
  * All reads copy out of BDB (DB_DBT_USERMEM into caller buffers, or
  * DB_DBT_MALLOC/REALLOC); no pointer into BDB memory is kept.

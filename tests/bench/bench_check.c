@@ -31,10 +31,10 @@
 #define SAMPLE 10000
 
 static const char bench_db_config[] =
-	"set_cachesize 0 1073741824 1\n"
+	"set_cachesize 0 536870912 1\n"
 	"set_lg_bsize 4194304\n"
 	"set_lg_max 67108864\n"
-	"set_tx_max 2048\n"
+	"set_tx_max 140000\n"
 	"set_lk_detect DB_LOCK_DEFAULT\n"
 	"set_flags DB_TXN_WRITE_NOSYNC\n";
 

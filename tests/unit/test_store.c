@@ -179,7 +179,7 @@ START_TEST(test_files_and_modes)
 	ck_assert_int_ne(asprintf(&path, "%s/DB_CONFIG", own), -1);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fputs("set_cachesize 0 8388608 1\nset_tx_max 300\n", f);
+	fputs("set_cachesize 0 8388608 1\nset_tx_max 3000\n", f);
 	fclose(f);
 	ck_assert_int_eq(apitoken_config_defaults(&cfg), 0);
 	ck_assert_int_eq(apitoken_config_set_store(cfg, own), 0);
@@ -188,7 +188,7 @@ START_TEST(test_files_and_modes)
 	apitoken_store_close(st);
 	text = ts_slurp(path, &len);
 	ck_assert_uint_eq(len, strlen("set_cachesize 0 8388608 1\n"
-				      "set_tx_max 300\n"));
+				      "set_tx_max 3000\n"));
 	free(text);
 	free(path);
 	free(own);
@@ -504,6 +504,85 @@ START_TEST(test_concurrent_readers)
 }
 END_TEST
 
+/* Writers on several threads: deadlocks are retried, none fails. */
+static void *
+writer(void *arg)
+{
+	const char *user = arg;
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	long failures = 0;
+	int i, rc;
+
+	for (i = 0; i < 40; i++) {
+		rc = apitoken_token_issue(ts_st, user, APITOKEN_ISSUE_REPLACE,
+					  "t", tok, NULL);
+		if (rc == 0 && i % 3 == 1)
+			rc = apitoken_token_revoke(ts_st, user, "t", NULL);
+		if (rc != 0)
+			failures++;
+	}
+	return (void *)failures;
+}
+
+START_TEST(test_concurrent_writers)
+{
+	static const char *names[] = { "w1", "w2", "w3", "w4" };
+	pthread_t th[4];
+	void *res;
+	long failures = 0;
+	size_t n;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(ts_add_user(names[i], "viewer", 1, NULL,
+					     NULL), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, writer,
+						(void *)names[i]), 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(th[i], &res), 0);
+		failures += (long)res;
+	}
+	ck_assert_int_eq(failures, 0);
+	/* 40 issues each, the last one (i = 39) not revoked. */
+	ck_assert_int_eq(apitoken_token_count_active(ts_st, apitoken_now(),
+						     &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(ts_audit_count(NULL, "issued"), 160);
+	ck_assert_uint_eq(ts_audit_count(NULL, "revoked"), 4 * 13);
+}
+END_TEST
+
+START_TEST(test_read_only)
+{
+	char tok[APITOKEN_TOKEN_LEN + 1], tok2[APITOKEN_TOKEN_LEN + 1];
+	apitoken_store_t *ro = NULL;
+	apitoken_claims_t c;
+
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "t", tok,
+					      NULL), 0);
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ck_assert_int_eq(apitoken_store_open(ts_cfg, APITOKEN_STORE_RDONLY,
+					     &ro), 0);
+	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), (long)getpid());
+	ck_assert_int_eq(apitoken_token_check(ro, tok, strlen(tok),
+					      apitoken_now(), &c), 0);
+	ck_assert(c.active);
+	apitoken_claims_clear(&c);
+	ck_assert_int_eq(apitoken_token_revoke(ro, "alice", "t", NULL),
+			 APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(apitoken_token_issue(ro, "alice",
+					      APITOKEN_ISSUE_REPLACE, "t",
+					      tok2, NULL),
+			 APITOKEN_ERR_DENIED);
+	apitoken_store_close(ro);
+	ts_reopen();
+	ck_assert(ts_active(tok, NULL));
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -522,6 +601,8 @@ store_suite(void)
 	tcase_add_test(tc, test_user_validation);
 	tcase_add_test(tc, test_batch_import);
 	tcase_add_test(tc, test_concurrent_readers);
+	tcase_add_test(tc, test_concurrent_writers);
+	tcase_add_test(tc, test_read_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
