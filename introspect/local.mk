@@ -18,8 +18,20 @@ dist_check_DATA += tests/daemon.sh
 introspect_tests = tests/integration/introspect.sh \
 	tests/integration/introspect-sockets.sh \
 	tests/integration/introspect-tls.sh \
-	tests/integration/introspect-sweep.sh
+	tests/integration/introspect-sweep.sh \
+	tests/integration/introspect-faults.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)
 dist_man_MANS += docs/apitokend.8 docs/apitoken.json.5
 EXTRA_DIST += contrib/systemd/apitokend.service
+
+# A preloadable test double that makes the store fail on demand, so the
+# 503/temporarily_unavailable answers can be tested against the real
+# daemon.  Built without the sanitizer flags: it is preloaded into
+# processes (the libtool wrapper shell) that have no sanitizer runtime.
+check_LTLIBRARIES += tests/integration/libstorefault.la
+tests_integration_libstorefault_la_SOURCES = tests/integration/store_fault.c
+tests_integration_libstorefault_la_CFLAGS = -std=c11 -Wall -Wextra
+tests_integration_libstorefault_la_LDFLAGS = -module -avoid-version \
+	-shared -rpath /nowhere
+tests_integration_libstorefault_la_LIBADD = -ldl

@@ -34,6 +34,9 @@
 #   local_request JSON-LINE
 #       Send one line over the local socket; prints the reply line.
 #   DAEMON_STORE, DAEMON_LOCAL_SOCKET, DAEMON_ADMIN_SOCKET: the paths used.
+#   DAEMON_WRAPPER: command words put before apitokend by start_daemon
+#       (e.g. "env LD_PRELOAD=..."); it must exec apitokend so that
+#       DAEMON_PID stays the daemon's pid.
 
 # A test killed by a signal (or whose output pipe closed) must still stop
 # its daemon: turn those signals into an exit, which runs the EXIT trap.
@@ -51,6 +54,7 @@ DAEMON_PID=""
 DAEMON_PORT=""
 DAEMON_SCHEME="${DAEMON_SCHEME:-http}"
 DAEMON_CURL_OPTS=${DAEMON_CURL_OPTS:-}
+DAEMON_WRAPPER=${DAEMON_WRAPPER:-}
 BASE_URL=""
 daemon_configured=""
 
@@ -76,7 +80,7 @@ start_daemon() {
 	local portfile="$scratch/apitokend.port" i
 	[ -n "$daemon_configured" ] || daemon_config
 	rm -f "$portfile"
-	"$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
+	$DAEMON_WRAPPER "$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
 		--port-file "$portfile" "$@" 2>>"$DAEMON_LOG" &
 	DAEMON_PID=$!
 	for i in $(seq 1 200); do
