@@ -151,28 +151,6 @@ store_read_end(DB_TXN *txn)
 }
 
 void
-store_be64(uint8_t out[8], uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		out[i] = (uint8_t)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-uint64_t
-store_get_be64(const uint8_t in[8])
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | in[i];
-	return v;
-}
-
-void
 store_expiry_key(uint8_t out[STORE_EXPIRY_KEY_LEN], int64_t exp,
 		 const uint8_t hash[APITOKEN_HASH_LEN])
 {

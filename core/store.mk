@@ -3,7 +3,8 @@ core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
 	core/store_users.c core/store_tokens.c core/store_clients.c \
 	core/store_audit.c core/store_outbox.c core/store_int.h
 
-store_tests = tests/unit/test_store tests/unit/test_store_lifecycle
+store_tests = tests/unit/test_store tests/unit/test_store_lifecycle \
+	tests/unit/test_store_codec
 check_PROGRAMS += $(store_tests)
 TESTS += $(store_tests)
 store_test_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENSSL_CFLAGS) -pthread
@@ -17,6 +18,11 @@ tests_unit_test_store_lifecycle_SOURCES = tests/unit/test_store_lifecycle.c \
 tests_unit_test_store_lifecycle_CFLAGS = $(store_test_cflags)
 tests_unit_test_store_lifecycle_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
 	$(BDB_LIBS)
+# The codec is internal (not exported): link its objects directly.
+tests_unit_test_store_codec_SOURCES = tests/unit/test_store_codec.c \
+	core/store_codec.c
+tests_unit_test_store_codec_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_codec_LDADD = $(unit_ldadd)
 
 # Crash test: a writer killed with SIGKILL at random moments.
 check_PROGRAMS += tests/crash/crash_writer

@@ -13,6 +13,28 @@
 #include "store_int.h"
 
 void
+store_be64(uint8_t out[8], uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint64_t
+store_get_be64(const uint8_t in[8])
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | in[i];
+	return v;
+}
+
+void
 wbuf_init(struct wbuf *w)
 {
 	memset(w, 0, sizeof(*w));
