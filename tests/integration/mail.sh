@@ -113,20 +113,34 @@ print(len(d))'
 sink_start || { echo "Bail out! smtp_sink.py did not start"; exit 99; }
 mkdir -p "$INBOX"
 
+# ---- no relay configured: notices wait ---------------------------------
+daemon_config '"mail": { "from": "apitoken@example.net" }'
+ctl init >/dev/null 2>&1
+for u in alice bob carol dave erin frank gina; do
+	ctl user add $u --email $u@example.org --role user >/dev/null 2>&1 ||
+		{ echo "Bail out! user add $u failed"; exit 99; }
+done
+ctl user api-access carol off >/dev/null 2>&1 ||
+	{ echo "Bail out! user api-access failed"; exit 99; }
+if ! start_daemon; then
+	not_ok "apitokend starts without mail.relay"
+	done_testing
+fi
+TG=$(ctl token generate gina 2>/dev/null)
+check "without mail.relay the start says notifications stay queued" \
+	grep -q 'mail.relay not set: notifications stay queued; see apitokenctl outbox list' \
+	"$DAEMON_LOG"
+sleep 1.5 # a poll: nothing may be attempted
+check_eq "without mail.relay the notice stays queued" 1 "$(outbox_size)"
+check_eq "without mail.relay nothing is sent" 0 "$(inbox | wc -l)"
+stop_daemon
+
 # Short lifetimes so expiry and the reminder come within seconds: a token
 # lives 6 s, its reminder is due 4 s before the end (2 s after issue).
 daemon_config "\"token_lifetime\": \"6s\", \"sweep_interval\": \"1s\",
   \"mail\": { \"relay\": \"smtp://127.0.0.1:$SINK_PORT\",
               \"from\": \"apitoken@example.net\",
               \"reminders\": [\"4s\"], \"retry_max\": \"2s\" }"
-ctl init >/dev/null 2>&1
-for u in alice bob carol dave erin frank; do
-	ctl user add $u --email $u@example.org --role user >/dev/null 2>&1 ||
-		{ echo "Bail out! user add $u failed"; exit 99; }
-done
-ctl user api-access carol off >/dev/null 2>&1 ||
-	{ echo "Bail out! user api-access failed"; exit 99; }
-
 if ! start_daemon; then
 	not_ok "apitokend starts with mail.relay set"
 	done_testing
@@ -139,6 +153,8 @@ T2=$(ctl token generate alice --replace 2>/dev/null)
 ctl token revoke alice >/dev/null 2>&1
 TB=$(ctl token generate bob 2>/dev/null)
 check_match "tokens issued" '^apitok_' "$T1$T2$TB"
+check "the notice queued without a relay goes out once one is set" \
+	wait_mail created gina
 
 check "alice: creation mail arrives" wait_mail created alice
 check "alice: regeneration mail arrives" wait_mail regenerated alice
@@ -246,7 +262,7 @@ check_eq "each message has a Message-ID" 0 \
 diag "$(inbox | wc -l) messages received"
 
 leak=""
-for t in "$T1" "$T2" "$TB" "$TD" "$TE" "$TF"; do
+for t in "$T1" "$T2" "$TB" "$TD" "$TE" "$TF" "$TG"; do
 	[ -n "$t" ] || continue
 	h=$(printf '%s' "$t" | sha256sum | cut -d ' ' -f 1)
 	body=$(printf '%s' "$t" | cut -c 8-)
