@@ -547,6 +547,78 @@ START_TEST(test_outbox_ops)
 }
 END_TEST
 
+struct order_ctx {
+	int64_t last_exp;
+	int n;
+	int sorted;
+};
+
+static int
+order_fn(const apitoken_token_info_t *t, void *ctx)
+{
+	struct order_ctx *o = ctx;
+
+	if (t->exp < o->last_exp)
+		o->sorted = 0;
+	o->last_exp = t->exp;
+	o->n++;
+	return 0;
+}
+
+START_TEST(test_listing_order_and_count)
+{
+	static const int64_t lifetimes[] = { 500, 100, 300 };
+	static const char *names[] = { "a1", "a2", "a3" };
+	struct order_ctx o = { 0, 0, 1 };
+	size_t n;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		ts_cfg->token_lifetime = lifetimes[i];
+		ck_assert_int_eq(ts_add_user(names[i], "viewer", 1, NULL,
+					     NULL), 0);
+		ck_assert_int_eq(apitoken_token_issue(ts_st, names[i], 0, "t",
+						      tok1, NULL), 0);
+	}
+	ck_assert_int_eq(apitoken_token_foreach(ts_st, order_fn, &o), 0);
+	ck_assert_int_eq(o.n, 3);
+	ck_assert(o.sorted);
+	ck_assert_int_eq(apitoken_token_count_active(ts_st, apitoken_now(),
+						     &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(apitoken_token_count_active(ts_st,
+						     apitoken_now() + 200,
+						     &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(apitoken_token_count_active(ts_st,
+						     apitoken_now() + 1000,
+						     &n), 0);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(test_config_swap)
+{
+	apitoken_config_t *cfg2 = NULL;
+	char *scope = NULL;
+
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, "x", NULL), 0);
+	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "t", tok1,
+					      NULL), 0);
+	/* The same roles but another unit prefix, as after a SIGHUP. */
+	ck_assert_int_eq(apitoken_config_defaults(&cfg2), 0);
+	free(cfg2->bu_scope_prefix);
+	cfg2->bu_scope_prefix = strdup("unit:");
+	apitoken_store_set_config(ts_st, cfg2);
+	ck_assert_ptr_eq(apitoken_store_config(ts_st), cfg2);
+	ck_assert(ts_active(tok1, &scope));
+	ck_assert_str_eq(scope, "api:read unit:x");
+	free(scope);
+	apitoken_store_set_config(ts_st, ts_cfg);
+	apitoken_config_free(cfg2);
+}
+END_TEST
+
 static Suite *
 lifecycle_suite(void)
 {
@@ -568,6 +640,8 @@ lifecycle_suite(void)
 	tcase_add_test(tc, test_no_secret_in_records);
 	tcase_add_test(tc, test_reminders);
 	tcase_add_test(tc, test_outbox_ops);
+	tcase_add_test(tc, test_listing_order_and_count);
+	tcase_add_test(tc, test_config_swap);
 	suite_add_tcase(s, tc);
 	return s;
 }
