@@ -361,8 +361,19 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		/* Out of descriptors: the listener stays readable, so pause
+		 * instead of spinning on poll(). */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			apitoken_log(APITOKEN_LOG_WARNING,
+				     "%s socket: accept: %s",
+				     admin ? "admin" : "local",
+				     strerror(errno));
+			poll(NULL, 0, 100);
+		}
 		return;
+	}
 	cn = calloc(1, sizeof(*cn));
 	if (cn == NULL) {
 		close(fd);
