@@ -11,11 +11,11 @@ cd "$top"
 
 scripts/install-deps.sh
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
-	autoreconf -fi >/dev/null
+	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi
 build="$top/build/demo"
 mkdir -p "$build"
-(cd "$build" && { [ -f Makefile ] || "$top/configure" -q; } && make -j"$(nproc)" -s >/dev/null)
+(cd "$build" && { [ -f Makefile ] || "$top/configure" -q >/dev/null 2>&1 || "$top/configure"; } && make -j"$(nproc)" -s >/dev/null)
 
 ctl() { "$build/core/apitokenctl" --store "$top/apitoken-store" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

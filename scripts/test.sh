@@ -16,13 +16,18 @@ fi
 
 scripts/install-deps.sh
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
-	autoreconf -fi >/dev/null
+	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi
 
 build="$top/build/$flavour"
 mkdir -p "$build"
 cd "$build"
-[ -f Makefile ] || "$top/configure" --enable-werror "${extra[@]}" >configure.out
+# (configure's conftest clean-up "rm -f core" complains about our core/
+# folder; its output goes to configure.out.)
+if [ ! -f Makefile ]; then
+	"$top/configure" --enable-werror "${extra[@]}" >configure.out 2>&1 ||
+		{ tail -n 30 configure.out; exit 2; }
+fi
 make -j"$(nproc)" >make.out 2>&1 || { tail -n 60 make.out; exit 2; }
 find . -name '*.trs' -delete
 make -j"$(nproc)" check >check.out 2>&1 || true
