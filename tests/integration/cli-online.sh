@@ -225,6 +225,28 @@ if ! wait_for 'test -S "$scratch/on/store/admin.sock"'; then
 	exit 99
 fi
 scenario
+# Many admins at once: apitokend runs their commands in parallel threads.
+# (Wait for these jobs by pid: a bare "wait" would wait for the daemon.)
+par_pids=""
+for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+	(cd "$scratch/on" &&
+		"$APITOKENCTL" --config "$cfg" --store store user add "par$n" \
+			--email "par$n@example.com" --role reader >/dev/null &&
+		"$APITOKENCTL" --config "$cfg" --store store token generate \
+			"par$n" >"$scratch/par$n.tok" 2>/dev/null) &
+	par_pids="$par_pids $!"
+done
+# shellcheck disable=SC2086
+wait $par_pids
+ctl on --json token list
+check "apitokend: 16 parallel add+generate all done" python3 -c \
+	"import json,sys; d = json.load(open(sys.argv[1]))
+assert sorted(t['user'] for t in d if t['user'].startswith('par')) == sorted('par%d' % n for n in range(1, 17))" \
+	"$scratch/on.out"
+cp "$scratch/par7.tok" "$scratch/on/par7.tok"
+ctl on token check <"$scratch/on/par7.tok"
+check_eq "apitokend: a token from the parallel run is active" 0 \
+	"$(cat "$scratch/on.rc")"
 ctl on audit
 check_match "apitokend: online commands ran inside the daemon" \
 	"admin socket uid [0-9]+ pid [0-9]+" "$(cat "$scratch/on.out")"
