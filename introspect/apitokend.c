@@ -49,8 +49,8 @@ struct options {
 };
 
 static struct apitokend daemon_state;
-static int report_fd = -1;   /* pipe to the waiting parent */
-static char *config_path;    /* absolute, NULL: default lookup */
+static int report_fd = -1; /* pipe to the waiting parent */
+static char *config_path;  /* absolute, NULL: default lookup */
 static char *pidfile_path;
 static char *port_file_path;
 /* Replaced issuer strings: a request may still read one, keep them. */
@@ -61,13 +61,12 @@ static bool pidfile_written;
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: apitokend [--config FILE] [--foreground] "
-		"[--listen HOST:PORT]\n"
-		"                 [--store DIR] [--pidfile FILE] "
-		"[--port-file FILE]\n"
-		"                 [--ready-fd N] "
-		"[--log-level err|warning|notice|info|debug]\n");
+	fprintf(out, "usage: apitokend [--config FILE] [--foreground] "
+	             "[--listen HOST:PORT]\n"
+	             "                 [--store DIR] [--pidfile FILE] "
+	             "[--port-file FILE]\n"
+	             "                 [--ready-fd N] "
+	             "[--log-level err|warning|notice|info|debug]\n");
 }
 
 /* Tell the waiting parent (if any) how start-up ended, then forget it. */
@@ -82,14 +81,14 @@ report(int code, const char *msg)
 	n = snprintf(buf, sizeof(buf), "%d %s", code, msg != NULL ? msg : "");
 	if (n > 0)
 		(void)!write(report_fd, buf,
-			     (size_t)n < sizeof(buf) ? (size_t)n
-						     : sizeof(buf) - 1);
+		             (size_t)n < sizeof(buf) ? (size_t)n
+		                                     : sizeof(buf) - 1);
 	close(report_fd);
 	report_fd = -1;
 }
 
-static int
-fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 fail(int code, const char *fmt, ...)
@@ -177,12 +176,12 @@ set_listen(apitoken_config_t *cfg, const char *arg)
 
 	if (colon == NULL || colon == arg)
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "--listen %s: expected HOST:PORT", arg);
+		                      "--listen %s: expected HOST:PORT", arg);
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || colon[1] == '\0' || port > 65535)
 		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "--listen %s: bad port", arg);
+		                      "--listen %s: bad port", arg);
 	hlen = (size_t)(colon - arg);
 	if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
 		host++;
@@ -225,14 +224,13 @@ apply_options(apitoken_config_t *cfg, const struct options *o)
 }
 
 static void
-issuer_for(const apitoken_config_t *cfg, uint16_t port, char *buf,
-	   size_t len)
+issuer_for(const apitoken_config_t *cfg, uint16_t port, char *buf, size_t len)
 {
 	bool v6 = strchr(cfg->listen_host, ':') != NULL;
 
 	snprintf(buf, len, v6 ? "%s://[%s]:%u" : "%s://%s:%u",
-		 cfg->tls_cert != NULL ? "https" : "http", cfg->listen_host,
-		 (unsigned)port);
+	         cfg->tls_cert != NULL ? "https" : "http", cfg->listen_host,
+	         (unsigned)port);
 }
 
 /* true if the file left issuer to its default (derived from listen). */
@@ -300,12 +298,10 @@ parse_level(const char *s)
 	static const struct {
 		const char *name;
 		int level;
-	} levels[] = { { "err", APITOKEN_LOG_ERR },
-		       { "error", APITOKEN_LOG_ERR },
-		       { "warning", APITOKEN_LOG_WARNING },
-		       { "notice", APITOKEN_LOG_NOTICE },
-		       { "info", APITOKEN_LOG_INFO },
-		       { "debug", APITOKEN_LOG_DEBUG } };
+	} levels[] = {
+	    {"err", APITOKEN_LOG_ERR},         {"error", APITOKEN_LOG_ERR},
+	    {"warning", APITOKEN_LOG_WARNING}, {"notice", APITOKEN_LOG_NOTICE},
+	    {"info", APITOKEN_LOG_INFO},       {"debug", APITOKEN_LOG_DEBUG}};
 	size_t i;
 
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
@@ -318,18 +314,17 @@ static int
 parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "store", required_argument, NULL, 's' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "port-file", required_argument, NULL, 'P' },
-		{ "ready-fd", required_argument, NULL, 'r' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"store", required_argument, NULL, 's'},
+	    {"pidfile", required_argument, NULL, 'p'},
+	    {"port-file", required_argument, NULL, 'P'},
+	    {"ready-fd", required_argument, NULL, 'r'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	char *end;
 	long v;
 	int ch;
@@ -362,9 +357,10 @@ parse_options(int argc, char **argv, struct options *o)
 			v = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || v < 0 ||
 			    v > INT_MAX || fcntl((int)v, F_GETFD) < 0) {
-				fprintf(stderr, "apitokend: --ready-fd %s: "
-					"not an open file descriptor\n",
-					optarg);
+				fprintf(stderr,
+				        "apitokend: --ready-fd %s: "
+				        "not an open file descriptor\n",
+				        optarg);
 				return EX_USAGE;
 			}
 			o->ready_fd = (int)v;
@@ -372,9 +368,11 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'L':
 			o->log_level = parse_level(optarg);
 			if (o->log_level < 0) {
-				fprintf(stderr, "apitokend: --log-level %s: "
-					"expected err, warning, notice, info "
-					"or debug\n", optarg);
+				fprintf(stderr,
+				        "apitokend: --log-level %s: "
+				        "expected err, warning, notice, info "
+				        "or debug\n",
+				        optarg);
 				return EX_USAGE;
 			}
 			o->log_level_set = true;
@@ -392,7 +390,7 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc) {
 		fprintf(stderr, "apitokend: unexpected argument %s\n",
-			argv[optind]);
+		        argv[optind]);
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -423,18 +421,18 @@ daemonize(void)
 	if (pid > 0) {
 		close(p[1]);
 		while ((n = read(p[0], buf + total,
-				 sizeof(buf) - 1 - (size_t)total)) > 0)
+		                 sizeof(buf) - 1 - (size_t)total)) > 0)
 			total += n;
 		buf[total] = '\0';
 		if (total == 0) {
 			fprintf(stderr, "apitokend: the daemon exited during "
-				"start-up (see syslog)\n");
+			                "start-up (see syslog)\n");
 			exit(EX_SOFTWARE);
 		}
 		status = atoi(buf);
 		if (status != 0 && strchr(buf, ' ') != NULL)
 			fprintf(stderr, "apitokend: %s\n",
-				strchr(buf, ' ') + 1);
+			        strchr(buf, ' ') + 1);
 		exit(status);
 	}
 	close(p[0]);
@@ -487,8 +485,10 @@ reload(struct apitokend *d, const struct options *o)
 		rc = apply_options(nc, o);
 	}
 	if (rc != 0) {
-		apitoken_log(APITOKEN_LOG_ERR, "reload failed, keeping the "
-			     "old configuration: %s", apitoken_last_error());
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "reload failed, keeping the "
+		             "old configuration: %s",
+		             apitoken_last_error());
 		goto fail;
 	}
 	if (strcmp(nc->store, old->cfg->store) != 0 ||
@@ -498,8 +498,8 @@ reload(struct apitokend *d, const struct options *o)
 	    strcmp(nc->admin_socket, old->cfg->admin_socket) != 0 ||
 	    strcmp(nc->local_socket, old->cfg->local_socket) != 0)
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "reload: store, listen and socket changes take "
-			     "effect only after a restart");
+		             "reload: store, listen and socket changes take "
+		             "effect only after a restart");
 	if (apitoken_config_set_store(nc, old->cfg->store) != 0)
 		goto fail;
 	fix_issuer(nc, default_issuer, d->port);
@@ -514,8 +514,8 @@ reload(struct apitokend *d, const struct options *o)
 	apitoken_store_set_config(d->store, nc);
 	atomic_store_explicit(&d->gen, g, memory_order_release);
 	apitoken_log(APITOKEN_LOG_NOTICE, "configuration reloaded%s%s",
-		     config_path != NULL ? " from " : "",
-		     config_path != NULL ? config_path : "");
+	             config_path != NULL ? " from " : "",
+	             config_path != NULL ? config_path : "");
 	return;
 fail:
 	free(g);
@@ -564,16 +564,17 @@ main(int argc, char **argv)
 	}
 	if (cfg->tls_cert != NULL || cfg->tls_key != NULL) {
 		if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
-			fprintf(stderr, "apitokend: %s: tls_cert and tls_key "
-				"must be set together\n",
-				cfg->path != NULL ? cfg->path : "config");
+			fprintf(stderr,
+			        "apitokend: %s: tls_cert and tls_key "
+			        "must be set together\n",
+			        cfg->path != NULL ? cfg->path : "config");
 			apitoken_config_free(cfg);
 			return EX_CONFIG;
 		}
 		if (apitokend_read_pem(cfg->tls_cert, &d->tls_cert) != 0 ||
 		    apitokend_read_pem(cfg->tls_key, &d->tls_key) != 0) {
 			fprintf(stderr, "apitokend: %s\n",
-				apitoken_last_error());
+			        apitoken_last_error());
 			apitokend_free_pem(d->tls_cert);
 			apitoken_config_free(cfg);
 			return EX_CONFIG;
@@ -584,12 +585,12 @@ main(int argc, char **argv)
 		daemonize();
 		openlog("apitokend", LOG_PID, LOG_DAEMON);
 		apitoken_log_set_sink(apitoken_log_sink_syslog, NULL,
-				      o.log_level_set ? o.log_level
-						      : APITOKEN_LOG_NOTICE);
+		                      o.log_level_set ? o.log_level
+		                                      : APITOKEN_LOG_NOTICE);
 	} else {
 		apitoken_log_set_sink(sink_stderr, "apitokend",
-				      o.log_level_set ? o.log_level
-						      : APITOKEN_LOG_INFO);
+		                      o.log_level_set ? o.log_level
+		                                      : APITOKEN_LOG_INFO);
 	}
 
 	/* Every thread created from here on inherits the blocked set. */
@@ -650,15 +651,15 @@ main(int argc, char **argv)
 	}
 
 	snprintf(addr, sizeof(addr),
-		 strchr(cfg->listen_host, ':') ? "[%s]:%u\n" : "%s:%u\n",
-		 cfg->listen_host, (unsigned)d->port);
+	         strchr(cfg->listen_host, ':') ? "[%s]:%u\n" : "%s:%u\n",
+	         cfg->listen_host, (unsigned)d->port);
 	if (pidfile_path != NULL) {
 		char pid[32];
 
 		snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 		if (write_file_atomic(pidfile_path, pid) != 0) {
 			code = fail(EX_CANTCREAT, "cannot write %s: %s",
-				    pidfile_path, strerror(errno));
+			            pidfile_path, strerror(errno));
 			goto out;
 		}
 		pidfile_written = true;
@@ -666,7 +667,7 @@ main(int argc, char **argv)
 	if (port_file_path != NULL &&
 	    write_file_atomic(port_file_path, addr) != 0) {
 		code = fail(EX_CANTCREAT, "cannot write %s: %s",
-			    port_file_path, strerror(errno));
+		            port_file_path, strerror(errno));
 		goto out;
 	}
 	if (o.ready_fd >= 0) {
@@ -675,7 +676,7 @@ main(int argc, char **argv)
 	}
 	addr[strcspn(addr, "\n")] = '\0';
 	apitoken_log(APITOKEN_LOG_NOTICE, "listening on %s%s (store %s)",
-		     d->tls_cert != NULL ? "https://" : "", addr, cfg->store);
+	             d->tls_cert != NULL ? "https://" : "", addr, cfg->store);
 	report(0, NULL);
 
 	for (;;) {
@@ -686,7 +687,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
-			     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		             sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 out:

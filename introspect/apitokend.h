@@ -24,8 +24,8 @@
 /* One configuration and what is derived from it. */
 struct apitokend_gen {
 	apitoken_config_t *cfg;
-	struct MHD_Response *metadata;   /* RFC 8414 document */
-	struct apitokend_gen *prev;      /* older generations, freed at exit */
+	struct MHD_Response *metadata; /* RFC 8414 document */
+	struct apitokend_gen *prev;    /* older generations, freed at exit */
 };
 
 struct apitokend_sockets;
@@ -38,10 +38,10 @@ struct apitokend {
 	struct MHD_Daemon *mhd;
 	struct apitokend_sockets *sockets;
 	struct apitokend_sweep *sweep;
-	char *tls_key;                   /* PEM, wiped at exit */
+	char *tls_key; /* PEM, wiped at exit */
 	char *tls_cert;
-	uint16_t port;                   /* bound port */
-	char health_token[96];           /* well-formed, never issued */
+	uint16_t port;         /* bound port */
+	char health_token[96]; /* well-formed, never issued */
 };
 
 static inline struct apitokend_gen *
@@ -70,31 +70,30 @@ struct apitokend_req;
 
 /* Queue a JSON answer (status, body copied) with the no-store headers. */
 enum MHD_Result apitokend_reply_json(struct apitokend_req *r,
-				     struct MHD_Connection *c,
-				     unsigned status, const char *body,
-				     size_t len);
+                                     struct MHD_Connection *c, unsigned status,
+                                     const char *body, size_t len);
 /* The same, taking over body (malloc'ed; freed in every case). */
 enum MHD_Result apitokend_reply_json_take(struct apitokend_req *r,
-					  struct MHD_Connection *c,
-					  unsigned status, char *body);
+                                          struct MHD_Connection *c,
+                                          unsigned status, char *body);
 /* {"error":code,"error_description":desc}, plus WWW-Authenticate if set. */
 enum MHD_Result apitokend_reply_error(struct apitokend_req *r,
-				      struct MHD_Connection *c,
-				      unsigned status, const char *code,
-				      const char *desc,
-				      const char *www_authenticate);
+                                      struct MHD_Connection *c,
+                                      unsigned status, const char *code,
+                                      const char *desc,
+                                      const char *www_authenticate);
 /* Queue a persistent response. */
 enum MHD_Result apitokend_reply(struct apitokend_req *r,
-				struct MHD_Connection *c, unsigned status,
-				struct MHD_Response *resp);
+                                struct MHD_Connection *c, unsigned status,
+                                struct MHD_Response *resp);
 /* The constant answers: {"active":false} and 401 invalid_client. */
 enum MHD_Result apitokend_reply_inactive(struct apitokend_req *r,
-					 struct MHD_Connection *c);
+                                         struct MHD_Connection *c);
 enum MHD_Result apitokend_reply_invalid_client(struct apitokend_req *r,
-					       struct MHD_Connection *c);
+                                               struct MHD_Connection *c);
 /* Remember the authenticated client and the token id for the access log. */
 void apitokend_req_note(struct apitokend_req *r, const char *client_id,
-			const char *jti);
+                        const char *jti);
 /* Remote address as text, for origins. */
 void apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len);
 
@@ -103,20 +102,20 @@ int apitokend_json_headers(struct MHD_Response *resp);
 
 /* client_auth.c */
 enum apitokend_auth {
-	APITOKEND_AUTH_OK,        /* *client_out set */
-	APITOKEND_AUTH_NONE,      /* no credentials at all */
-	APITOKEND_AUTH_BAD,       /* unknown client, wrong secret, garbage */
-	APITOKEND_AUTH_TWICE,     /* two methods at once, repeated field */
-	APITOKEND_AUTH_ERROR      /* the store failed */
+	APITOKEND_AUTH_OK,    /* *client_out set */
+	APITOKEND_AUTH_NONE,  /* no credentials at all */
+	APITOKEND_AUTH_BAD,   /* unknown client, wrong secret, garbage */
+	APITOKEND_AUTH_TWICE, /* two methods at once, repeated field */
+	APITOKEND_AUTH_ERROR  /* the store failed */
 };
 struct apitokend_client {
 	char id[APITOKEN_CLIENT_ID_MAX + 1];
-	unsigned flags;           /* APITOKEN_CLIENT_* */
+	unsigned flags; /* APITOKEN_CLIENT_* */
 };
 enum apitokend_auth apitokend_client_auth(struct apitokend *d,
-					  struct MHD_Connection *c,
-					  const struct apitokend_form *f,
-					  struct apitokend_client *client_out);
+                                          struct MHD_Connection *c,
+                                          const struct apitokend_form *f,
+                                          struct apitokend_client *client_out);
 /* Forget every remembered authentication (clients may have changed). */
 void apitokend_client_cache_invalidate(void);
 void apitokend_client_cache_cleanup(void);
@@ -130,21 +129,20 @@ size_t apitokend_form_decode(char *s, size_t len);
 
 /* introspect.c, revoke.c, metadata.c */
 enum MHD_Result apitokend_introspect(struct apitokend *d,
-				     struct apitokend_req *r,
-				     struct MHD_Connection *c,
-				     const struct apitokend_form *f);
-enum MHD_Result apitokend_revoke(struct apitokend *d,
-				 struct apitokend_req *r,
-				 struct MHD_Connection *c,
-				 const struct apitokend_form *f);
+                                     struct apitokend_req *r,
+                                     struct MHD_Connection *c,
+                                     const struct apitokend_form *f);
+enum MHD_Result apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
+                                 struct MHD_Connection *c,
+                                 const struct apitokend_form *f);
 struct MHD_Response *apitokend_metadata_create(const apitoken_config_t *cfg);
 
 /* claims_json.c: the RFC 7662 object, shared by HTTP and local socket. */
 #define APITOKEND_INACTIVE "{\"active\":false}"
 /* malloc'ed JSON text; client_id NULL leaves it out.  NULL on no memory. */
 char *apitokend_claims_json(const apitoken_claims_t *cl,
-			    const apitoken_config_t *cfg,
-			    const char *client_id);
+                            const apitoken_config_t *cfg,
+                            const char *client_id);
 
 /* unix_sockets.c */
 int apitokend_sockets_start(struct apitokend *d);
@@ -158,8 +156,8 @@ void apitokend_sweep_stop(struct apitokend *d);
 
 /* access_log.c */
 void apitokend_access_log(const char *method, const char *path,
-			  unsigned status, double seconds,
-			  const char *client_id, const char *jti);
+                          unsigned status, double seconds,
+                          const char *client_id, const char *jti);
 
 /* tls.c: read a PEM file whole (caller wipes and frees). */
 int apitokend_read_pem(const char *path, char **pem_out);

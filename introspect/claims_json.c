@@ -35,7 +35,7 @@ int64_text(int64_t v, char buf[24])
 
 char *
 apitokend_claims_json(const apitoken_claims_t *cl,
-		      const apitoken_config_t *cfg, const char *client_id)
+                      const apitoken_config_t *cfg, const char *client_id)
 {
 	cJSON *o = NULL, *bus;
 	char *text = NULL, num[2][24];
@@ -47,16 +47,15 @@ apitokend_claims_json(const apitoken_claims_t *cl,
 	if (o == NULL)
 		goto out;
 	if (cJSON_AddTrueToObject(o, "active") == NULL ||
-	    cJSON_AddStringToObject(o, "scope",
-				    cl->scope != NULL ? cl->scope : "") ==
-		    NULL ||
+	    cJSON_AddStringToObject(
+	        o, "scope", cl->scope != NULL ? cl->scope : "") == NULL ||
 	    cJSON_AddStringToObject(o, "username", cl->username) == NULL ||
 	    cJSON_AddStringToObject(o, "sub", cl->username) == NULL ||
 	    cJSON_AddStringToObject(o, "token_type", "Bearer") == NULL ||
 	    cJSON_AddRawToObject(o, "exp", int64_text(cl->exp, num[0])) ==
-		    NULL ||
+	        NULL ||
 	    cJSON_AddRawToObject(o, "iat", int64_text(cl->iat, num[1])) ==
-		    NULL ||
+	        NULL ||
 	    cJSON_AddStringToObject(o, "iss", cfg->issuer) == NULL ||
 	    cJSON_AddStringToObject(o, "aud", cfg->audience) == NULL ||
 	    cJSON_AddStringToObject(o, "jti", cl->jti) == NULL)
@@ -65,7 +64,7 @@ apitokend_claims_json(const apitoken_claims_t *cl,
 	    cJSON_AddStringToObject(o, "client_id", client_id) == NULL)
 		goto out;
 	if (cJSON_AddStringToObject(o, "role",
-				    cl->role != NULL ? cl->role : "") == NULL)
+	                            cl->role != NULL ? cl->role : "") == NULL)
 		goto out;
 	bus = cJSON_AddArrayToObject(o, "business_units");
 	if (bus == NULL)

@@ -39,7 +39,7 @@
 #define CACHE_TTL 60 /* seconds; a safety net, the epoch does the work */
 
 struct cache_entry {
-	uint64_t epoch;               /* 0: empty */
+	uint64_t epoch; /* 0: empty */
 	time_t expires;
 	unsigned flags;
 	uint8_t hash[APITOKEN_HASH_LEN];
@@ -108,7 +108,7 @@ static const char *
 authorization(struct MHD_Connection *c)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-					   MHD_HTTP_HEADER_AUTHORIZATION);
+	                                   MHD_HTTP_HEADER_AUTHORIZATION);
 }
 
 const char *
@@ -130,10 +130,10 @@ apitokend_bearer(struct MHD_Connection *c, size_t *len_out)
 
 static enum apitokend_auth
 authenticate(struct apitokend *d, const char *id, const char *secret,
-	     size_t secret_len, struct apitokend_client *client_out)
+             size_t secret_len, struct apitokend_client *client_out)
 {
-	uint64_t epoch = atomic_load_explicit(&auth_epoch,
-					      memory_order_acquire);
+	uint64_t epoch =
+	    atomic_load_explicit(&auth_epoch, memory_order_acquire);
 	uint8_t hash[APITOKEN_HASH_LEN];
 	unsigned int hlen = 0;
 	bool hashed = false;
@@ -161,7 +161,7 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 		break;
 	}
 	rc = apitoken_client_authenticate(d->store, id, secret, secret_len,
-					  &client);
+	                                  &client);
 	if (rc == 0) {
 		copy_id(client_out, client->id, client->flags);
 		if (hashed) {
@@ -182,7 +182,7 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 		return APITOKEND_AUTH_BAD;
 	apitokend_metrics_store_error();
 	apitoken_log(APITOKEN_LOG_ERR, "client authentication failed: %s",
-		     apitoken_last_error());
+	             apitoken_last_error());
 	return APITOKEND_AUTH_ERROR;
 }
 
@@ -214,11 +214,10 @@ basic(struct apitokend *d, const char *b64,
 	if (colon == NULL)
 		goto out;
 	*colon = '\0';
-	id_len = apitokend_form_decode((char *)buf, (size_t)(colon -
-							      (char *)buf));
-	secret_len = apitokend_form_decode(colon + 1,
-					   (size_t)n - (size_t)(colon + 1 -
-								(char *)buf));
+	id_len =
+	    apitokend_form_decode((char *)buf, (size_t)(colon - (char *)buf));
+	secret_len = apitokend_form_decode(
+	    colon + 1, (size_t)n - (size_t)(colon + 1 - (char *)buf));
 	/* An id with an embedded NUL cannot be a registered one. */
 	if (id_len == 0 || strlen((char *)buf) != id_len)
 		goto out;
@@ -230,8 +229,8 @@ out:
 
 enum apitokend_auth
 apitokend_client_auth(struct apitokend *d, struct MHD_Connection *c,
-		      const struct apitokend_form *f,
-		      struct apitokend_client *client_out)
+                      const struct apitokend_form *f,
+                      struct apitokend_client *client_out)
 {
 	const char *h = authorization(c);
 	bool has_basic = h != NULL && strncasecmp(h, "Basic ", 6) == 0;
@@ -254,5 +253,5 @@ apitokend_client_auth(struct apitokend *d, struct MHD_Connection *c,
 	    f->client_id[0] == '\0')
 		return APITOKEND_AUTH_BAD;
 	return authenticate(d, f->client_id, f->client_secret,
-			    f->client_secret_len, client_out);
+	                    f->client_secret_len, client_out);
 }

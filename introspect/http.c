@@ -34,10 +34,10 @@
 #define CONNECTION_LIMIT 1024
 
 struct apitokend_req {
-	struct apitokend_req *next;     /* free list */
+	struct apitokend_req *next; /* free list */
 	enum apitokend_endpoint ep;
 	struct timespec start;
-	unsigned status;                /* 0 until a response is queued */
+	unsigned status; /* 0 until a response is queued */
 	bool too_large;
 	char *body;
 	size_t len, cap;
@@ -136,18 +136,18 @@ int
 apitokend_json_headers(struct MHD_Response *resp)
 {
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    "application/json") != MHD_YES ||
+	                            "application/json") != MHD_YES ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				    "no-store") != MHD_YES ||
+	                            "no-store") != MHD_YES ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA,
-				    "no-cache") != MHD_YES)
+	                            "no-cache") != MHD_YES)
 		return -1;
 	return 0;
 }
 
 enum MHD_Result
 apitokend_reply(struct apitokend_req *r, struct MHD_Connection *c,
-		unsigned status, struct MHD_Response *resp)
+                unsigned status, struct MHD_Response *resp)
 {
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 
@@ -164,16 +164,15 @@ apitokend_reply_inactive(struct apitokend_req *r, struct MHD_Connection *c)
 
 enum MHD_Result
 apitokend_reply_invalid_client(struct apitokend_req *r,
-			       struct MHD_Connection *c)
+                               struct MHD_Connection *c)
 {
 	return apitokend_reply(r, c, MHD_HTTP_UNAUTHORIZED,
-			       resp_invalid_client);
+	                       resp_invalid_client);
 }
 
 static enum MHD_Result
-reply_owned(struct apitokend_req *r, struct MHD_Connection *c,
-	    unsigned status, struct MHD_Response *resp, const char *hdr,
-	    const char *value)
+reply_owned(struct apitokend_req *r, struct MHD_Connection *c, unsigned status,
+            struct MHD_Response *resp, const char *hdr, const char *value)
 {
 	enum MHD_Result ret = MHD_NO;
 
@@ -189,20 +188,20 @@ reply_owned(struct apitokend_req *r, struct MHD_Connection *c,
 
 enum MHD_Result
 apitokend_reply_json(struct apitokend_req *r, struct MHD_Connection *c,
-		     unsigned status, const char *body, size_t len)
+                     unsigned status, const char *body, size_t len)
 {
 	return reply_owned(r, c, status,
-			   MHD_create_response_from_buffer(
-				   len, (void *)body, MHD_RESPMEM_MUST_COPY),
-			   NULL, NULL);
+	                   MHD_create_response_from_buffer(
+	                       len, (void *)body, MHD_RESPMEM_MUST_COPY),
+	                   NULL, NULL);
 }
 
 enum MHD_Result
 apitokend_reply_json_take(struct apitokend_req *r, struct MHD_Connection *c,
-			  unsigned status, char *body)
+                          unsigned status, char *body)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	    strlen(body), body, MHD_RESPMEM_MUST_FREE);
 
 	if (resp == NULL) {
 		free(body);
@@ -229,29 +228,28 @@ error_body(const char *code, const char *desc)
 
 static enum MHD_Result
 reply_error_hdr(struct apitokend_req *r, struct MHD_Connection *c,
-		unsigned status, const char *code, const char *desc,
-		const char *hdr, const char *value)
+                unsigned status, const char *code, const char *desc,
+                const char *hdr, const char *value)
 {
 	char *body = error_body(code, desc);
 
 	if (body == NULL)
 		return MHD_NO;
 	return reply_owned(r, c, status,
-			   MHD_create_response_from_buffer(
-				   strlen(body), body, MHD_RESPMEM_MUST_FREE),
-			   hdr, value);
+	                   MHD_create_response_from_buffer(
+	                       strlen(body), body, MHD_RESPMEM_MUST_FREE),
+	                   hdr, value);
 }
 
 enum MHD_Result
 apitokend_reply_error(struct apitokend_req *r, struct MHD_Connection *c,
-		      unsigned status, const char *code, const char *desc,
-		      const char *www_authenticate)
+                      unsigned status, const char *code, const char *desc,
+                      const char *www_authenticate)
 {
-	return reply_error_hdr(r, c, status, code, desc,
-			       www_authenticate != NULL
-				       ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
-				       : NULL,
-			       www_authenticate);
+	return reply_error_hdr(
+	    r, c, status, code, desc,
+	    www_authenticate != NULL ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+	    www_authenticate);
 }
 
 /* Bounded copy without printf: this runs on every request. */
@@ -266,7 +264,7 @@ copy_str(char *dst, size_t size, const char *src)
 
 void
 apitokend_req_note(struct apitokend_req *r, const char *client_id,
-		   const char *jti)
+                   const char *jti)
 {
 	if (client_id != NULL)
 		copy_str(r->client_id, sizeof(r->client_id), client_id);
@@ -286,15 +284,15 @@ apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len)
 		return;
 	sa = ci->client_addr;
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET,
-			  &((const struct sockaddr_in *)(const void *)sa)
-				   ->sin_addr,
-			  buf, (socklen_t)len);
+		inet_ntop(
+		    AF_INET,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    buf, (socklen_t)len);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)(const void *)sa)
-				   ->sin6_addr,
-			  buf, (socklen_t)len);
+		          &((const struct sockaddr_in6 *)(const void *)sa)
+		               ->sin6_addr,
+		          buf, (socklen_t)len);
 }
 
 static enum apitokend_endpoint
@@ -318,7 +316,7 @@ form_content_type(struct MHD_Connection *c)
 {
 	static const char want[] = "application/x-www-form-urlencoded";
 	const char *ct = MHD_lookup_connection_value(
-		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	    c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
 	if (ct == NULL || strncasecmp(ct, want, sizeof(want) - 1) != 0)
 		return false;
@@ -330,14 +328,14 @@ static void parse_form(struct apitokend_req *r, struct apitokend_form *f);
 
 static enum MHD_Result
 reply_too_large(struct apitokend *d, struct apitokend_req *r,
-		struct MHD_Connection *c)
+                struct MHD_Connection *c)
 {
 	char desc[80];
 
 	snprintf(desc, sizeof(desc), "request body larger than %zu bytes",
-		 apitokend_gen(d)->cfg->max_body);
+	         apitokend_gen(d)->cfg->max_body);
 	return apitokend_reply_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE,
-				     "invalid_request", desc, NULL);
+	                             "invalid_request", desc, NULL);
 }
 
 static enum MHD_Result
@@ -351,22 +349,22 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	/* A lookup of a well-formed, never-issued token reaches the
 	 * database without changing anything. */
 	memset(&cl, 0, sizeof(cl));
-	rc = apitoken_token_check(d->store, d->health_token,
-				  strlen(d->health_token), apitoken_now(), &cl);
+	rc =
+	    apitoken_token_check(d->store, d->health_token,
+	                         strlen(d->health_token), apitoken_now(), &cl);
 	apitoken_claims_clear(&cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "healthz: store failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 		return apitokend_reply_json(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-					    bad, sizeof(bad) - 1);
+		                            bad, sizeof(bad) - 1);
 	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }
 
 static enum MHD_Result
-metrics(struct apitokend *d, struct apitokend_req *r,
-	struct MHD_Connection *c)
+metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 {
 	struct MHD_Response *resp;
 	char *text = NULL;
@@ -381,17 +379,17 @@ metrics(struct apitokend *d, struct apitokend_req *r,
 		free(text);
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(len, text,
-					       MHD_RESPMEM_MUST_FREE);
+	resp =
+	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    "text/plain; version=0.0.4; "
-				    "charset=utf-8") == MHD_YES &&
+	                            "text/plain; version=0.0.4; "
+	                            "charset=utf-8") == MHD_YES &&
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				    "no-store") == MHD_YES)
+	                            "no-store") == MHD_YES)
 		ret = apitokend_reply(r, c, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -406,7 +404,7 @@ metrics(struct apitokend *d, struct apitokend_req *r,
  */
 static enum MHD_Result
 first_call(struct apitokend *d, struct apitokend_req *r,
-	   struct MHD_Connection *c, const char *method)
+           struct MHD_Connection *c, const char *method)
 {
 	const char *cl;
 
@@ -414,16 +412,16 @@ first_call(struct apitokend *d, struct apitokend_req *r,
 		return MHD_YES;
 	if (strcmp(method, "POST") != 0)
 		return reply_error_hdr(r, c, MHD_HTTP_METHOD_NOT_ALLOWED,
-				       "invalid_request",
-				       "this endpoint accepts only POST",
-				       MHD_HTTP_HEADER_ALLOW, "POST");
+		                       "invalid_request",
+		                       "this endpoint accepts only POST",
+		                       MHD_HTTP_HEADER_ALLOW, "POST");
 	if (!form_content_type(c))
 		return apitokend_reply_error(
-			r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
-			"the body must be application/x-www-form-urlencoded",
-			NULL);
+		    r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "the body must be application/x-www-form-urlencoded",
+		    NULL);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-					 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL &&
 	    strtoull(cl, NULL, 10) > apitokend_gen(d)->cfg->max_body)
 		return reply_too_large(d, r, c);
@@ -433,7 +431,7 @@ first_call(struct apitokend *d, struct apitokend_req *r,
 /* Last call, the whole body read. */
 static enum MHD_Result
 last_call(struct apitokend *d, struct apitokend_req *r,
-	  struct MHD_Connection *c, const char *method)
+          struct MHD_Connection *c, const char *method)
 {
 	struct apitokend_form f;
 
@@ -450,29 +448,28 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_HEALTHZ:
 	case EP_METRICS:
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			return reply_error_hdr(r, c,
-					       MHD_HTTP_METHOD_NOT_ALLOWED,
-					       "invalid_request",
-					       "this endpoint accepts only "
-					       "GET",
-					       MHD_HTTP_HEADER_ALLOW,
-					       "GET, HEAD");
+			return reply_error_hdr(
+			    r, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "invalid_request",
+			    "this endpoint accepts only "
+			    "GET",
+			    MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 		if (r->ep == EP_METADATA)
 			return apitokend_reply(r, c, MHD_HTTP_OK,
-					       apitokend_gen(d)->metadata);
+			                       apitokend_gen(d)->metadata);
 		if (r->ep == EP_HEALTHZ)
 			return health(d, r, c);
 		return metrics(d, r, c);
 	default:
 		return apitokend_reply_error(r, c, MHD_HTTP_NOT_FOUND,
-					     "invalid_request",
-					     "no such endpoint", NULL);
+		                             "invalid_request",
+		                             "no such endpoint", NULL);
 	}
 }
 
 static int
 body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
-	    size_t n)
+            size_t n)
 {
 	size_t max = apitokend_gen(d)->cfg->max_body;
 	char *nb;
@@ -531,7 +528,7 @@ parse_form(struct apitokend_req *r, struct apitokend_form *f)
 		klen = apitokend_form_decode(p, (size_t)(eq - p));
 		if (eq < amp)
 			vlen = apitokend_form_decode(eq + 1,
-						     (size_t)(amp - eq - 1));
+			                             (size_t)(amp - eq - 1));
 		else
 			vlen = 0;
 		if (klen == 5 && memcmp(p, "token", 5) == 0) {
@@ -552,8 +549,8 @@ parse_form(struct apitokend_req *r, struct apitokend_form *f)
 
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload,
-	size_t *upload_size, void **req_cls)
+        const char *method, const char *version, const char *upload,
+        size_t *upload_size, void **req_cls)
 {
 	struct apitokend *d = cls;
 	struct apitokend_req *r = *req_cls;
@@ -570,7 +567,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		/* An unknown path is not logged: a careless client may have
 		 * put a token into it. */
 		copy_str(r->path, sizeof(r->path),
-			 r->ep == EP_OTHER ? "(unknown path)" : url);
+		         r->ep == EP_OTHER ? "(unknown path)" : url);
 		return first_call(d, r, c, method);
 	}
 	if (r->status != 0) {
@@ -588,7 +585,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 
 static void
 completed(void *cls, struct MHD_Connection *c, void **req_cls,
-	  enum MHD_RequestTerminationCode toe)
+          enum MHD_RequestTerminationCode toe)
 {
 	struct apitokend_req *r = *req_cls;
 	struct timespec now;
@@ -606,7 +603,7 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r->status != 0)
 		apitokend_metrics_request(r->ep, r->status, secs);
 	apitokend_access_log(r->method, r->path, r->status, secs, r->client_id,
-			     r->jti);
+	                     r->jti);
 	req_put(r);
 }
 
@@ -628,14 +625,14 @@ static struct MHD_Response *
 constant(const char *body, unsigned extra, const char *value)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	    strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
 
 	if (resp == NULL)
 		return NULL;
 	if (apitokend_json_headers(resp) != 0 ||
 	    (extra &&
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-				     value) != MHD_YES)) {
+	                             value) != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return NULL;
 	}
@@ -656,10 +653,10 @@ apitokend_http_start(struct apitokend *d)
 
 	pthread_once(&free_once, free_key_init);
 	resp_inactive = constant(APITOKEND_INACTIVE, 0, NULL);
-	resp_invalid_client = constant(
-		"{\"error\":\"invalid_client\",\"error_description\":"
-		"\"client authentication failed\"}",
-		1, "Basic realm=\"apitoken\"");
+	resp_invalid_client =
+	    constant("{\"error\":\"invalid_client\",\"error_description\":"
+	             "\"client authentication failed\"}",
+	             1, "Basic realm=\"apitoken\"");
 	if (resp_inactive == NULL || resp_invalid_client == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 
@@ -670,10 +667,9 @@ apitokend_http_start(struct apitokend *d)
 	snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
 	gai = getaddrinfo(cfg->listen_host, port, &hints, &ai);
 	if (gai != 0)
-		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "listen address %s:%s: %s",
-				      cfg->listen_host, port,
-				      gai_strerror(gai));
+		return apitoken_error(
+		    APITOKEN_ERR_CONFIG, "listen address %s:%s: %s",
+		    cfg->listen_host, port, gai_strerror(gai));
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (threads == 0) {
@@ -681,45 +677,40 @@ apitokend_http_start(struct apitokend *d)
 
 		threads = np > 0 ? (unsigned)np : 1;
 	}
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
-					     ai->ai_addr };
+	opts[n++] =
+	    (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
 	if (threads > 1)
 		opts[n++] = (struct MHD_OptionItem){
-			MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL
-		};
-	opts[n++] = (struct MHD_OptionItem){
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(intptr_t)cfg->connection_timeout, NULL
-	};
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
-					     CONNECTION_LIMIT, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
-					     (intptr_t)completed, d };
+		    MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
+	opts[n++] =
+	    (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+	                            (intptr_t)cfg->connection_timeout, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+	                                    CONNECTION_LIMIT, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+	                                    (intptr_t)completed, d};
 	if (d->tls_cert != NULL) {
 		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY,
+		                                    0, d->tls_key};
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT,
+		                                    0, d->tls_cert};
 		opts[n++] = (struct MHD_OptionItem){
-			MHD_OPTION_HTTPS_MEM_KEY, 0, d->tls_key
-		};
-		opts[n++] = (struct MHD_OptionItem){
-			MHD_OPTION_HTTPS_MEM_CERT, 0, d->tls_cert
-		};
-		opts[n++] = (struct MHD_OptionItem){
-			MHD_OPTION_HTTPS_PRIORITIES, 0,
-			"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-		};
+		    MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
 	}
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	/* The logger must be the very first option, or MHD warns. */
 	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, d,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-				  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+	                          MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (d->mhd == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
-				    "cannot listen on %s:%u (address in use, "
-				    "bad TLS key or certificate?)",
-				    cfg->listen_host,
-				    (unsigned)cfg->listen_port);
+		                    "cannot listen on %s:%u (address in use, "
+		                    "bad TLS key or certificate?)",
+		                    cfg->listen_host,
+		                    (unsigned)cfg->listen_port);
 		goto out;
 	}
 	info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);

@@ -17,7 +17,7 @@
 
 enum MHD_Result
 apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
-		     struct MHD_Connection *c, const struct apitokend_form *f)
+                     struct MHD_Connection *c, const struct apitokend_form *f)
 {
 	struct apitokend_client client;
 	apitoken_claims_t cl;
@@ -31,37 +31,37 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		break;
 	case APITOKEND_AUTH_TWICE:
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					     "invalid_request",
-					     "use one client authentication "
-					     "method, once",
-					     NULL);
+		                             "invalid_request",
+		                             "use one client authentication "
+		                             "method, once",
+		                             NULL);
 	case APITOKEND_AUTH_ERROR:
-		return apitokend_reply_error(r, c,
-					     MHD_HTTP_SERVICE_UNAVAILABLE,
-					     "temporarily_unavailable",
-					     "the token store failed", NULL);
+		return apitokend_reply_error(
+		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "temporarily_unavailable", "the token store failed", NULL);
 	default:
 		return apitokend_reply_invalid_client(r, c);
 	}
 	apitokend_req_note(r, client.id, NULL);
 	if (f->n_token != 1 || f->token_len == 0) {
 		ret = apitokend_reply_error(
-			r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
-			f->n_token == 0	  ? "missing token parameter"
-			: f->n_token > 1 ? "repeated token parameter"
-					 : "empty token parameter",
-			NULL);
+		    r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    f->n_token == 0  ? "missing token parameter"
+		    : f->n_token > 1 ? "repeated token parameter"
+		                     : "empty token parameter",
+		    NULL);
 		goto out;
 	}
 	rc = apitoken_token_check(d->store, f->token, f->token_len,
-				  apitoken_now(), &cl);
+	                          apitoken_now(), &cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
-		apitoken_log(APITOKEN_LOG_ERR, "introspection: store failed: %s",
-			     apitoken_last_error());
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "introspection: store failed: %s",
+		             apitoken_last_error());
 		ret = apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-					    "temporarily_unavailable",
-					    "the token store failed", NULL);
+		                            "temporarily_unavailable",
+		                            "the token store failed", NULL);
 		goto out;
 	}
 	if (!cl.active) {

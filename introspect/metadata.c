@@ -33,8 +33,7 @@ string_array(const char *const *v, size_t n)
 }
 
 static bool
-add_endpoint(cJSON *o, const char *name, const char *issuer,
-	     const char *path)
+add_endpoint(cJSON *o, const char *name, const char *issuer, const char *path)
 {
 	size_t n = strlen(issuer);
 	char *url;
@@ -56,8 +55,8 @@ add_endpoint(cJSON *o, const char *name, const char *issuer,
 struct MHD_Response *
 apitokend_metadata_create(const apitoken_config_t *cfg)
 {
-	static const char *const methods[] = { "client_secret_basic",
-					       "client_secret_post" };
+	static const char *const methods[] = {"client_secret_basic",
+	                                      "client_secret_post"};
 	cJSON *o = cJSON_CreateObject(), *a;
 	struct MHD_Response *resp = NULL;
 	char *text = NULL;
@@ -67,7 +66,7 @@ apitokend_metadata_create(const apitoken_config_t *cfg)
 		return NULL;
 	if (cJSON_AddStringToObject(o, "issuer", cfg->issuer) == NULL ||
 	    !add_endpoint(o, "introspection_endpoint", cfg->issuer,
-			  "/introspect") ||
+	                  "/introspect") ||
 	    !add_endpoint(o, "revocation_endpoint", cfg->issuer, "/revoke"))
 		goto out;
 	for (i = 0; i < 2; i++) {
@@ -75,10 +74,10 @@ apitokend_metadata_create(const apitoken_config_t *cfg)
 		if (a == NULL)
 			goto out;
 		cJSON_AddItemToObject(
-			o,
-			i == 0 ? "introspection_endpoint_auth_methods_supported"
-			       : "revocation_endpoint_auth_methods_supported",
-			a);
+		    o,
+		    i == 0 ? "introspection_endpoint_auth_methods_supported"
+		           : "revocation_endpoint_auth_methods_supported",
+		    a);
 	}
 	if (cJSON_AddArrayToObject(o, "grant_types_supported") == NULL ||
 	    cJSON_AddArrayToObject(o, "response_types_supported") == NULL)
@@ -87,7 +86,7 @@ apitokend_metadata_create(const apitoken_config_t *cfg)
 	if (text == NULL)
 		goto out;
 	resp = MHD_create_response_from_buffer(strlen(text), text,
-					       MHD_RESPMEM_MUST_FREE);
+	                                       MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		goto out;

@@ -28,7 +28,7 @@ const char *apitokend_endpoint_name(enum apitokend_endpoint ep);
 
 /* One finished request. */
 void apitokend_metrics_request(enum apitokend_endpoint ep, unsigned status,
-			       double seconds);
+                               double seconds);
 /* The store failed (any call). */
 void apitokend_metrics_store_error(void);
 /* Tokens with exp > now, as last counted by the sweep. */

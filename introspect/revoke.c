@@ -25,61 +25,61 @@ static enum MHD_Result
 unavailable(struct apitokend_req *r, struct MHD_Connection *c)
 {
 	return apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				     "temporarily_unavailable",
-				     "the token store failed", NULL);
+	                             "temporarily_unavailable",
+	                             "the token store failed", NULL);
 }
 
 static enum MHD_Result
 bad_token_param(struct apitokend_req *r, struct MHD_Connection *c,
-		const struct apitokend_form *f)
+                const struct apitokend_form *f)
 {
 	return apitokend_reply_error(
-		r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		f->n_token == 0	  ? "missing token parameter"
-		: f->n_token > 1 ? "repeated token parameter"
-				 : "empty token parameter",
-		NULL);
+	    r, c, MHD_HTTP_BAD_REQUEST, "invalid_request",
+	    f->n_token == 0  ? "missing token parameter"
+	    : f->n_token > 1 ? "repeated token parameter"
+	                     : "empty token parameter",
+	    NULL);
 }
 
 static enum MHD_Result
 do_revoke(struct apitokend *d, struct apitokend_req *r,
-	  struct MHD_Connection *c, const struct apitokend_form *f,
-	  const char *only_user, const char *origin)
+          struct MHD_Connection *c, const struct apitokend_form *f,
+          const char *only_user, const char *origin)
 {
 	apitoken_token_info_t info;
 	int rc;
 
 	memset(&info, 0, sizeof(info));
 	rc = apitoken_token_revoke_secret(d->store, f->token, f->token_len,
-					  only_user, origin, &info);
+	                                  only_user, origin, &info);
 	if (rc == 0) {
 		apitokend_req_note(r, NULL, info.id);
 		apitoken_log(APITOKEN_LOG_NOTICE,
-			     "token %s of user %s revoked (%s)", info.id,
-			     info.user, origin);
+		             "token %s of user %s revoked (%s)", info.id,
+		             info.user, origin);
 		if (d->mail != NULL)
 			apitokend_mail_kick(d->mail);
 	} else if (rc == APITOKEN_ERR_DENIED) {
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					     "unauthorized_client",
-					     "this token belongs to another "
-					     "user",
-					     NULL);
+		                             "unauthorized_client",
+		                             "this token belongs to another "
+		                             "user",
+		                             NULL);
 	} else if (rc != APITOKEN_ERR_NOT_FOUND &&
-		   rc != APITOKEN_ERR_INVALID) {
+	           rc != APITOKEN_ERR_INVALID) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "revocation: store failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 		return unavailable(r, c);
 	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, done_body,
-				    sizeof(done_body) - 1);
+	                            sizeof(done_body) - 1);
 }
 
 static enum MHD_Result
 self_revoke(struct apitokend *d, struct apitokend_req *r,
-	    struct MHD_Connection *c, const struct apitokend_form *f,
-	    const char *bearer, size_t blen)
+            struct MHD_Connection *c, const struct apitokend_form *f,
+            const char *bearer, size_t blen)
 {
 	apitoken_claims_t cl;
 	char peer[64], origin[128];
@@ -89,23 +89,22 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 	memset(&cl, 0, sizeof(cl));
 	if (f->n_client_id > 0 || f->n_client_secret > 0)
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					     "invalid_request",
-					     "use either a bearer token or "
-					     "client credentials",
-					     NULL);
-	rc = apitoken_token_check(d->store, bearer, blen, apitoken_now(),
-				  &cl);
+		                             "invalid_request",
+		                             "use either a bearer token or "
+		                             "client credentials",
+		                             NULL);
+	rc = apitoken_token_check(d->store, bearer, blen, apitoken_now(), &cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "revocation: store failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 		return unavailable(r, c);
 	}
 	if (!cl.active) {
 		ret = apitokend_reply_error(r, c, MHD_HTTP_UNAUTHORIZED,
-					    "invalid_token",
-					    "the bearer token is not active",
-					    "Bearer error=\"invalid_token\"");
+		                            "invalid_token",
+		                            "the bearer token is not active",
+		                            "Bearer error=\"invalid_token\"");
 		goto out;
 	}
 	if (f->n_token != 1 || f->token_len == 0) {
@@ -115,15 +114,15 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 	if (f->token_len != blen ||
 	    !apitoken_secret_equal(f->token, bearer, blen)) {
 		ret = apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					    "invalid_request",
-					    "a bearer may revoke only the "
-					    "token it presents",
-					    NULL);
+		                            "invalid_request",
+		                            "a bearer may revoke only the "
+		                            "token it presents",
+		                            NULL);
 		goto out;
 	}
 	apitokend_req_peer(c, peer, sizeof(peer));
 	snprintf(origin, sizeof(origin), "self-revocation via /revoke from %s",
-		 peer);
+	         peer);
 	ret = do_revoke(d, r, c, f, cl.username, origin);
 out:
 	apitoken_claims_clear(&cl);
@@ -132,7 +131,7 @@ out:
 
 enum MHD_Result
 apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
-		 struct MHD_Connection *c, const struct apitokend_form *f)
+                 struct MHD_Connection *c, const struct apitokend_form *f)
 {
 	struct apitokend_client client;
 	char origin[128];
@@ -148,10 +147,10 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 		break;
 	case APITOKEND_AUTH_TWICE:
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					     "invalid_request",
-					     "use one client authentication "
-					     "method, once",
-					     NULL);
+		                             "invalid_request",
+		                             "use one client authentication "
+		                             "method, once",
+		                             NULL);
 	case APITOKEND_AUTH_ERROR:
 		return unavailable(r, c);
 	default:
@@ -160,10 +159,10 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 	apitokend_req_note(r, client.id, NULL);
 	if (!(client.flags & APITOKEN_CLIENT_CAN_REVOKE)) {
 		ret = apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-					    "unauthorized_client",
-					    "this client may not revoke "
-					    "tokens",
-					    NULL);
+		                            "unauthorized_client",
+		                            "this client may not revoke "
+		                            "tokens",
+		                            NULL);
 		goto out;
 	}
 	if (f->n_token != 1 || f->token_len == 0) {

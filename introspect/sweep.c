@@ -35,10 +35,10 @@ sweep_once(struct apitokend *d)
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "sweep: purge failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 	} else if (deleted > 0) {
 		apitoken_log(APITOKEN_LOG_INFO,
-			     "sweep: deleted %zu expired token(s)", deleted);
+		             "sweep: deleted %zu expired token(s)", deleted);
 		if (d->mail != NULL)
 			apitokend_mail_kick(d->mail);
 	}
@@ -46,13 +46,13 @@ sweep_once(struct apitokend *d)
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "sweep: checkpoint failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 	}
 	rc = apitoken_token_count_active(d->store, now, &active);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "sweep: count failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 	} else {
 		apitokend_metrics_set_active(active);
 	}
@@ -75,9 +75,8 @@ sweep_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += (time_t)interval;
 		pthread_mutex_lock(&s->lock);
-		while (!s->stop &&
-		       pthread_cond_timedwait(&s->cond, &s->lock, &until) !=
-			       ETIMEDOUT)
+		while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock,
+		                                          &until) != ETIMEDOUT)
 			;
 		if (s->stop) {
 			pthread_mutex_unlock(&s->lock);
@@ -108,7 +107,7 @@ apitokend_sweep_start(struct apitokend *d)
 		free(s);
 		d->sweep = NULL;
 		return apitoken_error(APITOKEN_ERR_IO,
-				      "cannot start the sweep thread");
+		                      "cannot start the sweep thread");
 	}
 	return 0;
 }

@@ -30,7 +30,7 @@ apitokend_read_pem(const char *path, char **pem_out)
 	f = fopen(path, "r");
 	if (f == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "%s: %s", path,
-				    strerror(errno));
+		                    strerror(errno));
 		goto out;
 	}
 	buf = malloc(PEM_MAX + 1);
@@ -45,8 +45,9 @@ apitokend_read_pem(const char *path, char **pem_out)
 	}
 	if (ferror(f) || len == 0 || len == PEM_MAX) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
-				    "%s: cannot read a PEM file (empty, too "
-				    "large or unreadable)", path);
+		                    "%s: cannot read a PEM file (empty, too "
+		                    "large or unreadable)",
+		                    path);
 		goto out;
 	}
 	buf[len] = '\0';

@@ -132,13 +132,14 @@ op_check(struct apitokend *d, int fd, const char *token)
 
 	memset(&cl, 0, sizeof(cl));
 	rc = apitoken_token_check(d->store, token, strlen(token),
-				  apitoken_now(), &cl);
+	                          apitoken_now(), &cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
-		apitoken_log(APITOKEN_LOG_ERR, "local socket: store failed: %s",
-			     apitoken_last_error());
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "local socket: store failed: %s",
+		             apitoken_last_error());
 		return send_error(fd, "temporarily_unavailable",
-				  "the token store failed");
+		                  "the token store failed");
 	}
 	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
 	apitoken_claims_clear(&cl);
@@ -163,12 +164,13 @@ op_user(struct apitokend *d, int fd, const char *name)
 		active = user->api_access;
 		apitoken_user_free(user);
 	} else if (rc != APITOKEN_ERR_NOT_FOUND &&
-		   rc != APITOKEN_ERR_INVALID) {
+	           rc != APITOKEN_ERR_INVALID) {
 		apitokend_metrics_store_error();
-		apitoken_log(APITOKEN_LOG_ERR, "local socket: store failed: %s",
-			     apitoken_last_error());
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "local socket: store failed: %s",
+		             apitoken_last_error());
 		return send_error(fd, "temporarily_unavailable",
-				  "the token store failed");
+		                  "the token store failed");
 	}
 	o = cJSON_CreateObject();
 	if (o != NULL && cJSON_AddStringToObject(o, "user", name) != NULL &&
@@ -192,20 +194,20 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 
 	if (req == NULL || !cJSON_IsObject(req)) {
 		rc = send_error(fd, "invalid_request",
-				"expected one JSON object per line");
+		                "expected one JSON object per line");
 		goto close;
 	}
 	op = cJSON_GetObjectItemCaseSensitive(req, "op");
 	if (!cJSON_IsString(op)) {
-		rc = send_error(fd, "invalid_request",
-				"missing member \"op\"");
+		rc =
+		    send_error(fd, "invalid_request", "missing member \"op\"");
 		goto close;
 	}
 	if (strcmp(op->valuestring, "check") == 0) {
 		arg = cJSON_GetObjectItemCaseSensitive(req, "token");
 		if (!cJSON_IsString(arg)) {
 			rc = send_error(fd, "invalid_request",
-					"missing member \"token\"");
+			                "missing member \"token\"");
 			goto close;
 		}
 		rc = op_check(d, fd, arg->valuestring);
@@ -214,7 +216,7 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 		arg = cJSON_GetObjectItemCaseSensitive(req, "user");
 		if (!cJSON_IsString(arg)) {
 			rc = send_error(fd, "invalid_request",
-					"missing member \"user\"");
+			                "missing member \"user\"");
 			goto close;
 		}
 		rc = op_user(d, fd, arg->valuestring);
@@ -259,7 +261,7 @@ serve_local(struct conn *cn)
 		}
 		if (have >= LINE_MAX_LEN) {
 			send_error(cn->fd, "invalid_request",
-				   "line longer than 4096 bytes");
+			           "line longer than 4096 bytes");
 			break;
 		}
 		n = poll(&p, 1, LOCAL_IDLE_MS);
@@ -267,8 +269,8 @@ serve_local(struct conn *cn)
 			continue;
 		if (n <= 0) {
 			apitoken_log(APITOKEN_LOG_DEBUG,
-				     "local socket: pid %ld idle, closing",
-				     (long)cn->cred.pid);
+			             "local socket: pid %ld idle, closing",
+			             (long)cn->cred.pid);
 			break;
 		}
 		n = recv(cn->fd, buf + have, LINE_MAX_LEN - have, 0);
@@ -308,31 +310,33 @@ static void
 serve_admin(struct conn *cn)
 {
 	struct apitokend_sockets *s = cn->s;
-	struct timeval tv = { ADMIN_IO_TIMEOUT_S, 0 };
+	struct timeval tv = {ADMIN_IO_TIMEOUT_S, 0};
 	char origin[96];
 	int rc;
 
 	if (cn->cred.uid != 0 && cn->cred.uid != geteuid() &&
 	    !in_admin_group(s, &cn->cred)) {
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "admin socket: refused uid %ld pid %ld (not root,"
-			     " the daemon's user or in admin_group)",
-			     (long)cn->cred.uid, (long)cn->cred.pid);
+		             "admin socket: refused uid %ld pid %ld (not root,"
+		             " the daemon's user or in admin_group)",
+		             (long)cn->cred.uid, (long)cn->cred.pid);
 		return;
 	}
 	/* A stalled client must not keep its thread forever. */
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	snprintf(origin, sizeof(origin), "admin socket uid %ld pid %ld",
-		 (long)cn->cred.uid, (long)cn->cred.pid);
-	apitoken_log(APITOKEN_LOG_INFO, "admin socket: connection from uid %ld"
-		     " pid %ld", (long)cn->cred.uid, (long)cn->cred.pid);
+	         (long)cn->cred.uid, (long)cn->cred.pid);
+	apitoken_log(APITOKEN_LOG_INFO,
+	             "admin socket: connection from uid %ld"
+	             " pid %ld",
+	             (long)cn->cred.uid, (long)cn->cred.pid);
 	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
 	/* The command may have removed a client or changed its rights. */
 	apitokend_client_cache_invalidate();
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
-			     (long)cn->cred.pid, apitoken_last_error());
+		             (long)cn->cred.pid, apitoken_last_error());
 	/* A command may have queued notices (issue, revoke, remove). */
 	if (s->d->mail != NULL)
 		apitokend_mail_kick(s->d->mail);
@@ -366,10 +370,9 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 		 * instead of spinning on poll(). */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
-			apitoken_log(APITOKEN_LOG_WARNING,
-				     "%s socket: accept: %s",
-				     admin ? "admin" : "local",
-				     strerror(errno));
+			apitoken_log(
+			    APITOKEN_LOG_WARNING, "%s socket: accept: %s",
+			    admin ? "admin" : "local", strerror(errno));
 			poll(NULL, 0, 100);
 		}
 		return;
@@ -384,23 +387,23 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 	cn->admin = admin;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cn->cred, &len) != 0) {
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "%s socket: no peer credentials: %s",
-			     admin ? "admin" : "local", strerror(errno));
+		             "%s socket: no peer credentials: %s",
+		             admin ? "admin" : "local", strerror(errno));
 		close(fd);
 		free(cn);
 		return;
 	}
 	if (!admin)
 		apitoken_log(APITOKEN_LOG_INFO,
-			     "local socket: connection from uid %ld pid %ld",
-			     (long)cn->cred.uid, (long)cn->cred.pid);
+		             "local socket: connection from uid %ld pid %ld",
+		             (long)cn->cred.uid, (long)cn->cred.pid);
 	pthread_mutex_lock(&s->lock);
 	if (s->stopping || s->n_conn >= MAX_CONN) {
 		pthread_mutex_unlock(&s->lock);
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "%s socket: too many connections, refusing pid "
-			     "%ld", admin ? "admin" : "local",
-			     (long)cn->cred.pid);
+		             "%s socket: too many connections, refusing pid "
+		             "%ld",
+		             admin ? "admin" : "local", (long)cn->cred.pid);
 		close(fd);
 		free(cn);
 		return;
@@ -433,7 +436,7 @@ accept_main(void *arg)
 			if (errno == EINTR)
 				continue;
 			apitoken_log(APITOKEN_LOG_ERR, "sockets: poll: %s",
-				     strerror(errno));
+			             strerror(errno));
 			break;
 		}
 		if (p[0].revents)
@@ -449,7 +452,7 @@ accept_main(void *arg)
 void
 apitokend_sockets_unlink_stale(const apitoken_config_t *cfg)
 {
-	const char *paths[2] = { cfg->admin_socket, cfg->local_socket };
+	const char *paths[2] = {cfg->admin_socket, cfg->local_socket};
 	struct stat st;
 	int i;
 
@@ -458,13 +461,12 @@ apitokend_sockets_unlink_stale(const apitoken_config_t *cfg)
 			continue;
 		if (S_ISSOCK(st.st_mode) && unlink(paths[i]) == 0)
 			apitoken_log(APITOKEN_LOG_INFO,
-				     "removed stale socket %s", paths[i]);
+			             "removed stale socket %s", paths[i]);
 	}
 }
 
 static int
-listen_unix(const char *path, mode_t mode, bool chgrp, gid_t gid,
-	    int *fd_out)
+listen_unix(const char *path, mode_t mode, bool chgrp, gid_t gid, int *fd_out)
 {
 	struct sockaddr_un sa;
 	mode_t old;
@@ -474,32 +476,33 @@ listen_unix(const char *path, mode_t mode, bool chgrp, gid_t gid,
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return apitoken_error(APITOKEN_ERR_CONFIG,
-				      "socket path %s is longer than %zu bytes",
-				      path, sizeof(sa.sun_path) - 1);
+		return apitoken_error(
+		    APITOKEN_ERR_CONFIG,
+		    "socket path %s is longer than %zu bytes", path,
+		    sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return apitoken_error(APITOKEN_ERR_IO, "socket: %s",
-				      strerror(errno));
+		                      strerror(errno));
 	/* Born owner-only, widened below: no moment of a looser mode. */
 	old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc != 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "cannot bind %s: %s",
-				    path, strerror(errno));
+		                    path, strerror(errno));
 		goto fail;
 	}
 	if (chgrp && chown(path, (uid_t)-1, gid) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
-				    "cannot give %s to group %ld: %s", path,
-				    (long)gid, strerror(errno));
+		                    "cannot give %s to group %ld: %s", path,
+		                    (long)gid, strerror(errno));
 		goto fail;
 	}
 	if (chmod(path, mode) != 0 || listen(fd, 64) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "%s: %s", path,
-				    strerror(errno));
+		                    strerror(errno));
 		goto fail;
 	}
 	*fd_out = fd;
@@ -527,13 +530,13 @@ apitokend_sockets_start(struct apitokend *d)
 	d->sockets = s;
 	if (cfg->admin_group != NULL && cfg->admin_group[0] != '\0') {
 		if (getgrnam_r(cfg->admin_group, &gr, grbuf, sizeof(grbuf),
-			       &grp) != 0 ||
+		               &grp) != 0 ||
 		    grp == NULL)
 			return apitoken_error(APITOKEN_ERR_CONFIG,
-					      "%s: key 'admin_group': no "
-					      "group %s",
-					      cfg->path ? cfg->path : "config",
-					      cfg->admin_group);
+			                      "%s: key 'admin_group': no "
+			                      "group %s",
+			                      cfg->path ? cfg->path : "config",
+			                      cfg->admin_group);
 		s->has_group = true;
 		s->admin_gid = grp->gr_gid;
 	}
@@ -543,19 +546,19 @@ apitokend_sockets_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	apitokend_sockets_unlink_stale(cfg);
 	rc = listen_unix(s->admin_path, s->has_group ? 0660 : 0600,
-			 s->has_group, s->admin_gid, &s->admin_fd);
+	                 s->has_group, s->admin_gid, &s->admin_fd);
 	if (rc != 0)
 		return rc;
 	rc = listen_unix(s->local_path, (mode_t)cfg->local_socket_mode, false,
-			 0, &s->local_fd);
+	                 0, &s->local_fd);
 	if (rc != 0)
 		return rc;
 	if (pipe2(s->wake, O_CLOEXEC) != 0)
 		return apitoken_error(APITOKEN_ERR_IO, "pipe: %s",
-				      strerror(errno));
+		                      strerror(errno));
 	if (pthread_create(&s->thread, NULL, accept_main, s) != 0)
 		return apitoken_error(APITOKEN_ERR_IO,
-				      "cannot start the socket thread");
+		                      "cannot start the socket thread");
 	s->thread_started = true;
 	return 0;
 }

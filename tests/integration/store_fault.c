@@ -45,15 +45,15 @@ faulty(void)
 }
 
 typedef int (*check_fn)(apitoken_store_t *, const char *, size_t, int64_t,
-			apitoken_claims_t *);
+                        apitoken_claims_t *);
 typedef int (*revoke_fn)(apitoken_store_t *, const char *, size_t,
-			 const char *, const char *, apitoken_token_info_t *);
+                         const char *, const char *, apitoken_token_info_t *);
 typedef int (*user_get_fn)(apitoken_store_t *, const char *,
-			   apitoken_user_t **);
+                           apitoken_user_t **);
 
 int
 apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
-		     int64_t now, apitoken_claims_t *claims_out)
+                     int64_t now, apitoken_claims_t *claims_out)
 {
 	check_fn real = (check_fn)dlsym(RTLD_NEXT, "apitoken_token_check");
 
@@ -64,12 +64,12 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 
 int
 apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
-			     size_t len, const char *only_user,
-			     const char *origin,
-			     apitoken_token_info_t *info_out)
+                             size_t len, const char *only_user,
+                             const char *origin,
+                             apitoken_token_info_t *info_out)
 {
 	revoke_fn real =
-		(revoke_fn)dlsym(RTLD_NEXT, "apitoken_token_revoke_secret");
+	    (revoke_fn)dlsym(RTLD_NEXT, "apitoken_token_revoke_secret");
 
 	if (faulty() || real == NULL)
 		return fail();
@@ -78,7 +78,7 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 
 int
 apitoken_user_get(apitoken_store_t *store, const char *name,
-		  apitoken_user_t **user_out)
+                  apitoken_user_t **user_out)
 {
 	user_get_fn real = (user_get_fn)dlsym(RTLD_NEXT, "apitoken_user_get");
 
