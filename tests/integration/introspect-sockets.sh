@@ -232,6 +232,39 @@ reply=$(local_request "{\"op\":\"check\",\"token\":\"$TB\"}")
 check_eq "local socket works after restart" true "$(jget "$reply" active)"
 check "SIGTERM: clean exit" stop_daemon
 
+# --- admin_group ------------------------------------------------------------------
+if [ "$(id -u)" = 0 ] && getent group nogroup >/dev/null; then
+	sed -i 's/^  "audience"/  "admin_group": "nogroup",\n  "audience"/' \
+		"$DAEMON_CONFIG"
+	if start_daemon; then
+		check_eq "admin_group: socket mode 0660" 660 \
+			"$(stat -c %a "$DAEMON_ADMIN_SOCKET")"
+		check_eq "admin_group: socket group" nogroup \
+			"$(stat -c %G "$DAEMON_ADMIN_SOCKET")"
+		python3 - "$DAEMON_ADMIN_SOCKET" <<'EOF'
+import os, socket, sys
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b"garbage\n")
+    s.shutdown(socket.SHUT_WR)
+    s.recv(100)
+except OSError:
+    pass
+EOF
+		check "admin_group: a member is served" \
+			grep -q "admin socket: connection from uid 65534" \
+			"$DAEMON_LOG"
+		check "SIGTERM: clean exit" stop_daemon
+	else
+		not_ok "apitokend starts with admin_group"
+	fi
+fi
+
 # --- daemon mode ----------------------------------------------------------------
 pidfile="$scratch/apitokend.pid"
 "$APITOKEND" --config "$DAEMON_CONFIG" --pidfile "$pidfile" \
