@@ -30,7 +30,7 @@ if [ ! -f Makefile ]; then
 fi
 make -j"$(nproc)" >make.out 2>&1 || { tail -n 60 make.out; exit 2; }
 find . -name '*.trs' -delete
-make -j"$(nproc)" check >check.out 2>&1 || true
+timeout 2400 make -j"$(nproc)" check >check.out 2>&1 || true
 # Show what failed, with the log of each failing test.
 grep -E '^(FAIL|ERROR|XPASS)' check.out || true
 for log in $(grep -lE ':test-result: (FAIL|ERROR|XPASS)' $(find . -name '*.trs') 2>/dev/null); do
