@@ -70,9 +70,11 @@ EOF
 check_eq "a slow client is cut off after connection_timeout" closed "$idle"
 check "SIGTERM: clean exit" stop_daemon
 
-# --ready-fd and --listen
+# --ready-fd, --listen and --store
+# --store names a folder that does not exist yet: it is created.
 "$APITOKEND" --foreground --config "$DAEMON_CONFIG" --listen 127.0.0.1:0 \
-	--ready-fd 3 3>"$scratch/ready" 2>>"$DAEMON_LOG" &
+	--store "$scratch/fresh" --ready-fd 3 3>"$scratch/ready" \
+	2>>"$DAEMON_LOG" &
 pid=$!
 at_exit "kill -9 $pid 2>/dev/null"
 for i in $(seq 1 100); do
@@ -84,6 +86,9 @@ check_match "--ready-fd receives host:port once ready" \
 	'^127\.0\.0\.1:[0-9]+$' "$ready"
 check_eq "... and that address answers" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "http://$ready/healthz")"
+check "--store: a store is created from nothing" test -d "$scratch/fresh"
+check "--store: the sockets follow the store" \
+	test -S "$scratch/fresh/local.sock" -a -S "$scratch/fresh/admin.sock"
 check_match "the default issuer follows --listen and the bound port" \
 	"\"issuer\":\"http://$ready\"" \
 	"$(curl -s "http://$ready/.well-known/oauth-authorization-server")"
