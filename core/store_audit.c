@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 {
 	apitoken_audit_t a;
 	struct wbuf w;
+	char obuf[STORE_ORIGIN_MAX + 1];
 	uint8_t kbuf[8];
 	DBT key, data;
 	uint64_t seq;
@@ -31,7 +33,9 @@ store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	a.event = event;
 	a.user = user != NULL ? user : "";
 	a.token_id = token_id != NULL ? token_id : "";
-	a.origin = origin != NULL ? origin : "";
+	/* origin comes from callers (peer credentials, CLI): bound it. */
+	(void)snprintf(obuf, sizeof(obuf), "%s", origin != NULL ? origin : "");
+	a.origin = obuf;
 	a.detail = detail != NULL ? detail : "";
 	wbuf_init(&w);
 	rc = audit_encode(&a, &w);

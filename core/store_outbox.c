@@ -49,7 +49,7 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 		   const char *email, const char *origin)
 {
 	apitoken_notice_t n;
-	char msgid[96];
+	char msgid[96], obuf[STORE_ORIGIN_MAX + 1];
 	uint64_t seq;
 	int rc;
 
@@ -66,7 +66,8 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	n.email = email != NULL ? email : "";
 	n.token_id = tok->id;
 	n.hint = tok->hint;
-	n.origin = origin != NULL ? origin : "";
+	(void)snprintf(obuf, sizeof(obuf), "%s", origin != NULL ? origin : "");
+	n.origin = obuf;
 	n.time = now;
 	n.token_exp = tok->exp;
 	n.attempts = 0;

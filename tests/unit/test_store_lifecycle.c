@@ -541,6 +541,20 @@ START_TEST(test_outbox_ops)
 	ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice, &n), 1);
 	ck_assert_int_le(n.next_attempt, apitoken_now());
 	ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq), 0);
+	/* A huge origin is cut, not an error. */
+	{
+		char *origin = malloc(100000);
+
+		memset(origin, 'o', 99999);
+		origin[99999] = '\0';
+		ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", origin,
+						       NULL), 0);
+		free(origin);
+		ck_assert_uint_eq(ts_notice_count("alice", "revoked"), 1);
+		ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice,
+							 &n), 1);
+		ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq), 0);
+	}
 	ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq),
 			 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 0);
