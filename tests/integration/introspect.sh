@@ -331,6 +331,8 @@ check_match "metrics: active tokens gauge" \
 	'apitokend_tokens_active [0-9]+' "$HTTP_BODY"
 check_match "metrics: store errors" 'apitokend_store_errors_total 0' \
 	"$HTTP_BODY"
+check_match "metrics: the mail module's metrics are included" \
+	'apitokend_mail_sent_total [0-9]+' "$HTTP_BODY"
 
 # --- access log ------------------------------------------------------------
 check "access log: one line per request with client and jti" \
