@@ -57,6 +57,7 @@ write_config() {
   "store": "$DAEMON_STORE",
   "listen": "127.0.0.1:0",
   "audience": "$2",
+  "token_lifetime": "${3:-180d}",
   "admin_socket": "$DAEMON_ADMIN_SOCKET",
   "roles": { "admin": ["api:read", $1"api:admin"], "user": ["api:read"] }
 }
@@ -194,7 +195,7 @@ http GET /healthz
 check_eq "... which still answers" 200 "$HTTP_CODE"
 
 # --- SIGHUP reload ------------------------------------------------------------
-write_config '"api:extra", ' "aud-two"
+write_config '"api:extra", ' "aud-two" 7d
 kill -HUP "$DAEMON_PID"
 scope=""
 for i in $(seq 1 50); do
@@ -206,6 +207,10 @@ done
 check_eq "SIGHUP: new role scopes apply at the next check" \
 	"api:read api:extra api:admin bu:sales" "$scope"
 check_eq "SIGHUP: new audience" aud-two "$(jget "$HTTP_BODY" aud)"
+TB=$(ctl token generate bob --replace 2>/dev/null)
+http POST /introspect -u "rs1:$SR" -d "token=$TB"
+check_eq "SIGHUP: new token_lifetime for tokens issued after it" 604800 \
+	$(( $(jget "$HTTP_BODY" exp) - $(jget "$HTTP_BODY" iat) ))
 echo '{ "store": ' >"$DAEMON_CONFIG"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
@@ -213,7 +218,7 @@ http POST /introspect -u "rs1:$SR" -d "token=$TA"
 check_eq "SIGHUP with a broken file keeps the old configuration" \
 	"api:read api:extra api:admin bu:sales" "$(jget "$HTTP_BODY" scope)"
 check "... and logs why" grep -q "reload failed" "$DAEMON_LOG"
-write_config '"api:extra", ' "aud-two"
+write_config '"api:extra", ' "aud-two" 7d
 
 # --- kill -9 and restart ------------------------------------------------------
 old_pid=$DAEMON_PID
