@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <sysexits.h>
@@ -522,6 +523,25 @@ fail:
 	apitoken_config_free(nc);
 }
 
+/*
+ * HTTP allows 1024 connections and each socket client has its own: the
+ * usual soft limit of 1024 descriptors would be hit first, so raise it to
+ * the hard limit.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "cannot raise the open files limit: %s",
+		             strerror(errno));
+}
+
 static void
 sink_stderr(int level, const char *msg, void *ctx)
 {
@@ -601,6 +621,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_fd_limit();
 	g = calloc(1, sizeof(*g));
 	if (g == NULL) {
 		apitoken_config_free(cfg);

@@ -55,6 +55,11 @@ if ! start_daemon; then
 	done_testing
 fi
 ok "apitokend starts on a kernel-chosen port ($DAEMON_PORT)"
+if [ -r "/proc/$DAEMON_PID/limits" ]; then
+	check_eq "open files soft limit raised to the hard limit" \
+		"$(awk '/Max open files/ {print $5}' "/proc/$DAEMON_PID/limits")" \
+		"$(awk '/Max open files/ {print $4}' "/proc/$DAEMON_PID/limits")"
+fi
 
 json_headers_ok() {
 	[ "$(http_header content-type)" = "application/json" ] &&
