@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,13 +220,29 @@ read_pid(int fd)
 	return pid;
 }
 
+/*
+ * The owner lock is an open-file-description lock (F_OFD_SETLK): like
+ * flock() it belongs to this open of LOCK, conflicts with any other open
+ * (also in this process) and goes away with the process, even on kill -9;
+ * unlike flock() it can be queried (F_OFD_GETLK) without being taken.
+ */
+static void
+whole_file(struct flock *fl, short type)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = 0;
+	fl->l_len = 0;
+}
+
 static int
 take_lock(apitoken_store_t *st)
 {
+	struct flock fl;
 	char *path = NULL;
 	char pidbuf[32];
-	int fd, i, rc = 0, n;
-	long pid;
+	int fd, rc = 0, n;
 
 	if (asprintf(&path, "%s/%s", st->dir, STORE_LOCK_FILE) < 0)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
@@ -237,25 +252,17 @@ take_lock(apitoken_store_t *st)
 				    path, strerror(errno));
 		goto out;
 	}
-	/* A few short retries: apitoken_store_owner() holds a shared lock
-	 * for an instant while it looks. */
-	for (i = 0;; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
+	whole_file(&fl, F_WRLCK);
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			rc = apitoken_error(APITOKEN_ERR_BUSY,
+					    "store %s is in use by process "
+					    "%ld", st->dir, read_pid(fd));
+		else
 			rc = apitoken_error(APITOKEN_ERR_IO,
 					    "cannot lock %s: %s", path,
 					    strerror(errno));
-			goto out;
-		}
-		if (i >= 5) {
-			pid = read_pid(fd);
-			rc = apitoken_error(APITOKEN_ERR_BUSY,
-					    "store %s is in use by process "
-					    "%ld", st->dir, pid);
-			goto out;
-		}
-		(void)usleep(20000);
+		goto out;
 	}
 	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)n, 0) != n) {
@@ -275,6 +282,7 @@ out:
 long
 apitoken_store_owner(const char *dir)
 {
+	struct flock fl;
 	char *path = NULL;
 	long pid = 0;
 	int fd, i;
@@ -293,14 +301,14 @@ apitoken_store_owner(const char *dir)
 					     strerror(errno));
 		goto out;
 	}
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		(void)flock(fd, LOCK_UN);
-		pid = 0;
+	whole_file(&fl, F_WRLCK);
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+		pid = apitoken_error(APITOKEN_ERR_IO, "cannot query %s: %s",
+				     path, strerror(errno));
 		goto out;
 	}
-	if (errno != EWOULDBLOCK) {
-		pid = apitoken_error(APITOKEN_ERR_IO, "cannot lock %s: %s",
-				     path, strerror(errno));
+	if (fl.l_type == F_UNLCK) {
+		pid = 0;
 		goto out;
 	}
 	/* Held: the owner writes its pid right after locking. */
@@ -517,7 +525,7 @@ store_destroy(apitoken_store_t *st)
 	if (st->env != NULL)
 		(void)st->env->close(st->env, 0);
 	if (st->lock_fd >= 0)
-		(void)close(st->lock_fd);   /* releases the flock */
+		(void)close(st->lock_fd);   /* releases the lock */
 	free(st->dir);
 	free(st);
 }
