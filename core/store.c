@@ -530,13 +530,23 @@ store_destroy(apitoken_store_t *st)
 	free(st);
 }
 
-/* A DB_CONFIG edited by hand may undersize tx_max for MVCC: say so. */
+/*
+ * A DB_CONFIG edited by hand may undersize tx_max for MVCC or give up the
+ * synchronous commit the API promises: say so.
+ */
 static void
-warn_tx_max(apitoken_store_t *st)
+warn_settings(apitoken_store_t *st)
 {
-	u_int32_t gbytes = 0, bytes = 0, tx_max = 0;
+	u_int32_t gbytes = 0, bytes = 0, tx_max = 0, envflags = 0;
 	int ncache = 0;
 	uint64_t pages;
+
+	if (st->env->get_flags(st->env, &envflags) == 0 &&
+	    (envflags & (DB_TXN_NOSYNC | DB_TXN_WRITE_NOSYNC)) != 0)
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "store %s: DB_CONFIG turns off the synchronous "
+			     "commit; changes may be lost on a crash",
+			     st->dir);
 
 	if (st->env->get_cachesize(st->env, &gbytes, &bytes, &ncache) != 0 ||
 	    st->env->get_tx_max(st->env, &tx_max) != 0)
@@ -662,7 +672,7 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	rc = open_dbs(st, create);
 	if (rc != 0)
 		goto out;
-	warn_tx_max(st);
+	warn_settings(st);
 	*store_out = st;
 	st = NULL;
 out:
