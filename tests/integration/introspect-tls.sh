@@ -73,4 +73,24 @@ rc=$?
 check "a bad TLS key: start refused" test "$rc" -ne 0
 check "... with a message" test -s "$scratch/bad.out"
 
+printf '{ "listen": "127.0.0.1:0", "tls_cert": "%s" }\n' \
+	"$scratch/cert.pem" >"$scratch/half.json"
+"$APITOKEND" --foreground --config "$scratch/half.json" \
+	--store "$scratch/s2" >"$scratch/half.out" 2>&1
+check_eq "tls_cert without tls_key: EX_CONFIG" 78 "$?"
+check_match "... naming the keys" "tls_key" "$(cat "$scratch/half.out")"
+printf '{ "listen": "127.0.0.1:0", "tls_crt": "x" }\n' >"$scratch/typo.json"
+"$APITOKEND" --foreground --config "$scratch/typo.json" \
+	>"$scratch/typo.out" 2>&1
+check_eq "an unknown configuration key: EX_CONFIG" 78 "$?"
+check_match "... naming the file and the key" "typo.json.*tls_crt" \
+	"$(cat "$scratch/typo.out")"
+"$APITOKEND" --foreground --config "$scratch/nonexistent.json" \
+	>"$scratch/none.out" 2>&1
+check_eq "a missing configuration file: EX_CONFIG" 78 "$?"
+"$APITOKEND" --foreground --bogus-option >"$scratch/usage.out" 2>&1
+check_eq "an unknown option: EX_USAGE" 64 "$?"
+check_match "... with the usage" "usage: apitokend" \
+	"$(cat "$scratch/usage.out")"
+
 done_testing
