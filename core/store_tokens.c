@@ -225,8 +225,19 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	if (rc != 0)
 		return rc;
 	rc = store_token_delete(st, txn, h, tok_out);
+	if (rc == APITOKEN_ERR_CORRUPT) {
+		/* Unreadable, so unusable: drop it (its expiry entry goes
+		 * with the next purge, which finds no record). */
+		apitoken_log(APITOKEN_LOG_WARNING,
+			     "store: dropping a malformed token record of %s",
+			     user);
+		rc = del_key(st->tokens, txn, h, APITOKEN_HASH_LEN,
+			     "delete token");
+		if (rc == 0)
+			rc = APITOKEN_ERR_NOT_FOUND;
+	}
 	OPENSSL_cleanse(h, sizeof(h));
-	if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+	if (rc == APITOKEN_ERR_NOT_FOUND) {
 		rc = del_key(st->user_token, txn, user, strlen(user),
 			     "delete user index");
 		return rc != 0 ? rc :

@@ -250,6 +250,17 @@ START_TEST(test_corrupt_records)
 		ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &info),
 				 APITOKEN_ERR_CORRUPT);
 	}
+	/* Regenerating drops the damaged record; the new token works. */
+	{
+		char tok2[APITOKEN_TOKEN_LEN + 1];
+
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
+						      APITOKEN_ISSUE_REPLACE,
+						      "test", tok2, NULL), 0);
+		ck_assert(ts_active(tok2, NULL));
+		ck_assert(!ts_active(tok, NULL));
+		memcpy(tok, tok2, sizeof(tok));
+	}
 	/* The user record damaged instead. */
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		apitoken_store_close(ts_st);
@@ -267,7 +278,9 @@ START_TEST(test_corrupt_records)
 	/* The sweep removes a damaged record instead of stalling on it. */
 	ck_assert_int_eq(apitoken_store_purge(ts_st, INT64_MAX - 1, NULL, NULL,
 					      &deleted), 0);
-	ck_assert_uint_eq(deleted, 1);
+	ck_assert_uint_eq(deleted, 2);  /* the token, the stale entry */
+	ck_assert_int_eq(apitoken_token_count_active(ts_st, 0, &deleted), 0);
+	ck_assert_uint_eq(deleted, 0);
 }
 END_TEST
 
