@@ -1,6 +1,7 @@
 /* Token format, hashing and public ids; see apitoken/token.h. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #include <apitoken/token.h>
 
 #define SECRET_BYTES 32
+/* Inputs up to this size (secrets, checksums) are divided on the stack. */
+#define BASE62_STACK 64
 
 static const char alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -28,20 +31,23 @@ int
 apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
                        size_t width)
 {
-	uint8_t *num = NULL;
+	uint8_t stack[BASE62_STACK];
+	uint8_t *num = stack;
 	size_t i, start = 0;
 	int rc = APITOKEN_ERR_INVALID;
 
 	if ((in == NULL && in_len > 0) || out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "base62: missing buffer");
-	if (in_len > 0) {
+	/* Every token parse encodes a checksum: no heap for that. */
+	if (in_len > sizeof(stack)) {
 		num = malloc(in_len);
 		if (num == NULL)
 			return apitoken_error(APITOKEN_ERR_NOMEM,
 			                      "base62: out of memory");
-		memcpy(num, in, in_len);
 	}
+	if (in_len > 0)
+		memcpy(num, in, in_len);
 	/*
 	 * Schoolbook long division by 62, least significant digit first, so
 	 * the output is right-aligned and naturally zero-padded.
@@ -70,11 +76,11 @@ apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
 	}
 	rc = 0;
 out:
-	if (num != NULL) {
-		/* The input may be a secret. */
+	/* The input may be a secret. */
+	if (in_len > 0)
 		OPENSSL_cleanse(num, in_len);
+	if (num != stack)
 		free(num);
-	}
 	return rc;
 }
 
@@ -181,6 +187,21 @@ apitoken_token_parse(const char *prefix, const char *token, size_t len)
 	return 0;
 }
 
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Fetched once for the life of the process: EVP_sha256() makes every
+ * EVP_Digest() fetch the implementation again (a lock and a lookup), a
+ * measurable share of a token check.  Never freed: any thread may still
+ * hash, and OpenSSL releases its providers at exit.
+ */
+static void
+sha256_init(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void
 apitoken_token_hash(const char *token, size_t len,
                     uint8_t hash_out[APITOKEN_HASH_LEN])
@@ -191,7 +212,8 @@ apitoken_token_hash(const char *token, size_t len,
 	 * SHA-256 cannot fail short of a broken library; a wrong hash would
 	 * silently match nothing or, worse, something, so stop instead.
 	 */
-	if (EVP_Digest(token, len, hash_out, &n, EVP_sha256(), NULL) != 1 ||
+	if (pthread_once(&sha256_once, sha256_init) != 0 || sha256 == NULL ||
+	    EVP_Digest(token, len, hash_out, &n, sha256, NULL) != 1 ||
 	    n != APITOKEN_HASH_LEN)
 		abort();
 }
