@@ -201,8 +201,11 @@ basic(struct apitokend *d, const char *b64,
 	if (len == 0 || len % 4 != 0 || len > BASIC_MAX - 4)
 		return APITOKEND_AUTH_BAD;
 	n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len);
-	if (n < 0)
+	if (n < 0) {
+		/* It may have decoded part of a secret before failing. */
+		OPENSSL_cleanse(buf, sizeof(buf));
 		return APITOKEND_AUTH_BAD;
+	}
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
 	if (b64[len - 1] == '=')
 		pad++;
@@ -223,7 +226,8 @@ basic(struct apitokend *d, const char *b64,
 		goto out;
 	res = authenticate(d, (char *)buf, colon + 1, secret_len, client_out);
 out:
-	OPENSSL_cleanse(buf, sizeof(buf));
+	/* Only the decoded bytes (and the NUL) ever held the secret. */
+	OPENSSL_cleanse(buf, (size_t)n + 1);
 	return res;
 }
 
