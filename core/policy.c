@@ -1,7 +1,6 @@
 /* Scope computed from role and Business Units; see apitoken/policy.h. */
 #include "config.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,27 +21,59 @@ apitoken_bu_id_valid(const char *s)
 	       apitoken_scope_token_valid(s);
 }
 
-/* Words already in the growing scope string, to drop duplicates. */
+/* A word of the scope being built: len bytes at off in the output. */
+struct word {
+	size_t off, len;
+};
+
+#define WORDS_STACK 32
+
+/*
+ * true if a followed by b (alen + blen bytes) is already one of the n
+ * words of out: duplicates are dropped without building the candidate.
+ */
 static bool
-contains(char *const *list, size_t n, const char *s)
+contains(const char *out, const struct word *w, size_t n, const char *a,
+         size_t alen, const char *b, size_t blen)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (strcmp(list[i], s) == 0)
+		if (w[i].len == alen + blen &&
+		    memcmp(out + w[i].off, a, alen) == 0 &&
+		    memcmp(out + w[i].off + alen, b, blen) == 0)
 			return true;
 	return false;
 }
 
+/* Append a followed by b to out at *len as a new word. */
+static void
+append(char *out, size_t *len, struct word *w, size_t *n, const char *a,
+       size_t alen, const char *b, size_t blen)
+{
+	if (*n > 0)
+		out[(*len)++] = ' ';
+	w[*n].off = *len;
+	w[*n].len = alen + blen;
+	memcpy(out + *len, a, alen);
+	memcpy(out + *len + alen, b, blen);
+	*len += alen + blen;
+	(*n)++;
+}
+
+/*
+ * Runs on every active token check: one allocation (the result) for the
+ * usual handful of words, no copies of words that turn out duplicates.
+ */
 int
 apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
                       char *const *bus, size_t n_bus, char **scope_out)
 {
 	const apitoken_role_t *r = NULL;
 	const char *prefix;
-	char **words = NULL;
+	struct word stack[WORDS_STACK], *words = stack;
 	char *out = NULL;
-	size_t n_words = 0, n_alloc, total = 1, i;
+	size_t n_words = 0, n_alloc, total = 1, len = 0, plen, i;
 	int rc = APITOKEN_ERR_NOMEM;
 
 	if (scope_out == NULL)
@@ -54,50 +85,50 @@ apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
 		                      "policy: no configuration");
 	if (role != NULL)
 		r = apitoken_config_role(cfg, role);
+	if (bus == NULL)
+		n_bus = 0;
 	prefix = cfg->bu_scope_prefix != NULL ? cfg->bu_scope_prefix : "";
-	n_alloc = (r != NULL ? r->n_scopes : 0) + (bus != NULL ? n_bus : 0);
-	words = calloc(n_alloc + 1, sizeof(*words));
-	if (words == NULL)
+	plen = strlen(prefix);
+	n_alloc = (r != NULL ? r->n_scopes : 0) + n_bus;
+	if (n_alloc > WORDS_STACK) {
+		words = calloc(n_alloc, sizeof(*words));
+		if (words == NULL)
+			goto out;
+	}
+	/* An upper bound: every word kept, each with its separator. */
+	for (i = 0; r != NULL && i < r->n_scopes; i++)
+		total += strlen(r->scopes[i]) + 1;
+	for (i = 0; i < n_bus; i++)
+		if (bus[i] != NULL)
+			total += plen + strnlen(bus[i], BU_ID_MAX + 1) + 1;
+	out = malloc(total);
+	if (out == NULL)
 		goto out;
 	for (i = 0; r != NULL && i < r->n_scopes; i++) {
-		if (contains(words, n_words, r->scopes[i]))
-			continue;
-		words[n_words] = strdup(r->scopes[i]);
-		if (words[n_words] == NULL)
-			goto out;
-		total += strlen(words[n_words++]) + 1;
+		const char *sc = r->scopes[i];
+		size_t sl = strlen(sc);
+
+		if (!contains(out, words, n_words, sc, sl, "", 0))
+			append(out, &len, words, &n_words, sc, sl, "", 0);
 	}
-	for (i = 0; bus != NULL && i < n_bus; i++) {
-		char *w;
+	for (i = 0; i < n_bus; i++) {
+		size_t bl;
 
 		/* The store validates ids; never let a bad one into a scope.
 		 */
 		if (!apitoken_bu_id_valid(bus[i]))
 			continue;
-		if (asprintf(&w, "%s%s", prefix, bus[i]) < 0)
-			goto out;
-		if (contains(words, n_words, w)) {
-			free(w);
-			continue;
-		}
-		words[n_words++] = w;
-		total += strlen(w) + 1;
+		bl = strlen(bus[i]);
+		if (!contains(out, words, n_words, prefix, plen, bus[i], bl))
+			append(out, &len, words, &n_words, prefix, plen,
+			       bus[i], bl);
 	}
-	out = malloc(total);
-	if (out == NULL)
-		goto out;
-	out[0] = '\0';
-	for (i = 0; i < n_words; i++) {
-		if (i > 0)
-			strcat(out, " ");
-		strcat(out, words[i]);
-	}
+	out[len] = '\0';
 	*scope_out = out;
 	rc = 0;
 out:
-	for (i = 0; words != NULL && i < n_words; i++)
-		free(words[i]);
-	free(words);
+	if (words != stack)
+		free(words);
 	if (rc != 0)
 		return apitoken_error(rc, "policy: out of memory");
 	return 0;
