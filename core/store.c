@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/store.h>
@@ -147,6 +149,52 @@ store_read_end(DB_TXN *txn)
 {
 	if (txn != NULL)
 		(void)txn->commit(txn, DB_TXN_NOSYNC);
+}
+
+int
+store_walk(apitoken_store_t *st, DB *db, const char *what,
+	   store_visit_fn visit, void *arg)
+{
+	char where[64];
+	DB_TXN *txn = NULL;
+	DBC *cur = NULL;
+	DBT key, data;
+	int rc, ret;
+
+	rc = store_read_begin(st, &txn);
+	if (rc != 0)
+		return rc;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = db->cursor(db, txn, &cur, 0);
+	if (ret != 0) {
+		(void)snprintf(where, sizeof(where), "%s cursor", what);
+		rc = store_dberr(ret, where);
+		goto out;
+	}
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		rc = visit(st, txn, &key, &data, arg);
+		if (rc != 0)
+			goto out;
+	}
+	if (ret != DB_NOTFOUND) {
+		(void)snprintf(where, sizeof(where), "read %s", what);
+		rc = store_dberr(ret, where);
+	}
+out:
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (cur != NULL)
+		(void)cur->close(cur);
+	store_read_end(txn);
+	/* Client records hold secret hashes: leave none in freed memory. */
+	if (data.data != NULL)
+		OPENSSL_cleanse(data.data, data.size);
+	free(key.data);
+	free(data.data);
+	return rc;
 }
 
 void

@@ -56,55 +56,41 @@ out:
 	return rc;
 }
 
+struct audit_walk {
+	const char *user;
+	apitoken_audit_fn fn;
+	void *ctx;
+};
+
+static int
+audit_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
+	    const DBT *data, void *arg)
+{
+	struct audit_walk *w = arg;
+	apitoken_audit_t a;
+	int rc;
+
+	(void)st;
+	(void)txn;
+	if (key->size != 8)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed audit key");
+	a.seq = store_get_be64(key->data);
+	rc = audit_decode(data->data, data->size, &a);
+	if (rc != 0)
+		return rc;
+	if (w->user != NULL && strcmp(w->user, a.user) != 0)
+		return 0;
+	return w->fn(&a, w->ctx);
+}
+
 int
 apitoken_audit_foreach(apitoken_store_t *store, const char *user,
 		       apitoken_audit_fn fn, void *ctx)
 {
-	DB_TXN *txn = NULL;
-	DBC *cur = NULL;
-	DBT key, data;
-	apitoken_audit_t a;
-	int rc, ret;
+	struct audit_walk w = { user, fn, ctx };
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
-	if (rc != 0)
-		return rc;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-	ret = store->audit->cursor(store->audit, txn, &cur, 0);
-	if (ret != 0) {
-		rc = store_dberr(ret, "audit cursor");
-		goto out;
-	}
-	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-		if (key.size != 8) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed audit key");
-			goto out;
-		}
-		a.seq = store_get_be64(key.data);
-		rc = audit_decode(data.data, data.size, &a);
-		if (rc != 0)
-			goto out;
-		if (user != NULL && strcmp(user, a.user) != 0)
-			continue;
-		rc = fn(&a, ctx);
-		if (rc != 0)
-			goto out;
-	}
-	if (ret != DB_NOTFOUND)
-		rc = store_dberr(ret, "read audit log");
-out:
-	if (rc == STORE_RETRY)
-		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	if (cur != NULL)
-		(void)cur->close(cur);
-	store_read_end(txn);
-	free(key.data);
-	free(data.data);
-	return rc;
+	return store_walk(store, store->audit, "audit log", audit_visit, &w);
 }

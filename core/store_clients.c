@@ -185,64 +185,47 @@ apitoken_client_remove(apitoken_store_t *store, const char *id,
 	return store_write(store, client_remove_txn, &op);
 }
 
+struct client_walk {
+	apitoken_client_fn fn;
+	void *ctx;
+};
+
+static int
+client_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
+	     const DBT *data, void *arg)
+{
+	struct client_walk *w = arg;
+	char id[APITOKEN_CLIENT_ID_MAX + 1];
+	struct client_view v;
+	apitoken_client_t c;
+	int rc;
+
+	(void)st;
+	(void)txn;
+	if (key->size == 0 || key->size > APITOKEN_CLIENT_ID_MAX)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed client key");
+	memcpy(id, key->data, key->size);
+	id[key->size] = '\0';
+	rc = client_decode(data->data, data->size, &v);
+	if (rc != 0)
+		return rc;
+	c.id = id;
+	c.name = (char *)v.name;
+	c.flags = v.flags;
+	c.created = v.created;
+	return w->fn(&c, w->ctx);
+}
+
 int
 apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
 			void *ctx)
 {
-	DB_TXN *txn = NULL;
-	DBC *cur = NULL;
-	DBT key, data;
-	struct client_view v;
-	apitoken_client_t c;
-	char id[APITOKEN_CLIENT_ID_MAX + 1];
-	int rc, ret;
+	struct client_walk w = { fn, ctx };
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
-	if (rc != 0)
-		return rc;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-	ret = store->clients->cursor(store->clients, txn, &cur, 0);
-	if (ret != 0) {
-		rc = store_dberr(ret, "clients cursor");
-		goto out;
-	}
-	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-		if (key.size == 0 || key.size > APITOKEN_CLIENT_ID_MAX) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed client key");
-			goto out;
-		}
-		memcpy(id, key.data, key.size);
-		id[key.size] = '\0';
-		rc = client_decode(data.data, data.size, &v);
-		if (rc != 0)
-			goto out;
-		c.id = id;
-		c.name = (char *)v.name;
-		c.flags = v.flags;
-		c.created = v.created;
-		rc = fn(&c, ctx);
-		if (rc != 0)
-			goto out;
-	}
-	if (ret != DB_NOTFOUND)
-		rc = store_dberr(ret, "read clients");
-out:
-	if (rc == STORE_RETRY)
-		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	if (cur != NULL)
-		(void)cur->close(cur);
-	store_read_end(txn);
-	if (data.data != NULL)
-		OPENSSL_cleanse(data.data, data.size);
-	free(key.data);
-	free(data.data);
-	return rc;
+	return store_walk(store, store->clients, "clients", client_visit, &w);
 }
 
 /*

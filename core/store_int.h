@@ -100,6 +100,17 @@ int store_write(apitoken_store_t *st, store_txn_fn fn, void *arg);
 int store_read_begin(apitoken_store_t *st, DB_TXN **txn_out);
 void store_read_end(DB_TXN *txn);
 
+/*
+ * Visit every record of db in key order inside one snapshot transaction.
+ * visit returns 0 to go on, anything else to stop (that value is
+ * returned).  key and data are valid only during the call.  what names
+ * the database in error details ("users", "outbox", ...).
+ */
+typedef int (*store_visit_fn)(apitoken_store_t *st, DB_TXN *txn,
+			      const DBT *key, const DBT *data, void *arg);
+int store_walk(apitoken_store_t *st, DB *db, const char *what,
+	       store_visit_fn visit, void *arg);
+
 const apitoken_config_t *store_cfg(apitoken_store_t *st);
 
 /* Next value of the counter "seq.<name>" in meta (inside txn). */

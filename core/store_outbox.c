@@ -77,55 +77,40 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	return notice_put(st, txn, &n);
 }
 
+struct notice_walk {
+	apitoken_notice_fn fn;
+	void *ctx;
+};
+
+static int
+notice_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
+	     const DBT *data, void *arg)
+{
+	struct notice_walk *w = arg;
+	apitoken_notice_t n;
+	int rc;
+
+	(void)st;
+	(void)txn;
+	if (key->size != 8)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed outbox key");
+	n.seq = store_get_be64(key->data);
+	rc = notice_decode(data->data, data->size, &n);
+	if (rc != 0)
+		return rc;
+	return w->fn(&n, w->ctx);
+}
+
 int
 apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
 			void *ctx)
 {
-	DB_TXN *txn = NULL;
-	DBC *cur = NULL;
-	DBT key, data;
-	apitoken_notice_t n;
-	int rc, ret;
+	struct notice_walk w = { fn, ctx };
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
-	if (rc != 0)
-		return rc;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-	ret = store->outbox->cursor(store->outbox, txn, &cur, 0);
-	if (ret != 0) {
-		rc = store_dberr(ret, "outbox cursor");
-		goto out;
-	}
-	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-		if (key.size != 8) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed outbox key");
-			goto out;
-		}
-		n.seq = store_get_be64(key.data);
-		rc = notice_decode(data.data, data.size, &n);
-		if (rc != 0)
-			goto out;
-		rc = fn(&n, ctx);
-		if (rc != 0)
-			goto out;
-	}
-	if (ret != DB_NOTFOUND)
-		rc = store_dberr(ret, "read outbox");
-out:
-	if (rc == STORE_RETRY)
-		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	if (cur != NULL)
-		(void)cur->close(cur);
-	store_read_end(txn);
-	free(key.data);
-	free(data.data);
-	return rc;
+	return store_walk(store, store->outbox, "outbox", notice_visit, &w);
 }
 
 struct outbox_op {

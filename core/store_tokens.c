@@ -557,58 +557,44 @@ apitoken_token_get(apitoken_store_t *store, const char *user,
 	return rc;
 }
 
+struct token_walk {
+	apitoken_token_fn fn;
+	void *ctx;
+};
+
+static int
+token_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
+	    const DBT *data, void *arg)
+{
+	struct token_walk *w = arg;
+	apitoken_token_info_t info;
+	struct tok_rec t;
+	int rc;
+
+	(void)data;
+	if (key->size != STORE_EXPIRY_KEY_LEN)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed expiry key");
+	rc = token_read(st, txn, (uint8_t *)key->data + 8, 0, &t);
+	if (rc == APITOKEN_ERR_NOT_FOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	info_from(&t, &info);
+	return w->fn(&info, w->ctx);
+}
+
 int
 apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
 		       void *ctx)
 {
-	apitoken_token_info_t info;
-	struct tok_rec t;
-	DB_TXN *txn = NULL;
-	DBC *cur = NULL;
-	DBT key, data;
-	int rc, ret;
+	struct token_walk w = { fn, ctx };
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
-	if (rc != 0)
-		return rc;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-	ret = store->expiry->cursor(store->expiry, txn, &cur, 0);
-	if (ret != 0) {
-		rc = store_dberr(ret, "expiry cursor");
-		goto out;
-	}
-	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-		if (key.size != STORE_EXPIRY_KEY_LEN) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed expiry key");
-			goto out;
-		}
-		rc = token_read(store, txn, (uint8_t *)key.data + 8, 0, &t);
-		if (rc == APITOKEN_ERR_NOT_FOUND)
-			continue;
-		if (rc != 0)
-			goto out;
-		info_from(&t, &info);
-		rc = fn(&info, ctx);
-		if (rc != 0)
-			goto out;
-	}
-	if (ret != DB_NOTFOUND)
-		rc = store_dberr(ret, "read expiry index");
-out:
-	if (rc == STORE_RETRY)
-		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	if (cur != NULL)
-		(void)cur->close(cur);
-	store_read_end(txn);
-	free(key.data);
-	free(data.data);
-	return rc;
+	/* The expiry index gives soonest-first order. */
+	return store_walk(store, store->expiry, "expiry index", token_visit,
+			  &w);
 }
 
 void

@@ -562,70 +562,53 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 	return rc;
 }
 
+struct user_walk {
+	apitoken_user_fn fn;
+	void *ctx;
+};
+
+static int
+user_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
+	   const DBT *data, void *arg)
+{
+	struct user_walk *w = arg;
+	char name[APITOKEN_USER_MAX + 1];
+	struct user_view v;
+	apitoken_user_t u;
+	int rc;
+
+	(void)st;
+	(void)txn;
+	if (key->size == 0 || key->size > APITOKEN_USER_MAX)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed user key");
+	memcpy(name, key->data, key->size);
+	name[key->size] = '\0';
+	if (!apitoken_user_name_valid(name))
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+				      "store: malformed user key");
+	rc = user_decode(data->data, data->size, &v);
+	if (rc != 0)
+		return rc;
+	memset(&u, 0, sizeof(u));
+	u.name = name;
+	u.email = (char *)v.email;
+	u.role = (char *)v.role;
+	u.bus = (char **)v.bus;
+	u.n_bus = v.n_bus;
+	u.api_access = v.api_access;
+	u.created = v.created;
+	u.updated = v.updated;
+	return w->fn(&u, w->ctx);
+}
+
 int
 apitoken_user_foreach(apitoken_store_t *store, apitoken_user_fn fn,
 		      void *ctx)
 {
-	DB_TXN *txn = NULL;
-	DBC *cur = NULL;
-	DBT key, data;
-	struct user_view v;
-	apitoken_user_t u;
-	char name[APITOKEN_USER_MAX + 1];
-	int rc, ret;
+	struct user_walk w = { fn, ctx };
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
-	if (rc != 0)
-		return rc;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_REALLOC;
-	data.flags = DB_DBT_REALLOC;
-	ret = store->users->cursor(store->users, txn, &cur, 0);
-	if (ret != 0) {
-		rc = store_dberr(ret, "users cursor");
-		goto out;
-	}
-	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
-		if (key.size == 0 || key.size > APITOKEN_USER_MAX) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed user key");
-			goto out;
-		}
-		memcpy(name, key.data, key.size);
-		name[key.size] = '\0';
-		if (!apitoken_user_name_valid(name)) {
-			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed user key");
-			goto out;
-		}
-		rc = user_decode(data.data, data.size, &v);
-		if (rc != 0)
-			goto out;
-		memset(&u, 0, sizeof(u));
-		u.name = name;
-		u.email = (char *)v.email;
-		u.role = (char *)v.role;
-		u.bus = (char **)v.bus;
-		u.n_bus = v.n_bus;
-		u.api_access = v.api_access;
-		u.created = v.created;
-		u.updated = v.updated;
-		rc = fn(&u, ctx);
-		if (rc != 0)
-			goto out;
-	}
-	if (ret != DB_NOTFOUND)
-		rc = store_dberr(ret, "read users");
-out:
-	if (rc == STORE_RETRY)
-		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	if (cur != NULL)
-		(void)cur->close(cur);
-	store_read_end(txn);
-	free(key.data);
-	free(data.data);
-	return rc;
+	return store_walk(store, store->users, "users", user_visit, &w);
 }
