@@ -138,6 +138,38 @@ admin_print_json(const apitoken_admin_io_t *io, cJSON *value)
 	return EX_OK;
 }
 
+int
+admin_print_json_secret(const apitoken_admin_io_t *io, cJSON *value,
+                        const char *name, const char *secret)
+{
+	cJSON *item = NULL;
+	char *text = NULL;
+	int rc = EX_OSERR;
+
+	if (value == NULL)
+		goto out;
+	item = cJSON_AddStringToObject(value, name, secret);
+	if (item == NULL)
+		goto out;
+	text = cJSON_Print(value);
+	if (text == NULL)
+		goto out;
+	fprintf(io->out, "%s\n", text);
+	fflush(io->out);
+	rc = EX_OK;
+out:
+	if (item != NULL)
+		OPENSSL_cleanse(item->valuestring, strlen(item->valuestring));
+	if (text != NULL) {
+		OPENSSL_cleanse(text, strlen(text));
+		cJSON_free(text);
+	}
+	cJSON_Delete(value);
+	if (rc != EX_OK)
+		admin_errorf(io, "out of memory");
+	return rc;
+}
+
 void
 admin_freezero(void *p, size_t len)
 {

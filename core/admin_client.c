@@ -64,9 +64,7 @@ static int
 print_client_secret(const apitoken_admin_io_t *io, const char *id,
                     const char *secret)
 {
-	cJSON *o, *s;
-	char *text;
-	size_t len;
+	cJSON *o;
 
 	if (!io->json) {
 		fprintf(io->out, "%s\n", secret);
@@ -78,30 +76,11 @@ print_client_secret(const apitoken_admin_io_t *io, const char *id,
 		return EX_OK;
 	}
 	o = cJSON_CreateObject();
-	if (o == NULL)
-		goto nomem;
-	s = cJSON_AddStringToObject(o, "client_secret", secret);
-	if (s == NULL || cJSON_AddStringToObject(o, "client_id", id) == NULL) {
-		if (s != NULL)
-			OPENSSL_cleanse(s->valuestring,
-			                strlen(s->valuestring));
+	if (o != NULL && cJSON_AddStringToObject(o, "client_id", id) == NULL) {
 		cJSON_Delete(o);
-		goto nomem;
+		o = NULL;
 	}
-	text = cJSON_Print(o);
-	OPENSSL_cleanse(s->valuestring, strlen(s->valuestring));
-	cJSON_Delete(o);
-	if (text == NULL)
-		goto nomem;
-	len = strlen(text);
-	fprintf(io->out, "%s\n", text);
-	fflush(io->out);
-	OPENSSL_cleanse(text, len);
-	cJSON_free(text);
-	return EX_OK;
-nomem:
-	admin_errorf(io, "out of memory");
-	return EX_OSERR;
+	return admin_print_json_secret(io, o, "client_secret", secret);
 }
 
 static int

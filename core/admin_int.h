@@ -56,6 +56,13 @@ void admin_time_iso(int64_t t, char *buf, size_t len);
 
 /* Print a cJSON value, pretty, followed by a newline; frees it. */
 int admin_print_json(const apitoken_admin_io_t *io, cJSON *value);
+/*
+ * Add member name = secret to value (taken, may be NULL after a failed
+ * allocation), print it once and wipe every copy of the secret made on the
+ * way.  EX_OK or EX_OSERR.
+ */
+int admin_print_json_secret(const apitoken_admin_io_t *io, cJSON *value,
+			    const char *name, const char *secret);
 
 /*
  * Small option parser for one sub-command: no global state (commands run

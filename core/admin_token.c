@@ -50,9 +50,7 @@ static int
 print_secret(const apitoken_admin_io_t *io, const char *secret,
              const apitoken_token_info_t *info)
 {
-	cJSON *o, *s;
-	char *text;
-	size_t len;
+	cJSON *o;
 
 	if (!io->json) {
 		fprintf(io->out, "%s\n", secret);
@@ -60,33 +58,15 @@ print_secret(const apitoken_admin_io_t *io, const char *secret,
 		return EX_OK;
 	}
 	o = cJSON_CreateObject();
-	if (o == NULL)
-		goto nomem;
-	s = cJSON_AddStringToObject(o, "token", secret);
-	if (s == NULL || cJSON_AddStringToObject(o, "id", info->id) == NULL ||
-	    cJSON_AddStringToObject(o, "user", info->user) == NULL ||
-	    cJSON_AddNumberToObject(o, "iat", (double)info->iat) == NULL ||
-	    cJSON_AddNumberToObject(o, "exp", (double)info->exp) == NULL) {
-		if (s != NULL)
-			OPENSSL_cleanse(s->valuestring,
-			                strlen(s->valuestring));
+	if (o != NULL &&
+	    (cJSON_AddStringToObject(o, "id", info->id) == NULL ||
+	     cJSON_AddStringToObject(o, "user", info->user) == NULL ||
+	     cJSON_AddNumberToObject(o, "iat", (double)info->iat) == NULL ||
+	     cJSON_AddNumberToObject(o, "exp", (double)info->exp) == NULL)) {
 		cJSON_Delete(o);
-		goto nomem;
+		o = NULL;
 	}
-	text = cJSON_Print(o);
-	OPENSSL_cleanse(s->valuestring, strlen(s->valuestring));
-	cJSON_Delete(o);
-	if (text == NULL)
-		goto nomem;
-	len = strlen(text);
-	fprintf(io->out, "%s\n", text);
-	fflush(io->out);
-	OPENSSL_cleanse(text, len);
-	cJSON_free(text);
-	return EX_OK;
-nomem:
-	admin_errorf(io, "out of memory");
-	return EX_OSERR;
+	return admin_print_json_secret(io, o, "token", secret);
 }
 
 static int
