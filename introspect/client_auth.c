@@ -94,13 +94,26 @@ now_coarse(void)
 size_t
 apitokend_form_decode(char *s, size_t len)
 {
-	size_t i;
+	size_t i, end = len;
+	bool escaped = false;
 
-	for (i = 0; i < len; i++)
+	for (i = 0; i < len; i++) {
 		if (s[i] == '+')
 			s[i] = ' ';
+		else if (s[i] == '%')
+			escaped = true;
+		else if (s[i] == '\0' && end == len)
+			end = i;
+	}
 	/* MHD_http_unescape works on a NUL-terminated string. */
 	s[len] = '\0';
+	/*
+	 * Tokens, ids and secrets are usually sent unescaped: without a '%'
+	 * MHD_http_unescape would only copy the string over itself up to
+	 * its first NUL, so skip that second pass.
+	 */
+	if (!escaped)
+		return end;
 	return MHD_http_unescape(s);
 }
 
