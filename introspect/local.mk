@@ -35,3 +35,7 @@ tests_integration_libstorefault_la_CFLAGS = -std=c11 -Wall -Wextra
 tests_integration_libstorefault_la_LDFLAGS = -module -avoid-version \
 	-shared -rpath /nowhere
 tests_integration_libstorefault_la_LIBADD = -ldl
+
+# apitokend under valgrind while its parsers are fed good and bad input.
+TESTS += tests/integration/valgrind-daemon.sh
+dist_check_SCRIPTS += tests/integration/valgrind-daemon.sh
