@@ -26,7 +26,7 @@ TB=$(ctl token generate bob 2>/dev/null)
 SECRET=$(ctl client add rs1 --can-revoke 2>/dev/null)
 
 vglog="$scratch/valgrind.log"
-DAEMON_WRAPPER="$top_builddir/libtool --mode=execute valgrind -q
+DAEMON_WRAPPER="$top_builddir/libtool --mode=execute valgrind -q --fair-sched=yes
 	--error-exitcode=42 --leak-check=full
 	--errors-for-leak-kinds=definite,indirect --track-origins=yes
 	--log-file=$vglog"

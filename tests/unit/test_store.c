@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,7 +470,7 @@ START_TEST(test_batch_import)
 END_TEST
 
 /* Readers keep answering while a writer replaces tokens. */
-static volatile int stop_readers;
+static atomic_int stop_readers;
 static char shared_tok[APITOKEN_TOKEN_LEN + 1];
 
 static void *
