@@ -5,7 +5,8 @@
 # 2 threads, BENCH_SECONDS (5) each, best of BENCH_ROUNDS (1) alternating
 # rounds.  10000 users with one token each are
 # made first (bench_issue, through the core API); requests cycle through
-# all tokens, client_secret_basic.
+# all tokens, client_secret_basic.  BENCH_DAEMON_ARGS adds apitokend
+# options (e.g. "--log-level notice" to leave out the access log).
 #
 # Builds nothing: run it from a build folder after `make`:
 #     /path/to/src/tests/bench/run-bench.sh [BUILD_DIR]
@@ -48,7 +49,7 @@ client_secret=$("$APITOKENCTL" client add bench 2>/dev/null |
 [ -n "$client_secret" ] || { echo "run-bench: client add failed" >&2; exit 1; }
 echo "# provisioned in $(($(date +%s) - t0)) s" >&2
 
-start_daemon || { echo "run-bench: apitokend did not start" >&2; exit 1; }
+start_daemon ${BENCH_DAEMON_ARGS:-} || { echo "run-bench: apitokend did not start" >&2; exit 1; }
 "$STATIC" --port-file "$scratch/static.port" &
 static_pid=$!
 at_exit 'kill $static_pid 2>/dev/null; wait $static_pid 2>/dev/null'
