@@ -139,6 +139,31 @@ admin_print_json(const apitoken_admin_io_t *io, cJSON *value)
 }
 
 int
+admin_dispatch(apitoken_store_t *store, int argc, char **argv,
+               const apitoken_admin_io_t *io,
+               const struct admin_subcmd *table, size_t n)
+{
+	char names[256];
+	size_t i, used = 0;
+
+	for (i = 0; argc >= 2 && i < n; i++)
+		if (table[i].fn != NULL && strcmp(argv[1], table[i].name) == 0)
+			return table[i].fn(store, argc, argv, io);
+	names[0] = '\0';
+	for (i = 0; i < n && used < sizeof(names); i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used,
+		                         "%s%s", i > 0 ? ", " : "",
+		                         table[i].name);
+	if (argc < 2)
+		admin_errorf(io, "%s: missing sub-command (%s)", argv[0],
+		             names);
+	else
+		admin_errorf(io, "%s: unknown sub-command '%s' (%s)", argv[0],
+		             argv[1], names);
+	return EX_USAGE;
+}
+
+int
 admin_print_json_secret(const apitoken_admin_io_t *io, cJSON *value,
                         const char *name, const char *secret)
 {

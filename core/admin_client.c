@@ -213,20 +213,12 @@ int
 admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
                  const apitoken_admin_io_t *io)
 {
-	const char *sub;
+	static const struct admin_subcmd cmds[] = {
+		{ "add", cmd_add },
+		{ "remove", cmd_remove },
+		{ "list", cmd_list },
+	};
 
-	if (argc < 2) {
-		admin_errorf(io, "client: missing sub-command (add, remove, "
-		                 "list)");
-		return EX_USAGE;
-	}
-	sub = argv[1];
-	if (strcmp(sub, "add") == 0)
-		return cmd_add(store, argc, argv, io);
-	if (strcmp(sub, "remove") == 0)
-		return cmd_remove(store, argc, argv, io);
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(store, argc, argv, io);
-	admin_errorf(io, "client: unknown sub-command '%s'", sub);
-	return EX_USAGE;
+	return admin_dispatch(store, argc, argv, io, cmds,
+	                      sizeof(cmds) / sizeof(cmds[0]));
 }

@@ -55,6 +55,22 @@ int admin_exit_code(int err);
 void admin_time_iso(int64_t t, char *buf, size_t len);
 
 /* Print a cJSON value, pretty, followed by a newline; frees it. */
+/* A sub-command of user, token or client. */
+typedef int (*admin_cmd_fn)(apitoken_store_t *store, int argc, char **argv,
+			    const apitoken_admin_io_t *io);
+struct admin_subcmd {
+	const char *name;
+	admin_cmd_fn fn;
+};
+/*
+ * Run sub-command argv[1] of command argv[0] from table (n entries).  A
+ * missing or unknown one is EX_USAGE with a message that lists them all.
+ * An entry without fn is only listed (the caller runs it itself).
+ */
+int admin_dispatch(apitoken_store_t *store, int argc, char **argv,
+		   const apitoken_admin_io_t *io,
+		   const struct admin_subcmd *table, size_t n);
+
 int admin_print_json(const apitoken_admin_io_t *io, cJSON *value);
 /*
  * Add member name = secret to value (taken, may be NULL after a failed

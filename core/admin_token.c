@@ -378,24 +378,14 @@ int
 admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
                 const apitoken_admin_io_t *io)
 {
-	const char *sub;
+	static const struct admin_subcmd cmds[] = {
+		{ "generate", cmd_generate },
+		{ "revoke", cmd_revoke },
+		{ "show", cmd_show },
+		{ "list", cmd_list },
+		{ "check", cmd_check },
+	};
 
-	if (argc < 2) {
-		admin_errorf(io, "token: missing sub-command (generate, "
-		                 "revoke, show, list, check)");
-		return EX_USAGE;
-	}
-	sub = argv[1];
-	if (strcmp(sub, "generate") == 0)
-		return cmd_generate(store, argc, argv, io);
-	if (strcmp(sub, "revoke") == 0)
-		return cmd_revoke(store, argc, argv, io);
-	if (strcmp(sub, "show") == 0)
-		return cmd_show(store, argc, argv, io);
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(store, argc, argv, io);
-	if (strcmp(sub, "check") == 0)
-		return cmd_check(store, argc, argv, io);
-	admin_errorf(io, "token: unknown sub-command '%s'", sub);
-	return EX_USAGE;
+	return admin_dispatch(store, argc, argv, io, cmds,
+	                      sizeof(cmds) / sizeof(cmds[0]));
 }

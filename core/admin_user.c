@@ -466,28 +466,20 @@ int
 admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
                const apitoken_admin_io_t *io, unsigned flags)
 {
-	const char *sub;
+	/* "import" takes the run flags too, so it is run here; its entry
+	 * only names it in the usage message. */
+	static const struct admin_subcmd cmds[] = {
+		{ "add", cmd_add },
+		{ "set", cmd_set },
+		{ "api-access", cmd_api_access },
+		{ "remove", cmd_remove },
+		{ "show", cmd_show },
+		{ "list", cmd_list },
+		{ "import", NULL },
+	};
 
-	if (argc < 2) {
-		admin_errorf(io, "user: missing sub-command (add, set, "
-		                 "api-access, remove, show, list, import)");
-		return EX_USAGE;
-	}
-	sub = argv[1];
-	if (strcmp(sub, "add") == 0)
-		return cmd_add(store, argc, argv, io);
-	if (strcmp(sub, "set") == 0)
-		return cmd_set(store, argc, argv, io);
-	if (strcmp(sub, "api-access") == 0)
-		return cmd_api_access(store, argc, argv, io);
-	if (strcmp(sub, "remove") == 0)
-		return cmd_remove(store, argc, argv, io);
-	if (strcmp(sub, "show") == 0)
-		return cmd_show(store, argc, argv, io);
-	if (strcmp(sub, "list") == 0)
-		return cmd_list(store, argc, argv, io);
-	if (strcmp(sub, "import") == 0)
+	if (argc >= 2 && strcmp(argv[1], "import") == 0)
 		return admin_cmd_import(store, argc, argv, io, flags);
-	admin_errorf(io, "user: unknown sub-command '%s'", sub);
-	return EX_USAGE;
+	return admin_dispatch(store, argc, argv, io, cmds,
+	                      sizeof(cmds) / sizeof(cmds[0]));
 }
