@@ -140,8 +140,8 @@ admin_print_json(const apitoken_admin_io_t *io, cJSON *value)
 
 int
 admin_dispatch(apitoken_store_t *store, int argc, char **argv,
-               const apitoken_admin_io_t *io,
-               const struct admin_subcmd *table, size_t n)
+               const apitoken_admin_io_t *io, const struct admin_subcmd *table,
+               size_t n)
 {
 	char names[256];
 	size_t i, used = 0;
@@ -151,9 +151,9 @@ admin_dispatch(apitoken_store_t *store, int argc, char **argv,
 			return table[i].fn(store, argc, argv, io);
 	names[0] = '\0';
 	for (i = 0; i < n && used < sizeof(names); i++)
-		used += (size_t)snprintf(names + used, sizeof(names) - used,
-		                         "%s%s", i > 0 ? ", " : "",
-		                         table[i].name);
+		used +=
+		    (size_t)snprintf(names + used, sizeof(names) - used,
+		                     "%s%s", i > 0 ? ", " : "", table[i].name);
 	if (argc < 2)
 		admin_errorf(io, "%s: missing sub-command (%s)", argv[0],
 		             names);

@@ -214,9 +214,9 @@ admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
                  const apitoken_admin_io_t *io)
 {
 	static const struct admin_subcmd cmds[] = {
-		{ "add", cmd_add },
-		{ "remove", cmd_remove },
-		{ "list", cmd_list },
+	    {"add", cmd_add},
+	    {"remove", cmd_remove},
+	    {"list", cmd_list},
 	};
 
 	return admin_dispatch(store, argc, argv, io, cmds,

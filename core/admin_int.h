@@ -57,7 +57,7 @@ void admin_time_iso(int64_t t, char *buf, size_t len);
 /* Print a cJSON value, pretty, followed by a newline; frees it. */
 /* A sub-command of user, token or client. */
 typedef int (*admin_cmd_fn)(apitoken_store_t *store, int argc, char **argv,
-			    const apitoken_admin_io_t *io);
+                            const apitoken_admin_io_t *io);
 struct admin_subcmd {
 	const char *name;
 	admin_cmd_fn fn;
@@ -68,8 +68,8 @@ struct admin_subcmd {
  * An entry without fn is only listed (the caller runs it itself).
  */
 int admin_dispatch(apitoken_store_t *store, int argc, char **argv,
-		   const apitoken_admin_io_t *io,
-		   const struct admin_subcmd *table, size_t n);
+                   const apitoken_admin_io_t *io,
+                   const struct admin_subcmd *table, size_t n);
 
 int admin_print_json(const apitoken_admin_io_t *io, cJSON *value);
 /*
@@ -78,7 +78,7 @@ int admin_print_json(const apitoken_admin_io_t *io, cJSON *value);
  * way.  EX_OK or EX_OSERR.
  */
 int admin_print_json_secret(const apitoken_admin_io_t *io, cJSON *value,
-			    const char *name, const char *secret);
+                            const char *name, const char *secret);
 
 /*
  * Small option parser for one sub-command: no global state (commands run

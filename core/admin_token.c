@@ -379,11 +379,9 @@ admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
                 const apitoken_admin_io_t *io)
 {
 	static const struct admin_subcmd cmds[] = {
-		{ "generate", cmd_generate },
-		{ "revoke", cmd_revoke },
-		{ "show", cmd_show },
-		{ "list", cmd_list },
-		{ "check", cmd_check },
+	    {"generate", cmd_generate}, {"revoke", cmd_revoke},
+	    {"show", cmd_show},         {"list", cmd_list},
+	    {"check", cmd_check},
 	};
 
 	return admin_dispatch(store, argc, argv, io, cmds,

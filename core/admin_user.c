@@ -469,13 +469,13 @@ admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
 	/* "import" takes the run flags too, so it is run here; its entry
 	 * only names it in the usage message. */
 	static const struct admin_subcmd cmds[] = {
-		{ "add", cmd_add },
-		{ "set", cmd_set },
-		{ "api-access", cmd_api_access },
-		{ "remove", cmd_remove },
-		{ "show", cmd_show },
-		{ "list", cmd_list },
-		{ "import", NULL },
+	    {"add", cmd_add},
+	    {"set", cmd_set},
+	    {"api-access", cmd_api_access},
+	    {"remove", cmd_remove},
+	    {"show", cmd_show},
+	    {"list", cmd_list},
+	    {"import", NULL},
 	};
 
 	if (argc >= 2 && strcmp(argv[1], "import") == 0)
