@@ -31,16 +31,16 @@
  * a purge batch.  Edit the file and restart to change.
  */
 static const char db_config_text[] =
-	"# apitoken store: Berkeley DB settings, read at every open.\n"
-	"# Keep set_tx_max above cache bytes / 4096 (MVCC, see store.c).\n"
-	"set_cachesize 0 67108864 1\n"
-	"set_lg_bsize 1048576\n"
-	"set_lg_max 16777216\n"
-	"set_tx_max 24000\n"
-	"set_lk_detect DB_LOCK_DEFAULT\n"
-	"set_lk_max_locks 20000\n"
-	"set_lk_max_objects 20000\n"
-	"set_lk_max_lockers 4096\n";
+    "# apitoken store: Berkeley DB settings, read at every open.\n"
+    "# Keep set_tx_max above cache bytes / 4096 (MVCC, see store.c).\n"
+    "set_cachesize 0 67108864 1\n"
+    "set_lg_bsize 1048576\n"
+    "set_lg_max 16777216\n"
+    "set_tx_max 24000\n"
+    "set_lk_detect DB_LOCK_DEFAULT\n"
+    "set_lk_max_locks 20000\n"
+    "set_lk_max_objects 20000\n"
+    "set_lk_max_lockers 4096\n";
 
 int64_t
 apitoken_now(void)
@@ -59,11 +59,11 @@ store_dberr(int ret, const char *what)
 		return STORE_RETRY;
 	if (ret == ENOMEM)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "store: %s: %s",
-				      what, db_strerror(ret));
+		                      what, db_strerror(ret));
 	apitoken_log(APITOKEN_LOG_ERR, "store: %s: %s", what,
-		     db_strerror(ret));
+	             db_strerror(ret));
 	return apitoken_error(APITOKEN_ERR_STORE, "store: %s: %s", what,
-			      db_strerror(ret));
+	                      db_strerror(ret));
 }
 
 const apitoken_config_t *
@@ -80,7 +80,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 
 	if (st->rdonly)
 		return apitoken_error(APITOKEN_ERR_DENIED,
-				      "store %s is open read-only", st->dir);
+		                      "store %s is open read-only", st->dir);
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
@@ -103,8 +103,9 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 			return rc;
 		if (attempt >= STORE_DEADLOCK_RETRIES)
 			return apitoken_error(APITOKEN_ERR_STORE,
-					      "store: gave up after %d "
-					      "deadlocks", attempt + 1);
+			                      "store: gave up after %d "
+			                      "deadlocks",
+			                      attempt + 1);
 		/* Back off a little so the winner can finish. */
 		(void)usleep((useconds_t)(1000 + (attempt * 997) % 5000));
 	}
@@ -128,9 +129,10 @@ store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
 		*txn_out = NULL;
 		if (atomic_exchange(&warned, 1) == 0)
 			apitoken_log(APITOKEN_LOG_WARNING,
-				     "store %s: no room for snapshot "
-				     "transactions; raise set_tx_max in "
-				     "DB_CONFIG", st->dir);
+			             "store %s: no room for snapshot "
+			             "transactions; raise set_tx_max in "
+			             "DB_CONFIG",
+			             st->dir);
 		return 0;
 	}
 	if (ret != 0) {
@@ -138,7 +140,7 @@ store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
 		ret = store_dberr(ret, "begin snapshot");
 		if (ret == STORE_RETRY)
 			ret = apitoken_error(APITOKEN_ERR_STORE,
-					     "store: snapshot refused");
+			                     "store: snapshot refused");
 		return ret;
 	}
 	return 0;
@@ -153,7 +155,7 @@ store_read_end(DB_TXN *txn)
 
 int
 store_walk(apitoken_store_t *st, DB *db, const char *what,
-	   store_visit_fn visit, void *arg)
+           store_visit_fn visit, void *arg)
 {
 	char where[64];
 	DB_TXN *txn = NULL;
@@ -199,7 +201,7 @@ out:
 
 void
 store_expiry_key(uint8_t out[STORE_EXPIRY_KEY_LEN], int64_t exp,
-		 const uint8_t hash[APITOKEN_HASH_LEN])
+                 const uint8_t hash[APITOKEN_HASH_LEN])
 {
 	/* Flip the sign bit so that byte order is numeric order. */
 	store_be64(out, (uint64_t)exp ^ (UINT64_C(1) << 63));
@@ -208,7 +210,7 @@ store_expiry_key(uint8_t out[STORE_EXPIRY_KEY_LEN], int64_t exp,
 
 int
 store_next_seq(apitoken_store_t *st, DB_TXN *txn, const char *name,
-	       uint64_t *seq_out)
+               uint64_t *seq_out)
 {
 	char keybuf[32];
 	uint8_t val[9], cur[16];
@@ -228,8 +230,8 @@ store_next_seq(apitoken_store_t *st, DB_TXN *txn, const char *name,
 	if (ret == 0) {
 		if (data.size != 9 || cur[0] != STORE_REC_VERSION)
 			return apitoken_error(APITOKEN_ERR_CORRUPT,
-					      "store: malformed counter %s",
-					      keybuf);
+			                      "store: malformed counter %s",
+			                      keybuf);
 		seq = store_get_be64(cur + 1);
 	} else if (ret != DB_NOTFOUND) {
 		return store_dberr(ret, "read counter");
@@ -297,25 +299,26 @@ take_lock(apitoken_store_t *st)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "cannot open %s: %s",
-				    path, strerror(errno));
+		                    path, strerror(errno));
 		goto out;
 	}
 	whole_file(&fl, F_WRLCK);
 	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
 		if (errno == EAGAIN || errno == EACCES)
 			rc = apitoken_error(APITOKEN_ERR_BUSY,
-					    "store %s is in use by process "
-					    "%ld", st->dir, read_pid(fd));
+			                    "store %s is in use by process "
+			                    "%ld",
+			                    st->dir, read_pid(fd));
 		else
 			rc = apitoken_error(APITOKEN_ERR_IO,
-					    "cannot lock %s: %s", path,
-					    strerror(errno));
+			                    "cannot lock %s: %s", path,
+			                    strerror(errno));
 		goto out;
 	}
 	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)n, 0) != n) {
 		rc = apitoken_error(APITOKEN_ERR_IO, "cannot write %s: %s",
-				    path, strerror(errno));
+		                    path, strerror(errno));
 		goto out;
 	}
 	st->lock_fd = fd;
@@ -345,14 +348,14 @@ apitoken_store_owner(const char *dir)
 			pid = 0;
 		else
 			pid = apitoken_error(APITOKEN_ERR_IO,
-					     "cannot open %s: %s", path,
-					     strerror(errno));
+			                     "cannot open %s: %s", path,
+			                     strerror(errno));
 		goto out;
 	}
 	whole_file(&fl, F_WRLCK);
 	if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
 		pid = apitoken_error(APITOKEN_ERR_IO, "cannot query %s: %s",
-				     path, strerror(errno));
+		                     path, strerror(errno));
 		goto out;
 	}
 	if (fl.l_type == F_UNLCK) {
@@ -367,9 +370,9 @@ apitoken_store_owner(const char *dir)
 		(void)usleep(10000);
 	}
 	if (pid <= 0)
-		pid = apitoken_error(APITOKEN_ERR_IO,
-				     "%s is locked but names no process",
-				     path);
+		pid =
+		    apitoken_error(APITOKEN_ERR_IO,
+		                   "%s is locked but names no process", path);
 out:
 	if (fd >= 0)
 		(void)close(fd);
@@ -398,16 +401,15 @@ write_db_config(const char *dir)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		if (errno != EEXIST)    /* an existing one is honoured */
+		if (errno != EEXIST) /* an existing one is honoured */
 			rc = apitoken_error(APITOKEN_ERR_IO,
-					    "cannot create %s: %s", path,
-					    strerror(errno));
+			                    "cannot create %s: %s", path,
+			                    strerror(errno));
 		goto out;
 	}
-	if (write(fd, db_config_text, len) != (ssize_t)len ||
-	    fsync(fd) != 0)
+	if (write(fd, db_config_text, len) != (ssize_t)len || fsync(fd) != 0)
 		rc = apitoken_error(APITOKEN_ERR_IO, "cannot write %s: %s",
-				    path, strerror(errno));
+		                    path, strerror(errno));
 	(void)close(fd);
 out:
 	free(path);
@@ -416,7 +418,7 @@ out:
 
 static int
 open_db(apitoken_store_t *st, DB_TXN *txn, DB **dbp, const char *file,
-	DBTYPE type, bool create)
+        DBTYPE type, bool create)
 {
 	DB *db = NULL;
 	u_int32_t flags = DB_THREAD | DB_MULTIVERSION;
@@ -434,12 +436,14 @@ open_db(apitoken_store_t *st, DB_TXN *txn, DB **dbp, const char *file,
 		(void)db->close(db, 0);
 		if (ret == ENOENT)
 			return apitoken_error(APITOKEN_ERR_CORRUPT,
-					      "store %s is incomplete: %s is "
-					      "missing", st->dir, file);
+			                      "store %s is incomplete: %s is "
+			                      "missing",
+			                      st->dir, file);
 		if (ret == EINVAL)
 			return apitoken_error(APITOKEN_ERR_CORRUPT,
-					      "store %s: %s is not a valid "
-					      "database", st->dir, file);
+			                      "store %s: %s is not a valid "
+			                      "database",
+			                      st->dir, file);
 		ret = store_dberr(ret, file);
 		return ret == STORE_RETRY ? APITOKEN_ERR_STORE : ret;
 	}
@@ -480,25 +484,25 @@ check_schema(apitoken_store_t *st, DB_TXN *txn, bool create)
 	}
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store %s has no schema version",
-				      st->dir);
+		                      "store %s has no schema version",
+		                      st->dir);
 	if (ret == DB_BUFFER_SMALL)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store %s: malformed schema version",
-				      st->dir);
+		                      "store %s: malformed schema version",
+		                      st->dir);
 	if (ret != 0)
 		return store_dberr(ret, "read schema version");
 	if (data.size != 5 || buf[0] != STORE_REC_VERSION)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store %s: malformed schema version",
-				      st->dir);
+		                      "store %s: malformed schema version",
+		                      st->dir);
 	version = ((uint32_t)buf[1] << 24) | ((uint32_t)buf[2] << 16) |
-		  ((uint32_t)buf[3] << 8) | buf[4];
+	          ((uint32_t)buf[3] << 8) | buf[4];
 	if (version != STORE_SCHEMA_VERSION)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store %s has schema version %u; this "
-				      "program reads version %u",
-				      st->dir, version, STORE_SCHEMA_VERSION);
+		                      "store %s has schema version %u; this "
+		                      "program reads version %u",
+		                      st->dir, version, STORE_SCHEMA_VERSION);
 	return 0;
 }
 
@@ -518,25 +522,25 @@ open_dbs(apitoken_store_t *st, bool create)
 		rc = check_schema(st, txn, create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->users, STORE_DB_USERS, DB_BTREE,
-			     create);
+		             create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->tokens, STORE_DB_TOKENS, DB_HASH,
-			     create);
+		             create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->user_token, STORE_DB_USER_TOKEN,
-			     DB_BTREE, create);
+		             DB_BTREE, create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->expiry, STORE_DB_EXPIRY, DB_BTREE,
-			     create);
+		             create);
 	if (rc == 0)
-		rc = open_db(st, txn, &st->clients, STORE_DB_CLIENTS,
-			     DB_BTREE, create);
+		rc = open_db(st, txn, &st->clients, STORE_DB_CLIENTS, DB_BTREE,
+		             create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->audit, STORE_DB_AUDIT, DB_BTREE,
-			     create);
+		             create);
 	if (rc == 0)
 		rc = open_db(st, txn, &st->outbox, STORE_DB_OUTBOX, DB_BTREE,
-			     create);
+		             create);
 	if (rc != 0) {
 		(void)txn->abort(txn);
 		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
@@ -552,8 +556,8 @@ open_dbs(apitoken_store_t *st, bool create)
 static void
 close_dbs(apitoken_store_t *st)
 {
-	DB **dbs[] = { &st->outbox, &st->audit, &st->clients, &st->expiry,
-		       &st->user_token, &st->tokens, &st->users, &st->meta };
+	DB **dbs[] = {&st->outbox,     &st->audit,  &st->clients, &st->expiry,
+	              &st->user_token, &st->tokens, &st->users,   &st->meta};
 	size_t i;
 
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
@@ -573,7 +577,7 @@ store_destroy(apitoken_store_t *st)
 	if (st->env != NULL)
 		(void)st->env->close(st->env, 0);
 	if (st->lock_fd >= 0)
-		(void)close(st->lock_fd);   /* releases the lock */
+		(void)close(st->lock_fd); /* releases the lock */
 	free(st->dir);
 	free(st);
 }
@@ -592,9 +596,9 @@ warn_settings(apitoken_store_t *st)
 	if (st->env->get_flags(st->env, &envflags) == 0 &&
 	    (envflags & (DB_TXN_NOSYNC | DB_TXN_WRITE_NOSYNC)) != 0)
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "store %s: DB_CONFIG turns off the synchronous "
-			     "commit; changes may be lost on a crash",
-			     st->dir);
+		             "store %s: DB_CONFIG turns off the synchronous "
+		             "commit; changes may be lost on a crash",
+		             st->dir);
 
 	if (st->env->get_cachesize(st->env, &gbytes, &bytes, &ncache) != 0 ||
 	    st->env->get_tx_max(st->env, &tx_max) != 0)
@@ -602,16 +606,16 @@ warn_settings(apitoken_store_t *st)
 	pages = (((uint64_t)gbytes << 30) + bytes) / 4096;
 	if (tx_max < pages / 2)
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "store %s: set_tx_max %u is below the %llu "
-			     "pages of the cache; writes may fail with "
-			     "\"Unable to allocate memory for transaction "
-			     "detail\"", st->dir, tx_max,
-			     (unsigned long long)pages);
+		             "store %s: set_tx_max %u is below the %llu "
+		             "pages of the cache; writes may fail with "
+		             "\"Unable to allocate memory for transaction "
+		             "detail\"",
+		             st->dir, tx_max, (unsigned long long)pages);
 }
 
 int
 apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
-		    apitoken_store_t **store_out)
+                    apitoken_store_t **store_out)
 {
 	apitoken_store_t *st = NULL;
 	bool create = (flags & APITOKEN_STORE_CREATE) != 0;
@@ -625,10 +629,10 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	if (cfg == NULL || cfg->store == NULL || cfg->store[0] == '\0' ||
 	    store_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "no store folder configured");
+		                      "no store folder configured");
 	if (create && (flags & APITOKEN_STORE_RDONLY))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "cannot create a store read-only");
+		                      "cannot create a store read-only");
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
@@ -643,24 +647,26 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 
 	if (stat(st->dir, &sb) != 0) {
 		if (errno != ENOENT || !create) {
-			rc = errno == ENOENT ?
-				apitoken_error(APITOKEN_ERR_NOT_FOUND,
-					       "store %s does not exist; run "
-					       "apitokenctl init", st->dir) :
-				apitoken_error(APITOKEN_ERR_IO,
-					       "cannot access %s: %s",
-					       st->dir, strerror(errno));
+			rc = errno == ENOENT
+			         ? apitoken_error(
+			               APITOKEN_ERR_NOT_FOUND,
+			               "store %s does not exist; run "
+			               "apitokenctl init",
+			               st->dir)
+			         : apitoken_error(APITOKEN_ERR_IO,
+			                          "cannot access %s: %s",
+			                          st->dir, strerror(errno));
 			goto out;
 		}
 		if (mkdir(st->dir, 0700) != 0 && errno != EEXIST) {
 			rc = apitoken_error(APITOKEN_ERR_IO,
-					    "cannot create %s: %s", st->dir,
-					    strerror(errno));
+			                    "cannot create %s: %s", st->dir,
+			                    strerror(errno));
 			goto out;
 		}
 	} else if (!S_ISDIR(sb.st_mode)) {
 		rc = apitoken_error(APITOKEN_ERR_INVALID,
-				    "store %s is not a folder", st->dir);
+		                    "store %s is not a folder", st->dir);
 		goto out;
 	}
 	if (asprintf(&meta_path, "%s/%s", st->dir, STORE_DB_META) < 0) {
@@ -672,8 +678,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	if (!existing && !create) {
 		/* Checked before the lock so a wrong path is left alone. */
 		rc = apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				    "store %s does not exist; run apitokenctl "
-				    "init", st->dir);
+		                    "store %s does not exist; run apitokenctl "
+		                    "init",
+		                    st->dir);
 		goto out;
 	}
 
@@ -690,7 +697,7 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	if (ret != 0) {
 		st->env = NULL;
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: %s",
-				    db_strerror(ret));
+		                    db_strerror(ret));
 		goto out;
 	}
 	st->env->set_errcall(st->env, bdb_errcall);
@@ -706,14 +713,14 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	 * kill -9.
 	 */
 	ret = st->env->open(st->env, st->dir,
-			    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-				    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
-				    DB_RECOVER,
-			    0600);
+	                    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	                        DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
+	                        DB_RECOVER,
+	                    0600);
 	if (ret != 0) {
 		rc = apitoken_error(APITOKEN_ERR_STORE,
-				    "store %s: cannot open environment: %s",
-				    st->dir, db_strerror(ret));
+		                    "store %s: cannot open environment: %s",
+		                    st->dir, db_strerror(ret));
 		apitoken_log(APITOKEN_LOG_ERR, "%s", apitoken_last_error());
 		goto out;
 	}
@@ -741,11 +748,11 @@ apitoken_store_close(apitoken_store_t *store)
 
 void
 apitoken_store_set_config(apitoken_store_t *store,
-			  const apitoken_config_t *newcfg)
+                          const apitoken_config_t *newcfg)
 {
 	if (store != NULL && newcfg != NULL)
 		atomic_store_explicit(&store->cfg, newcfg,
-				      memory_order_release);
+		                      memory_order_release);
 }
 
 const apitoken_config_t *
@@ -753,8 +760,8 @@ apitoken_store_config(const apitoken_store_t *st)
 {
 	if (st == NULL)
 		return NULL;
-	return atomic_load_explicit(
-		&((apitoken_store_t *)st)->cfg, memory_order_acquire);
+	return atomic_load_explicit(&((apitoken_store_t *)st)->cfg,
+	                            memory_order_acquire);
 }
 
 int
@@ -766,8 +773,8 @@ apitoken_store_checkpoint(apitoken_store_t *store)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	ret = store->env->txn_checkpoint(store->env, 0, 0, 0);
 	if (ret == 0)
-		ret = store->env->log_archive(store->env, NULL,
-					      DB_ARCH_REMOVE);
+		ret =
+		    store->env->log_archive(store->env, NULL, DB_ARCH_REMOVE);
 	if (ret != 0) {
 		ret = store_dberr(ret, "checkpoint");
 		return ret == STORE_RETRY ? APITOKEN_ERR_STORE : ret;

@@ -14,8 +14,8 @@
 
 int
 store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-		   const char *event, const char *user, const char *token_id,
-		   const char *origin, const char *detail)
+                   const char *event, const char *user, const char *token_id,
+                   const char *origin, const char *detail)
 {
 	apitoken_audit_t a;
 	struct wbuf w;
@@ -63,8 +63,8 @@ struct audit_walk {
 };
 
 static int
-audit_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
-	    const DBT *data, void *arg)
+audit_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key, const DBT *data,
+            void *arg)
 {
 	struct audit_walk *w = arg;
 	apitoken_audit_t a;
@@ -74,7 +74,7 @@ audit_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 	(void)txn;
 	if (key->size != 8)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed audit key");
+		                      "store: malformed audit key");
 	a.seq = store_get_be64(key->data);
 	rc = audit_decode(data->data, data->size, &a);
 	if (rc != 0)
@@ -86,9 +86,9 @@ audit_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 
 int
 apitoken_audit_foreach(apitoken_store_t *store, const char *user,
-		       apitoken_audit_fn fn, void *ctx)
+                       apitoken_audit_fn fn, void *ctx)
 {
-	struct audit_walk w = { user, fn, ctx };
+	struct audit_walk w = {user, fn, ctx};
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");

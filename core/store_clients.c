@@ -80,11 +80,10 @@ client_add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	memset(&data, 0, sizeof(data));
 	data.data = w.p;
 	data.size = (u_int32_t)w.len;
-	ret = st->clients->put(st->clients, txn, &key, &data,
-			       DB_NOOVERWRITE);
+	ret = st->clients->put(st->clients, txn, &key, &data, DB_NOOVERWRITE);
 	if (ret == DB_KEYEXIST) {
 		rc = apitoken_error(APITOKEN_ERR_EXISTS,
-				    "client %s already exists", op->id);
+		                    "client %s already exists", op->id);
 		goto out;
 	}
 	if (ret != 0) {
@@ -93,7 +92,7 @@ client_add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	}
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
 	rc = store_audit_append(st, txn, op->now, "client-added", "", "",
-				op->origin, detail);
+	                        op->origin, detail);
 out:
 	if (w.p != NULL)
 		OPENSSL_cleanse(w.p, w.len);
@@ -102,9 +101,9 @@ out:
 }
 
 int
-apitoken_client_add(apitoken_store_t *store, const char *id,
-		    const char *name, unsigned flags, const char *origin,
-		    char secret_out[APITOKEN_TOKEN_LEN + 1])
+apitoken_client_add(apitoken_store_t *store, const char *id, const char *name,
+                    unsigned flags, const char *origin,
+                    char secret_out[APITOKEN_TOKEN_LEN + 1])
 {
 	struct client_op op;
 	char secret[APITOKEN_TOKEN_LEN + 1];
@@ -115,19 +114,19 @@ apitoken_client_add(apitoken_store_t *store, const char *id,
 	secret_out[0] = '\0';
 	if (!client_id_valid(id))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "invalid client id: use 1 to %d of "
-				      "A-Z a-z 0-9 . _ -",
-				      APITOKEN_CLIENT_ID_MAX);
+		                      "invalid client id: use 1 to %d of "
+		                      "A-Z a-z 0-9 . _ -",
+		                      APITOKEN_CLIENT_ID_MAX);
 	if (name == NULL || name[0] == '\0')
 		name = id;
 	if (!store_text_valid(name, STORE_CLIENT_NAME_MAX))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "client %s: invalid name (1 to %d "
-				      "printable characters)",
-				      id, STORE_CLIENT_NAME_MAX);
+		                      "client %s: invalid name (1 to %d "
+		                      "printable characters)",
+		                      id, STORE_CLIENT_NAME_MAX);
 	if (flags & ~(unsigned)APITOKEN_CLIENT_CAN_REVOKE)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "client %s: unknown flags", id);
+		                      "client %s: unknown flags", id);
 	memset(&op, 0, sizeof(op));
 	op.id = id;
 	op.name = name;
@@ -159,17 +158,17 @@ client_remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	ret = st->clients->del(st->clients, txn, &key, 0);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such client %s", op->id);
+		                      "no such client %s", op->id);
 	if (ret != 0)
 		return store_dberr(ret, "delete client");
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
 	return store_audit_append(st, txn, op->now, "client-removed", "", "",
-				  op->origin, detail);
+	                          op->origin, detail);
 }
 
 int
 apitoken_client_remove(apitoken_store_t *store, const char *id,
-		       const char *origin)
+                       const char *origin)
 {
 	struct client_op op;
 
@@ -177,7 +176,7 @@ apitoken_client_remove(apitoken_store_t *store, const char *id,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	if (!client_id_valid(id))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such client (invalid id)");
+		                      "no such client (invalid id)");
 	memset(&op, 0, sizeof(op));
 	op.id = id;
 	op.origin = origin;
@@ -192,7 +191,7 @@ struct client_walk {
 
 static int
 client_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
-	     const DBT *data, void *arg)
+             const DBT *data, void *arg)
 {
 	struct client_walk *w = arg;
 	char id[APITOKEN_CLIENT_ID_MAX + 1];
@@ -204,7 +203,7 @@ client_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 	(void)txn;
 	if (key->size == 0 || key->size > APITOKEN_CLIENT_ID_MAX)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed client key");
+		                      "store: malformed client key");
 	memcpy(id, key->data, key->size);
 	id[key->size] = '\0';
 	rc = client_decode(data->data, data->size, &v);
@@ -219,9 +218,9 @@ client_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 
 int
 apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
-			void *ctx)
+                        void *ctx)
 {
-	struct client_walk w = { fn, ctx };
+	struct client_walk w = {fn, ctx};
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
@@ -235,10 +234,10 @@ apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
  */
 int
 apitoken_client_authenticate(apitoken_store_t *store, const char *id,
-			     const char *secret, size_t secret_len,
-			     apitoken_client_t **client_out)
+                             const char *secret, size_t secret_len,
+                             apitoken_client_t **client_out)
 {
-	static const uint8_t dummy[APITOKEN_HASH_LEN] = { 0xa5 };
+	static const uint8_t dummy[APITOKEN_HASH_LEN] = {0xa5};
 	uint8_t h[APITOKEN_HASH_LEN], stored[APITOKEN_HASH_LEN];
 	uint8_t buf[512];
 	struct client_view v;
@@ -253,7 +252,7 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 	if (store == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	apitoken_token_hash(secret != NULL ? secret : "",
-			    secret != NULL ? secret_len : 0, h);
+	                    secret != NULL ? secret_len : 0, h);
 	memcpy(stored, dummy, sizeof(stored));
 	memset(&v, 0, sizeof(v));
 	if (client_id_valid(id)) {
@@ -266,23 +265,22 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 		data.ulen = sizeof(buf);
 		data.flags = DB_DBT_USERMEM;
 		ret = store->clients->get(store->clients, txn, &key, &data, 0);
-		if (ret == 0 &&
-		    client_decode(buf, data.size, &v) == 0) {
+		if (ret == 0 && client_decode(buf, data.size, &v) == 0) {
 			memcpy(stored, v.hash, sizeof(stored));
 			found = true;
 		} else if (ret != 0 && ret != DB_NOTFOUND &&
-			   ret != DB_BUFFER_SMALL) {
+		           ret != DB_BUFFER_SMALL) {
 			rc = store_dberr(ret, "read client");
 			if (rc == STORE_RETRY)
 				rc = apitoken_error(APITOKEN_ERR_STORE,
-						    "store: busy");
+				                    "store: busy");
 			goto out;
 		}
 	}
 	equal = apitoken_secret_equal(h, stored, sizeof(h));
 	if (!(equal && found) || secret == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_DENIED,
-				    "client authentication failed");
+		                    "client authentication failed");
 		goto out;
 	}
 	if (client_out != NULL) {
@@ -291,7 +289,7 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 		    (c->name = strdup(v.name)) == NULL) {
 			apitoken_client_free(c);
 			rc = apitoken_error(APITOKEN_ERR_NOMEM,
-					    "out of memory");
+			                    "out of memory");
 			goto out;
 		}
 		c->flags = v.flags;

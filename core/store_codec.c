@@ -92,8 +92,8 @@ wbuf_u8(struct wbuf *w, uint8_t v)
 void
 wbuf_u32(struct wbuf *w, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-			 (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
+	                (uint8_t)(v >> 8), (uint8_t)v};
 
 	wbuf_bytes(w, b, sizeof(b));
 }
@@ -116,7 +116,7 @@ wbuf_str(struct wbuf *w, const char *s)
 		s = "";
 	n = strlen(s) + 1;
 	if (n > 0xffff) {
-		w->oom = true;  /* callers validate lengths first */
+		w->oom = true; /* callers validate lengths first */
 		return;
 	}
 	wbuf_u8(w, (uint8_t)(n >> 8));
@@ -129,7 +129,7 @@ wbuf_done(const struct wbuf *w)
 {
 	if (w->oom)
 		return apitoken_error(APITOKEN_ERR_NOMEM,
-				      "out of memory encoding a record");
+		                      "out of memory encoding a record");
 	return 0;
 }
 
@@ -213,7 +213,7 @@ rbuf_end(const struct rbuf *r, const char *what)
 {
 	if (r->bad || r->off != r->len)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed %s record", what);
+		                      "store: malformed %s record", what);
 	return 0;
 }
 
@@ -329,7 +329,7 @@ user_decode(const void *p, size_t len, struct user_view *v)
 
 int
 client_encode(const uint8_t hash[APITOKEN_HASH_LEN], const char *name,
-	      unsigned flags, int64_t created, struct wbuf *w)
+              unsigned flags, int64_t created, struct wbuf *w)
 {
 	wbuf_u8(w, STORE_REC_VERSION);
 	wbuf_bytes(w, hash, APITOKEN_HASH_LEN);

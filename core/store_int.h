@@ -50,10 +50,10 @@
 
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_REC_VERSION 1u
-#define STORE_BUS_MAX 64        /* Business Units per user */
+#define STORE_BUS_MAX 64 /* Business Units per user */
 #define STORE_ORIGIN_MAX 256
 #define STORE_CLIENT_NAME_MAX 128
-#define STORE_PURGE_BATCH 500   /* tokens deleted per transaction */
+#define STORE_PURGE_BATCH 500 /* tokens deleted per transaction */
 #define STORE_DEADLOCK_RETRIES 20
 /* Returned by transaction bodies to ask the runner for another attempt. */
 #define STORE_RETRY (-1000)
@@ -107,20 +107,20 @@ void store_read_end(DB_TXN *txn);
  * the database in error details ("users", "outbox", ...).
  */
 typedef int (*store_visit_fn)(apitoken_store_t *st, DB_TXN *txn,
-			      const DBT *key, const DBT *data, void *arg);
+                              const DBT *key, const DBT *data, void *arg);
 int store_walk(apitoken_store_t *st, DB *db, const char *what,
-	       store_visit_fn visit, void *arg);
+               store_visit_fn visit, void *arg);
 
 const apitoken_config_t *store_cfg(apitoken_store_t *st);
 
 /* Next value of the counter "seq.<name>" in meta (inside txn). */
 int store_next_seq(apitoken_store_t *st, DB_TXN *txn, const char *name,
-		   uint64_t *seq_out);
+                   uint64_t *seq_out);
 
 void store_be64(uint8_t out[8], uint64_t v);
 uint64_t store_get_be64(const uint8_t in[8]);
 void store_expiry_key(uint8_t out[STORE_EXPIRY_KEY_LEN], int64_t exp,
-		      const uint8_t hash[APITOKEN_HASH_LEN]);
+                      const uint8_t hash[APITOKEN_HASH_LEN]);
 
 /* ---- store_codec.c -------------------------------------------------- */
 
@@ -161,7 +161,7 @@ struct tok_rec {
 	char hint[5];
 	int64_t iat;
 	int64_t exp;
-	int64_t reminded;   /* smallest reminder lead sent, 0 none */
+	int64_t reminded; /* smallest reminder lead sent, 0 none */
 };
 
 int tok_encode(const struct tok_rec *t, struct wbuf *w);
@@ -189,7 +189,7 @@ struct client_view {
 };
 
 int client_encode(const uint8_t hash[APITOKEN_HASH_LEN], const char *name,
-		  unsigned flags, int64_t created, struct wbuf *w);
+                  unsigned flags, int64_t created, struct wbuf *w);
 int client_decode(const void *p, size_t len, struct client_view *v);
 
 /* Audit and notice records: the public structs with seq from the key. */
@@ -201,43 +201,44 @@ int notice_decode(const void *p, size_t len, apitoken_notice_t *n);
 /* user_token value and expiry value */
 int hashref_encode(const uint8_t hash[APITOKEN_HASH_LEN], struct wbuf *w);
 int hashref_decode(const void *p, size_t len,
-		   uint8_t hash_out[APITOKEN_HASH_LEN]);
+                   uint8_t hash_out[APITOKEN_HASH_LEN]);
 
 /* ---- validation (store_users.c) -------------------------------------- */
 
 bool store_email_valid(const char *email);
 bool store_text_valid(const char *s, size_t max);
 int store_user_validate(const apitoken_config_t *cfg,
-			const apitoken_user_t *u);
+                        const apitoken_user_t *u);
 
 /* Read a user inside a write transaction (DB_RMW); *raw_out is malloc'ed
  * and holds the record the view points into. */
 int store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
-		    u_int32_t flags, void **raw_out, struct user_view *v);
+                    u_int32_t flags, void **raw_out, struct user_view *v);
 
 /* ---- store_audit.c / store_outbox.c --------------------------------- */
 
 int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-		       const char *event, const char *user,
-		       const char *token_id, const char *origin,
-		       const char *detail);
+                       const char *event, const char *user,
+                       const char *token_id, const char *origin,
+                       const char *detail);
 
 /* Queue a notice for tok (kind "created", ...) with the user's email. */
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-		       const char *kind, const struct tok_rec *tok,
-		       const char *email, const char *origin);
+                       const char *kind, const struct tok_rec *tok,
+                       const char *email, const char *origin);
 
 /* ---- store_tokens.c ------------------------------------------------- */
 
 /* Delete the token with hash h (record, user index, expiry index) inside
  * txn; tok gets the deleted record. */
 int store_token_delete(apitoken_store_t *st, DB_TXN *txn,
-		       const uint8_t h[APITOKEN_HASH_LEN], struct tok_rec *tok);
+                       const uint8_t h[APITOKEN_HASH_LEN],
+                       struct tok_rec *tok);
 /* Revoke the token of user (if any) as part of a user removal.  0 if the
  * user had none. */
 int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
-			    const char *user, const char *email,
-			    int64_t now, const char *event,
-			    const char *origin, const char *detail);
+                            const char *user, const char *email, int64_t now,
+                            const char *event, const char *origin,
+                            const char *detail);
 
 #endif /* APITOKEN_STORE_INT_H */

@@ -45,8 +45,8 @@ out:
 
 int
 store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-		   const char *kind, const struct tok_rec *tok,
-		   const char *email, const char *origin)
+                   const char *kind, const struct tok_rec *tok,
+                   const char *email, const char *origin)
 {
 	apitoken_notice_t n;
 	char msgid[96], obuf[STORE_ORIGIN_MAX + 1];
@@ -57,8 +57,8 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	if (rc != 0)
 		return rc;
 	/* Stable across retries: the mailer sends the same Message-ID. */
-	(void)snprintf(msgid, sizeof(msgid), "<%" PRIu64 ".%s@apitoken>",
-		       seq, tok->id);
+	(void)snprintf(msgid, sizeof(msgid), "<%" PRIu64 ".%s@apitoken>", seq,
+	               tok->id);
 	memset(&n, 0, sizeof(n));
 	n.seq = seq;
 	n.kind = kind;
@@ -84,7 +84,7 @@ struct notice_walk {
 
 static int
 notice_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
-	     const DBT *data, void *arg)
+             const DBT *data, void *arg)
 {
 	struct notice_walk *w = arg;
 	apitoken_notice_t n;
@@ -94,7 +94,7 @@ notice_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 	(void)txn;
 	if (key->size != 8)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed outbox key");
+		                      "store: malformed outbox key");
 	n.seq = store_get_be64(key->data);
 	rc = notice_decode(data->data, data->size, &n);
 	if (rc != 0)
@@ -104,9 +104,9 @@ notice_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 
 int
 apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
-			void *ctx)
+                        void *ctx)
 {
-	struct notice_walk w = { fn, ctx };
+	struct notice_walk w = {fn, ctx};
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
@@ -135,7 +135,7 @@ done_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	ret = st->outbox->del(st->outbox, txn, &key, 0);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no queued notice %" PRIu64, op->seq);
+		                      "no queued notice %" PRIu64, op->seq);
 	if (ret != 0)
 		return store_dberr(ret, "delete notice");
 	return 0;
@@ -144,7 +144,7 @@ done_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 int
 apitoken_outbox_done(apitoken_store_t *store, uint64_t seq)
 {
-	struct outbox_op op = { .seq = seq };
+	struct outbox_op op = {.seq = seq};
 
 	if (store == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
@@ -170,14 +170,14 @@ defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	ret = st->outbox->get(st->outbox, txn, &key, &data, DB_RMW);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no queued notice %" PRIu64, op->seq);
+		                      "no queued notice %" PRIu64, op->seq);
 	if (ret != 0)
 		return store_dberr(ret, "read notice");
 	n.seq = op->seq;
 	rc = notice_decode(data.data, data.size, &n);
 	if (rc == 0) {
 		(void)snprintf(errbuf, sizeof(errbuf), "%s",
-			       op->error != NULL ? op->error : "");
+		               op->error != NULL ? op->error : "");
 		n.attempts++;
 		n.next_attempt = op->next_attempt;
 		n.last_error = errbuf;
@@ -189,10 +189,10 @@ defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 
 int
 apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
-		      int64_t next_attempt, const char *error)
+                      int64_t next_attempt, const char *error)
 {
-	struct outbox_op op = { .seq = seq, .next_attempt = next_attempt,
-				.error = error };
+	struct outbox_op op = {
+	    .seq = seq, .next_attempt = next_attempt, .error = error};
 
 	if (store == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
@@ -223,7 +223,7 @@ retry_all_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	while ((ret = cur->get(cur, &key, &data, DB_NEXT | DB_RMW)) == 0) {
 		if (key.size != 8) {
 			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed outbox key");
+			                    "store: malformed outbox key");
 			goto out;
 		}
 		n.seq = store_get_be64(key.data);
@@ -259,7 +259,7 @@ out:
 int
 apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out)
 {
-	struct outbox_op op = { 0 };
+	struct outbox_op op = {0};
 	int rc;
 
 	if (count_out != NULL)
@@ -278,7 +278,7 @@ struct remind_op {
 	int64_t now;
 	const int64_t *leads;
 	size_t n_leads;
-	int64_t horizon;        /* now + the longest lead */
+	int64_t horizon; /* now + the longest lead */
 	uint8_t start[STORE_EXPIRY_KEY_LEN];
 	bool started;
 	/* results of one batch, applied after its commit */
@@ -295,7 +295,7 @@ due_lead(const struct remind_op *op, const struct tok_rec *t)
 	size_t i;
 
 	if (left <= 0)
-		return 0;       /* expired: the purge announces it */
+		return 0; /* expired: the purge announces it */
 	for (i = 0; i < op->n_leads; i++) {
 		int64_t lead = op->leads[i];
 
@@ -340,7 +340,7 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		key.data = malloc(STORE_EXPIRY_KEY_LEN);
 		if (key.data == NULL) {
 			rc = apitoken_error(APITOKEN_ERR_NOMEM,
-					    "out of memory");
+			                    "out of memory");
 			goto out;
 		}
 		memcpy(key.data, op->start, STORE_EXPIRY_KEY_LEN);
@@ -358,11 +358,11 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 
 		if (key.size != STORE_EXPIRY_KEY_LEN) {
 			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-					    "store: malformed expiry key");
+			                    "store: malformed expiry key");
 			goto out;
 		}
-		if ((int64_t)(store_get_be64(key.data) ^
-			      (UINT64_C(1) << 63)) > op->horizon)
+		if ((int64_t)(store_get_be64(key.data) ^ (UINT64_C(1) << 63)) >
+		    op->horizon)
 			break;
 		if (seen >= REMINDER_BATCH)
 			goto batch_full;
@@ -378,7 +378,7 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		td.flags = DB_DBT_USERMEM;
 		ret = st->tokens->get(st->tokens, txn, &tk, &td, DB_RMW);
 		if (ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL)
-			continue;       /* stale index entry: purge's job */
+			continue; /* stale index entry: purge's job */
 		if (ret != 0) {
 			rc = store_dberr(ret, "read token");
 			goto out;
@@ -396,9 +396,9 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		if (rc != 0)
 			goto out;
 		if (!uv.api_access)
-			continue;       /* an inactive token needs no renewal */
+			continue; /* an inactive token needs no renewal */
 		rc = store_notice_queue(st, txn, op->now, "reminder", &t,
-					uv.email, "reminder");
+		                        uv.email, "reminder");
 		if (rc != 0)
 			goto out;
 		t.reminded = lead;
@@ -435,8 +435,8 @@ out:
 
 int
 apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
-				const int64_t *leads, size_t n_leads,
-				size_t *queued_out)
+                                const int64_t *leads, size_t n_leads,
+                                size_t *queued_out)
 {
 	struct remind_op op;
 	size_t total = 0, i;

@@ -20,8 +20,8 @@
 
 #include "store_int.h"
 
-#define TOKEN_REC_BUF 256       /* a token record is about 120 bytes */
-#define USER_REC_BUF 8192       /* a user record with 64 units fits */
+#define TOKEN_REC_BUF 256 /* a token record is about 120 bytes */
+#define USER_REC_BUF 8192 /* a user record with 64 units fits */
 
 static void
 hash_key(DBT *key, const uint8_t *h)
@@ -47,7 +47,7 @@ info_from(const struct tok_rec *t, apitoken_token_info_t *info)
 /* Read and decode the token record with hash h. */
 static int
 token_read(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
-	   u_int32_t flags, struct tok_rec *t)
+           u_int32_t flags, struct tok_rec *t)
 {
 	uint8_t buf[TOKEN_REC_BUF];
 	DBT key, data;
@@ -63,7 +63,7 @@ token_read(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND, "no such token");
 	if (ret == DB_BUFFER_SMALL)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed token record");
+		                      "store: malformed token record");
 	if (ret != 0)
 		return store_dberr(ret, "read token");
 	return tok_decode(buf, data.size, t);
@@ -71,7 +71,7 @@ token_read(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
 
 static int
 token_write(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
-	    const struct tok_rec *t)
+            const struct tok_rec *t)
 {
 	uint8_t ekey[STORE_EXPIRY_KEY_LEN];
 	struct wbuf w;
@@ -90,7 +90,7 @@ token_write(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
 	if (ret == DB_KEYEXIST) {
 		/* 2^-256: a broken random generator, not bad luck. */
 		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
-				    "token collision; random generator?");
+		                    "token collision; random generator?");
 		goto out;
 	}
 	if (ret != 0) {
@@ -115,7 +115,7 @@ token_write(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
 	memset(&key, 0, sizeof(key));
 	key.data = ekey;
 	key.size = sizeof(ekey);
-	data.data = w.p;            /* version byte + hash, unused */
+	data.data = w.p; /* version byte + hash, unused */
 	data.size = 1;
 	ret = st->expiry->put(st->expiry, txn, &key, &data, 0);
 	if (ret != 0)
@@ -128,7 +128,7 @@ out:
 /* The hash of user's current token: 0, NOT_FOUND or an error. */
 static int
 user_token_read(apitoken_store_t *st, DB_TXN *txn, const char *user,
-		u_int32_t flags, uint8_t h[APITOKEN_HASH_LEN])
+                u_int32_t flags, uint8_t h[APITOKEN_HASH_LEN])
 {
 	uint8_t buf[64];
 	DBT key, data;
@@ -144,10 +144,10 @@ user_token_read(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	ret = st->user_token->get(st->user_token, txn, &key, &data, flags);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "user %s has no token", user);
+		                      "user %s has no token", user);
 	if (ret == DB_BUFFER_SMALL)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed user index record");
+		                      "store: malformed user index record");
 	if (ret != 0)
 		return store_dberr(ret, "read user index");
 	return hashref_decode(buf, data.size, h);
@@ -170,7 +170,7 @@ del_key(DB *db, DB_TXN *txn, const void *k, size_t len, const char *what)
 
 int
 store_token_delete(apitoken_store_t *st, DB_TXN *txn,
-		   const uint8_t h[APITOKEN_HASH_LEN], struct tok_rec *tok)
+                   const uint8_t h[APITOKEN_HASH_LEN], struct tok_rec *tok)
 {
 	uint8_t ekey[STORE_EXPIRY_KEY_LEN], cur[APITOKEN_HASH_LEN];
 	int rc;
@@ -183,7 +183,7 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
 		return rc;
 	store_expiry_key(ekey, tok->exp, h);
 	rc = del_key(st->expiry, txn, ekey, sizeof(ekey),
-		     "delete expiry index");
+	             "delete expiry index");
 	if (rc != 0)
 		return rc;
 	rc = user_token_read(st, txn, tok->user, DB_RMW, cur);
@@ -193,7 +193,7 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
 		return rc;
 	if (rc == APITOKEN_ERR_CORRUPT || memcmp(cur, h, sizeof(cur)) == 0)
 		rc = del_key(st->user_token, txn, tok->user, strlen(tok->user),
-			     "delete user index");
+		             "delete user index");
 	OPENSSL_cleanse(cur, sizeof(cur));
 	return rc;
 }
@@ -204,9 +204,9 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  */
 static int
 revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
-		  const char *email, int64_t now, const char *event,
-		  const char *origin, const char *detail,
-		  const char *notice, struct tok_rec *tok_out)
+                  const char *email, int64_t now, const char *event,
+                  const char *origin, const char *detail, const char *notice,
+                  struct tok_rec *tok_out)
 {
 	uint8_t h[APITOKEN_HASH_LEN];
 	int rc;
@@ -214,13 +214,13 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	rc = user_token_read(st, txn, user, DB_RMW, h);
 	if (rc == APITOKEN_ERR_CORRUPT) {
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "store: dropping malformed token index of %s",
-			     user);
+		             "store: dropping malformed token index of %s",
+		             user);
 		rc = del_key(st->user_token, txn, user, strlen(user),
-			     "delete user index");
-		return rc != 0 ? rc :
-			apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				       "user %s has no token", user);
+		             "delete user index");
+		return rc != 0 ? rc
+		               : apitoken_error(APITOKEN_ERR_NOT_FOUND,
+		                                "user %s has no token", user);
 	}
 	if (rc != 0)
 		return rc;
@@ -229,41 +229,41 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 		/* Unreadable, so unusable: drop it (its expiry entry goes
 		 * with the next purge, which finds no record). */
 		apitoken_log(APITOKEN_LOG_WARNING,
-			     "store: dropping a malformed token record of %s",
-			     user);
+		             "store: dropping a malformed token record of %s",
+		             user);
 		rc = del_key(st->tokens, txn, h, APITOKEN_HASH_LEN,
-			     "delete token");
+		             "delete token");
 		if (rc == 0)
 			rc = APITOKEN_ERR_NOT_FOUND;
 	}
 	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == APITOKEN_ERR_NOT_FOUND) {
 		rc = del_key(st->user_token, txn, user, strlen(user),
-			     "delete user index");
-		return rc != 0 ? rc :
-			apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				       "user %s has no token", user);
+		             "delete user index");
+		return rc != 0 ? rc
+		               : apitoken_error(APITOKEN_ERR_NOT_FOUND,
+		                                "user %s has no token", user);
 	}
 	if (rc != 0)
 		return rc;
-	rc = store_audit_append(st, txn, now, event, user, tok_out->id,
-				origin, detail);
+	rc = store_audit_append(st, txn, now, event, user, tok_out->id, origin,
+	                        detail);
 	if (rc == 0 && notice != NULL)
 		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
-					origin);
+		                        origin);
 	return rc;
 }
 
 int
 store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
-			const char *email, int64_t now, const char *event,
-			const char *origin, const char *detail)
+                        const char *email, int64_t now, const char *event,
+                        const char *origin, const char *detail)
 {
 	struct tok_rec t;
 	int rc;
 
 	rc = revoke_user_token(st, txn, user, email, now, event, origin,
-			       detail, "revoked", &t);
+	                       detail, "revoked", &t);
 	return rc == APITOKEN_ERR_NOT_FOUND ? 0 : rc;
 }
 
@@ -295,8 +295,8 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		return rc;
 	if (!v.api_access) {
 		rc = apitoken_error(APITOKEN_ERR_DISABLED,
-				    "API-token access is disabled for user %s",
-				    op->user);
+		                    "API-token access is disabled for user %s",
+		                    op->user);
 		goto out;
 	}
 	if (!(op->flags & APITOKEN_ISSUE_REPLACE)) {
@@ -306,21 +306,21 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		OPENSSL_cleanse(h, sizeof(h));
 		if (rc == 0) {
 			rc = apitoken_error(APITOKEN_ERR_EXISTS,
-					    "user %s already has a token; use "
-					    "--replace to regenerate",
-					    op->user);
+			                    "user %s already has a token; use "
+			                    "--replace to regenerate",
+			                    op->user);
 			goto out;
 		}
 		if (rc != APITOKEN_ERR_NOT_FOUND && rc != APITOKEN_ERR_CORRUPT)
 			goto out;
 	} else {
 		(void)snprintf(detail, sizeof(detail), "replaced by %s",
-			       op->tok.id);
+		               op->tok.id);
 		/* One mail for a regeneration: the "regenerated" notice
 		 * below, naming the new token. */
 		rc = revoke_user_token(st, txn, op->user, v.email, op->now,
-				       "replaced", op->origin, detail, NULL,
-				       &op->old);
+		                       "replaced", op->origin, detail, NULL,
+		                       &op->old);
 		if (rc == 0)
 			op->replaced = true;
 		else if (rc != APITOKEN_ERR_NOT_FOUND)
@@ -331,26 +331,26 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		goto out;
 	if (op->replaced)
 		(void)snprintf(detail, sizeof(detail), "replaces %s",
-			       op->old.id);
+		               op->old.id);
 	else
 		detail[0] = '\0';
 	rc = store_audit_append(st, txn, op->now, "issued", op->user,
-				op->tok.id, op->origin, detail);
+	                        op->tok.id, op->origin, detail);
 	if (rc != 0)
 		goto out;
 	rc = store_notice_queue(st, txn, op->now,
-				op->replaced ? "regenerated" : "created",
-				&op->tok, v.email, op->origin);
+	                        op->replaced ? "regenerated" : "created",
+	                        &op->tok, v.email, op->origin);
 out:
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_issue(apitoken_store_t *store, const char *user,
-		     unsigned flags, const char *origin,
-		     char token_out[APITOKEN_TOKEN_LEN + 1],
-		     apitoken_token_info_t *info_out)
+apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
+                     const char *origin,
+                     char token_out[APITOKEN_TOKEN_LEN + 1],
+                     apitoken_token_info_t *info_out)
 {
 	struct issue_op op;
 	char token[APITOKEN_TOKEN_LEN + 1];
@@ -363,7 +363,7 @@ apitoken_token_issue(apitoken_store_t *store, const char *user,
 	token_out[0] = '\0';
 	if (!apitoken_user_name_valid(user))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	memset(&op, 0, sizeof(op));
 	op.user = user;
 	op.flags = flags;
@@ -386,11 +386,12 @@ apitoken_token_issue(apitoken_store_t *store, const char *user,
 	memcpy(token_out, token, sizeof(token));
 	info_from(&op.tok, info_out);
 	if (op.replaced)
-		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s replaced by %s",
-			     op.old.id, user, op.tok.id);
+		apitoken_log(APITOKEN_LOG_INFO,
+		             "token %s of %s replaced by %s", op.old.id, user,
+		             op.tok.id);
 	else
 		apitoken_log(APITOKEN_LOG_INFO, "token %s issued to %s",
-			     op.tok.id, user);
+		             op.tok.id, user);
 out:
 	OPENSSL_cleanse(token, sizeof(token));
 	OPENSSL_cleanse(op.hash, sizeof(op.hash));
@@ -400,8 +401,8 @@ out:
 /* ---- revoke ---------------------------------------------------------- */
 
 struct revoke_op {
-	const char *user;           /* revoke by user, or */
-	const uint8_t *hash;        /* by secret */
+	const char *user;    /* revoke by user, or */
+	const uint8_t *hash; /* by secret */
 	const char *only_user;
 	const char *origin;
 	int64_t now;
@@ -419,15 +420,15 @@ revoke_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	rc = store_user_read(st, txn, op->user, DB_RMW, &raw, &v);
 	if (rc != 0)
 		return rc;
-	rc = revoke_user_token(st, txn, op->user, v.email, op->now,
-			       "revoked", op->origin, "", "revoked", &op->tok);
+	rc = revoke_user_token(st, txn, op->user, v.email, op->now, "revoked",
+	                       op->origin, "", "revoked", &op->tok);
 	free(raw);
 	return rc;
 }
 
 int
 apitoken_token_revoke(apitoken_store_t *store, const char *user,
-		      const char *origin, apitoken_token_info_t *info_out)
+                      const char *origin, apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	int rc;
@@ -438,7 +439,7 @@ apitoken_token_revoke(apitoken_store_t *store, const char *user,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	if (!apitoken_user_name_valid(user))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	memset(&op, 0, sizeof(op));
 	op.user = user;
 	op.origin = origin;
@@ -447,7 +448,7 @@ apitoken_token_revoke(apitoken_store_t *store, const char *user,
 	if (rc == 0) {
 		info_from(&op.tok, info_out);
 		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s revoked",
-			     op.tok.id, user);
+		             op.tok.id, user);
 	}
 	return rc;
 }
@@ -466,10 +467,10 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc != 0)
 		return rc;
 	if (op->only_user != NULL && strcmp(op->only_user, op->tok.user) != 0)
-		return apitoken_error(APITOKEN_ERR_DENIED,
-				      "the token does not belong to %s",
-				      apitoken_user_name_valid(op->only_user) ?
-					      op->only_user : "that user");
+		return apitoken_error(
+		    APITOKEN_ERR_DENIED, "the token does not belong to %s",
+		    apitoken_user_name_valid(op->only_user) ? op->only_user
+		                                            : "that user");
 	rc = store_token_delete(st, txn, op->hash, &op->tok);
 	if (rc != 0)
 		return rc;
@@ -480,20 +481,20 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	}
 	if (rc == 0)
 		rc = store_audit_append(st, txn, op->now, "revoked",
-					op->tok.user, op->tok.id, op->origin,
-					"revoked with the token itself");
+		                        op->tok.user, op->tok.id, op->origin,
+		                        "revoked with the token itself");
 	if (rc == 0)
 		rc = store_notice_queue(st, txn, op->now, "revoked", &op->tok,
-					v.email, op->origin);
+		                        v.email, op->origin);
 	free(raw);
 	return rc;
 }
 
 int
 apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
-			     size_t len, const char *only_user,
-			     const char *origin,
-			     apitoken_token_info_t *info_out)
+                             size_t len, const char *only_user,
+                             const char *origin,
+                             apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	uint8_t h[APITOKEN_HASH_LEN];
@@ -517,7 +518,7 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 	if (rc == 0) {
 		info_from(&op.tok, info_out);
 		apitoken_log(APITOKEN_LOG_INFO, "token %s of %s revoked",
-			     op.tok.id, op.tok.user);
+		             op.tok.id, op.tok.user);
 	}
 	return rc;
 }
@@ -526,7 +527,7 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 
 int
 apitoken_token_get(apitoken_store_t *store, const char *user,
-		   apitoken_token_info_t *info_out)
+                   apitoken_token_info_t *info_out)
 {
 	uint8_t h[APITOKEN_HASH_LEN];
 	struct tok_rec t;
@@ -539,7 +540,7 @@ apitoken_token_get(apitoken_store_t *store, const char *user,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	if (!apitoken_user_name_valid(user))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	rc = store_read_begin(store, &txn);
 	if (rc != 0)
 		return rc;
@@ -548,7 +549,7 @@ apitoken_token_get(apitoken_store_t *store, const char *user,
 		rc = token_read(store, txn, h, 0, &t);
 	if (rc == APITOKEN_ERR_NOT_FOUND)
 		rc = apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				    "user %s has no token", user);
+		                    "user %s has no token", user);
 	if (rc == 0)
 		info_from(&t, info_out);
 	store_read_end(txn);
@@ -563,8 +564,8 @@ struct token_walk {
 };
 
 static int
-token_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
-	    const DBT *data, void *arg)
+token_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key, const DBT *data,
+            void *arg)
 {
 	struct token_walk *w = arg;
 	apitoken_token_info_t info;
@@ -574,7 +575,7 @@ token_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 	(void)data;
 	if (key->size != STORE_EXPIRY_KEY_LEN)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed expiry key");
+		                      "store: malformed expiry key");
 	rc = token_read(st, txn, (uint8_t *)key->data + 8, 0, &t);
 	if (rc == APITOKEN_ERR_NOT_FOUND)
 		return 0;
@@ -586,15 +587,15 @@ token_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 
 int
 apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
-		       void *ctx)
+                       void *ctx)
 {
-	struct token_walk w = { fn, ctx };
+	struct token_walk w = {fn, ctx};
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	/* The expiry index gives soonest-first order. */
 	return store_walk(store, store->expiry, "expiry index", token_visit,
-			  &w);
+	                  &w);
 }
 
 void
@@ -615,7 +616,7 @@ apitoken_claims_clear(apitoken_claims_t *claims)
 
 static int
 claims_fill(const apitoken_config_t *cfg, const struct tok_rec *t,
-	    const struct user_view *v, apitoken_claims_t *c)
+            const struct user_view *v, apitoken_claims_t *c)
 {
 	size_t i;
 	int rc;
@@ -654,7 +655,7 @@ nomem:
  */
 int
 apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
-		     int64_t now, apitoken_claims_t *claims_out)
+                     int64_t now, apitoken_claims_t *claims_out)
 {
 	uint8_t h[APITOKEN_HASH_LEN];
 	uint8_t ubuf[USER_REC_BUF];
@@ -699,7 +700,7 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 		goto out;
 	if (ret == DB_BUFFER_SMALL) {
 		rc = apitoken_error(APITOKEN_ERR_CORRUPT,
-				    "store: malformed user record");
+		                    "store: malformed user record");
 		goto out;
 	}
 	if (ret != 0) {
@@ -718,7 +719,7 @@ out:
 	if (rc != 0) {
 		apitoken_claims_clear(claims_out);
 		apitoken_log(APITOKEN_LOG_ERR, "token check failed: %s",
-			     apitoken_last_error());
+		             apitoken_last_error());
 	}
 	return rc;
 }
@@ -727,7 +728,7 @@ out:
 
 struct purge_op {
 	int64_t now;
-	size_t batch;       /* deleted in the last committed batch */
+	size_t batch; /* deleted in the last committed batch */
 	bool finished;
 };
 
@@ -766,7 +767,7 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		}
 		if (key.size != STORE_EXPIRY_KEY_LEN) {
 			apitoken_log(APITOKEN_LOG_WARNING,
-				     "store: removing malformed expiry key");
+			             "store: removing malformed expiry key");
 			ret = cur->del(cur, 0);
 			if (ret != 0) {
 				rc = store_dberr(ret, "delete expiry key");
@@ -774,8 +775,8 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			}
 			continue;
 		}
-		if ((int64_t)(store_get_be64(key.data) ^
-			      (UINT64_C(1) << 63)) > op->now)
+		if ((int64_t)(store_get_be64(key.data) ^ (UINT64_C(1) << 63)) >
+		    op->now)
 			break;
 		memcpy(h, (uint8_t *)key.data + 8, sizeof(h));
 		rc = store_token_delete(st, txn, h, &t);
@@ -785,13 +786,13 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			 * both; there is nothing to announce. */
 			if (rc == APITOKEN_ERR_CORRUPT)
 				apitoken_log(APITOKEN_LOG_WARNING,
-					     "store: removing a malformed "
-					     "expired token record");
+				             "store: removing a malformed "
+				             "expired token record");
 			rc = del_key(st->tokens, txn, h, sizeof(h),
-				     "delete token");
+			             "delete token");
 			if (rc == 0)
 				rc = del_key(st->expiry, txn, key.data,
-					     key.size, "delete expiry key");
+				             key.size, "delete expiry key");
 			if (rc != 0)
 				goto out;
 			op->batch++;
@@ -802,16 +803,17 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		free(raw);
 		raw = NULL;
 		rc = store_user_read(st, txn, t.user, 0, &raw, &v);
-		if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+		if (rc == APITOKEN_ERR_NOT_FOUND ||
+		    rc == APITOKEN_ERR_CORRUPT) {
 			v.email = "";
 			rc = 0;
 		}
 		if (rc == 0)
 			rc = store_audit_append(st, txn, op->now, "expired",
-						t.user, t.id, "purge", "");
+			                        t.user, t.id, "purge", "");
 		if (rc == 0)
 			rc = store_notice_queue(st, txn, op->now, "expired",
-						&t, v.email, "purge");
+			                        &t, v.email, "purge");
 		if (rc != 0)
 			goto out;
 		op->batch++;
@@ -829,8 +831,8 @@ out:
 
 int
 apitoken_store_purge(apitoken_store_t *store, int64_t now,
-		     apitoken_progress_fn progress, void *ctx,
-		     size_t *deleted_out)
+                     apitoken_progress_fn progress, void *ctx,
+                     size_t *deleted_out)
 {
 	struct purge_op op;
 	size_t total = 0;
@@ -854,7 +856,7 @@ apitoken_store_purge(apitoken_store_t *store, int64_t now,
 	}
 	if (total > 0)
 		apitoken_log(APITOKEN_LOG_INFO, "purged %zu expired tokens",
-			     total);
+		             total);
 	if (deleted_out != NULL)
 		*deleted_out = total;
 	return rc;
@@ -862,7 +864,7 @@ apitoken_store_purge(apitoken_store_t *store, int64_t now,
 
 int
 apitoken_token_count_active(apitoken_store_t *store, int64_t now,
-			    size_t *count_out)
+                            size_t *count_out)
 {
 	uint8_t start[STORE_EXPIRY_KEY_LEN], zero[APITOKEN_HASH_LEN];
 	DB_TXN *txn = NULL;
@@ -886,7 +888,7 @@ apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 	key.ulen = sizeof(start);
 	key.size = sizeof(start);
 	key.flags = DB_DBT_USERMEM;
-	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;   /* keys only */
+	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM; /* keys only */
 	data.data = zero;
 	data.ulen = 0;
 	data.dlen = 0;
@@ -901,10 +903,10 @@ apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 		ret = cur->get(cur, &key, &data, DB_NEXT);
 	}
 	if (ret != DB_NOTFOUND) {
-		rc = ret == DB_BUFFER_SMALL ?
-			apitoken_error(APITOKEN_ERR_CORRUPT,
-				       "store: malformed expiry key") :
-			store_dberr(ret, "read expiry index");
+		rc = ret == DB_BUFFER_SMALL
+		         ? apitoken_error(APITOKEN_ERR_CORRUPT,
+		                          "store: malformed expiry key")
+		         : store_dberr(ret, "read expiry index");
 		goto out;
 	}
 	*count_out = n;

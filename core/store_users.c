@@ -74,39 +74,40 @@ store_email_valid(const char *email)
 
 static int
 validate_fields(const apitoken_config_t *cfg, const char *who,
-		const char *email, const char *role, char *const *bus,
-		size_t n_bus, bool check_bus)
+                const char *email, const char *role, char *const *bus,
+                size_t n_bus, bool check_bus)
 {
 	size_t i;
 
 	if (email != NULL && !store_email_valid(email))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: invalid email address", who);
+		                      "user %s: invalid email address", who);
 	if (role != NULL) {
 		if (!store_text_valid(role, APITOKEN_ROLE_MAX))
 			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "user %s: invalid role name",
-					      who);
+			                      "user %s: invalid role name",
+			                      who);
 		if (apitoken_config_role(cfg, role) == NULL)
 			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "user %s: role '%s' is not "
-					      "defined in the configuration",
-					      who, role);
+			                      "user %s: role '%s' is not "
+			                      "defined in the configuration",
+			                      who, role);
 	}
 	if (!check_bus)
 		return 0;
 	if (n_bus > STORE_BUS_MAX)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: more than %d Business Units",
-				      who, STORE_BUS_MAX);
+		                      "user %s: more than %d Business Units",
+		                      who, STORE_BUS_MAX);
 	if (n_bus > 0 && bus == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: no Business Units given", who);
+		                      "user %s: no Business Units given", who);
 	for (i = 0; i < n_bus; i++) {
 		if (bus[i] == NULL || !apitoken_bu_id_valid(bus[i]))
 			return apitoken_error(APITOKEN_ERR_INVALID,
-					      "user %s: Business Unit %zu is "
-					      "not a valid id", who, i + 1);
+			                      "user %s: Business Unit %zu is "
+			                      "not a valid id",
+			                      who, i + 1);
 	}
 	return 0;
 }
@@ -118,17 +119,17 @@ store_user_validate(const apitoken_config_t *cfg, const apitoken_user_t *u)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no user given");
 	if (!apitoken_user_name_valid(u->name))
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "invalid user name: use 1 to %d of "
-				      "A-Z a-z 0-9 . _ @ -",
-				      APITOKEN_USER_MAX);
+		                      "invalid user name: use 1 to %d of "
+		                      "A-Z a-z 0-9 . _ @ -",
+		                      APITOKEN_USER_MAX);
 	if (u->email == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: no email address", u->name);
+		                      "user %s: no email address", u->name);
 	if (u->role == NULL)
-		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: no role", u->name);
+		return apitoken_error(APITOKEN_ERR_INVALID, "user %s: no role",
+		                      u->name);
 	return validate_fields(cfg, u->name, u->email, u->role, u->bus,
-			       u->n_bus, true);
+	                       u->n_bus, true);
 }
 
 static void
@@ -141,7 +142,7 @@ name_key(DBT *key, const char *name)
 
 int
 store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
-		u_int32_t flags, void **raw_out, struct user_view *v)
+                u_int32_t flags, void **raw_out, struct user_view *v)
 {
 	DBT key, data;
 	int ret, rc;
@@ -149,14 +150,14 @@ store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
 	*raw_out = NULL;
 	if (!apitoken_user_name_valid(name))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	name_key(&key, name);
 	memset(&data, 0, sizeof(data));
 	data.flags = DB_DBT_MALLOC;
 	ret = st->users->get(st->users, txn, &key, &data, flags);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user %s", name);
+		                      "no such user %s", name);
 	if (ret != 0)
 		return store_dberr(ret, "read user");
 	rc = user_decode(data.data, data.size, v);
@@ -170,7 +171,7 @@ store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
 
 static int
 user_put(apitoken_store_t *st, DB_TXN *txn, const apitoken_user_t *u,
-	 u_int32_t flags)
+         u_int32_t flags)
 {
 	struct wbuf w;
 	DBT key, data;
@@ -187,7 +188,7 @@ user_put(apitoken_store_t *st, DB_TXN *txn, const apitoken_user_t *u,
 	ret = st->users->put(st->users, txn, &key, &data, flags);
 	if (ret == DB_KEYEXIST)
 		rc = apitoken_error(APITOKEN_ERR_EXISTS,
-				    "user %s already exists", u->name);
+		                    "user %s already exists", u->name);
 	else if (ret != 0)
 		rc = store_dberr(ret, "write user");
 out:
@@ -202,8 +203,8 @@ struct add_op {
 	size_t n;
 	const char *origin;
 	int64_t now;
-	const int *valid;       /* pre-validation result per user */
-	int *exists;            /* set in the transaction */
+	const int *valid; /* pre-validation result per user */
+	int *exists;      /* set in the transaction */
 };
 
 static int
@@ -230,9 +231,9 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		if (rc != 0)
 			return rc;
 		(void)snprintf(detail, sizeof(detail), "role %s%s", u.role,
-			       u.api_access ? "" : ", api access off");
-		rc = store_audit_append(st, txn, op->now, "user-added",
-					u.name, "", op->origin, detail);
+		               u.api_access ? "" : ", api access off");
+		rc = store_audit_append(st, txn, op->now, "user-added", u.name,
+		                        "", op->origin, detail);
 		if (rc != 0)
 			return rc;
 	}
@@ -241,7 +242,7 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 
 int
 apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
-		  const char *origin)
+                  const char *origin)
 {
 	struct add_op op;
 	int valid = 0, exists = 0, rc;
@@ -261,14 +262,14 @@ apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
 	rc = store_write(store, add_txn, &op);
 	if (rc == 0 && exists)
 		rc = apitoken_error(APITOKEN_ERR_EXISTS,
-				    "user %s already exists", user->name);
+		                    "user %s already exists", user->name);
 	return rc;
 }
 
 int
-apitoken_user_add_batch(apitoken_store_t *store,
-			const apitoken_user_t *users, size_t n,
-			const char *origin, int *results, char **errors_out)
+apitoken_user_add_batch(apitoken_store_t *store, const apitoken_user_t *users,
+                        size_t n, const char *origin, int *results,
+                        char **errors_out)
 {
 	struct add_op op;
 	int *valid = NULL, *exists = NULL;
@@ -312,7 +313,7 @@ apitoken_user_add_batch(apitoken_store_t *store,
 			results[i] = APITOKEN_ERR_EXISTS;
 			if (errors_out != NULL &&
 			    asprintf(&errors_out[i], "user %s already exists",
-				     users[i].name) < 0)
+			             users[i].name) < 0)
 				errors_out[i] = NULL;
 		} else {
 			results[i] = 0;
@@ -374,35 +375,35 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	u.updated = op->now;
 
 	detail[0] = '\0';
-#define ADD_DETAIL(...)                                                   \
-	do {                                                              \
-		int n_ = snprintf(detail + off, sizeof(detail) - off,     \
-				  __VA_ARGS__);                           \
-		if (n_ > 0 && (size_t)n_ < sizeof(detail) - off)          \
-			off += (size_t)n_;                                \
+#define ADD_DETAIL(...)                                                       \
+	do {                                                                  \
+		int n_ = snprintf(detail + off, sizeof(detail) - off,         \
+		                  __VA_ARGS__);                               \
+		if (n_ > 0 && (size_t)n_ < sizeof(detail) - off)              \
+			off += (size_t)n_;                                    \
 	} while (0)
 	if (ch->email != NULL && strcmp(ch->email, v.email) != 0)
 		ADD_DETAIL("%semail changed", off ? "; " : "");
 	if (ch->role != NULL && strcmp(ch->role, v.role) != 0)
 		ADD_DETAIL("%srole %s -> %s", off ? "; " : "", v.role,
-			   ch->role);
+		           ch->role);
 	if (ch->set_bus)
 		ADD_DETAIL("%sunits set (%zu)", off ? "; " : "", ch->n_bus);
 	if (ch->api_access >= 0 && (ch->api_access != 0) != v.api_access)
 		ADD_DETAIL("%sapi access %s", off ? "; " : "",
-			   ch->api_access ? "on" : "off");
+		           ch->api_access ? "on" : "off");
 #undef ADD_DETAIL
 	rc = user_put(st, txn, &u, 0);
 	if (rc == 0)
 		rc = store_audit_append(st, txn, op->now, "user-changed",
-					op->name, "", op->origin, detail);
+		                        op->name, "", op->origin, detail);
 	free(raw);
 	return rc;
 }
 
 int
 apitoken_user_update(apitoken_store_t *store, const char *name,
-		     const apitoken_user_change_t *change, const char *origin)
+                     const apitoken_user_change_t *change, const char *origin)
 {
 	struct update_op op;
 	int rc;
@@ -411,16 +412,16 @@ apitoken_user_update(apitoken_store_t *store, const char *name,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no change given");
 	if (!apitoken_user_name_valid(name))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	rc = validate_fields(store_cfg(store), name, change->email,
-			     change->role, change->bus, change->n_bus,
-			     change->set_bus);
+	                     change->role, change->bus, change->n_bus,
+	                     change->set_bus);
 	if (rc != 0)
 		return rc;
 	if (change->api_access < -1 || change->api_access > 1)
 		return apitoken_error(APITOKEN_ERR_INVALID,
-				      "user %s: api_access must be -1, 0 or 1",
-				      name);
+		                      "user %s: api_access must be -1, 0 or 1",
+		                      name);
 	op.name = name;
 	op.change = change;
 	op.origin = origin;
@@ -449,7 +450,7 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc != 0)
 		return rc;
 	rc = store_token_revoke_user(st, txn, op->name, v.email, op->now,
-				     "revoked", op->origin, "user removed");
+	                             "revoked", op->origin, "user removed");
 	if (rc != 0)
 		goto out;
 	name_key(&key, op->name);
@@ -458,8 +459,8 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		rc = store_dberr(ret, "delete user");
 		goto out;
 	}
-	rc = store_audit_append(st, txn, op->now, "user-removed", op->name,
-				"", op->origin, "");
+	rc = store_audit_append(st, txn, op->now, "user-removed", op->name, "",
+	                        op->origin, "");
 out:
 	free(raw);
 	return rc;
@@ -467,7 +468,7 @@ out:
 
 int
 apitoken_user_remove(apitoken_store_t *store, const char *name,
-		     const char *origin)
+                     const char *origin)
 {
 	struct remove_op op;
 
@@ -475,7 +476,7 @@ apitoken_user_remove(apitoken_store_t *store, const char *name,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	if (!apitoken_user_name_valid(name))
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-				      "no such user (invalid name)");
+		                      "no such user (invalid name)");
 	op.name = name;
 	op.origin = origin;
 	op.now = apitoken_now();
@@ -502,7 +503,7 @@ apitoken_user_free(apitoken_user_t *user)
 
 static int
 user_copy(const char *name, const struct user_view *v,
-	  apitoken_user_t **user_out)
+          apitoken_user_t **user_out)
 {
 	apitoken_user_t *u;
 	size_t i;
@@ -538,7 +539,7 @@ nomem:
 
 int
 apitoken_user_get(apitoken_store_t *store, const char *name,
-		  apitoken_user_t **user_out)
+                  apitoken_user_t **user_out)
 {
 	struct user_view v;
 	DB_TXN *txn = NULL;
@@ -568,8 +569,8 @@ struct user_walk {
 };
 
 static int
-user_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
-	   const DBT *data, void *arg)
+user_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key, const DBT *data,
+           void *arg)
 {
 	struct user_walk *w = arg;
 	char name[APITOKEN_USER_MAX + 1];
@@ -581,12 +582,12 @@ user_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 	(void)txn;
 	if (key->size == 0 || key->size > APITOKEN_USER_MAX)
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed user key");
+		                      "store: malformed user key");
 	memcpy(name, key->data, key->size);
 	name[key->size] = '\0';
 	if (!apitoken_user_name_valid(name))
 		return apitoken_error(APITOKEN_ERR_CORRUPT,
-				      "store: malformed user key");
+		                      "store: malformed user key");
 	rc = user_decode(data->data, data->size, &v);
 	if (rc != 0)
 		return rc;
@@ -603,10 +604,9 @@ user_visit(apitoken_store_t *st, DB_TXN *txn, const DBT *key,
 }
 
 int
-apitoken_user_foreach(apitoken_store_t *store, apitoken_user_fn fn,
-		      void *ctx)
+apitoken_user_foreach(apitoken_store_t *store, apitoken_user_fn fn, void *ctx)
 {
-	struct user_walk w = { fn, ctx };
+	struct user_walk w = {fn, ctx};
 
 	if (store == NULL || fn == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");

@@ -22,9 +22,8 @@ typedef struct apitokend_mail apitokend_mail_t;
  * negative APITOKEN_ERR_* (bad mail settings: APITOKEN_ERR_CONFIG with a
  * detail naming the key).
  */
-int apitokend_mail_start(apitoken_store_t *store,
-			 const apitoken_config_t *cfg,
-			 apitokend_mail_t **mail_out);
+int apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
+                         apitokend_mail_t **mail_out);
 
 /* Something was queued: deliver soon instead of at the next poll. */
 void apitokend_mail_kick(apitokend_mail_t *mail);

@@ -11,3 +11,7 @@ dist_check_DATA += tests/lib.sh
 # Every unit suite again under valgrind (normal build only).
 TESTS += tests/valgrind-unit.sh
 dist_check_SCRIPTS += tests/valgrind-unit.sh
+
+# Sources follow .clang-format.
+TESTS += tests/style.sh
+dist_check_SCRIPTS += tests/style.sh

@@ -30,13 +30,12 @@
 
 #define SAMPLE 10000
 
-static const char bench_db_config[] =
-	"set_cachesize 0 536870912 1\n"
-	"set_lg_bsize 4194304\n"
-	"set_lg_max 67108864\n"
-	"set_tx_max 140000\n"
-	"set_lk_detect DB_LOCK_DEFAULT\n"
-	"set_flags DB_TXN_WRITE_NOSYNC\n";
+static const char bench_db_config[] = "set_cachesize 0 536870912 1\n"
+                                      "set_lg_bsize 4194304\n"
+                                      "set_lg_max 67108864\n"
+                                      "set_tx_max 140000\n"
+                                      "set_lk_detect DB_LOCK_DEFAULT\n"
+                                      "set_flags DB_TXN_WRITE_NOSYNC\n";
 
 static apitoken_store_t *st;
 static char (*active_toks)[APITOKEN_TOKEN_LEN + 1];
@@ -83,7 +82,7 @@ worker(void *arg)
 
 		t0 = now_ns();
 		if (apitoken_token_check(st, tok, APITOKEN_TOKEN_LEN, now,
-					 &c) != 0 ||
+		                         &c) != 0 ||
 		    c.active != r->expect_active)
 			r->wrong++;
 		apitoken_claims_clear(&c);
@@ -94,7 +93,7 @@ worker(void *arg)
 
 static void
 measure(const char *kind, char (*toks)[APITOKEN_TOKEN_LEN + 1],
-	int expect_active, int threads, size_t calls)
+        int expect_active, int threads, size_t calls)
 {
 	struct run runs[2];
 	pthread_t th[2];
@@ -137,7 +136,7 @@ static int
 populate(apitoken_store_t *s, size_t n)
 {
 	apitoken_user_t users[1000];
-	char names[1000][16], emails[1000][32], *bus[1] = { "bench" };
+	char names[1000][16], emails[1000][32], *bus[1] = {"bench"};
 	char tok[APITOKEN_TOKEN_LEN + 1];
 	int results[1000];
 	size_t done = 0, i, k, batch;
@@ -147,9 +146,9 @@ populate(apitoken_store_t *s, size_t n)
 		batch = n - done < 1000 ? n - done : 1000;
 		for (i = 0; i < batch; i++) {
 			snprintf(names[i], sizeof(names[i]), "u%08zu",
-				 done + i);
+			         done + i);
 			snprintf(emails[i], sizeof(emails[i]),
-				 "u%08zu@example.org", done + i);
+			         "u%08zu@example.org", done + i);
 			memset(&users[i], 0, sizeof(users[i]));
 			users[i].name = names[i];
 			users[i].email = emails[i];
@@ -159,11 +158,11 @@ populate(apitoken_store_t *s, size_t n)
 			users[i].api_access = true;
 		}
 		if (apitoken_user_add_batch(s, users, batch, "bench", results,
-					    NULL) != 0)
+		                            NULL) != 0)
 			goto fail;
 		for (i = 0; i < batch; i++) {
 			if (apitoken_token_issue(s, names[i], 0, "bench", tok,
-						 NULL) != 0)
+			                         NULL) != 0)
 				goto fail;
 			/* Keep an evenly spread sample of active tokens. */
 			k = (done + i) % SAMPLE;
@@ -173,10 +172,10 @@ populate(apitoken_store_t *s, size_t n)
 		}
 		done += batch;
 		if (done % 100000 == 0 && apitoken_store_checkpoint(s) != 0)
-			goto fail;      /* also drops old log files */
+			goto fail; /* also drops old log files */
 		if (done % 100000 == 0)
 			fprintf(stderr, "  ... %zu tokens (%.0f s)\n", done,
-				(now_ns() - t0) / 1e9);
+			        (now_ns() - t0) / 1e9);
 	}
 	printf("  populated %zu users and tokens in %.1f s\n", n,
 	       (now_ns() - t0) / 1e9);
@@ -241,7 +240,7 @@ out:
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "bench_check: could not remove %s\n",
-				dir);
+			        dir);
 	}
 	return rc;
 }
@@ -276,7 +275,7 @@ main(int argc, char **argv)
 	if (calls < 1000)
 		calls = 1000;
 	apitoken_log_set_sink(apitoken_log_sink_stderr, "bench_check",
-			      APITOKEN_LOG_WARNING);
+	                      APITOKEN_LOG_WARNING);
 	active_toks = calloc(SAMPLE, sizeof(*active_toks));
 	unknown_toks = calloc(SAMPLE, sizeof(*unknown_toks));
 	bad_toks = calloc(SAMPLE, sizeof(*bad_toks));
@@ -285,7 +284,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	printf("bench_check: apitoken_token_check(), %zu calls per line; "
-	       "population with DB_TXN_WRITE_NOSYNC (bench only)\n", calls);
+	       "population with DB_TXN_WRITE_NOSYNC (bench only)\n",
+	       calls);
 	for (i = 0; i < n_sizes && rc == 0; i++)
 		rc = bench_size(base, sizes[i], calls, keep);
 	if (!keep)

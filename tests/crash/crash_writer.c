@@ -49,7 +49,7 @@ open_store(const char *dir, unsigned flags, apitoken_store_t **st)
 	rc = apitoken_store_open(cfg, flags, st);
 	if (rc != 0)
 		fprintf(stderr, "crash_writer: open %s: %s\n", dir,
-			apitoken_last_error());
+		        apitoken_last_error());
 	return rc;
 }
 
@@ -100,10 +100,10 @@ do_write(const char *dir, const char *logpath, int n_users, int seconds)
 		users[i].api_access = true;
 	}
 	rc = apitoken_user_add_batch(st, users, (size_t)n_users, "crash",
-				     results, NULL);
+	                             results, NULL);
 	if (rc != 0) {
 		fprintf(stderr, "crash_writer: import: %s\n",
-			apitoken_last_error());
+		        apitoken_last_error());
 		return 1;
 	}
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
@@ -112,27 +112,27 @@ do_write(const char *dir, const char *logpath, int n_users, int seconds)
 
 		r = (unsigned)rand() % 10;
 		if (r < 8) {
-			rc = apitoken_token_issue(st, u,
-						  r < 6 ? APITOKEN_ISSUE_REPLACE
-							: 0,
-						  "crash", tok, &info);
+			rc = apitoken_token_issue(
+			    st, u, r < 6 ? APITOKEN_ISSUE_REPLACE : 0, "crash",
+			    tok, &info);
 			if (rc == 0) {
-				snprintf(line, sizeof(line), "issued %s %s %s\n",
-					 u, tok, info.id);
+				snprintf(line, sizeof(line),
+				         "issued %s %s %s\n", u, tok, info.id);
 				log_line(fd, line);
 			} else if (rc != APITOKEN_ERR_EXISTS) {
 				fprintf(stderr, "crash_writer: issue: %s\n",
-					apitoken_last_error());
+				        apitoken_last_error());
 				return 1;
 			}
 		} else {
 			rc = apitoken_token_revoke(st, u, "crash", NULL);
 			if (rc == 0) {
-				snprintf(line, sizeof(line), "revoked %s\n", u);
+				snprintf(line, sizeof(line), "revoked %s\n",
+				         u);
 				log_line(fd, line);
 			} else if (rc != APITOKEN_ERR_NOT_FOUND) {
 				fprintf(stderr, "crash_writer: revoke: %s\n",
-					apitoken_last_error());
+				        apitoken_last_error());
 				return 1;
 			}
 		}
@@ -143,8 +143,8 @@ do_write(const char *dir, const char *logpath, int n_users, int seconds)
 
 struct user_state {
 	char name[APITOKEN_USER_MAX + 1];
-	char token[APITOKEN_TOKEN_LEN + 1];   /* "" if unknown or none */
-	char id[APITOKEN_ID_LEN + 1];         /* "" if none */
+	char token[APITOKEN_TOKEN_LEN + 1]; /* "" if unknown or none */
+	char id[APITOKEN_ID_LEN + 1];       /* "" if none */
 };
 
 static struct user_state *
@@ -183,7 +183,7 @@ do_verify(const char *dir, const char *logpath)
 {
 	static struct user_state us[MAX_USERS];
 	char line[512], user[APITOKEN_USER_MAX + 1], tok[128], id[64];
-	char (*old)[APITOKEN_TOKEN_LEN + 1] = NULL;
+	char(*old)[APITOKEN_TOKEN_LEN + 1] = NULL;
 	size_t n_old = 0, cap_old = 0, i, lines = 0, old_active = 0;
 	apitoken_store_t *st = NULL;
 	apitoken_token_info_t info;
@@ -199,7 +199,8 @@ do_verify(const char *dir, const char *logpath)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lines++;
 		tok[0] = id[0] = '\0';
-		if (sscanf(line, "issued %64s %127s %63s", user, tok, id) == 3 ||
+		if (sscanf(line, "issued %64s %127s %63s", user, tok, id) ==
+		        3 ||
 		    sscanf(line, "current %64s %63s", user, id) == 2 ||
 		    sscanf(line, "revoked %64s", user) == 1 ||
 		    sscanf(line, "none %64s", user) == 1) {
@@ -209,8 +210,8 @@ do_verify(const char *dir, const char *logpath)
 			if (u->token[0] != '\0') {
 				if (n_old == cap_old) {
 					cap_old = cap_old ? 2 * cap_old : 1024;
-					old = realloc(old, cap_old *
-							   sizeof(*old));
+					old = realloc(old,
+					              cap_old * sizeof(*old));
 					if (old == NULL)
 						return 2;
 				}
@@ -218,7 +219,7 @@ do_verify(const char *dir, const char *logpath)
 				       sizeof(u->token));
 			}
 			snprintf(u->token, sizeof(u->token), "%s",
-				 strncmp(line, "issued", 6) == 0 ? tok : "");
+			         strncmp(line, "issued", 6) == 0 ? tok : "");
 			snprintf(u->id, sizeof(u->id), "%s", id);
 		} else {
 			/* A torn last line cannot happen with write(); say
@@ -262,7 +263,7 @@ do_verify(const char *dir, const char *logpath)
 		       u->name);
 		if (rc == 0)
 			snprintf(line, sizeof(line), "current %s %s\n",
-				 u->name, info.id);
+			         u->name, info.id);
 		else
 			snprintf(line, sizeof(line), "none %s\n", u->name);
 		if (write(fd, line, strlen(line)) != (ssize_t)strlen(line) ||
@@ -273,7 +274,8 @@ do_verify(const char *dir, const char *logpath)
 		 * check it now. */
 		if (u->token[0] != '\0' && active(st, u->token, &errors)) {
 			printf("# %s: the expected token is active but "
-			       "not the user's current token\n", u->name);
+			       "not the user's current token\n",
+			       u->name);
 			errors++;
 		}
 	}
@@ -296,13 +298,14 @@ int
 main(int argc, char **argv)
 {
 	apitoken_log_set_sink(apitoken_log_sink_stderr, "crash_writer",
-			      APITOKEN_LOG_WARNING);
+	                      APITOKEN_LOG_WARNING);
 	if (argc == 6 && strcmp(argv[1], "write") == 0)
 		return do_write(argv[2], argv[3], atoi(argv[4]),
-				atoi(argv[5]));
+		                atoi(argv[5]));
 	if (argc == 4 && strcmp(argv[1], "verify") == 0)
 		return do_verify(argv[2], argv[3]);
-	fprintf(stderr, "usage: crash_writer write <store> <log> <users> "
-			"<seconds>\n       crash_writer verify <store> <log>\n");
+	fprintf(stderr,
+	        "usage: crash_writer write <store> <log> <users> "
+	        "<seconds>\n       crash_writer verify <store> <log>\n");
 	return 2;
 }

@@ -40,8 +40,8 @@ v2_close(void *handle)
 }
 
 const struct apitoken_validator apitoken_validator = {
-	.abi_version = 2u << 16,
-	.open = v2_open,
-	.check = v2_check,
-	.close = v2_close,
+    .abi_version = 2u << 16,
+    .open = v2_open,
+    .check = v2_check,
+    .close = v2_close,
 };

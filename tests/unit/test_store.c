@@ -32,10 +32,10 @@ START_TEST(test_busy_same_process)
 	char want[512];
 
 	ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &second),
-			 APITOKEN_ERR_BUSY);
+	                 APITOKEN_ERR_BUSY);
 	ck_assert_ptr_null(second);
 	(void)snprintf(want, sizeof(want), "store %s is in use by process %ld",
-		       ts_store_dir, (long)getpid());
+	               ts_store_dir, (long)getpid());
 	ck_assert_str_eq(apitoken_last_error(), want);
 	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), (long)getpid());
 	/* The failed open changed nothing: the first handle still works. */
@@ -45,7 +45,7 @@ START_TEST(test_busy_same_process)
 	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), 0);
 	ts_reopen();
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL),
-			 APITOKEN_ERR_EXISTS);
+	                 APITOKEN_ERR_EXISTS);
 }
 END_TEST
 
@@ -64,14 +64,16 @@ START_TEST(test_busy_other_process)
 	if (pid == 0) {
 		apitoken_store_t *mine = NULL;
 		char tok[APITOKEN_TOKEN_LEN + 1];
-		apitoken_user_t u = { .name = "bob", .email = "b@x.org",
-				      .role = "viewer", .api_access = true };
+		apitoken_user_t u = {.name = "bob",
+		                     .email = "b@x.org",
+		                     .role = "viewer",
+		                     .api_access = true};
 
 		close(ready[0]);
 		if (apitoken_store_open(ts_cfg, 0, &mine) != 0 ||
 		    apitoken_user_add(mine, &u, "child") != 0 ||
-		    apitoken_token_issue(mine, "bob", 0, "child", tok,
-					 NULL) != 0)
+		    apitoken_token_issue(mine, "bob", 0, "child", tok, NULL) !=
+		        0)
 			_exit(3);
 		if (write(ready[1], tok, APITOKEN_TOKEN_LEN) !=
 		    APITOKEN_TOKEN_LEN)
@@ -84,14 +86,14 @@ START_TEST(test_busy_other_process)
 		char tok[APITOKEN_TOKEN_LEN + 1];
 
 		ck_assert_int_eq(read(ready[0], tok, APITOKEN_TOKEN_LEN),
-				 APITOKEN_TOKEN_LEN);
+		                 APITOKEN_TOKEN_LEN);
 		tok[APITOKEN_TOKEN_LEN] = '\0';
 		ck_assert_int_eq(apitoken_store_owner(ts_store_dir), pid);
 		ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &st),
-				 APITOKEN_ERR_BUSY);
+		                 APITOKEN_ERR_BUSY);
 		(void)snprintf(want, sizeof(want),
-			       "store %s is in use by process %ld",
-			       ts_store_dir, (long)pid);
+		               "store %s is in use by process %ld",
+		               ts_store_dir, (long)pid);
 		ck_assert_str_eq(apitoken_last_error(), want);
 		/* kill -9 the owner: the kernel drops the lock, and the
 		 * next open recovers what the child committed. */
@@ -118,15 +120,15 @@ START_TEST(test_open_missing)
 	ck_assert_int_eq(apitoken_config_defaults(&cfg), 0);
 	ck_assert_int_eq(apitoken_config_set_store(cfg, missing), 0);
 	ck_assert_int_eq(apitoken_store_open(cfg, 0, &st),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_ptr_null(st);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
-				     "does not exist; run apitokenctl init"));
+	                             "does not exist; run apitokenctl init"));
 	ck_assert_int_ne(stat(missing, &sb), 0);
 	/* An existing folder that holds no store is left alone. */
 	ck_assert_int_eq(mkdir(missing, 0700), 0);
 	ck_assert_int_eq(apitoken_store_open(cfg, 0, &st),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_int_ne(asprintf(&lock, "%s/LOCK", missing), -1);
 	ck_assert_int_ne(stat(lock, &sb), 0);
 	ck_assert_int_eq(apitoken_store_owner(missing), 0);
@@ -138,9 +140,9 @@ END_TEST
 
 START_TEST(test_files_and_modes)
 {
-	static const char *files[] = { "LOCK", "DB_CONFIG", STORE_DB_META,
-				       STORE_DB_USERS, STORE_DB_TOKENS,
-				       STORE_DB_AUDIT, STORE_DB_OUTBOX };
+	static const char *files[] = {
+	    "LOCK",          "DB_CONFIG",    STORE_DB_META,  STORE_DB_USERS,
+	    STORE_DB_TOKENS, STORE_DB_AUDIT, STORE_DB_OUTBOX};
 	apitoken_config_t *cfg = NULL;
 	apitoken_store_t *st = NULL;
 	struct stat sb;
@@ -153,11 +155,11 @@ START_TEST(test_files_and_modes)
 	ck_assert_int_eq(stat(ts_store_dir, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		ck_assert_int_ne(asprintf(&path, "%s/%s", ts_store_dir,
-					  files[i]), -1);
+		ck_assert_int_ne(
+		    asprintf(&path, "%s/%s", ts_store_dir, files[i]), -1);
 		ck_assert_msg(stat(path, &sb) == 0, "%s missing", files[i]);
-		ck_assert_msg((sb.st_mode & 077) == 0, "%s mode %o",
-			      files[i], sb.st_mode & 07777);
+		ck_assert_msg((sb.st_mode & 077) == 0, "%s mode %o", files[i],
+		              sb.st_mode & 07777);
 		free(path);
 	}
 	/* Every file of the environment (regions, logs) is private. */
@@ -166,11 +168,11 @@ START_TEST(test_files_and_modes)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		ck_assert_int_ne(asprintf(&path, "%s/%s", ts_store_dir,
-					  de->d_name), -1);
+		ck_assert_int_ne(
+		    asprintf(&path, "%s/%s", ts_store_dir, de->d_name), -1);
 		ck_assert_int_eq(stat(path, &sb), 0);
 		ck_assert_msg((sb.st_mode & 077) == 0, "%s mode %o",
-			      de->d_name, sb.st_mode & 07777);
+		              de->d_name, sb.st_mode & 07777);
 		free(path);
 	}
 	closedir(d);
@@ -185,11 +187,11 @@ START_TEST(test_files_and_modes)
 	ck_assert_int_eq(apitoken_config_defaults(&cfg), 0);
 	ck_assert_int_eq(apitoken_config_set_store(cfg, own), 0);
 	ck_assert_int_eq(apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &st),
-			 0);
+	                 0);
 	apitoken_store_close(st);
 	text = ts_slurp(path, &len);
 	ck_assert_uint_eq(len, strlen("set_cachesize 0 8388608 1\n"
-				      "set_tx_max 3000\n"));
+	                              "set_tx_max 3000\n"));
 	free(text);
 	free(path);
 	free(own);
@@ -199,19 +201,20 @@ END_TEST
 
 START_TEST(test_schema_version)
 {
-	static const uint8_t v2[] = { 1, 0, 0, 0, 2 };
+	static const uint8_t v2[] = {1, 0, 0, 0, 2};
 	apitoken_store_t *st = NULL;
 
 	apitoken_store_close(ts_st);
 	ts_st = NULL;
 	ts_raw_put(STORE_DB_META, DB_BTREE, "schema", 6, v2, sizeof(v2));
 	ck_assert_int_eq(apitoken_store_open(ts_cfg, 0, &st),
-			 APITOKEN_ERR_CORRUPT);
+	                 APITOKEN_ERR_CORRUPT);
 	ck_assert_ptr_null(st);
-	ck_assert_ptr_nonnull(strstr(apitoken_last_error(),
-				     "schema version 2"));
-	ck_assert_int_eq(apitoken_store_open(ts_cfg, APITOKEN_STORE_CREATE,
-					     &st), APITOKEN_ERR_CORRUPT);
+	ck_assert_ptr_nonnull(
+	    strstr(apitoken_last_error(), "schema version 2"));
+	ck_assert_int_eq(
+	    apitoken_store_open(ts_cfg, APITOKEN_STORE_CREATE, &st),
+	    APITOKEN_ERR_CORRUPT);
 	/* Nothing stays locked after the refusal. */
 	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), 0);
 }
@@ -221,11 +224,14 @@ START_TEST(test_corrupt_records)
 {
 	/* Garbage of many shapes under valid keys. */
 	static const uint8_t shapes[][12] = {
-		{ 0 }, { 1 }, { 2, 1, 2, 3 }, { 1, 'a', 'b' },
-		{ 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
-		{ 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	    {0},
+	    {1},
+	    {2, 1, 2, 3},
+	    {1, 'a', 'b'},
+	    {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+	    {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	};
-	static const size_t lens[] = { 0, 1, 4, 3, 10, 12 };
+	static const size_t lens[] = {0, 1, 4, 3, 10, 12};
 	char tok[APITOKEN_TOKEN_LEN + 1];
 	uint8_t hash[APITOKEN_HASH_LEN];
 	apitoken_claims_t c;
@@ -235,29 +241,31 @@ START_TEST(test_corrupt_records)
 	int rc;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok, NULL), 0);
 	apitoken_token_hash(tok, APITOKEN_TOKEN_LEN, hash);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		apitoken_store_close(ts_st);
 		ts_st = NULL;
 		ts_raw_put(STORE_DB_TOKENS, DB_HASH, hash, sizeof(hash),
-			   shapes[i], lens[i]);
+		           shapes[i], lens[i]);
 		ts_reopen();
 		rc = apitoken_token_check(ts_st, tok, strlen(tok),
-					  apitoken_now(), &c);
-		ck_assert(rc == APITOKEN_ERR_CORRUPT || (rc == 0 && !c.active));
+		                          apitoken_now(), &c);
+		ck_assert(rc == APITOKEN_ERR_CORRUPT ||
+		          (rc == 0 && !c.active));
 		ck_assert(!c.active);
 		ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &info),
-				 APITOKEN_ERR_CORRUPT);
+		                 APITOKEN_ERR_CORRUPT);
 	}
 	/* Regenerating drops the damaged record; the new token works. */
 	{
 		char tok2[APITOKEN_TOKEN_LEN + 1];
 
 		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-						      APITOKEN_ISSUE_REPLACE,
-						      "test", tok2, NULL), 0);
+		                                      APITOKEN_ISSUE_REPLACE,
+		                                      "test", tok2, NULL),
+		                 0);
 		ck_assert(ts_active(tok2, NULL));
 		ck_assert(!ts_active(tok, NULL));
 		memcpy(tok, tok2, sizeof(tok));
@@ -267,19 +275,20 @@ START_TEST(test_corrupt_records)
 		apitoken_store_close(ts_st);
 		ts_st = NULL;
 		ts_raw_put(STORE_DB_USERS, DB_BTREE, "alice", 5, shapes[i],
-			   lens[i]);
+		           lens[i]);
 		ts_reopen();
 		ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &u),
-				 APITOKEN_ERR_CORRUPT);
+		                 APITOKEN_ERR_CORRUPT);
 		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-						      APITOKEN_ISSUE_REPLACE,
-						      "test", tok, NULL),
-				 APITOKEN_ERR_CORRUPT);
+		                                      APITOKEN_ISSUE_REPLACE,
+		                                      "test", tok, NULL),
+		                 APITOKEN_ERR_CORRUPT);
 	}
 	/* The sweep removes a damaged record instead of stalling on it. */
-	ck_assert_int_eq(apitoken_store_purge(ts_st, INT64_MAX - 1, NULL, NULL,
-					      &deleted), 0);
-	ck_assert_uint_eq(deleted, 2);  /* the token, the stale entry */
+	ck_assert_int_eq(
+	    apitoken_store_purge(ts_st, INT64_MAX - 1, NULL, NULL, &deleted),
+	    0);
+	ck_assert_uint_eq(deleted, 2); /* the token, the stale entry */
 	ck_assert_int_eq(apitoken_token_count_active(ts_st, 0, &deleted), 0);
 	ck_assert_uint_eq(deleted, 0);
 }
@@ -304,47 +313,52 @@ START_TEST(test_clients)
 	int seen = 0;
 
 	ck_assert_int_eq(apitoken_client_add(ts_st, "rs1", "Resource 1",
-					     APITOKEN_CLIENT_CAN_REVOKE,
-					     "test", secret), 0);
+	                                     APITOKEN_CLIENT_CAN_REVOKE,
+	                                     "test", secret),
+	                 0);
 	ck_assert(strncmp(secret, "apicli_", 7) == 0);
-	ck_assert_int_eq(apitoken_client_add(ts_st, "rs1", "again", 0, "test",
-					     other), APITOKEN_ERR_EXISTS);
-	ck_assert_int_eq(apitoken_client_add(ts_st, "bad id", "x", 0, "test",
-					     other), APITOKEN_ERR_INVALID);
+	ck_assert_int_eq(
+	    apitoken_client_add(ts_st, "rs1", "again", 0, "test", other),
+	    APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(
+	    apitoken_client_add(ts_st, "bad id", "x", 0, "test", other),
+	    APITOKEN_ERR_INVALID);
 	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
-						      strlen(secret), &c), 0);
+	                                              strlen(secret), &c),
+	                 0);
 	ck_assert_str_eq(c->id, "rs1");
 	ck_assert_str_eq(c->name, "Resource 1");
 	ck_assert_uint_eq(c->flags, APITOKEN_CLIENT_CAN_REVOKE);
 	apitoken_client_free(c);
 	c = NULL;
 	ck_assert_int_eq(apitoken_client_foreach(ts_st, client_seen, &seen),
-			 0);
+	                 0);
 	ck_assert_int_eq(seen, 1);
 	/* Wrong secret and unknown id: the same answer. */
-	ck_assert_int_eq(apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX,
-					       other), 0);
+	ck_assert_int_eq(
+	    apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX, other), 0);
 	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", other,
-						      strlen(other), &c),
-			 APITOKEN_ERR_DENIED);
+	                                              strlen(other), &c),
+	                 APITOKEN_ERR_DENIED);
 	ck_assert_ptr_null(c);
 	(void)snprintf(msg_wrong, sizeof(msg_wrong), "%s",
-		       apitoken_last_error());
+	               apitoken_last_error());
 	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs2", secret,
-						      strlen(secret), &c),
-			 APITOKEN_ERR_DENIED);
+	                                              strlen(secret), &c),
+	                 APITOKEN_ERR_DENIED);
 	ck_assert_str_eq(apitoken_last_error(), msg_wrong);
 	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
-						      strlen(secret) - 1, &c),
-			 APITOKEN_ERR_DENIED);
-	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", NULL, 0,
-						      &c), APITOKEN_ERR_DENIED);
+	                                              strlen(secret) - 1, &c),
+	                 APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(
+	    apitoken_client_authenticate(ts_st, "rs1", NULL, 0, &c),
+	    APITOKEN_ERR_DENIED);
 	ck_assert_int_eq(apitoken_client_remove(ts_st, "rs1", "test"), 0);
 	ck_assert_int_eq(apitoken_client_authenticate(ts_st, "rs1", secret,
-						      strlen(secret), NULL),
-			 APITOKEN_ERR_DENIED);
+	                                              strlen(secret), NULL),
+	                 APITOKEN_ERR_DENIED);
 	ck_assert_int_eq(apitoken_client_remove(ts_st, "rs1", "test"),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_audit_count(NULL, "client-added"), 1);
 	ck_assert_uint_eq(ts_audit_count(NULL, "client-removed"), 1);
 }
@@ -353,9 +367,11 @@ END_TEST
 START_TEST(test_user_validation)
 {
 	char *many[STORE_BUS_MAX + 1];
-	char *badbu[] = { "ok", "has space" };
-	apitoken_user_t u = { .name = "alice", .email = "alice@example.org",
-			      .role = "viewer", .api_access = true };
+	char *badbu[] = {"ok", "has space"};
+	apitoken_user_t u = {.name = "alice",
+	                     .email = "alice@example.org",
+	                     .role = "viewer",
+	                     .api_access = true};
 	apitoken_user_t *got = NULL;
 	char longname[80];
 	size_t i;
@@ -364,45 +380,45 @@ START_TEST(test_user_validation)
 	longname[sizeof(longname) - 1] = '\0';
 	u.name = longname;
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.name = "al ice";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.name = "";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.name = "alice";
 	u.email = "alice";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.email = "a@b@c";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.email = "alice@example.org\r\nBcc: x@y";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	u.email = "alice@example.org";
 	u.role = "emperor";
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "emperor"));
 	u.role = "viewer";
 	u.bus = badbu;
 	u.n_bus = 2;
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	for (i = 0; i <= STORE_BUS_MAX; i++)
 		many[i] = "x";
 	u.bus = many;
 	u.n_bus = STORE_BUS_MAX + 1;
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &got),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	u.n_bus = STORE_BUS_MAX;
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"), 0);
 	ck_assert_int_eq(apitoken_user_add(ts_st, &u, "t"),
-			 APITOKEN_ERR_EXISTS);
+	                 APITOKEN_ERR_EXISTS);
 	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &got), 0);
 	ck_assert_uint_eq(got->n_bus, STORE_BUS_MAX);
 	ck_assert(got->api_access);
@@ -423,18 +439,30 @@ count_users(const apitoken_user_t *u, void *ctx)
 START_TEST(test_batch_import)
 {
 	apitoken_user_t users[6] = {
-		{ .name = "u1", .email = "u1@x.org", .role = "viewer",
-		  .api_access = true },
-		{ .name = "u2", .email = "no-at-sign", .role = "viewer",
-		  .api_access = true },
-		{ .name = "u3", .email = "u3@x.org", .role = "nope",
-		  .api_access = true },
-		{ .name = "old", .email = "old@x.org", .role = "viewer",
-		  .api_access = true },
-		{ .name = "u1", .email = "u1b@x.org", .role = "admin",
-		  .api_access = true },
-		{ .name = "u6", .email = "u6@x.org", .role = "admin",
-		  .api_access = false },
+	    {.name = "u1",
+	     .email = "u1@x.org",
+	     .role = "viewer",
+	     .api_access = true},
+	    {.name = "u2",
+	     .email = "no-at-sign",
+	     .role = "viewer",
+	     .api_access = true},
+	    {.name = "u3",
+	     .email = "u3@x.org",
+	     .role = "nope",
+	     .api_access = true},
+	    {.name = "old",
+	     .email = "old@x.org",
+	     .role = "viewer",
+	     .api_access = true},
+	    {.name = "u1",
+	     .email = "u1b@x.org",
+	     .role = "admin",
+	     .api_access = true},
+	    {.name = "u6",
+	     .email = "u6@x.org",
+	     .role = "admin",
+	     .api_access = false},
 	};
 	int results[6], n = 0;
 	char *errors[6];
@@ -442,7 +470,8 @@ START_TEST(test_batch_import)
 
 	ck_assert_int_eq(ts_add_user("old", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(apitoken_user_add_batch(ts_st, users, 6, "import",
-						 results, errors), 0);
+	                                         results, errors),
+	                 0);
 	ck_assert_int_eq(results[0], 0);
 	ck_assert_int_eq(results[1], APITOKEN_ERR_INVALID);
 	ck_assert_int_eq(results[2], APITOKEN_ERR_INVALID);
@@ -459,9 +488,9 @@ START_TEST(test_batch_import)
 		free(errors[n]);
 	n = 0;
 	ck_assert_int_eq(apitoken_user_foreach(ts_st, count_users, &n), 0);
-	ck_assert_int_eq(n, 3);    /* old, u1, u6 */
+	ck_assert_int_eq(n, 3); /* old, u1, u6 */
 	ck_assert_int_eq(apitoken_user_get(ts_st, "u1", &got), 0);
-	ck_assert_str_eq(got->email, "u1@x.org");   /* the first u1 won */
+	ck_assert_str_eq(got->email, "u1@x.org"); /* the first u1 won */
 	apitoken_user_free(got);
 	ck_assert_int_eq(apitoken_user_get(ts_st, "u6", &got), 0);
 	ck_assert(!got->api_access);
@@ -483,7 +512,7 @@ reader(void *arg)
 	memcpy(tok, shared_tok, sizeof(tok));
 	while (!stop_readers) {
 		if (apitoken_token_check(ts_st, tok, strlen(tok),
-					 apitoken_now(), &c) != 0)
+		                         apitoken_now(), &c) != 0)
 			(*errors)++;
 		apitoken_claims_clear(&c);
 	}
@@ -494,21 +523,22 @@ START_TEST(test_concurrent_readers)
 {
 	char tok[APITOKEN_TOKEN_LEN + 1];
 	pthread_t th[2];
-	long errors[2] = { 0, 0 };
+	long errors[2] = {0, 0};
 	int i;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob", 0, "t",
-					      shared_tok, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bob", 0, "t", shared_tok, NULL), 0);
 	stop_readers = 0;
 	for (i = 0; i < 2; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, reader,
-						&errors[i]), 0);
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, reader, &errors[i]), 0);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-						      APITOKEN_ISSUE_REPLACE,
-						      "t", tok, NULL), 0);
+		                                      APITOKEN_ISSUE_REPLACE,
+		                                      "t", tok, NULL),
+		                 0);
 	stop_readers = 1;
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
@@ -529,7 +559,7 @@ writer(void *arg)
 
 	for (i = 0; i < 40; i++) {
 		rc = apitoken_token_issue(ts_st, user, APITOKEN_ISSUE_REPLACE,
-					  "t", tok, NULL);
+		                          "t", tok, NULL);
 		if (rc == 0 && i % 3 == 1)
 			rc = apitoken_token_revoke(ts_st, user, "t", NULL);
 		if (rc != 0)
@@ -540,7 +570,7 @@ writer(void *arg)
 
 START_TEST(test_concurrent_writers)
 {
-	static const char *names[] = { "w1", "w2", "w3", "w4" };
+	static const char *names[] = {"w1", "w2", "w3", "w4"};
 	pthread_t th[4];
 	void *res;
 	long failures = 0;
@@ -548,19 +578,19 @@ START_TEST(test_concurrent_writers)
 	int i;
 
 	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(ts_add_user(names[i], "viewer", 1, NULL,
-					     NULL), 0);
+		ck_assert_int_eq(
+		    ts_add_user(names[i], "viewer", 1, NULL, NULL), 0);
 	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, writer,
-						(void *)names[i]), 0);
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, writer, (void *)names[i]), 0);
 	for (i = 0; i < 4; i++) {
 		ck_assert_int_eq(pthread_join(th[i], &res), 0);
 		failures += (long)res;
 	}
 	ck_assert_int_eq(failures, 0);
 	/* 40 issues each, the last one (i = 39) not revoked. */
-	ck_assert_int_eq(apitoken_token_count_active(ts_st, apitoken_now(),
-						     &n), 0);
+	ck_assert_int_eq(
+	    apitoken_token_count_active(ts_st, apitoken_now(), &n), 0);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_uint_eq(ts_audit_count(NULL, "issued"), 160);
 	ck_assert_uint_eq(ts_audit_count(NULL, "revoked"), 4 * 13);
@@ -574,23 +604,23 @@ START_TEST(test_read_only)
 	apitoken_claims_t c;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "t", tok,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "t", tok, NULL), 0);
 	apitoken_store_close(ts_st);
 	ts_st = NULL;
-	ck_assert_int_eq(apitoken_store_open(ts_cfg, APITOKEN_STORE_RDONLY,
-					     &ro), 0);
+	ck_assert_int_eq(
+	    apitoken_store_open(ts_cfg, APITOKEN_STORE_RDONLY, &ro), 0);
 	ck_assert_int_eq(apitoken_store_owner(ts_store_dir), (long)getpid());
-	ck_assert_int_eq(apitoken_token_check(ro, tok, strlen(tok),
-					      apitoken_now(), &c), 0);
+	ck_assert_int_eq(
+	    apitoken_token_check(ro, tok, strlen(tok), apitoken_now(), &c), 0);
 	ck_assert(c.active);
 	apitoken_claims_clear(&c);
 	ck_assert_int_eq(apitoken_token_revoke(ro, "alice", "t", NULL),
-			 APITOKEN_ERR_DENIED);
+	                 APITOKEN_ERR_DENIED);
 	ck_assert_int_eq(apitoken_token_issue(ro, "alice",
-					      APITOKEN_ISSUE_REPLACE, "t",
-					      tok2, NULL),
-			 APITOKEN_ERR_DENIED);
+	                                      APITOKEN_ISSUE_REPLACE, "t",
+	                                      tok2, NULL),
+	                 APITOKEN_ERR_DENIED);
 	apitoken_store_close(ro);
 	ts_reopen();
 	ck_assert(ts_active(tok, NULL));

@@ -22,25 +22,40 @@ enum kind { K_TOKEN, K_USER, K_CLIENT, K_AUDIT, K_NOTICE, K_HASHREF, K_N };
 static void
 encode(enum kind k, struct wbuf *w)
 {
-	static const uint8_t hash[APITOKEN_HASH_LEN] = { 1, 2, 3 };
-	char *bus[] = { "north", "south", "east" };
-	struct tok_rec t = { .id = "0123456789abcdef", .user = "alice",
-			     .hint = "wxyz", .iat = 100, .exp = 200,
-			     .reminded = 86400 };
-	apitoken_user_t u = { .name = "alice", .email = "a@example.org",
-			      .role = "viewer", .bus = bus, .n_bus = 3,
-			      .api_access = true, .created = 1,
-			      .updated = 2 };
-	apitoken_audit_t a = { .time = 5, .event = "issued", .user = "alice",
-			       .token_id = "0123456789abcdef",
-			       .origin = "test", .detail = "d" };
-	apitoken_notice_t n = { .kind = "created", .user = "alice",
-				.email = "a@example.org",
-				.token_id = "0123456789abcdef",
-				.hint = "wxyz", .origin = "o", .time = 1,
-				.token_exp = 2, .attempts = 3,
-				.next_attempt = 4, .last_error = "",
-				.message_id = "<1.x@apitoken>" };
+	static const uint8_t hash[APITOKEN_HASH_LEN] = {1, 2, 3};
+	char *bus[] = {"north", "south", "east"};
+	struct tok_rec t = {.id = "0123456789abcdef",
+	                    .user = "alice",
+	                    .hint = "wxyz",
+	                    .iat = 100,
+	                    .exp = 200,
+	                    .reminded = 86400};
+	apitoken_user_t u = {.name = "alice",
+	                     .email = "a@example.org",
+	                     .role = "viewer",
+	                     .bus = bus,
+	                     .n_bus = 3,
+	                     .api_access = true,
+	                     .created = 1,
+	                     .updated = 2};
+	apitoken_audit_t a = {.time = 5,
+	                      .event = "issued",
+	                      .user = "alice",
+	                      .token_id = "0123456789abcdef",
+	                      .origin = "test",
+	                      .detail = "d"};
+	apitoken_notice_t n = {.kind = "created",
+	                       .user = "alice",
+	                       .email = "a@example.org",
+	                       .token_id = "0123456789abcdef",
+	                       .hint = "wxyz",
+	                       .origin = "o",
+	                       .time = 1,
+	                       .token_exp = 2,
+	                       .attempts = 3,
+	                       .next_attempt = 4,
+	                       .last_error = "",
+	                       .message_id = "<1.x@apitoken>"};
 	int rc = -1;
 
 	switch (k) {
@@ -74,8 +89,8 @@ decode(enum kind k, const uint8_t *p, size_t len)
 	struct tok_rec t;
 	struct user_view uv;
 	struct client_view cv;
-	apitoken_audit_t a = { 0 };
-	apitoken_notice_t n = { 0 };
+	apitoken_audit_t a = {0};
+	apitoken_notice_t n = {0};
 	uint8_t h[APITOKEN_HASH_LEN];
 
 	switch (k) {
@@ -116,7 +131,7 @@ START_TEST(test_round_trip)
 	struct wbuf w;
 	struct tok_rec t;
 	struct user_view uv;
-	apitoken_notice_t n = { .seq = 9 };
+	apitoken_notice_t n = {.seq = 9};
 
 	wbuf_init(&w);
 	encode(K_TOKEN, &w);
@@ -154,15 +169,15 @@ START_TEST(test_truncated_and_extended)
 		ck_assert_int_eq(decode_copy((enum kind)k, w.p, w.len), 0);
 		for (len = 0; len < w.len; len++)
 			ck_assert_int_eq(decode_copy((enum kind)k, w.p, len),
-					 APITOKEN_ERR_CORRUPT);
+			                 APITOKEN_ERR_CORRUPT);
 		longer = calloc(w.len + 1, 1);
 		memcpy(longer, w.p, w.len);
 		ck_assert_int_eq(decode_copy((enum kind)k, longer, w.len + 1),
-				 APITOKEN_ERR_CORRUPT);
+		                 APITOKEN_ERR_CORRUPT);
 		/* Another format version is refused. */
 		longer[0] = 2;
 		ck_assert_int_eq(decode_copy((enum kind)k, longer, w.len),
-				 APITOKEN_ERR_CORRUPT);
+		                 APITOKEN_ERR_CORRUPT);
 		free(longer);
 		wbuf_free(&w);
 	}
@@ -187,7 +202,8 @@ START_TEST(test_mutations)
 				memcpy(m, w.p, w.len);
 				m[i] ^= (uint8_t)(1u << bit);
 				rc = decode_copy((enum kind)k, m, w.len);
-				ck_assert(rc == 0 || rc == APITOKEN_ERR_CORRUPT);
+				ck_assert(rc == 0 ||
+				          rc == APITOKEN_ERR_CORRUPT);
 			}
 		}
 		/* Random bytes behind a valid version byte. */
@@ -199,7 +215,7 @@ START_TEST(test_mutations)
 			if (len > 0)
 				m[0] = STORE_REC_VERSION;
 			rc = decode_copy((enum kind)k, m,
-					 len < w.len ? len : w.len);
+			                 len < w.len ? len : w.len);
 			ck_assert(rc == 0 || rc == APITOKEN_ERR_CORRUPT);
 		}
 		free(m);

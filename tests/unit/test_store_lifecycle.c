@@ -28,8 +28,8 @@ START_TEST(test_issue_one_per_user)
 	char *scope = NULL;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, "sales", NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      &info), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &info), 0);
 	ck_assert_uint_eq(strlen(tok1), APITOKEN_TOKEN_LEN);
 	ck_assert(apitoken_token_id_valid(info.id));
 	ck_assert_str_eq(info.user, "alice");
@@ -40,11 +40,12 @@ START_TEST(test_issue_one_per_user)
 	free(scope);
 
 	/* A second token is refused, with the exact message. */
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok2,
-					      NULL), APITOKEN_ERR_EXISTS);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, NULL),
+	    APITOKEN_ERR_EXISTS);
 	ck_assert_str_eq(apitoken_last_error(),
-			 "user alice already has a token; use --replace to "
-			 "regenerate");
+	                 "user alice already has a token; use --replace to "
+	                 "regenerate");
 	ck_assert_str_eq(tok2, "");
 	ck_assert(ts_active(tok1, NULL));
 	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got), 0);
@@ -59,11 +60,12 @@ START_TEST(test_replace)
 	apitoken_token_info_t i1, i2, got;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      &i1), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &i1), 0);
 	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-					      APITOKEN_ISSUE_REPLACE, "test",
-					      tok2, &i2), 0);
+	                                      APITOKEN_ISSUE_REPLACE, "test",
+	                                      tok2, &i2),
+	                 0);
 	ck_assert_str_ne(tok1, tok2);
 	ck_assert_str_ne(i1.id, i2.id);
 	ck_assert(!ts_active(tok1, NULL));
@@ -77,8 +79,9 @@ START_TEST(test_replace)
 	/* Replace with no token just issues. */
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob",
-					      APITOKEN_ISSUE_REPLACE, "test",
-					      tok1, NULL), 0);
+	                                      APITOKEN_ISSUE_REPLACE, "test",
+	                                      tok1, NULL),
+	                 0);
 	ck_assert(ts_active(tok1, NULL));
 	ck_assert_uint_eq(ts_notice_count("bob", "created"), 1);
 }
@@ -89,43 +92,41 @@ START_TEST(test_revoke_final)
 	apitoken_token_info_t i1, rv, got;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      &i1), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &i1), 0);
 	ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", "test", &rv),
-			 0);
+	                 0);
 	ck_assert_str_eq(rv.id, i1.id);
 	ck_assert(!ts_active(tok1, NULL));
 	ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", "test", NULL),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_notice_count("alice", "revoked"), 1);
 	ck_assert_uint_eq(ts_audit_count("alice", "revoked"), 1);
 	/* A new token does not bring the old one back, nor does a reopen. */
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok2,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, NULL), 0);
 	ts_reopen();
 	ck_assert(!ts_active(tok1, NULL));
 	ck_assert(ts_active(tok2, NULL));
 	/* Revocation by the token itself (RFC 7009). */
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_revoke_secret(ts_st, tok2,
-						      strlen(tok2), "bob",
-						      "test", NULL),
-			 APITOKEN_ERR_DENIED);
+	ck_assert_int_eq(apitoken_token_revoke_secret(
+	                     ts_st, tok2, strlen(tok2), "bob", "test", NULL),
+	                 APITOKEN_ERR_DENIED);
 	ck_assert(ts_active(tok2, NULL));
-	ck_assert_int_eq(apitoken_token_revoke_secret(ts_st, tok2,
-						      strlen(tok2), "alice",
-						      "test", &rv), 0);
+	ck_assert_int_eq(apitoken_token_revoke_secret(
+	                     ts_st, tok2, strlen(tok2), "alice", "test", &rv),
+	                 0);
 	ck_assert_str_eq(rv.user, "alice");
 	ck_assert(!ts_active(tok2, NULL));
-	ck_assert_int_eq(apitoken_token_revoke_secret(ts_st, tok2,
-						      strlen(tok2), NULL,
-						      "test", NULL),
-			 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_int_eq(apitoken_token_revoke_secret(
+	                     ts_st, tok2, strlen(tok2), NULL, "test", NULL),
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_int_eq(apitoken_token_revoke_secret(ts_st, "garbage", 7,
-						      NULL, "test", NULL),
-			 APITOKEN_ERR_NOT_FOUND);
+	                                              NULL, "test", NULL),
+	                 APITOKEN_ERR_NOT_FOUND);
 }
 END_TEST
 
@@ -148,44 +149,47 @@ START_TEST(test_expiry_and_purge)
 	ts_cfg->token_lifetime = 1;
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      &info), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &info), 0);
 	ck_assert_int_eq(info.exp, info.iat + 1);
-	ck_assert_int_eq(apitoken_token_check(ts_st, tok1, strlen(tok1),
-					      info.exp - 1, &c), 0);
+	ck_assert_int_eq(
+	    apitoken_token_check(ts_st, tok1, strlen(tok1), info.exp - 1, &c),
+	    0);
 	ck_assert(c.active);
 	ck_assert_int_eq(c.exp, info.exp);
 	apitoken_claims_clear(&c);
 	/* Inactive from exp on, before any purge. */
-	ck_assert_int_eq(apitoken_token_check(ts_st, tok1, strlen(tok1),
-					      info.exp, &c), 0);
+	ck_assert_int_eq(
+	    apitoken_token_check(ts_st, tok1, strlen(tok1), info.exp, &c), 0);
 	ck_assert(!c.active);
 	ck_assert_ptr_null(c.username);
 	sleep(2);
 	ck_assert(!ts_active(tok1, NULL));
 	ts_cfg->token_lifetime = 3600;
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob", 0, "test", tok2,
-					      NULL), 0);
-	ck_assert_int_eq(apitoken_token_count_active(ts_st, apitoken_now(),
-						     &n), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bob", 0, "test", tok2, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_count_active(ts_st, apitoken_now(), &n), 0);
 	ck_assert_uint_eq(n, 1);
 
 	progress_calls = 0;
 	ck_assert_int_eq(apitoken_store_purge(ts_st, apitoken_now(), progress,
-					      NULL, &deleted), 0);
+	                                      NULL, &deleted),
+	                 0);
 	ck_assert_uint_eq(deleted, 1);
 	ck_assert_uint_eq(progress_calls, 1);
 	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &info),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_audit_count("alice", "expired"), 1);
 	ck_assert_uint_eq(ts_notice_count("alice", "expired"), 1);
 	ck_assert(ts_active(tok2, NULL));
 	/* Nothing left to purge; alice may have a new token. */
-	ck_assert_int_eq(apitoken_store_purge(ts_st, apitoken_now(), NULL,
-					      NULL, &deleted), 0);
+	ck_assert_int_eq(
+	    apitoken_store_purge(ts_st, apitoken_now(), NULL, NULL, &deleted),
+	    0);
 	ck_assert_uint_eq(deleted, 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 }
 END_TEST
 
@@ -211,33 +215,36 @@ START_TEST(test_purge_batches)
 	for (i = 0; i < STORE_PURGE_BATCH + 20; i++) {
 		(void)snprintf(name, sizeof(name), "u%04d", i);
 		ck_assert_int_eq(ts_add_user(name, "viewer", 1, NULL, NULL),
-				 0);
-		ck_assert_int_eq(apitoken_token_issue(ts_st, name, 0, "t",
-						      tok, NULL), 0);
+		                 0);
+		ck_assert_int_eq(
+		    apitoken_token_issue(ts_st, name, 0, "t", tok, NULL), 0);
 	}
 	progress_calls = 0;
 	ck_assert_int_eq(apitoken_store_purge(ts_st, apitoken_now() + 2,
-					      progress, NULL, &deleted), 0);
+	                                      progress, NULL, &deleted),
+	                 0);
 	ck_assert_uint_eq(deleted, STORE_PURGE_BATCH + 20);
 	ck_assert_uint_eq(progress_calls, 2);
 	ck_assert_int_eq(apitoken_token_count_active(ts_st, 0, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_uint_eq(ts_notice_count(NULL, "expired"),
-			  STORE_PURGE_BATCH + 20);
+	                  STORE_PURGE_BATCH + 20);
 }
 END_TEST
 
 START_TEST(test_refusals)
 {
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "nobody", 0, "test", tok1,
-					      NULL), APITOKEN_ERR_NOT_FOUND);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "nobody", 0, "test", tok1, NULL),
+	    APITOKEN_ERR_NOT_FOUND);
 	ck_assert_str_eq(tok1, "");
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "bad name", 0, "test",
-					      tok1, NULL),
-			 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bad name", 0, "test", tok1, NULL),
+	    APITOKEN_ERR_NOT_FOUND);
 	ck_assert_int_eq(ts_add_user("carol", "viewer", 0, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "carol", 0, "test", tok1,
-					      NULL), APITOKEN_ERR_DISABLED);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "carol", 0, "test", tok1, NULL),
+	    APITOKEN_ERR_DISABLED);
 	ck_assert_str_eq(tok1, "");
 	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 0);
 	ck_assert_uint_eq(ts_audit_count(NULL, "issued"), 0);
@@ -246,19 +253,19 @@ END_TEST
 
 START_TEST(test_disable_enable)
 {
-	apitoken_user_change_t ch = { .api_access = 0 };
+	apitoken_user_change_t ch = {.api_access = 0};
 	apitoken_token_info_t info;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 	ck_assert_int_eq(apitoken_user_update(ts_st, "alice", &ch, "test"), 0);
 	ck_assert(!ts_active(tok1, NULL));
 	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &info), 0);
 	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-					      APITOKEN_ISSUE_REPLACE, "test",
-					      tok2, NULL),
-			 APITOKEN_ERR_DISABLED);
+	                                      APITOKEN_ISSUE_REPLACE, "test",
+	                                      tok2, NULL),
+	                 APITOKEN_ERR_DISABLED);
 	ch.api_access = 1;
 	ck_assert_int_eq(apitoken_user_update(ts_st, "alice", &ch, "test"), 0);
 	ck_assert(ts_active(tok1, NULL));
@@ -268,14 +275,14 @@ END_TEST
 
 START_TEST(test_scope_at_check_time)
 {
-	apitoken_user_change_t ch = { .api_access = -1 };
-	char *bus[] = { "north", "south" };
+	apitoken_user_change_t ch = {.api_access = -1};
+	char *bus[] = {"north", "south"};
 	apitoken_user_t *u = NULL;
 	char *scope = NULL;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, "sales", NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 	ck_assert(ts_active(tok1, &scope));
 	ck_assert_str_eq(scope, "api:read bu:sales");
 	free(scope);
@@ -291,13 +298,13 @@ START_TEST(test_scope_at_check_time)
 	ck_assert_int_eq(apitoken_user_update(ts_st, "alice", &ch, "test"), 0);
 	ck_assert(ts_active(tok1, &scope));
 	ck_assert_str_eq(scope,
-			 "api:read api:write api:admin bu:north bu:south");
+	                 "api:read api:write api:admin bu:north bu:south");
 	free(scope);
 	/* An unknown role is refused and changes nothing. */
 	ch.set_bus = false;
 	ch.role = "emperor";
 	ck_assert_int_eq(apitoken_user_update(ts_st, "alice", &ch, "test"),
-			 APITOKEN_ERR_INVALID);
+	                 APITOKEN_ERR_INVALID);
 	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &u), 0);
 	ck_assert_str_eq(u->role, "admin");
 	ck_assert_uint_eq(u->n_bus, 2);
@@ -311,17 +318,17 @@ START_TEST(test_user_remove)
 	apitoken_user_t *u = NULL;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 	ck_assert_int_eq(apitoken_user_remove(ts_st, "alice", "test"), 0);
 	ck_assert(!ts_active(tok1, NULL));
 	ck_assert_int_eq(apitoken_user_get(ts_st, "alice", &u),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_audit_count("alice", "revoked"), 1);
 	ck_assert_uint_eq(ts_audit_count("alice", "user-removed"), 1);
 	ck_assert_uint_eq(ts_notice_count("alice", "revoked"), 1);
 	ck_assert_int_eq(apitoken_user_remove(ts_st, "alice", "test"),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	/* A new alice does not inherit the old token. */
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert(!ts_active(tok1, NULL));
@@ -331,8 +338,11 @@ END_TEST
 START_TEST(test_malformed_no_store_access)
 {
 	static const char *bad[] = {
-		"", "apitok_", "Bearer x", "apitok_0000",
-		"apitok_00000000000000000000000000000000000000000000xNNuP",
+	    "",
+	    "apitok_",
+	    "Bearer x",
+	    "apitok_0000",
+	    "apitok_00000000000000000000000000000000000000000000xNNuP",
 	};
 	apitoken_store_t fake;
 	apitoken_claims_t c;
@@ -344,26 +354,29 @@ START_TEST(test_malformed_no_store_access)
 	fake.lock_fd = -1;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_int_eq(apitoken_token_check(&fake, bad[i],
-						      strlen(bad[i]),
-						      apitoken_now(), &c), 0);
+		                                      strlen(bad[i]),
+		                                      apitoken_now(), &c),
+		                 0);
 		ck_assert(!c.active);
 	}
 	memset(big, 'a', sizeof(big));
-	ck_assert_int_eq(apitoken_token_check(&fake, big, sizeof(big),
-					      apitoken_now(), &c), 0);
+	ck_assert_int_eq(
+	    apitoken_token_check(&fake, big, sizeof(big), apitoken_now(), &c),
+	    0);
 	ck_assert(!c.active);
 	/* A valid token with a NUL inside. */
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 	memcpy(big, tok1, APITOKEN_TOKEN_LEN);
 	big[10] = '\0';
 	ck_assert_int_eq(apitoken_token_check(&fake, big, APITOKEN_TOKEN_LEN,
-					      apitoken_now(), &c), 0);
+	                                      apitoken_now(), &c),
+	                 0);
 	ck_assert(!c.active);
 	/* A well-formed but unknown token reaches the store: inactive. */
 	ck_assert_int_eq(apitoken_token_create(APITOKEN_TOKEN_PREFIX, tok2),
-			 0);
+	                 0);
 	ck_assert(!ts_active(tok2, NULL));
 	ck_assert(ts_active(tok1, NULL));
 }
@@ -376,8 +389,8 @@ static size_t secret_hits;
 static void
 scan_str(const char *s)
 {
-	if (s != NULL && (strstr(s, secret_tok) != NULL ||
-			  strstr(s, secret_hex) != NULL))
+	if (s != NULL &&
+	    (strstr(s, secret_tok) != NULL || strstr(s, secret_hex) != NULL))
 		secret_hits++;
 }
 
@@ -416,7 +429,7 @@ memmem_any(const char *hay, size_t len, const void *needle, size_t nl)
 
 START_TEST(test_no_secret_in_records)
 {
-	const char *files[] = { STORE_DB_AUDIT, STORE_DB_OUTBOX };
+	const char *files[] = {STORE_DB_AUDIT, STORE_DB_OUTBOX};
 	char tokens[3][APITOKEN_TOKEN_LEN + 1];
 	uint8_t hash[APITOKEN_HASH_LEN];
 	char *path, *buf;
@@ -424,15 +437,17 @@ START_TEST(test_no_secret_in_records)
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test",
-					      tokens[0], NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tokens[0], NULL),
+	    0);
 	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
-					      APITOKEN_ISSUE_REPLACE, "test",
-					      tokens[1], NULL), 0);
+	                                      APITOKEN_ISSUE_REPLACE, "test",
+	                                      tokens[1], NULL),
+	                 0);
 	ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", "test", NULL),
-			 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob", 0, "test",
-					      tokens[2], NULL), 0);
+	                 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bob", 0, "test", tokens[2], NULL), 0);
 	ck_assert_int_eq(apitoken_user_remove(ts_st, "bob", "test"), 0);
 	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 5);
 	ck_assert_int_eq(apitoken_store_checkpoint(ts_st), 0);
@@ -442,22 +457,23 @@ START_TEST(test_no_secret_in_records)
 		for (j = 0; j < APITOKEN_HASH_LEN; j++)
 			(void)snprintf(secret_hex + 2 * j, 3, "%02x", hash[j]);
 		secret_hits = 0;
-		ck_assert_int_eq(apitoken_audit_foreach(ts_st, NULL,
-							scan_audit, NULL), 0);
-		ck_assert_int_eq(apitoken_outbox_foreach(ts_st, scan_notice,
-							 NULL), 0);
+		ck_assert_int_eq(
+		    apitoken_audit_foreach(ts_st, NULL, scan_audit, NULL), 0);
+		ck_assert_int_eq(
+		    apitoken_outbox_foreach(ts_st, scan_notice, NULL), 0);
 		ck_assert_uint_eq(secret_hits, 0);
 		/* And the bytes on disk, whatever the encoding. */
 		for (f = 0; f < 2; f++) {
-			ck_assert_int_ne(asprintf(&path, "%s/%s",
-						  ts_store_dir, files[f]), -1);
+			ck_assert_int_ne(
+			    asprintf(&path, "%s/%s", ts_store_dir, files[f]),
+			    -1);
 			buf = ts_slurp(path, &len);
 			ck_assert_ptr_null(memmem_any(buf, len, tokens[i],
-						      APITOKEN_TOKEN_LEN));
-			ck_assert_ptr_null(memmem_any(buf, len, hash,
-						      sizeof(hash)));
+			                              APITOKEN_TOKEN_LEN));
+			ck_assert_ptr_null(
+			    memmem_any(buf, len, hash, sizeof(hash)));
 			ck_assert_ptr_null(memmem_any(buf, len, secret_hex,
-						      strlen(secret_hex)));
+			                              strlen(secret_hex)));
 			free(buf);
 			free(path);
 		}
@@ -468,11 +484,11 @@ END_TEST
 static size_t
 reminders(int64_t now)
 {
-	static const int64_t leads[] = { 30 * 86400, 7 * 86400, 86400 };
+	static const int64_t leads[] = {30 * 86400, 7 * 86400, 86400};
 	size_t n;
 
-	ck_assert_int_eq(apitoken_outbox_queue_reminders(ts_st, now, leads, 3,
-							 &n), 0);
+	ck_assert_int_eq(
+	    apitoken_outbox_queue_reminders(ts_st, now, leads, 3, &n), 0);
 	return n;
 }
 
@@ -483,8 +499,8 @@ START_TEST(test_reminders)
 	ts_cfg->token_lifetime = 10 * 86400;
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      &a), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &a), 0);
 	/* 10 days left: the 30-day reminder, once. */
 	ck_assert_uint_eq(reminders(a.iat), 1);
 	ck_assert_uint_eq(reminders(a.iat), 0);
@@ -495,9 +511,9 @@ START_TEST(test_reminders)
 	ck_assert_uint_eq(reminders(a.iat + 5 * 86400), 0);
 	/* bob is first seen with half a day left: one reminder, the most
 	 * urgent, and no later one for the longer leads. */
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "bob", 0, "test", tok2,
-					      &b), 0);
-	ck_assert_uint_eq(reminders(b.exp - 43200), 2);   /* alice: 1 day */
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bob", 0, "test", tok2, &b), 0);
+	ck_assert_uint_eq(reminders(b.exp - 43200), 2); /* alice: 1 day */
 	ck_assert_uint_eq(reminders(b.exp - 43000), 0);
 	ck_assert_uint_eq(ts_notice_count("alice", "reminder"), 3);
 	ck_assert_uint_eq(ts_notice_count("bob", "reminder"), 1);
@@ -525,14 +541,15 @@ START_TEST(test_outbox_ops)
 	size_t count;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "test", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
 	memset(&n, 0, sizeof(n));
 	ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice, &n), 1);
 	ck_assert_str_eq(n.email, "ok");
 	ck_assert_str_eq(n.message_id, "ok");
-	ck_assert_int_eq(apitoken_outbox_defer(ts_st, n.seq, 4000000000LL,
-					       "relay down"), 0);
+	ck_assert_int_eq(
+	    apitoken_outbox_defer(ts_st, n.seq, 4000000000LL, "relay down"),
+	    0);
 	ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice, &n), 1);
 	ck_assert_uint_eq(n.attempts, 1);
 	ck_assert_int_eq(n.next_attempt, 4000000000LL);
@@ -547,16 +564,16 @@ START_TEST(test_outbox_ops)
 
 		memset(origin, 'o', 99999);
 		origin[99999] = '\0';
-		ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", origin,
-						       NULL), 0);
+		ck_assert_int_eq(
+		    apitoken_token_revoke(ts_st, "alice", origin, NULL), 0);
 		free(origin);
 		ck_assert_uint_eq(ts_notice_count("alice", "revoked"), 1);
-		ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice,
-							 &n), 1);
+		ck_assert_int_eq(
+		    apitoken_outbox_foreach(ts_st, first_notice, &n), 1);
 		ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq), 0);
 	}
 	ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq),
-			 APITOKEN_ERR_NOT_FOUND);
+	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 0);
 }
 END_TEST
@@ -581,32 +598,31 @@ order_fn(const apitoken_token_info_t *t, void *ctx)
 
 START_TEST(test_listing_order_and_count)
 {
-	static const int64_t lifetimes[] = { 500, 100, 300 };
-	static const char *names[] = { "a1", "a2", "a3" };
-	struct order_ctx o = { 0, 0, 1 };
+	static const int64_t lifetimes[] = {500, 100, 300};
+	static const char *names[] = {"a1", "a2", "a3"};
+	struct order_ctx o = {0, 0, 1};
 	size_t n;
 	int i;
 
 	for (i = 0; i < 3; i++) {
 		ts_cfg->token_lifetime = lifetimes[i];
-		ck_assert_int_eq(ts_add_user(names[i], "viewer", 1, NULL,
-					     NULL), 0);
-		ck_assert_int_eq(apitoken_token_issue(ts_st, names[i], 0, "t",
-						      tok1, NULL), 0);
+		ck_assert_int_eq(
+		    ts_add_user(names[i], "viewer", 1, NULL, NULL), 0);
+		ck_assert_int_eq(
+		    apitoken_token_issue(ts_st, names[i], 0, "t", tok1, NULL),
+		    0);
 	}
 	ck_assert_int_eq(apitoken_token_foreach(ts_st, order_fn, &o), 0);
 	ck_assert_int_eq(o.n, 3);
 	ck_assert(o.sorted);
-	ck_assert_int_eq(apitoken_token_count_active(ts_st, apitoken_now(),
-						     &n), 0);
+	ck_assert_int_eq(
+	    apitoken_token_count_active(ts_st, apitoken_now(), &n), 0);
 	ck_assert_uint_eq(n, 3);
-	ck_assert_int_eq(apitoken_token_count_active(ts_st,
-						     apitoken_now() + 200,
-						     &n), 0);
+	ck_assert_int_eq(
+	    apitoken_token_count_active(ts_st, apitoken_now() + 200, &n), 0);
 	ck_assert_uint_eq(n, 2);
-	ck_assert_int_eq(apitoken_token_count_active(ts_st,
-						     apitoken_now() + 1000,
-						     &n), 0);
+	ck_assert_int_eq(
+	    apitoken_token_count_active(ts_st, apitoken_now() + 1000, &n), 0);
 	ck_assert_uint_eq(n, 0);
 }
 END_TEST
@@ -617,8 +633,8 @@ START_TEST(test_config_swap)
 	char *scope = NULL;
 
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, "x", NULL), 0);
-	ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0, "t", tok1,
-					      NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "t", tok1, NULL), 0);
 	/* The same roles but another unit prefix, as after a SIGHUP. */
 	ck_assert_int_eq(apitoken_config_defaults(&cfg2), 0);
 	free(cfg2->bu_scope_prefix);

@@ -25,9 +25,9 @@ ts_setup(void)
 	ck_assert_int_ne(asprintf(&ts_store_dir, "%s/store", ts_dir), -1);
 	ck_assert_int_eq(apitoken_config_defaults(&ts_cfg), 0);
 	ck_assert_int_eq(apitoken_config_set_store(ts_cfg, ts_store_dir), 0);
-	ck_assert_msg(apitoken_store_open(ts_cfg, APITOKEN_STORE_CREATE,
-					  &ts_st) == 0,
-		      "open: %s", apitoken_last_error());
+	ck_assert_msg(
+	    apitoken_store_open(ts_cfg, APITOKEN_STORE_CREATE, &ts_st) == 0,
+	    "open: %s", apitoken_last_error());
 }
 
 void
@@ -49,12 +49,12 @@ ts_reopen(void)
 	apitoken_store_close(ts_st);
 	ts_st = NULL;
 	ck_assert_msg(apitoken_store_open(ts_cfg, 0, &ts_st) == 0,
-		      "reopen: %s", apitoken_last_error());
+	              "reopen: %s", apitoken_last_error());
 }
 
 int
 ts_add_user(const char *name, const char *role, int api_access,
-	    const char *bu1, const char *bu2)
+            const char *bu1, const char *bu2)
 {
 	apitoken_user_t u;
 	char *bus[2];
@@ -80,7 +80,8 @@ ts_active(const char *token, char **scope_out)
 	int active;
 
 	ck_assert_int_eq(apitoken_token_check(ts_st, token, strlen(token),
-					      apitoken_now(), &c), 0);
+	                                      apitoken_now(), &c),
+	                 0);
 	active = c.active;
 	if (scope_out != NULL)
 		*scope_out = c.scope != NULL ? strdup(c.scope) : NULL;
@@ -107,10 +108,10 @@ audit_counter(const apitoken_audit_t *a, void *ctx)
 size_t
 ts_audit_count(const char *user, const char *event)
 {
-	struct count_ctx c = { user, event, 0 };
+	struct count_ctx c = {user, event, 0};
 
-	ck_assert_int_eq(apitoken_audit_foreach(ts_st, user, audit_counter,
-						&c), 0);
+	ck_assert_int_eq(
+	    apitoken_audit_foreach(ts_st, user, audit_counter, &c), 0);
 	return c.n;
 }
 
@@ -128,16 +129,16 @@ notice_counter(const apitoken_notice_t *n, void *ctx)
 size_t
 ts_notice_count(const char *user, const char *kind)
 {
-	struct count_ctx c = { user, kind, 0 };
+	struct count_ctx c = {user, kind, 0};
 
 	ck_assert_int_eq(apitoken_outbox_foreach(ts_st, notice_counter, &c),
-			 0);
+	                 0);
 	return c.n;
 }
 
 void
 ts_raw_put(const char *file, DBTYPE type, const void *k, size_t kl,
-	   const void *v, size_t vl)
+           const void *v, size_t vl)
 {
 	DB_ENV *env;
 	DB *db;
@@ -145,15 +146,14 @@ ts_raw_put(const char *file, DBTYPE type, const void *k, size_t kl,
 
 	ck_assert_int_eq(db_env_create(&env, 0), 0);
 	ck_assert_int_eq(env->open(env, ts_store_dir,
-				   DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-					   DB_INIT_LOG | DB_INIT_MPOOL |
-					   DB_RECOVER | DB_PRIVATE,
-				   0600),
-			 0);
+	                           DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	                               DB_INIT_LOG | DB_INIT_MPOOL |
+	                               DB_RECOVER | DB_PRIVATE,
+	                           0600),
+	                 0);
 	ck_assert_int_eq(db_create(&db, env, 0), 0);
-	ck_assert_int_eq(db->open(db, NULL, file, NULL, type,
-				  DB_AUTO_COMMIT, 0600),
-			 0);
+	ck_assert_int_eq(
+	    db->open(db, NULL, file, NULL, type, DB_AUTO_COMMIT, 0600), 0);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = (void *)k;

@@ -41,7 +41,7 @@ unit_tmpdir(void)
 
 static int
 remove_entry(const char *path, const struct stat *sb, int flag,
-	     struct FTW *ftw)
+             struct FTW *ftw)
 {
 	(void)sb;
 	(void)flag;

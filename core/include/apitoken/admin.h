@@ -20,13 +20,13 @@ extern "C" {
 #endif
 
 typedef struct apitoken_admin_io {
-	FILE *in;            /* standard input of the command */
-	FILE *out;           /* its standard output */
-	FILE *err;           /* its error messages */
-	bool json;           /* --json given */
-	bool tty;            /* out is a terminal: progress may be shown */
-	const char *origin;  /* who asks, for audit and email ("apitokenctl
-				uid 0", "admin socket uid 1000 pid 42") */
+	FILE *in;           /* standard input of the command */
+	FILE *out;          /* its standard output */
+	FILE *err;          /* its error messages */
+	bool json;          /* --json given */
+	bool tty;           /* out is a terminal: progress may be shown */
+	const char *origin; /* who asks, for audit and email ("apitokenctl
+	                       uid 0", "admin socket uid 1000 pid 42") */
 } apitoken_admin_io_t;
 
 /*
@@ -38,7 +38,7 @@ typedef struct apitoken_admin_io {
  * and 1 from "token check" for an inactive token.
  */
 int apitoken_admin_run(apitoken_store_t *store, int argc, char **argv,
-		       const apitoken_admin_io_t *io);
+                       const apitoken_admin_io_t *io);
 
 /* Usage text of apitokenctl. */
 void apitoken_admin_usage(FILE *out);
@@ -59,7 +59,7 @@ int apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin);
  * daemon cannot be reached within timeout_ms.
  */
 int apitoken_admin_call(const char *socket_path, int argc, char **argv,
-			const apitoken_admin_io_t *io, int timeout_ms);
+                        const apitoken_admin_io_t *io, int timeout_ms);
 
 #ifdef __cplusplus
 }

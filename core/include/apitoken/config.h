@@ -51,37 +51,37 @@ typedef struct apitoken_role {
 } apitoken_role_t;
 
 typedef struct apitoken_config {
-	char *path;              /* file that was read, NULL for built-ins */
-	char *store;             /* Berkeley DB environment folder */
-	int64_t token_lifetime;  /* seconds, > 0 */
-	char *bu_scope_prefix;   /* "bu:" */
+	char *path;             /* file that was read, NULL for built-ins */
+	char *store;            /* Berkeley DB environment folder */
+	int64_t token_lifetime; /* seconds, > 0 */
+	char *bu_scope_prefix;  /* "bu:" */
 	apitoken_role_t *roles;
 	size_t n_roles;
 
 	/* apitokend */
-	char *listen_host;       /* "127.0.0.1" */
-	uint16_t listen_port;    /* 8080; 0 lets the kernel choose (tests) */
-	char *issuer;            /* "http://127.0.0.1:8080" unless set */
-	char *audience;          /* "apitoken" */
-	char *admin_socket;      /* "<store>/admin.sock" unless set */
-	char *local_socket;      /* "<store>/local.sock" unless set */
-	char *admin_group;       /* NULL: owner only */
+	char *listen_host;    /* "127.0.0.1" */
+	uint16_t listen_port; /* 8080; 0 lets the kernel choose (tests) */
+	char *issuer;         /* "http://127.0.0.1:8080" unless set */
+	char *audience;       /* "apitoken" */
+	char *admin_socket;   /* "<store>/admin.sock" unless set */
+	char *local_socket;   /* "<store>/local.sock" unless set */
+	char *admin_group;    /* NULL: owner only */
 	unsigned local_socket_mode; /* 0660 */
-	char *tls_cert;          /* NULL: plain HTTP */
+	char *tls_cert;             /* NULL: plain HTTP */
 	char *tls_key;
-	unsigned threads;        /* 0: one per CPU */
-	size_t max_body;         /* 4096 */
+	unsigned threads;            /* 0: one per CPU */
+	size_t max_body;             /* 4096 */
 	unsigned connection_timeout; /* seconds, 10 */
-	int64_t sweep_interval;  /* seconds, 60 */
+	int64_t sweep_interval;      /* seconds, 60 */
 
 	/* mail (issue: notifications) */
-	char *mail_relay;        /* NULL: keep messages queued */
-	char *mail_from;         /* "apitoken@localhost" */
+	char *mail_relay; /* NULL: keep messages queued */
+	char *mail_from;  /* "apitoken@localhost" */
 	char *mail_username;
 	char *mail_password_file;
-	int64_t *reminders;      /* lead times in seconds, descending */
-	size_t n_reminders;      /* default 30d, 7d, 1d */
-	int64_t mail_retry_max;  /* longest backoff, seconds, 3600 */
+	int64_t *reminders;     /* lead times in seconds, descending */
+	size_t n_reminders;     /* default 30d, 7d, 1d */
+	int64_t mail_retry_max; /* longest backoff, seconds, 3600 */
 } apitoken_config_t;
 
 /*
@@ -109,11 +109,12 @@ int apitoken_config_set_store(apitoken_config_t *cfg, const char *dir);
 
 /* The role called name, or NULL. */
 const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,
-					    const char *name);
+                                            const char *name);
 
 /*
  * Parse a duration: "<n>" (seconds) or "<n>s|m|h|d|w", n a positive
- * decimal integer, no sign, no spaces, no overflow.  0 or APITOKEN_ERR_INVALID.
+ * decimal integer, no sign, no spaces, no overflow.  0 or
+ * APITOKEN_ERR_INVALID.
  */
 int apitoken_duration_parse(const char *text, int64_t *secs_out);
 

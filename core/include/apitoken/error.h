@@ -16,18 +16,18 @@ extern "C" {
 
 enum apitoken_err {
 	APITOKEN_OK = 0,
-	APITOKEN_ERR_INTERNAL = -1,    /* a bug or an impossible state */
-	APITOKEN_ERR_NOMEM = -2,       /* out of memory */
-	APITOKEN_ERR_INVALID = -3,     /* bad argument or malformed input */
-	APITOKEN_ERR_NOT_FOUND = -4,   /* no such user, token or client */
-	APITOKEN_ERR_EXISTS = -5,      /* already there (user, client, token) */
-	APITOKEN_ERR_BUSY = -6,        /* store held by another process */
-	APITOKEN_ERR_STORE = -7,       /* Berkeley DB failed */
-	APITOKEN_ERR_CONFIG = -8,      /* configuration file is wrong */
-	APITOKEN_ERR_DISABLED = -9,    /* user's API-token option is off */
-	APITOKEN_ERR_IO = -10,         /* file, socket or system call failed */
-	APITOKEN_ERR_CORRUPT = -11,    /* a stored record is malformed */
-	APITOKEN_ERR_DENIED = -12,     /* authentication or permission refused */
+	APITOKEN_ERR_INTERNAL = -1,  /* a bug or an impossible state */
+	APITOKEN_ERR_NOMEM = -2,     /* out of memory */
+	APITOKEN_ERR_INVALID = -3,   /* bad argument or malformed input */
+	APITOKEN_ERR_NOT_FOUND = -4, /* no such user, token or client */
+	APITOKEN_ERR_EXISTS = -5,    /* already there (user, client, token) */
+	APITOKEN_ERR_BUSY = -6,      /* store held by another process */
+	APITOKEN_ERR_STORE = -7,     /* Berkeley DB failed */
+	APITOKEN_ERR_CONFIG = -8,    /* configuration file is wrong */
+	APITOKEN_ERR_DISABLED = -9,  /* user's API-token option is off */
+	APITOKEN_ERR_IO = -10,       /* file, socket or system call failed */
+	APITOKEN_ERR_CORRUPT = -11,  /* a stored record is malformed */
+	APITOKEN_ERR_DENIED = -12,   /* authentication or permission refused */
 	APITOKEN_ERR_UNAVAILABLE = -13 /* a peer did not answer in time */
 };
 
@@ -48,7 +48,7 @@ const char *apitoken_last_error(void);
  * Never pass a secret.
  */
 int apitoken_error(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Forget the last failure detail of this thread. */
 void apitoken_error_clear(void);

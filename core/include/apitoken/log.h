@@ -30,14 +30,15 @@ typedef void (*apitoken_log_sink_fn)(int level, const char *msg, void *ctx);
  * start-up.  The default sink writes "apitoken: <msg>" lines to stderr at
  * APITOKEN_LOG_WARNING and above.
  */
-void apitoken_log_set_sink(apitoken_log_sink_fn sink, void *ctx, int max_level);
+void apitoken_log_set_sink(apitoken_log_sink_fn sink, void *ctx,
+                           int max_level);
 
 /* Ready-made sinks: stderr ("<prog>: msg") and syslog(3). */
 void apitoken_log_sink_stderr(int level, const char *msg, void *ctx);
 void apitoken_log_sink_syslog(int level, const char *msg, void *ctx);
 
 void apitoken_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

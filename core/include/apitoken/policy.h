@@ -37,7 +37,7 @@ bool apitoken_bu_id_valid(const char *s);
  * The caller frees *scope_out.  0 or APITOKEN_ERR_NOMEM.
  */
 int apitoken_policy_scope(const apitoken_config_t *cfg, const char *role,
-			  char *const *bus, size_t n_bus, char **scope_out);
+                          char *const *bus, size_t n_bus, char **scope_out);
 
 /*
  * true if every space-separated scope-token of required appears in scope.

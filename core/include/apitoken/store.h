@@ -35,13 +35,13 @@ extern "C" {
 
 typedef struct apitoken_store apitoken_store_t;
 
-#define APITOKEN_USER_MAX 64    /* user names: [A-Za-z0-9._@-], 1..64 */
+#define APITOKEN_USER_MAX 64 /* user names: [A-Za-z0-9._@-], 1..64 */
 #define APITOKEN_EMAIL_MAX 254
 #define APITOKEN_ROLE_MAX 64
 
 /* Open flags. */
-#define APITOKEN_STORE_CREATE 0x1   /* create the folder and databases */
-#define APITOKEN_STORE_RDONLY 0x2   /* never write (still takes the lock) */
+#define APITOKEN_STORE_CREATE 0x1 /* create the folder and databases */
+#define APITOKEN_STORE_RDONLY 0x2 /* never write (still takes the lock) */
 
 /* Seconds since the Epoch, from the real-time clock. */
 int64_t apitoken_now(void);
@@ -55,12 +55,12 @@ int64_t apitoken_now(void);
  * Held by another process: APITOKEN_ERR_BUSY.
  */
 int apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
-			apitoken_store_t **store_out);
+                        apitoken_store_t **store_out);
 void apitoken_store_close(apitoken_store_t *store);
 
 /* Swap the configuration (SIGHUP).  newcfg must outlive the store. */
 void apitoken_store_set_config(apitoken_store_t *store,
-			       const apitoken_config_t *newcfg);
+                               const apitoken_config_t *newcfg);
 const apitoken_config_t *apitoken_store_config(const apitoken_store_t *st);
 
 /*
@@ -79,9 +79,9 @@ typedef struct apitoken_user {
 	char *name;
 	char *email;
 	char *role;
-	char **bus;       /* Business Unit ids */
+	char **bus; /* Business Unit ids */
 	size_t n_bus;
-	bool api_access;  /* the admin's API-token option for this user */
+	bool api_access; /* the admin's API-token option for this user */
 	int64_t created;
 	int64_t updated;
 } apitoken_user_t;
@@ -96,7 +96,7 @@ void apitoken_user_free(apitoken_user_t *user);
  * from user (new users normally have it on).
  */
 int apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
-		      const char *origin);
+                      const char *origin);
 
 /*
  * Add many users in one transaction per call (bulk import).  results[i]
@@ -107,31 +107,31 @@ int apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
  * the batch was written.
  */
 int apitoken_user_add_batch(apitoken_store_t *store,
-			    const apitoken_user_t *users, size_t n,
-			    const char *origin, int *results,
-			    char **errors_out);
+                            const apitoken_user_t *users, size_t n,
+                            const char *origin, int *results,
+                            char **errors_out);
 
 /* Change fields of a user; NULL / -1 keep the current value. */
 typedef struct apitoken_user_change {
 	const char *email;
 	const char *role;
-	bool set_bus;           /* replace the units with bus/n_bus */
+	bool set_bus; /* replace the units with bus/n_bus */
 	char *const *bus;
 	size_t n_bus;
-	int api_access;         /* -1 keep, 0 off, 1 on */
+	int api_access; /* -1 keep, 0 off, 1 on */
 } apitoken_user_change_t;
 
 int apitoken_user_update(apitoken_store_t *store, const char *name,
-			 const apitoken_user_change_t *change,
-			 const char *origin);
+                         const apitoken_user_change_t *change,
+                         const char *origin);
 
 /* Remove a user; their token, if any, is revoked (audit + notification). */
 int apitoken_user_remove(apitoken_store_t *store, const char *name,
-			 const char *origin);
+                         const char *origin);
 
 /* Fetch one user.  APITOKEN_ERR_NOT_FOUND if unknown. */
 int apitoken_user_get(apitoken_store_t *store, const char *name,
-		      apitoken_user_t **user_out);
+                      apitoken_user_t **user_out);
 
 /*
  * Call fn for every user in name order.  The user is valid only during
@@ -139,7 +139,7 @@ int apitoken_user_get(apitoken_store_t *store, const char *name,
  */
 typedef int (*apitoken_user_fn)(const apitoken_user_t *user, void *ctx);
 int apitoken_user_foreach(apitoken_store_t *store, apitoken_user_fn fn,
-			  void *ctx);
+                          void *ctx);
 
 /* true if name is an acceptable user name. */
 bool apitoken_user_name_valid(const char *name);
@@ -147,11 +147,11 @@ bool apitoken_user_name_valid(const char *name);
 /* ---- tokens ---------------------------------------------------------- */
 
 typedef struct apitoken_token_info {
-	char id[APITOKEN_ID_LEN + 1];  /* public id, the jti */
+	char id[APITOKEN_ID_LEN + 1]; /* public id, the jti */
 	char user[APITOKEN_USER_MAX + 1];
-	char hint[5];                  /* last 4 characters of the token */
+	char hint[5]; /* last 4 characters of the token */
 	int64_t iat;
-	int64_t exp;                   /* fixed at creation, never extended */
+	int64_t exp; /* fixed at creation, never extended */
 } apitoken_token_info_t;
 
 #define APITOKEN_ISSUE_REPLACE 0x1 /* revoke the user's current token */
@@ -169,9 +169,9 @@ typedef struct apitoken_token_info {
  * info_out, if not NULL, the public facts.
  */
 int apitoken_token_issue(apitoken_store_t *store, const char *user,
-			 unsigned flags, const char *origin,
-			 char token_out[APITOKEN_TOKEN_LEN + 1],
-			 apitoken_token_info_t *info_out);
+                         unsigned flags, const char *origin,
+                         char token_out[APITOKEN_TOKEN_LEN + 1],
+                         apitoken_token_info_t *info_out);
 
 /*
  * Revoke user's token.  Final: the record and its hash are deleted; an
@@ -179,7 +179,7 @@ int apitoken_token_issue(apitoken_store_t *store, const char *user,
  * user has no token.  info_out (may be NULL) gets the revoked token.
  */
 int apitoken_token_revoke(apitoken_store_t *store, const char *user,
-			  const char *origin, apitoken_token_info_t *info_out);
+                          const char *origin, apitoken_token_info_t *info_out);
 
 /*
  * Revoke by presenting the token itself (RFC 7009).  A malformed, unknown
@@ -188,18 +188,18 @@ int apitoken_token_revoke(apitoken_store_t *store, const char *user,
  * APITOKEN_ERR_DENIED and nothing changes.
  */
 int apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
-				 size_t len, const char *only_user,
-				 const char *origin,
-				 apitoken_token_info_t *info_out);
+                                 size_t len, const char *only_user,
+                                 const char *origin,
+                                 apitoken_token_info_t *info_out);
 
 /* The user's current token (even if expired but not yet purged). */
 int apitoken_token_get(apitoken_store_t *store, const char *user,
-		       apitoken_token_info_t *info_out);
+                       apitoken_token_info_t *info_out);
 
 /* Every token, ordered by expiry (soonest first). */
 typedef int (*apitoken_token_fn)(const apitoken_token_info_t *tok, void *ctx);
 int apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
-			   void *ctx);
+                           void *ctx);
 
 /*
  * The answer every reader (introspection, local socket, CLI) gives.
@@ -213,7 +213,7 @@ typedef struct apitoken_claims {
 	char *role;
 	char **bus;
 	size_t n_bus;
-	char *scope;     /* space-separated */
+	char *scope; /* space-separated */
 	int64_t iat;
 	int64_t exp;
 } apitoken_claims_t;
@@ -228,8 +228,8 @@ void apitoken_claims_clear(apitoken_claims_t *claims);
  * must answer "unavailable", never "active").  Never writes.
  */
 int apitoken_token_check(apitoken_store_t *store, const char *token,
-			 size_t len, int64_t now,
-			 apitoken_claims_t *claims_out);
+                         size_t len, int64_t now,
+                         apitoken_claims_t *claims_out);
 
 /*
  * Delete every token with exp <= now, each with an audit record ("expired")
@@ -238,16 +238,16 @@ int apitoken_token_check(apitoken_store_t *store, const char *token,
  */
 typedef void (*apitoken_progress_fn)(size_t done, void *ctx);
 int apitoken_store_purge(apitoken_store_t *store, int64_t now,
-			 apitoken_progress_fn progress, void *ctx,
-			 size_t *deleted_out);
+                         apitoken_progress_fn progress, void *ctx,
+                         size_t *deleted_out);
 
 /* Number of tokens with exp > now (for /metrics). */
 int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
-				size_t *count_out);
+                                size_t *count_out);
 
 /* ---- clients (resource servers calling introspection) --------------- */
 
-#define APITOKEN_CLIENT_ID_MAX 64  /* [A-Za-z0-9._-], 1..64 */
+#define APITOKEN_CLIENT_ID_MAX 64 /* [A-Za-z0-9._-], 1..64 */
 #define APITOKEN_CLIENT_CAN_REVOKE 0x1
 
 typedef struct apitoken_client {
@@ -264,13 +264,13 @@ void apitoken_client_free(apitoken_client_t *client);
  * show once; only its SHA-256 is stored.
  */
 int apitoken_client_add(apitoken_store_t *store, const char *id,
-			const char *name, unsigned flags, const char *origin,
-			char secret_out[APITOKEN_TOKEN_LEN + 1]);
+                        const char *name, unsigned flags, const char *origin,
+                        char secret_out[APITOKEN_TOKEN_LEN + 1]);
 int apitoken_client_remove(apitoken_store_t *store, const char *id,
-			   const char *origin);
+                           const char *origin);
 typedef int (*apitoken_client_fn)(const apitoken_client_t *c, void *ctx);
 int apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
-			    void *ctx);
+                            void *ctx);
 
 /*
  * Authenticate a client.  Unknown id and wrong secret give the same
@@ -279,27 +279,27 @@ int apitoken_client_foreach(apitoken_store_t *store, apitoken_client_fn fn,
  * the client on success; free with apitoken_client_free().
  */
 int apitoken_client_authenticate(apitoken_store_t *store, const char *id,
-				 const char *secret, size_t secret_len,
-				 apitoken_client_t **client_out);
+                                 const char *secret, size_t secret_len,
+                                 apitoken_client_t **client_out);
 
 /* ---- audit log ------------------------------------------------------- */
 
 typedef struct apitoken_audit {
 	uint64_t seq;
 	int64_t time;
-	const char *event;   /* "user-added", "user-changed", "user-removed",
-				"issued", "replaced", "revoked", "expired",
-				"client-added", "client-removed" */
-	const char *user;    /* may be "" */
-	const char *token_id;/* may be "" */
+	const char *event;    /* "user-added", "user-changed", "user-removed",
+	                         "issued", "replaced", "revoked", "expired",
+	                         "client-added", "client-removed" */
+	const char *user;     /* may be "" */
+	const char *token_id; /* may be "" */
 	const char *origin;
-	const char *detail;  /* may be "" */
+	const char *detail; /* may be "" */
 } apitoken_audit_t;
 
 typedef int (*apitoken_audit_fn)(const apitoken_audit_t *rec, void *ctx);
 /* Records in time order, only user's when user is not NULL. */
 int apitoken_audit_foreach(apitoken_store_t *store, const char *user,
-			   apitoken_audit_fn fn, void *ctx);
+                           apitoken_audit_fn fn, void *ctx);
 
 /* ---- notification outbox --------------------------------------------- */
 
@@ -309,30 +309,30 @@ int apitoken_audit_foreach(apitoken_store_t *store, const char *user,
  */
 typedef struct apitoken_notice {
 	uint64_t seq;
-	const char *kind;      /* "created", "regenerated", "revoked",
-				  "expired", "reminder" */
+	const char *kind; /* "created", "regenerated", "revoked",
+	                     "expired", "reminder" */
 	const char *user;
 	const char *email;
 	const char *token_id;
-	const char *hint;      /* last 4 characters of the token */
+	const char *hint; /* last 4 characters of the token */
 	const char *origin;
-	int64_t time;          /* when the change happened */
+	int64_t time; /* when the change happened */
 	int64_t token_exp;
 	unsigned attempts;
-	int64_t next_attempt;  /* not before this time */
-	const char *last_error;/* "" if none */
-	const char *message_id;/* stable across retries */
+	int64_t next_attempt;   /* not before this time */
+	const char *last_error; /* "" if none */
+	const char *message_id; /* stable across retries */
 } apitoken_notice_t;
 
 typedef int (*apitoken_notice_fn)(const apitoken_notice_t *n, void *ctx);
 /* Every queued notice in seq order. */
 int apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
-			    void *ctx);
+                            void *ctx);
 /* Delivered: remove it. */
 int apitoken_outbox_done(apitoken_store_t *store, uint64_t seq);
 /* Failed: count the attempt, keep it until next_attempt. */
 int apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
-			  int64_t next_attempt, const char *error);
+                          int64_t next_attempt, const char *error);
 /* Make every queued notice due now (apitokenctl outbox retry). */
 int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
 
@@ -342,8 +342,8 @@ int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
  * the token record, so each is sent once, also across restarts).
  */
 int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
-				    const int64_t *leads, size_t n_leads,
-				    size_t *queued_out);
+                                    const int64_t *leads, size_t n_leads,
+                                    size_t *queued_out);
 
 #ifdef __cplusplus
 }

@@ -29,8 +29,8 @@ extern "C" {
 #define APITOKEN_TOKEN_PREFIX_LEN 7
 #define APITOKEN_TOKEN_BODY_LEN 43
 #define APITOKEN_TOKEN_CRC_LEN 6
-#define APITOKEN_TOKEN_LEN                                          \
-	(APITOKEN_TOKEN_PREFIX_LEN + APITOKEN_TOKEN_BODY_LEN +      \
+#define APITOKEN_TOKEN_LEN                                                    \
+	(APITOKEN_TOKEN_PREFIX_LEN + APITOKEN_TOKEN_BODY_LEN +                \
 	 APITOKEN_TOKEN_CRC_LEN)
 #define APITOKEN_HASH_LEN 32 /* SHA-256 */
 #define APITOKEN_ID_LEN 16
@@ -45,7 +45,7 @@ extern "C" {
  * generator fails.
  */
 int apitoken_token_create(const char *prefix,
-			  char token_out[APITOKEN_TOKEN_LEN + 1]);
+                          char token_out[APITOKEN_TOKEN_LEN + 1]);
 
 /*
  * Check the syntax of a candidate token of len bytes (need not be
@@ -58,7 +58,7 @@ int apitoken_token_parse(const char *prefix, const char *token, size_t len);
 
 /* SHA-256 of the len bytes of token. */
 void apitoken_token_hash(const char *token, size_t len,
-			 uint8_t hash_out[APITOKEN_HASH_LEN]);
+                         uint8_t hash_out[APITOKEN_HASH_LEN]);
 
 /* A new random public id, NUL-terminated. 0 or APITOKEN_ERR_INTERNAL. */
 int apitoken_token_id_create(char id_out[APITOKEN_ID_LEN + 1]);
@@ -75,7 +75,7 @@ bool apitoken_secret_equal(const void *a, const void *b, size_t len);
  * fit.  Exposed for tests.
  */
 int apitoken_base62_encode(const uint8_t *in, size_t in_len, char *out,
-			   size_t width);
+                           size_t width);
 
 #ifdef __cplusplus
 }
