@@ -8,7 +8,8 @@
  * "store ... is in use" reaches the terminal and the exit code.
  *
  * Signals are blocked in every thread; the main thread takes them with
- * sigwait(): SIGHUP reloads the configuration, SIGTERM/SIGINT stop.
+ * sigtimedwait(): SIGHUP reloads the configuration, SIGTERM/SIGINT stop,
+ * and every second buffered access-log lines are written out.
  */
 #include "config.h"
 
@@ -559,7 +560,9 @@ main(int argc, char **argv)
 	char addr[300];
 	bool default_issuer = false;
 	sigset_t sigs;
-	int rc, sig, code = EX_OK;
+	const struct timespec flush_every = {ACCESS_FLUSH_MS / 1000,
+	                                     ACCESS_FLUSH_MS % 1000 * 1000000L};
+	int rc, sig, level, code = EX_OK;
 
 	rc = parse_options(argc, argv, &o);
 	if (rc != 0)
@@ -604,13 +607,14 @@ main(int argc, char **argv)
 	if (!o.foreground) {
 		daemonize();
 		openlog("apitokend", LOG_PID, LOG_DAEMON);
-		apitoken_log_set_sink(apitoken_log_sink_syslog, NULL,
-		                      o.log_level_set ? o.log_level
-		                                      : APITOKEN_LOG_NOTICE);
+		level = o.log_level_set ? o.log_level : APITOKEN_LOG_NOTICE;
+		apitoken_log_set_sink(apitoken_log_sink_syslog, NULL, level);
+		apitokend_access_log_init(-1, level >= APITOKEN_LOG_INFO);
 	} else {
-		apitoken_log_set_sink(sink_stderr, "apitokend",
-		                      o.log_level_set ? o.log_level
-		                                      : APITOKEN_LOG_INFO);
+		level = o.log_level_set ? o.log_level : APITOKEN_LOG_INFO;
+		apitoken_log_set_sink(sink_stderr, "apitokend", level);
+		apitokend_access_log_init(STDERR_FILENO,
+		                          level >= APITOKEN_LOG_INFO);
 	}
 
 	/* Every thread created from here on inherits the blocked set. */
@@ -701,7 +705,11 @@ main(int argc, char **argv)
 	report(0, NULL);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		/* Wake at least every ACCESS_FLUSH_MS: a quiet worker's
+		 * access-log lines must not wait for its next request. */
+		sig = sigtimedwait(&sigs, NULL, &flush_every);
+		apitokend_access_log_flush();
+		if (sig < 0)
 			continue;
 		if (sig == SIGHUP) {
 			reload(d, &o);
@@ -713,6 +721,7 @@ main(int argc, char **argv)
 	}
 out:
 	apitokend_http_stop(d);
+	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);
 	if (d->mail != NULL)

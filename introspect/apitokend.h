@@ -154,7 +154,13 @@ void apitokend_sockets_unlink_stale(const apitoken_config_t *cfg);
 int apitokend_sweep_start(struct apitokend *d);
 void apitokend_sweep_stop(struct apitokend *d);
 
-/* access_log.c */
+/* access_log.c: fd >= 0 buffers lines for that descriptor (standard
+ * error), fd < 0 sends each through apitoken_log(); on false logs nothing.
+ * Call before the HTTP server starts. */
+#define ACCESS_FLUSH_MS 1000 /* the longest a line waits in a buffer */
+void apitokend_access_log_init(int fd, bool on);
+/* Write out every thread's buffered lines. */
+void apitokend_access_log_flush(void);
 void apitokend_access_log(const char *method, const char *path,
                           unsigned status, double seconds,
                           const char *client_id, const char *jti);

@@ -567,7 +567,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		/* An unknown path is not logged: a careless client may have
 		 * put a token into it. */
 		copy_str(r->path, sizeof(r->path),
-		         r->ep == EP_OTHER ? "(unknown path)" : url);
+		         r->ep == EP_OTHER ? "(unknown)" : url);
 		return first_call(d, r, c, method);
 	}
 	if (r->status != 0) {

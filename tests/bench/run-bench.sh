@@ -6,7 +6,8 @@
 # rounds.  10000 users with one token each are
 # made first (bench_issue, through the core API); requests cycle through
 # all tokens, client_secret_basic.  BENCH_DAEMON_ARGS adds apitokend
-# options (e.g. "--log-level notice" to leave out the access log).
+# options (e.g. "--log-level notice" to leave out the access log);
+# BENCH_MODES ("keepalive close") and BENCH_CONNS ("8 64") pick cells.
 #
 # Builds nothing: run it from a build folder after `make`:
 #     /path/to/src/tests/bench/run-bench.sh [BUILD_DIR]
@@ -98,8 +99,8 @@ run "$STATIC_URL" 8 keepalive >/dev/null
 
 printf '%-10s %5s  %12s %9s  %12s %9s  %7s\n' mode conns \
 	"apitokend/s" "p99" "static/s" "p99" ratio
-for mode in keepalive close; do
-	for conns in 8 64; do
+for mode in ${BENCH_MODES:-keepalive close}; do
+	for conns in ${BENCH_CONNS:-8 64}; do
 		a=0 s=0 ap99=? sp99=?
 		# Alternate the two servers; keep each one's best round.
 		for round in $(seq 1 "$ROUNDS"); do

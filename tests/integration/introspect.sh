@@ -342,11 +342,32 @@ check_match "metrics: the mail module's metrics are included" \
 	'apitokend_mail_sent_total [0-9]+' "$HTTP_BODY"
 
 # --- access log ------------------------------------------------------------
+# Lines are buffered per worker thread and written within a second.
+for i in $(seq 1 30); do
+	grep -q "access: POST /introspect 200 [0-9.]*s client=rs1 jti=$JTI" \
+		"$DAEMON_LOG" && break
+	sleep 0.1
+done
 check "access log: one line per request with client and jti" \
 	grep -q "access: POST /introspect 200 [0-9.]*s client=rs1 jti=$JTI" \
 	"$DAEMON_LOG"
 check "access log: 401 lines too" \
 	grep -q "access: POST /introspect 401 " "$DAEMON_LOG"
+# A lone request on a quiet server still reaches the log within ~1 s.
+http GET /metrics
+found=""
+for i in $(seq 1 30); do
+	if grep -q "access: GET /metrics 200 " "$DAEMON_LOG"; then
+		found=yes
+		break
+	fi
+	sleep 0.1
+done
+check_eq "access log: a quiet server's line is written within 3 s" yes \
+	"$found"
+check_eq "access log: every line whole (method path status time ids)" "" \
+	"$(grep 'access:' "$DAEMON_LOG" | grep -Ev \
+	'^apitokend: access: [A-Z]+ [^ ]+ [0-9]{3} [0-9]+\.[0-9]{6}s client=[^ ]+ jti=[^ ]+$')"
 leaked=""
 for s in "$TA" "$TB" "$TB2" "$TC" "$TD" "$TE" "$SR" "$SN"; do
 	grep -qF "$s" "$DAEMON_LOG" && leaked="$leaked $s"
