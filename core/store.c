@@ -93,8 +93,10 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				 * flush (only a bench DB_CONFIG relaxes
 				 * it). */
 				ret = txn->commit(txn, 0);
-				if (ret == 0)
+				if (ret == 0) {
+					store_snaps_written(st);
 					return 0;
+				}
 				return store_dberr(ret, "commit");
 			}
 			(void)txn->abort(txn);
@@ -109,48 +111,6 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		/* Back off a little so the winner can finish. */
 		(void)usleep((useconds_t)(1000 + (attempt * 997) % 5000));
 	}
-}
-
-int
-store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
-{
-	static atomic_int warned;
-	int ret;
-
-	*txn_out = NULL;
-	ret = st->env->txn_begin(st->env, NULL, txn_out, DB_TXN_SNAPSHOT);
-	if (ret == ENOMEM) {
-		/*
-		 * The transaction region is full (tx_max too small for the
-		 * cache, see db_config_text).  Answer anyway, without a
-		 * transaction: each read then takes a short page lock and
-		 * may wait for a writer, but checks keep working.
-		 */
-		*txn_out = NULL;
-		if (atomic_exchange(&warned, 1) == 0)
-			apitoken_log(APITOKEN_LOG_WARNING,
-			             "store %s: no room for snapshot "
-			             "transactions; raise set_tx_max in "
-			             "DB_CONFIG",
-			             st->dir);
-		return 0;
-	}
-	if (ret != 0) {
-		*txn_out = NULL;
-		ret = store_dberr(ret, "begin snapshot");
-		if (ret == STORE_RETRY)
-			ret = apitoken_error(APITOKEN_ERR_STORE,
-			                     "store: snapshot refused");
-		return ret;
-	}
-	return 0;
-}
-
-void
-store_read_end(DB_TXN *txn)
-{
-	if (txn != NULL)
-		(void)txn->commit(txn, DB_TXN_NOSYNC);
 }
 
 int
@@ -190,7 +150,7 @@ out:
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	if (cur != NULL)
 		(void)cur->close(cur);
-	store_read_end(txn);
+	store_read_end(st, txn);
 	/* Client records hold secret hashes: leave none in freed memory. */
 	if (data.data != NULL)
 		OPENSSL_cleanse(data.data, data.size);
@@ -573,6 +533,7 @@ store_destroy(apitoken_store_t *st)
 {
 	if (st == NULL)
 		return;
+	store_snaps_destroy(st);
 	close_dbs(st);
 	if (st->env != NULL)
 		(void)st->env->close(st->env, 0);
@@ -639,6 +600,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	st->lock_fd = -1;
 	st->rdonly = (flags & APITOKEN_STORE_RDONLY) != 0;
 	atomic_init(&st->cfg, cfg);
+	rc = store_snaps_init(st);
+	if (rc != 0)
+		goto out;
 	st->dir = strdup(cfg->store);
 	if (st->dir == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");

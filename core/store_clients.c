@@ -297,7 +297,7 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 		*client_out = c;
 	}
 out:
-	store_read_end(txn);
+	store_read_end(store, txn);
 	OPENSSL_cleanse(h, sizeof(h));
 	OPENSSL_cleanse(stored, sizeof(stored));
 	OPENSSL_cleanse(buf, sizeof(buf));

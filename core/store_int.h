@@ -40,6 +40,7 @@
 #define APITOKEN_STORE_INT_H
 
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +86,12 @@ struct apitoken_store {
 	char *dir;
 	bool rdonly;
 	_Atomic(const apitoken_config_t *) cfg;
+	/* store_snapshot.c */
+	_Atomic uint64_t write_epoch;
+	pthread_mutex_t snap_mu; /* the list */
+	struct store_snap *snaps;
+	pthread_key_t snap_key;
+	bool snap_key_ok, snaps_ready;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
@@ -96,9 +103,19 @@ int store_dberr(int ret, const char *what);
 typedef int (*store_txn_fn)(apitoken_store_t *st, DB_TXN *txn, void *arg);
 /* Run fn in a write transaction, retrying on deadlock; commit on 0. */
 int store_write(apitoken_store_t *st, store_txn_fn fn, void *arg);
-/* Begin a snapshot (read-only) transaction. */
+
+/* ---- store_snapshot.c: snapshot transactions for readers -------------- */
+
+/* Begin a snapshot (read-only) transaction: this thread's, reused while
+ * no write has committed since it began.  *txn_out may be NULL (no room
+ * for transactions: reads go without).  End it with store_read_end(). */
 int store_read_begin(apitoken_store_t *st, DB_TXN **txn_out);
-void store_read_end(DB_TXN *txn);
+void store_read_end(apitoken_store_t *st, DB_TXN *txn);
+/* At open (before any read) and close (before the databases close). */
+int store_snaps_init(apitoken_store_t *st);
+void store_snaps_destroy(apitoken_store_t *st);
+/* After every commit, before it is reported: snapshots are out of date. */
+void store_snaps_written(apitoken_store_t *st);
 
 /*
  * Visit every record of db in key order inside one snapshot transaction.

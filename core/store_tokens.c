@@ -552,7 +552,7 @@ apitoken_token_get(apitoken_store_t *store, const char *user,
 		                    "user %s has no token", user);
 	if (rc == 0)
 		info_from(&t, info_out);
-	store_read_end(txn);
+	store_read_end(store, txn);
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	return rc;
@@ -712,7 +712,7 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 		goto out;
 	rc = claims_fill(store_cfg(store), &t, &v, claims_out);
 out:
-	store_read_end(txn);
+	store_read_end(store, txn);
 	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
@@ -915,6 +915,6 @@ out:
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	if (cur != NULL)
 		(void)cur->close(cur);
-	store_read_end(txn);
+	store_read_end(store, txn);
 	return rc;
 }

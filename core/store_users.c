@@ -556,7 +556,7 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 	rc = store_user_read(store, txn, name, 0, &raw, &v);
 	if (rc == 0)
 		rc = user_copy(name, &v, user_out);
-	store_read_end(txn);
+	store_read_end(store, txn);
 	free(raw);
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");

@@ -560,8 +560,8 @@ main(int argc, char **argv)
 	char addr[300];
 	bool default_issuer = false;
 	sigset_t sigs;
-	const struct timespec flush_every = {ACCESS_FLUSH_MS / 1000,
-	                                     ACCESS_FLUSH_MS % 1000 * 1000000L};
+	const struct timespec flush_every = {
+	    ACCESS_FLUSH_MS / 1000, ACCESS_FLUSH_MS % 1000 * 1000000L};
 	int rc, sig, level, code = EX_OK;
 
 	rc = parse_options(argc, argv, &o);

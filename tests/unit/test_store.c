@@ -548,6 +548,132 @@ START_TEST(test_concurrent_readers)
 }
 END_TEST
 
+/*
+ * A reader thread keeps its snapshot between checks (store_snapshot.c):
+ * each change made by another thread must show in its very next check.
+ * The two threads take turns through a barrier, so the reader's snapshot
+ * is idle (ended by the writer) or in use (ended at read end) on purpose.
+ */
+static pthread_barrier_t turn;
+static char snap_tok[APITOKEN_TOKEN_LEN + 1];
+static int snap_seen[5];
+
+static int
+snap_check(void)
+{
+	apitoken_claims_t c;
+	int r;
+
+	if (apitoken_token_check(ts_st, snap_tok, strlen(snap_tok),
+	                         apitoken_now(), &c) != 0)
+		return -1;
+	r = !c.active ? 0 : strcmp(c.role, "viewer") == 0 ? 1 : 2;
+	apitoken_claims_clear(&c);
+	return r;
+}
+
+static void *
+snap_reader(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 5; i++) {
+		snap_seen[i] = snap_check();
+		/* twice: the second check reuses the first one's snapshot */
+		if (snap_check() != snap_seen[i])
+			snap_seen[i] = -2;
+		pthread_barrier_wait(&turn); /* checked */
+		pthread_barrier_wait(&turn); /* the main thread wrote */
+	}
+	return NULL;
+}
+
+START_TEST(test_snapshot_sees_writes)
+{
+	apitoken_user_change_t ch;
+	pthread_t th;
+	int step;
+
+	ck_assert_int_eq(ts_add_user("sam", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "sam", 0, "t", snap_tok, NULL), 0);
+	ck_assert_int_eq(pthread_barrier_init(&turn, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, snap_reader, NULL), 0);
+	for (step = 0; step < 5; step++) {
+		pthread_barrier_wait(&turn);
+		memset(&ch, 0, sizeof(ch));
+		ch.api_access = -1;
+		switch (step) {
+		case 0: /* role change: the scope must follow at once */
+			ch.role = "admin";
+			break;
+		case 1:
+			ch.api_access = 0;
+			break;
+		case 2:
+			ch.api_access = 1;
+			ch.role = "viewer";
+			break;
+		case 3:
+			ck_assert_int_eq(
+			    apitoken_token_revoke(ts_st, "sam", "t", NULL), 0);
+			break;
+		default:
+			break;
+		}
+		if (step < 3)
+			ck_assert_int_eq(
+			    apitoken_user_update(ts_st, "sam", &ch, "t"), 0);
+		pthread_barrier_wait(&turn);
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&turn);
+	ck_assert_int_eq(snap_seen[0], 1); /* viewer */
+	ck_assert_int_eq(snap_seen[1], 2); /* admin */
+	ck_assert_int_eq(snap_seen[2], 0); /* API access off */
+	ck_assert_int_eq(snap_seen[3], 1); /* on again, viewer */
+	ck_assert_int_eq(snap_seen[4], 0); /* revoked */
+}
+END_TEST
+
+/* The store closes while a thread that read from it still runs; that
+ * thread then reads a reopened store and exits. */
+static pthread_barrier_t close_turn;
+
+static void *
+snap_survivor(void *arg)
+{
+	int *ok = arg;
+
+	ok[0] = snap_check() == 1;
+	pthread_barrier_wait(&close_turn); /* main closes and reopens */
+	pthread_barrier_wait(&close_turn);
+	ok[1] = snap_check() == 1;
+	return NULL;
+}
+
+START_TEST(test_snapshot_close_while_thread_lives)
+{
+	pthread_t th;
+	int ok[2] = {0, 0};
+
+	ck_assert_int_eq(ts_add_user("sam", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "sam", 0, "t", snap_tok, NULL), 0);
+	ck_assert_int_eq(pthread_barrier_init(&close_turn, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, snap_survivor, ok), 0);
+	pthread_barrier_wait(&close_turn);
+	ts_reopen();
+	pthread_barrier_wait(&close_turn);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&close_turn);
+	ck_assert(ok[0]);
+	ck_assert(ok[1]);
+	ck_assert_int_eq(snap_check(), 1);
+}
+END_TEST
+
 /* Writers on several threads: deadlocks are retried, none fails. */
 static void *
 writer(void *arg)
@@ -646,6 +772,8 @@ store_suite(void)
 	tcase_add_test(tc, test_batch_import);
 	tcase_add_test(tc, test_concurrent_readers);
 	tcase_add_test(tc, test_concurrent_writers);
+	tcase_add_test(tc, test_snapshot_sees_writes);
+	tcase_add_test(tc, test_snapshot_close_while_thread_lives);
 	tcase_add_test(tc, test_read_only);
 	suite_add_tcase(s, tc);
 	return s;

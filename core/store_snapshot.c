@@ -1,0 +1,260 @@
+/*
+ * Snapshot (read-only MVCC) transactions for readers, one kept per thread
+ * and reused while nothing has been written.
+ *
+ * Beginning and committing a snapshot transaction takes four of Berkeley
+ * DB's environment-wide mutexes (transaction, log, lock and mutex
+ * regions); with two worker threads introspecting they were the busiest
+ * locks in apitokend.  A snapshot shows the store as of its beginning,
+ * so it is exactly as good as a new one as long as no write has committed
+ * since: every commit goes through store_write(), which bumps write_epoch
+ * after the commit returned and before it reports success, and ends the
+ * idle snapshots at once so they pin no old page versions.  A reader
+ * whose snapshot is older than the current epoch ends it and begins a
+ * new one.  The epoch is read before the transaction begins: a commit in
+ * between makes the snapshot look older than it is (one needless
+ * renewal), never newer.  So a revocation is seen by every check that
+ * starts after it returned, as before.
+ *
+ * The store's lock keeps other processes from writing while it is open.
+ * A thread's snapshot is used by that thread only; the mutex lets a
+ * writer (or store close) end it while the owner is not inside a read.
+ * A nested read, or any read when thread-local storage fails, gets a
+ * transaction of its own, as before this cache existed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+
+#include "store_int.h"
+
+struct store_snap {
+	pthread_mutex_t mu;
+	apitoken_store_t *st;
+	DB_TXN *txn;    /* NULL: none open */
+	uint64_t epoch; /* write_epoch read before txn began */
+	bool busy;      /* the owner is inside a read */
+	struct store_snap *prev, *next;
+};
+
+/* Caller holds s->mu; s is not busy. */
+static void
+snap_end(struct store_snap *s)
+{
+	if (s->txn != NULL) {
+		(void)s->txn->commit(s->txn, DB_TXN_NOSYNC);
+		s->txn = NULL;
+	}
+}
+
+static void
+snap_unlink(apitoken_store_t *st, struct store_snap *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		st->snaps = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+}
+
+/* The thread ends while the store is open. */
+static void
+snap_thread_exit(void *p)
+{
+	struct store_snap *s = p;
+	apitoken_store_t *st = s->st;
+
+	pthread_mutex_lock(&st->snap_mu);
+	snap_unlink(st, s);
+	pthread_mutex_unlock(&st->snap_mu);
+	pthread_mutex_lock(&s->mu);
+	snap_end(s);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+int
+store_snaps_init(apitoken_store_t *st)
+{
+	atomic_init(&st->write_epoch, 1);
+	st->snaps = NULL;
+	if (pthread_mutex_init(&st->snap_mu, NULL) != 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	/* Without a key every read begins its own transaction. */
+	st->snap_key_ok =
+	    pthread_key_create(&st->snap_key, snap_thread_exit) == 0;
+	st->snaps_ready = true;
+	return 0;
+}
+
+void
+store_snaps_destroy(apitoken_store_t *st)
+{
+	struct store_snap *s;
+
+	if (!st->snaps_ready)
+		return;
+	/* After this no thread-exit destructor runs for these snapshots;
+	 * glibc's key sequence numbers keep a reused key from finding
+	 * them. */
+	if (st->snap_key_ok)
+		(void)pthread_key_delete(st->snap_key);
+	pthread_mutex_lock(&st->snap_mu);
+	while ((s = st->snaps) != NULL) {
+		snap_unlink(st, s);
+		pthread_mutex_lock(&s->mu);
+		snap_end(s);
+		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+	}
+	pthread_mutex_unlock(&st->snap_mu);
+	pthread_mutex_destroy(&st->snap_mu);
+	st->snaps_ready = false;
+}
+
+void
+store_snaps_written(apitoken_store_t *st)
+{
+	struct store_snap *s;
+
+	atomic_fetch_add_explicit(&st->write_epoch, 1, memory_order_acq_rel);
+	pthread_mutex_lock(&st->snap_mu);
+	for (s = st->snaps; s != NULL; s = s->next) {
+		pthread_mutex_lock(&s->mu);
+		if (!s->busy)
+			snap_end(s);
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_unlock(&st->snap_mu);
+}
+
+/* Begin a snapshot of its own (no reuse). */
+static int
+snap_begin(apitoken_store_t *st, DB_TXN **txn_out)
+{
+	static atomic_int warned;
+	int ret;
+
+	*txn_out = NULL;
+	ret = st->env->txn_begin(st->env, NULL, txn_out, DB_TXN_SNAPSHOT);
+	if (ret == ENOMEM) {
+		/*
+		 * The transaction region is full (tx_max too small for the
+		 * cache, see db_config_text).  Answer anyway, without a
+		 * transaction: each read then takes a short page lock and
+		 * may wait for a writer, but checks keep working.
+		 */
+		*txn_out = NULL;
+		if (atomic_exchange(&warned, 1) == 0)
+			apitoken_log(APITOKEN_LOG_WARNING,
+			             "store %s: no room for snapshot "
+			             "transactions; raise set_tx_max in "
+			             "DB_CONFIG",
+			             st->dir);
+		return 0;
+	}
+	if (ret != 0) {
+		*txn_out = NULL;
+		ret = store_dberr(ret, "begin snapshot");
+		if (ret == STORE_RETRY)
+			ret = apitoken_error(APITOKEN_ERR_STORE,
+			                     "store: snapshot refused");
+		return ret;
+	}
+	return 0;
+}
+
+/* This thread's snapshot slot, made on first use; NULL if impossible. */
+static struct store_snap *
+snap_get(apitoken_store_t *st)
+{
+	struct store_snap *s;
+
+	if (!st->snap_key_ok)
+		return NULL;
+	s = pthread_getspecific(st->snap_key);
+	if (s != NULL)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->st = st;
+	if (pthread_setspecific(st->snap_key, s) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_lock(&st->snap_mu);
+	s->next = st->snaps;
+	if (st->snaps != NULL)
+		st->snaps->prev = s;
+	st->snaps = s;
+	pthread_mutex_unlock(&st->snap_mu);
+	return s;
+}
+
+int
+store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
+{
+	struct store_snap *s = snap_get(st);
+	uint64_t epoch;
+	int rc = 0;
+
+	if (s == NULL)
+		return snap_begin(st, txn_out);
+	pthread_mutex_lock(&s->mu);
+	if (s->busy) { /* a read inside a read */
+		pthread_mutex_unlock(&s->mu);
+		return snap_begin(st, txn_out);
+	}
+	epoch = atomic_load_explicit(&st->write_epoch, memory_order_acquire);
+	if (s->txn != NULL && s->epoch != epoch)
+		snap_end(s);
+	if (s->txn == NULL) {
+		rc = snap_begin(st, &s->txn);
+		s->epoch = epoch;
+	}
+	if (rc == 0) {
+		s->busy = s->txn != NULL;
+		*txn_out = s->txn;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void
+store_read_end(apitoken_store_t *st, DB_TXN *txn)
+{
+	struct store_snap *s;
+
+	if (txn == NULL)
+		return;
+	s = st->snap_key_ok ? pthread_getspecific(st->snap_key) : NULL;
+	if (s != NULL)
+		pthread_mutex_lock(&s->mu);
+	if (s == NULL || s->txn != txn) { /* a transaction of its own */
+		if (s != NULL)
+			pthread_mutex_unlock(&s->mu);
+		(void)txn->commit(txn, DB_TXN_NOSYNC);
+		return;
+	}
+	s->busy = false;
+	/* Written meanwhile: end it now rather than pin old pages. */
+	if (s->epoch !=
+	    atomic_load_explicit(&st->write_epoch, memory_order_acquire))
+		snap_end(s);
+	pthread_mutex_unlock(&s->mu);
+}
