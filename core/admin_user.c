@@ -141,6 +141,29 @@ print_units(FILE *out, const apitoken_user_t *u, const char *sep)
 		fprintf(out, "%s%s", i > 0 ? sep : "", u->bus[i]);
 }
 
+/*
+ * After a successful change: the text line, or with --json the user's
+ * record as it now is (as "user show" prints it, without the token).
+ */
+static int
+print_changed(apitoken_store_t *store, const apitoken_admin_io_t *io,
+              const char *name, const char *text)
+{
+	apitoken_user_t *u = NULL;
+	int rc;
+
+	if (!io->json) {
+		fprintf(io->out, "%s\n", text);
+		return EX_OK;
+	}
+	rc = apitoken_user_get(store, name, &u);
+	if (rc < 0)
+		return admin_fail(io, rc);
+	rc = admin_print_json(io, admin_user_json(u));
+	apitoken_user_free(u);
+	return rc;
+}
+
 static int
 check_user_arg(const apitoken_admin_io_t *io, const char *name)
 {
@@ -165,6 +188,7 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 	};
 	const size_t n_opts = sizeof(opts) / sizeof(opts[0]);
 	apitoken_user_t u = {0};
+	char line[APITOKEN_USER_MAX + 32];
 	size_t n_pos;
 	int rc;
 
@@ -199,8 +223,8 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		rc = admin_fail(io, rc);
 		goto out;
 	}
-	fprintf(io->out, "added user %s\n", pos[0]);
-	rc = EX_OK;
+	snprintf(line, sizeof(line), "added user %s", pos[0]);
+	rc = print_changed(store, io, pos[0], line);
 out:
 	admin_opts_free(opts, n_opts);
 	return rc;
@@ -221,6 +245,7 @@ cmd_set(apitoken_store_t *store, int argc, char **argv,
 	};
 	const size_t n_opts = sizeof(opts) / sizeof(opts[0]);
 	apitoken_user_change_t ch = {.api_access = -1};
+	char line[APITOKEN_USER_MAX + 32];
 	size_t n_pos;
 	int rc;
 
@@ -259,8 +284,8 @@ cmd_set(apitoken_store_t *store, int argc, char **argv,
 		rc = admin_fail(io, rc);
 		goto out;
 	}
-	fprintf(io->out, "updated user %s\n", pos[0]);
-	rc = EX_OK;
+	snprintf(line, sizeof(line), "updated user %s", pos[0]);
+	rc = print_changed(store, io, pos[0], line);
 out:
 	admin_opts_free(opts, n_opts);
 	return rc;
@@ -271,6 +296,7 @@ cmd_api_access(apitoken_store_t *store, int argc, char **argv,
                const apitoken_admin_io_t *io)
 {
 	apitoken_user_change_t ch = {.api_access = -1};
+	char line[APITOKEN_USER_MAX + 48];
 	const char *pos[2];
 	size_t n_pos;
 	int rc;
@@ -301,8 +327,9 @@ cmd_api_access(apitoken_store_t *store, int argc, char **argv,
 	rc = apitoken_user_update(store, pos[0], &ch, io->origin);
 	if (rc < 0)
 		return admin_fail(io, rc);
-	fprintf(io->out, "API-token access %s for user %s\n", pos[1], pos[0]);
-	return EX_OK;
+	snprintf(line, sizeof(line), "API-token access %s for user %s", pos[1],
+	         pos[0]);
+	return print_changed(store, io, pos[0], line);
 }
 
 static int
@@ -310,6 +337,7 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
 	const char *pos[1];
+	cJSON *o;
 	size_t n_pos;
 	int rc;
 
@@ -327,8 +355,17 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
 	rc = apitoken_user_remove(store, pos[0], io->origin);
 	if (rc < 0)
 		return admin_fail(io, rc);
-	fprintf(io->out, "removed user %s\n", pos[0]);
-	return EX_OK;
+	if (!io->json) {
+		fprintf(io->out, "removed user %s\n", pos[0]);
+		return EX_OK;
+	}
+	o = cJSON_CreateObject();
+	if (o != NULL && (cJSON_AddStringToObject(o, "user", pos[0]) == NULL ||
+	                  cJSON_AddBoolToObject(o, "removed", true) == NULL)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return admin_print_json(io, o);
 }
 
 static int

@@ -97,6 +97,10 @@ scenario() {
 	same --json user show alice
 	same user list
 	same --json user list
+	same --json user add dave --email d@example.com --role reader --bu 9
+	same --json user set dave --clear-bu
+	same --json user api-access dave off
+	same --json user remove dave
 	same user set bob --role admin --clear-bu
 	same user api-access bob off
 	same user api-access bob maybe

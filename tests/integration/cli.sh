@@ -60,6 +60,22 @@ check "user show --json" json_ok \
 	"d['user'] == 'bob' and d['email'] == 'bob@example.com' and \
 	 d['token'] is None"
 
+# Changes print the record as it now is with --json.
+run --json user add dora --email dora@example.com --role reader --bu 7
+check "user add --json: the new record" json_ok \
+	"d['user'] == 'dora' and d['role'] == 'reader' and \
+	 d['business_units'] == ['7'] and d['api_access'] is True"
+run --json user set dora --role admin --clear-bu
+check "user set --json: the changed record" json_ok \
+	"d['role'] == 'admin' and d['business_units'] == []"
+run --json user api-access dora off
+check "user api-access --json: access off" json_ok "d['api_access'] is False"
+run --json user remove dora
+check "user remove --json" json_ok "d == {'user': 'dora', 'removed': True}"
+run --json user remove dora
+check_eq "user remove --json, unknown user: exit 67, no stdout" "67 " \
+	"$rc $out"
+
 # ---- bad input: one clear line, right code, nothing changed ---------------
 run --json user list
 users_before=$out
