@@ -78,3 +78,19 @@ tests_plugin_test_validator_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_plugin_test_validator_LDADD = tests/libunitmain.la \
 	plugin/libvalidator.la $(CHECK_LIBS)
 TESTS += tests/plugin/test_validator
+
+# Modules are dlopen()ed by path: libtool's .la files beside them are of no
+# use to PAM or to a validator host.  (pammoddir is installed by
+# install-data, pkglibdir by install-exec.)
+install-exec-hook: install-exec-hook-plugin
+install-exec-hook-plugin:
+	rm -f "$(DESTDIR)$(pkglibdir)/validator.la"
+install-data-hook: install-data-hook-plugin
+install-data-hook-plugin:
+	rm -f "$(DESTDIR)$(pammoddir)/pam_apitoken.la"
+uninstall-hook: uninstall-hook-plugin
+uninstall-hook-plugin:
+	rm -f "$(DESTDIR)$(pammoddir)/pam_apitoken.so" \
+		"$(DESTDIR)$(pkglibdir)/validator.so"
+.PHONY: install-exec-hook-plugin install-data-hook-plugin \
+	uninstall-hook-plugin
