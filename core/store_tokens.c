@@ -601,41 +601,56 @@ apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
 void
 apitoken_claims_clear(apitoken_claims_t *claims)
 {
-	size_t i;
-
 	if (claims == NULL)
 		return;
+	/* username heads the one block that also holds role and the
+	 * units (claims_fill). */
 	free(claims->username);
-	free(claims->role);
-	for (i = 0; i < claims->n_bus; i++)
-		free(claims->bus[i]);
-	free(claims->bus);
 	free(claims->scope);
 	memset(claims, 0, sizeof(*claims));
 }
 
+/*
+ * Fill the claims of an active token.  Username, role and the units are
+ * copied into one allocation (username first, so claims_clear() frees it
+ * through username; the units' pointer array last, aligned): a check
+ * allocates twice, this block and the scope, not once per string.
+ */
 static int
 claims_fill(const apitoken_config_t *cfg, const struct tok_rec *t,
             const struct user_view *v, apitoken_claims_t *c)
 {
-	size_t i;
+	const char *src[2 + STORE_BUS_MAX];
+	size_t len[2 + STORE_BUS_MAX];
+	size_t i, n = 2 + v->n_bus, strings = 0, array;
+	char *block, *p;
 	int rc;
 
-	c->username = strdup(t->user);
-	c->role = strdup(v->role);
-	if (c->username == NULL || c->role == NULL)
-		goto nomem;
-	if (v->n_bus > 0) {
-		c->bus = calloc(v->n_bus, sizeof(*c->bus));
-		if (c->bus == NULL)
-			goto nomem;
-		for (i = 0; i < v->n_bus; i++) {
-			c->bus[i] = strdup(v->bus[i]);
-			if (c->bus[i] == NULL)
-				goto nomem;
-			c->n_bus = i + 1;
-		}
+	if (v->n_bus > STORE_BUS_MAX)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+		                      "store: too many business units");
+	src[0] = t->user;
+	src[1] = v->role;
+	for (i = 0; i < v->n_bus; i++)
+		src[2 + i] = v->bus[i];
+	for (i = 0; i < n; i++) {
+		len[i] = strlen(src[i]) + 1;
+		strings += len[i];
 	}
+	array =
+	    (strings + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+	block = malloc(array + v->n_bus * sizeof(char *));
+	if (block == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	c->bus = v->n_bus > 0 ? (char **)(void *)(block + array) : NULL;
+	for (i = 0, p = block; i < n; p += len[i], i++) {
+		memcpy(p, src[i], len[i]);
+		if (i >= 2)
+			c->bus[i - 2] = p;
+	}
+	c->username = block;
+	c->role = block + len[0];
+	c->n_bus = v->n_bus;
 	rc = apitoken_policy_scope(cfg, c->role, c->bus, c->n_bus, &c->scope);
 	if (rc != 0)
 		return rc;
@@ -644,8 +659,6 @@ claims_fill(const apitoken_config_t *cfg, const struct tok_rec *t,
 	c->exp = t->exp;
 	c->active = true;
 	return 0;
-nomem:
-	return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 }
 
 /*

@@ -204,7 +204,8 @@ int apitoken_token_foreach(apitoken_store_t *store, apitoken_token_fn fn,
 /*
  * The answer every reader (introspection, local socket, CLI) gives.
  * active false: every other field is empty.  Owned strings are freed by
- * apitoken_claims_clear().
+ * apitoken_claims_clear() (the library's own layout: do not free or
+ * replace them one by one).
  */
 typedef struct apitoken_claims {
 	bool active;
