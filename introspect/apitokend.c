@@ -515,6 +515,11 @@ reload(struct apitokend *d, const struct options *o)
 	g->prev = old;
 	apitoken_store_set_config(d->store, nc);
 	atomic_store_explicit(&d->gen, g, memory_order_release);
+	/* nc lives on in the generation list: the mail thread may keep it. */
+	if (apitokend_mail_reconfigure(d->mail, nc) != 0)
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "reload: mail settings kept: %s",
+		             apitoken_last_error());
 	apitoken_log(APITOKEN_LOG_NOTICE, "configuration reloaded%s%s",
 	             config_path != NULL ? " from " : "",
 	             config_path != NULL ? config_path : "");

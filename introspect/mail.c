@@ -56,14 +56,28 @@
 #define CONNECT_TIMEOUT 10L
 #define TRANSFER_TIMEOUT 60L
 
-struct apitokend_mail {
-	apitoken_store_t *store;
-	const apitoken_config_t *cfg;
-	bool relay_loopback; /* credentials may travel without TLS */
+/*
+ * The mail keys of one configuration, checked.  Immutable once made; a
+ * reload (apitokend_mail_reconfigure) hands the thread a new one, which
+ * it adopts between polls; old ones are kept until the module stops.
+ */
+struct mail_settings {
+	const apitoken_config_t *cfg; /* apitokend keeps it alive */
+	bool relay_loopback;          /* credentials may travel without TLS */
 	bool relay_smtps;
 	char *relay_host; /* for the log: never the whole URL */
-	bool pw_failing;  /* the password file error was logged */
 	int64_t reminder_every;
+	struct mail_settings *older;
+};
+
+static void settings_describe(const struct mail_settings *set,
+                              const char *when);
+
+struct apitokend_mail {
+	apitoken_store_t *store;
+	struct mail_settings *set;  /* in use; the mail thread's only */
+	struct mail_settings *next; /* from a reload, under lock */
+	bool pw_failing;            /* the password file error was logged */
 	int64_t next_reminders;
 
 	pthread_t thread;
@@ -318,7 +332,7 @@ smtp_send(apitokend_mail_t *mail, CURL *curl, const char *rcpt,
           const char *msg, size_t len, const char *password,
           char errbuf[CURL_ERROR_SIZE])
 {
-	const apitoken_config_t *cfg = mail->cfg;
+	const apitoken_config_t *cfg = mail->set->cfg;
 	struct curl_slist *rcpts = NULL;
 	struct upload up = {msg, len, 0};
 	curl_usessl ssl;
@@ -329,9 +343,9 @@ smtp_send(apitokend_mail_t *mail, CURL *curl, const char *rcpt,
 		return CURLE_OUT_OF_MEMORY;
 	/* Credentials cross the network only encrypted; plain smtp:// to a
 	 * loopback relay (a local MTA) is the one exception. */
-	if (mail->relay_smtps)
+	if (mail->set->relay_smtps)
 		ssl = CURLUSESSL_ALL;
-	else if (password != NULL && !mail->relay_loopback)
+	else if (password != NULL && !mail->set->relay_loopback)
 		ssl = CURLUSESSL_ALL;
 	else
 		ssl = CURLUSESSL_TRY;
@@ -414,13 +428,14 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 	CURLcode res;
 	int rc;
 
-	rc = apitokend_mail_compose(n, mail->cfg->mail_from, now, &msg, &len);
+	rc = apitokend_mail_compose(n, mail->set->cfg->mail_from, now, &msg,
+	                            &len);
 	if (rc != 0) {
 		/* Retrying will not fix the notice, but it stays visible in
 		 * "apitokenctl outbox list" with this error. */
 		(void)snprintf(why, sizeof(why), "cannot compose: %s",
 		               apitoken_last_error());
-		defer(mail, p, now, mail->cfg->mail_retry_max, why);
+		defer(mail, p, now, mail->set->cfg->mail_retry_max, why);
 		return true;
 	}
 	res = smtp_send(mail, curl, n->email, msg, len, password, errbuf);
@@ -434,7 +449,7 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 		                                 : curl_easy_strerror(res));
 		defer(mail, p, now,
 		      apitokend_mail_backoff(n->attempts + 1,
-		                             mail->cfg->mail_retry_max),
+		                             mail->set->cfg->mail_retry_max),
 		      why);
 		return !relay_error(res);
 	}
@@ -463,13 +478,13 @@ deliver(apitokend_mail_t *mail, CURL *curl, const struct pending *p,
 static void
 queue_reminders(apitokend_mail_t *mail, int64_t now)
 {
-	const apitoken_config_t *cfg = mail->cfg;
+	const apitoken_config_t *cfg = mail->set->cfg;
 	size_t queued = 0;
 	int rc;
 
 	if (cfg->n_reminders == 0 || now < mail->next_reminders)
 		return;
-	mail->next_reminders = now + mail->reminder_every;
+	mail->next_reminders = now + mail->set->reminder_every;
 	rc = apitoken_outbox_queue_reminders(mail->store, now, cfg->reminders,
 	                                     cfg->n_reminders, &queued);
 	if (rc != 0)
@@ -523,12 +538,13 @@ poll_once(apitokend_mail_t *mail)
 	pthread_mutex_lock(&mail->lock);
 	mail->queued = c.queued;
 	pthread_mutex_unlock(&mail->lock);
-	if (c.n == 0 || mail->cfg->mail_relay == NULL)
+	if (c.n == 0 || mail->set->cfg->mail_relay == NULL)
 		goto out;
 
-	if (mail->cfg->mail_password_file != NULL) {
+	if (mail->set->cfg->mail_password_file != NULL) {
 		/* Read per batch: a rotated password needs no restart. */
-		rc = password_read(mail->cfg->mail_password_file, &password);
+		rc = password_read(mail->set->cfg->mail_password_file,
+		                   &password);
 		if (rc != 0) {
 			/* Once, not every second until someone fixes it. */
 			if (!mail->pw_failing)
@@ -570,10 +586,26 @@ mail_thread(void *arg)
 	struct timespec until;
 	bool more;
 
+	struct mail_settings *adopt;
+
 	pthread_mutex_lock(&mail->lock);
 	while (!mail->stopping) {
 		mail->kicked = false;
+		adopt = mail->next;
+		mail->next = NULL;
 		pthread_mutex_unlock(&mail->lock);
+		if (adopt != NULL) {
+			/* The newest first; keep the rest for the stop. */
+			struct mail_settings *last = adopt;
+
+			while (last->older != NULL)
+				last = last->older;
+			last->older = mail->set;
+			mail->set = adopt;
+			mail->next_reminders = 0;
+			mail->pw_failing = false;
+			settings_describe(mail->set, "settings reloaded: ");
+		}
 		more = poll_once(mail);
 		pthread_mutex_lock(&mail->lock);
 		if (more || mail->kicked || mail->stopping)
@@ -589,9 +621,9 @@ mail_thread(void *arg)
 	return NULL;
 }
 
-/* Check cfg's mail keys; the detail names the key. */
+/* Check cfg's mail keys into set; the detail names the key. */
 static int
-check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
+check_config(struct mail_settings *set, const apitoken_config_t *cfg)
 {
 	char *scheme = NULL, *host = NULL, *user = NULL, *pw = NULL;
 	CURLU *url = NULL;
@@ -635,12 +667,12 @@ check_config(apitokend_mail_t *mail, const apitoken_config_t *cfg)
 		                    "mail.password_file");
 		goto out;
 	}
-	mail->relay_smtps = strcmp(scheme, "smtps") == 0;
-	mail->relay_loopback = strcmp(host, "localhost") == 0 ||
-	                       strncmp(host, "127.", 4) == 0 ||
-	                       strcmp(host, "[::1]") == 0;
-	mail->relay_host = strdup(host);
-	if (mail->relay_host == NULL)
+	set->relay_smtps = strcmp(scheme, "smtps") == 0;
+	set->relay_loopback = strcmp(host, "localhost") == 0 ||
+	                      strncmp(host, "127.", 4) == 0 ||
+	                      strcmp(host, "[::1]") == 0;
+	set->relay_host = strdup(host);
+	if (set->relay_host == NULL)
 		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 out:
 	curl_free(scheme);
@@ -650,15 +682,80 @@ out:
 	return rc;
 }
 
+/* Free set and every older one. */
+static void
+settings_free(struct mail_settings *set)
+{
+	struct mail_settings *older;
+
+	for (; set != NULL; set = older) {
+		older = set->older;
+		free(set->relay_host);
+		free(set);
+	}
+}
+
+static int
+settings_make(const apitoken_config_t *cfg, struct mail_settings **out)
+{
+	struct mail_settings *set;
+	int64_t lead_min = REMINDER_EVERY_MAX * 10;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	set = calloc(1, sizeof(*set));
+	if (set == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	set->cfg = cfg;
+	rc = check_config(set, cfg);
+	if (rc != 0) {
+		settings_free(set);
+		return rc;
+	}
+	/* A reminder is late by at most a tenth of its lead time (and a
+	 * minute): a 7-day reminder needs no scan every second. */
+	for (i = 0; i < cfg->n_reminders; i++)
+		if (cfg->reminders[i] < lead_min)
+			lead_min = cfg->reminders[i];
+	set->reminder_every = lead_min / 10;
+	if (set->reminder_every < 1)
+		set->reminder_every = 1;
+	if (set->reminder_every > REMINDER_EVERY_MAX)
+		set->reminder_every = REMINDER_EVERY_MAX;
+	*out = set;
+	return 0;
+}
+
+/* Say where mail goes; when is "" at start, "settings reloaded: " after. */
+static void
+settings_describe(const struct mail_settings *set, const char *when)
+{
+	const apitoken_config_t *cfg = set->cfg;
+
+	if (cfg->mail_relay == NULL)
+		apitoken_log(APITOKEN_LOG_NOTICE,
+		             "%smail.relay not set: notifications stay "
+		             "queued; see apitokenctl outbox list",
+		             when);
+	else
+		apitoken_log(
+		    APITOKEN_LOG_INFO, "mail: %sdelivering through %s (%s)%s",
+		    when, set->relay_host,
+		    set->relay_smtps ? "implicit TLS"
+		    : cfg->mail_password_file != NULL && !set->relay_loopback
+		        ? "STARTTLS required"
+		        : "STARTTLS when offered",
+		    cfg->mail_password_file != NULL ? ", with SMTP AUTH" : "");
+}
+
 int
 apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
                      apitokend_mail_t **mail_out)
 {
 	apitokend_mail_t *mail = NULL;
 	pthread_condattr_t attr;
-	int64_t lead_min = REMINDER_EVERY_MAX * 10;
 	bool lock_init = false, cond_init = false, curl_init = false;
-	size_t i;
 	int rc;
 
 	*mail_out = NULL;
@@ -666,21 +763,9 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 	if (mail == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	mail->store = store;
-	mail->cfg = cfg;
-	rc = check_config(mail, cfg);
+	rc = settings_make(cfg, &mail->set);
 	if (rc != 0)
 		goto out;
-
-	/* A reminder is late by at most a tenth of its lead time (and a
-	 * minute): a 7-day reminder needs no scan every second. */
-	for (i = 0; i < cfg->n_reminders; i++)
-		if (cfg->reminders[i] < lead_min)
-			lead_min = cfg->reminders[i];
-	mail->reminder_every = lead_min / 10;
-	if (mail->reminder_every < 1)
-		mail->reminder_every = 1;
-	if (mail->reminder_every > REMINDER_EVERY_MAX)
-		mail->reminder_every = REMINDER_EVERY_MAX;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
@@ -711,19 +796,7 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 		                    "cannot start the mail thread");
 		goto out;
 	}
-	if (cfg->mail_relay == NULL)
-		apitoken_log(APITOKEN_LOG_NOTICE,
-		             "mail.relay not set: notifications stay "
-		             "queued; see apitokenctl outbox list");
-	else
-		apitoken_log(
-		    APITOKEN_LOG_INFO, "mail: delivering through %s (%s)%s",
-		    mail->relay_host,
-		    mail->relay_smtps ? "implicit TLS"
-		    : cfg->mail_password_file != NULL && !mail->relay_loopback
-		        ? "STARTTLS required"
-		        : "STARTTLS when offered",
-		    cfg->mail_password_file != NULL ? ", with SMTP AUTH" : "");
+	settings_describe(mail->set, "");
 	*mail_out = mail;
 	mail = NULL;
 	rc = 0;
@@ -735,7 +808,7 @@ out:
 			pthread_mutex_destroy(&mail->lock);
 		if (curl_init)
 			curl_global_cleanup();
-		free(mail->relay_host);
+		settings_free(mail->set);
 		free(mail);
 	}
 	return rc;
@@ -765,8 +838,32 @@ apitokend_mail_stop(apitokend_mail_t *mail)
 	pthread_cond_destroy(&mail->cond);
 	pthread_mutex_destroy(&mail->lock);
 	curl_global_cleanup();
-	free(mail->relay_host);
+	settings_free(mail->next);
+	settings_free(mail->set);
 	free(mail);
+}
+
+int
+apitokend_mail_reconfigure(apitokend_mail_t *mail,
+                           const apitoken_config_t *cfg)
+{
+	struct mail_settings *set = NULL;
+	int rc;
+
+	if (mail == NULL)
+		return 0;
+	rc = settings_make(cfg, &set);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&mail->lock);
+	if (mail->next != NULL) { /* two reloads between polls */
+		set->older = mail->next;
+	}
+	mail->next = set;
+	mail->kicked = true;
+	pthread_cond_signal(&mail->cond);
+	pthread_mutex_unlock(&mail->lock);
+	return 0;
 }
 
 void

@@ -28,6 +28,14 @@ int apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 /* Something was queued: deliver soon instead of at the next poll. */
 void apitokend_mail_kick(apitokend_mail_t *mail);
 
+/*
+ * Take the mail keys of a reloaded configuration (cfg must outlive the
+ * module).  Checked first: on an error nothing changes and the old keys
+ * stay in use.  The mail thread adopts them before its next poll.
+ */
+int apitokend_mail_reconfigure(apitokend_mail_t *mail,
+                               const apitoken_config_t *cfg);
+
 /* Stop the thread (finishing the message in flight) and free. */
 void apitokend_mail_stop(apitokend_mail_t *mail);
 

@@ -133,6 +133,34 @@ check "without mail.relay the start says notifications stay queued" \
 sleep 1.5 # a poll: nothing may be attempted
 check_eq "without mail.relay the notice stays queued" 1 "$(outbox_size)"
 check_eq "without mail.relay nothing is sent" 0 "$(inbox | wc -l)"
+
+# ---- SIGHUP takes new mail settings, or keeps the old ones -------------
+log_has() { # wait up to 5 s for a line matching $1 in the daemon's log
+	local i
+	for i in $(seq 1 50); do
+		grep -q "$1" "$DAEMON_LOG" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+daemon_config "\"mail\": { \"relay\": \"smtp://127.0.0.1:$SINK_PORT\",
+  \"from\": \"apitoken@example.net\", \"username\": \"u\",
+  \"password_file\": \"$scratch/no-such-password\" }"
+kill -HUP "$DAEMON_PID"
+check "reload with unusable mail settings: logged, old ones kept" \
+	log_has 'reload: mail settings kept: .*no-such-password'
+sleep 1.5 # a poll: still nothing may be attempted
+check_eq "... and the notice still waits" "1 0" \
+	"$(outbox_size) $(inbox | wc -l)"
+daemon_config "\"mail\": { \"relay\": \"smtp://127.0.0.1:$SINK_PORT\",
+  \"from\": \"apitoken@example.net\" }"
+kill -HUP "$DAEMON_PID"
+check "reload with mail.relay: the thread says where mail now goes" \
+	log_has 'mail: settings reloaded: delivering through 127\.0\.0\.1'
+check "reload with mail.relay: the waiting notice is delivered" \
+	wait_mail created gina
+check_eq "... once, and the outbox is empty" "1 0" \
+	"$(count created gina) $(outbox_size)"
 stop_daemon
 
 # Short lifetimes so expiry and the reminder come within seconds: a token
