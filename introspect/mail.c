@@ -583,10 +583,9 @@ static void *
 mail_thread(void *arg)
 {
 	apitokend_mail_t *mail = arg;
+	struct mail_settings *adopt;
 	struct timespec until;
 	bool more;
-
-	struct mail_settings *adopt;
 
 	pthread_mutex_lock(&mail->lock);
 	while (!mail->stopping) {
