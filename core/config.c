@@ -230,6 +230,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->threads = 0;
 	cfg->max_body = 4096;
 	cfg->connection_timeout = 10;
+	cfg->local_socket_timeout = 30;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->reminders = malloc(sizeof(reminders));
@@ -824,6 +825,13 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		              "a whole number of seconds from 1 to 3600", &v);
 		if (rc == 0)
 			cfg->connection_timeout = (unsigned)v;
+		return rc;
+	}
+	if (strcmp(k, "local_socket_timeout") == 0) {
+		rc = get_uint(ld, it, k, 1, 3600,
+		              "a whole number of seconds from 1 to 3600", &v);
+		if (rc == 0)
+			cfg->local_socket_timeout = (unsigned)v;
 		return rc;
 	}
 	if (strcmp(k, "sweep_interval") == 0)

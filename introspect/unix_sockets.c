@@ -36,7 +36,6 @@
 
 #define MAX_CONN 256
 #define LINE_MAX_LEN 4096
-#define LOCAL_IDLE_MS 30000
 #define ADMIN_IO_TIMEOUT_S 60
 
 struct apitokend_sockets {
@@ -264,7 +263,10 @@ serve_local(struct conn *cn)
 			           "line longer than 4096 bytes");
 			break;
 		}
-		n = poll(&p, 1, LOCAL_IDLE_MS);
+		/* Read per wait: a SIGHUP applies to open connections. */
+		n = poll(&p, 1,
+		         (int)apitokend_gen(d)->cfg->local_socket_timeout *
+		             1000);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

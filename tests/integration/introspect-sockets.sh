@@ -59,6 +59,7 @@ write_config() {
   "audience": "$2",
   "token_lifetime": "${3:-180d}",
   "admin_socket": "$DAEMON_ADMIN_SOCKET",
+  "local_socket_timeout": 2,
   "roles": { "admin": ["api:read", $1"api:admin"], "user": ["api:read"] }
 }
 EOF
@@ -119,6 +120,23 @@ reply=$(local_request "{\"op\":\"check\",\"token\":\"$TB\"}")
 check_eq "check: disabled user's token is inactive" '{"active":false}' \
 	"$reply"
 ctl user api-access bob on >/dev/null 2>&1
+
+# An idle local connection is closed after local_socket_timeout (2 s here).
+idle=$(python3 - "$DAEMON_LOCAL_SOCKET" <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(15)
+s.connect(sys.argv[1])
+t0 = time.monotonic()
+try:
+    d = s.recv(1)
+except socket.timeout:
+    d = None
+print("closed %.1f" % (time.monotonic() - t0) if d == b"" else "open")
+EOF
+)
+check_match "an idle local connection is closed after local_socket_timeout" \
+	'^closed ([2-5]\.|1\.[5-9])' "$idle"
 
 check_b=$(local_request "{\"op\":\"check\",\"token\":\"$TB\"}")
 out=$(local_session '{"op":"user","user":"alice"}' \

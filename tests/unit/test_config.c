@@ -106,6 +106,7 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_uint_eq(cfg->threads, 0);
 	ck_assert_uint_eq(cfg->max_body, 4096);
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
+	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
 	ck_assert_int_eq(cfg->sweep_interval, 60);
 	ck_assert_ptr_null(cfg->mail_relay);
 	ck_assert_str_eq(cfg->mail_from, "apitoken@localhost");
@@ -176,6 +177,7 @@ START_TEST(test_good_file)
 	    "  \"tls_cert\": \"/etc/ssl/c.pem\", \"tls_key\": \"/k.pem\",\n"
 	    "  \"threads\": 4, \"max_body\": 8192,\n"
 	    "  \"connection_timeout\": 30, \"sweep_interval\": \"5m\",\n"
+	    "  \"local_socket_timeout\": 5,\n"
 	    "  \"mail\": { \"relay\": \"smtp://mail:25\",\n"
 	    "            \"from\": \"tokens@example.com\",\n"
 	    "            \"reminders\": [\"1d\", \"14d\", 3600, \"1d\"],\n"
@@ -208,6 +210,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(cfg->threads, 4);
 	ck_assert_uint_eq(cfg->max_body, 8192);
 	ck_assert_uint_eq(cfg->connection_timeout, 30);
+	ck_assert_uint_eq(cfg->local_socket_timeout, 5);
 	ck_assert_int_eq(cfg->sweep_interval, 300);
 	ck_assert_str_eq(cfg->mail_relay, "smtp://mail:25");
 	ck_assert_str_eq(cfg->mail_from, "tokens@example.com");
@@ -291,6 +294,9 @@ START_TEST(test_errors)
 	load_bad("{\"max_body\": 10}",
 	         "key 'max_body': expected a whole number of bytes from 256 "
 	         "to 1048576");
+	load_bad("{\"local_socket_timeout\": 0}",
+	         "key 'local_socket_timeout': expected a whole number of "
+	         "seconds from 1 to 3600");
 	load_bad("{\"roles\": []}",
 	         "key 'roles': expected an object of role name to scope list");
 	load_bad("{\"roles\": {\"dev\": \"api:read\"}}",

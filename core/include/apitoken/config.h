@@ -23,6 +23,7 @@
  *   "threads": 0,                         0: one per CPU
  *   "max_body": 4096,                     bytes
  *   "connection_timeout": 10,             seconds
+ *   "local_socket_timeout": 30,           seconds
  *   "sweep_interval": "60s",
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
@@ -69,10 +70,11 @@ typedef struct apitoken_config {
 	unsigned local_socket_mode; /* 0660 */
 	char *tls_cert;             /* NULL: plain HTTP */
 	char *tls_key;
-	unsigned threads;            /* 0: one per CPU */
-	size_t max_body;             /* 4096 */
-	unsigned connection_timeout; /* seconds, 10 */
-	int64_t sweep_interval;      /* seconds, 60 */
+	unsigned threads;              /* 0: one per CPU */
+	size_t max_body;               /* 4096 */
+	unsigned connection_timeout;   /* seconds, 10 */
+	unsigned local_socket_timeout; /* seconds idle, 30 */
+	int64_t sweep_interval;        /* seconds, 60 */
 
 	/* mail (issue: notifications) */
 	char *mail_relay; /* NULL: keep messages queued */
