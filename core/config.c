@@ -231,6 +231,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->max_body = 4096;
 	cfg->connection_timeout = 10;
 	cfg->local_socket_timeout = 30;
+	cfg->introspection_cache = 16384;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->reminders = malloc(sizeof(reminders));
@@ -832,6 +833,14 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		              "a whole number of seconds from 1 to 3600", &v);
 		if (rc == 0)
 			cfg->local_socket_timeout = (unsigned)v;
+		return rc;
+	}
+	if (strcmp(k, "introspection_cache") == 0) {
+		rc = get_uint(ld, it, k, 0, 1048576,
+		              "a whole number of answers from 0 to 1048576",
+		              &v);
+		if (rc == 0)
+			cfg->introspection_cache = (size_t)v;
 		return rc;
 	}
 	if (strcmp(k, "sweep_interval") == 0)

@@ -88,19 +88,32 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 			rc = store_dberr(ret, "begin transaction");
 		} else {
 			rc = fn(st, txn, arg);
+			if (rc == STORE_UNCHANGED) {
+				(void)txn->abort(txn);
+				return 0;
+			}
 			if (rc == 0) {
 				/* Flags 0: the environment's synchronous
 				 * flush (only a bench DB_CONFIG relaxes
 				 * it). */
 				ret = txn->commit(txn, 0);
-				if (ret == 0) {
-					store_snaps_written(st);
+				store_snaps_written(st);
+				if (ret == 0)
 					return 0;
-				}
 				return store_dberr(ret, "commit");
 			}
 			(void)txn->abort(txn);
 		}
+		/*
+		 * Nothing was written, but when the store itself failed the
+		 * epoch moves on all the same: what readers derived from it
+		 * before is not to be trusted now.  (A refusal such as "no
+		 * such user" leaves it alone.)
+		 */
+		if (rc == APITOKEN_ERR_STORE || rc == APITOKEN_ERR_CORRUPT ||
+		    rc == APITOKEN_ERR_INTERNAL || rc == APITOKEN_ERR_IO ||
+		    rc == APITOKEN_ERR_NOMEM)
+			store_snaps_written(st);
 		if (rc != STORE_RETRY)
 			return rc;
 		if (attempt >= STORE_DEADLOCK_RETRIES)

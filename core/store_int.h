@@ -58,6 +58,11 @@
 #define STORE_DEADLOCK_RETRIES 20
 /* Returned by transaction bodies to ask the runner for another attempt. */
 #define STORE_RETRY (-1000)
+/* Returned by a transaction body that looked and wrote nothing: the
+ * runner aborts instead of committing, and store_write() returns 0 without
+ * moving the write epoch on (no reader's snapshot or kept answer is
+ * dropped for a periodic scan that found nothing to do). */
+#define STORE_UNCHANGED 1000
 
 #define STORE_LOCK_FILE "LOCK"
 #define STORE_DB_CONFIG "DB_CONFIG"

@@ -422,7 +422,7 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	}
 	op->finished = true;
 batch_full:
-	rc = 0;
+	rc = op->queued == 0 ? STORE_UNCHANGED : 0;
 out:
 	if (cur != NULL)
 		(void)cur->close(cur);

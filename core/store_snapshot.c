@@ -121,6 +121,12 @@ store_snaps_destroy(apitoken_store_t *st)
 	st->snaps_ready = false;
 }
 
+uint64_t
+apitoken_store_epoch(apitoken_store_t *st)
+{
+	return atomic_load_explicit(&st->write_epoch, memory_order_acquire);
+}
+
 void
 store_snaps_written(apitoken_store_t *st)
 {

@@ -662,15 +662,14 @@ claims_fill(const apitoken_config_t *cfg, const struct tok_rec *t,
 }
 
 /*
- * The hot path.  Syntax first (no store access for garbage), then two
- * point reads in one snapshot transaction into stack buffers: no locks,
- * no allocation but the claims handed back.
+ * The hot path: two point reads in one snapshot transaction into stack
+ * buffers: no locks, no allocation but the claims handed back.
  */
 int
-apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
-                     int64_t now, apitoken_claims_t *claims_out)
+apitoken_token_check_hash(apitoken_store_t *store,
+                          const uint8_t h[APITOKEN_HASH_LEN], int64_t now,
+                          apitoken_claims_t *claims_out)
 {
-	uint8_t h[APITOKEN_HASH_LEN];
 	uint8_t ubuf[USER_REC_BUF];
 	struct tok_rec t;
 	struct user_view v;
@@ -681,14 +680,9 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 	if (claims_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no claims");
 	memset(claims_out, 0, sizeof(*claims_out));
-	if (store == NULL)
-		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	if (token == NULL ||
-	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0) {
-		apitoken_error_clear();
-		return 0;
-	}
-	apitoken_token_hash(token, len, h);
+	if (store == NULL || h == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID,
+		                      "no store or hash");
 	rc = store_read_begin(store, &txn);
 	if (rc != 0)
 		goto out;
@@ -726,7 +720,6 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 	rc = claims_fill(store_cfg(store), &t, &v, claims_out);
 out:
 	store_read_end(store, txn);
-	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	if (rc != 0) {
@@ -734,6 +727,30 @@ out:
 		apitoken_log(APITOKEN_LOG_ERR, "token check failed: %s",
 		             apitoken_last_error());
 	}
+	return rc;
+}
+
+/* Syntax first: garbage never reaches the store. */
+int
+apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
+                     int64_t now, apitoken_claims_t *claims_out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	int rc;
+
+	if (claims_out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no claims");
+	memset(claims_out, 0, sizeof(*claims_out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (token == NULL ||
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0) {
+		apitoken_error_clear();
+		return 0;
+	}
+	apitoken_token_hash(token, len, h);
+	rc = apitoken_token_check_hash(store, h, now, claims_out);
+	OPENSSL_cleanse(h, sizeof(h));
 	return rc;
 }
 
@@ -832,6 +849,8 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		op->batch++;
 	}
 	op->finished = true;
+	if (op->batch == 0)
+		rc = STORE_UNCHANGED;
 out:
 	OPENSSL_cleanse(h, sizeof(h));
 	if (cur != NULL)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <openssl/crypto.h>
 
 #include <apitoken/error.h>
 #include <apitoken/store.h>
@@ -637,6 +638,61 @@ START_TEST(test_snapshot_sees_writes)
 }
 END_TEST
 
+/*
+ * The write epoch (what apitokend's kept answers are checked against)
+ * moves on with every write, and not with a periodic scan that found
+ * nothing to do, nor with a refused write.
+ */
+START_TEST(test_write_epoch)
+{
+	static const int64_t leads[] = {86400};
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	apitoken_user_change_t ch;
+	int64_t now = apitoken_now();
+	size_t n;
+	uint64_t e;
+
+	ck_assert_int_eq(ts_add_user("eve", "viewer", 1, NULL, NULL), 0);
+	e = apitoken_store_epoch(ts_st);
+	ck_assert_int_eq(apitoken_token_issue(ts_st, "eve", 0, "t", tok, NULL),
+	                 0);
+	ck_assert_uint_gt(apitoken_store_epoch(ts_st), e);
+
+	e = apitoken_store_epoch(ts_st);
+	ck_assert_int_eq(apitoken_store_purge(ts_st, now, NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(
+	    apitoken_outbox_queue_reminders(ts_st, now, leads, 1, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(apitoken_store_epoch(ts_st), e);
+
+	memset(&ch, 0, sizeof(ch));
+	ch.api_access = -1;
+	ch.role = "admin";
+	ck_assert_int_eq(apitoken_user_update(ts_st, "nobody", &ch, "t"),
+	                 APITOKEN_ERR_NOT_FOUND);
+	ck_assert_uint_eq(apitoken_store_epoch(ts_st), e);
+	ck_assert_int_eq(apitoken_user_update(ts_st, "eve", &ch, "t"), 0);
+	ck_assert_uint_gt(apitoken_store_epoch(ts_st), e);
+
+	/* A reminder that is due gets written: the epoch moves. */
+	e = apitoken_store_epoch(ts_st);
+	ck_assert_int_eq(apitoken_outbox_queue_reminders(
+	                     ts_st, now + 180 * 86400 - 3600, leads, 1, &n),
+	                 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_gt(apitoken_store_epoch(ts_st), e);
+
+	/* An expired token is purged: the epoch moves. */
+	e = apitoken_store_epoch(ts_st);
+	ck_assert_int_eq(
+	    apitoken_store_purge(ts_st, now + 181 * 86400, NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_gt(apitoken_store_epoch(ts_st), e);
+	OPENSSL_cleanse(tok, sizeof(tok));
+}
+END_TEST
+
 /* The store closes while a thread that read from it still runs; that
  * thread then reads a reopened store and exits. */
 static pthread_barrier_t close_turn;
@@ -774,6 +830,7 @@ store_suite(void)
 	tcase_add_test(tc, test_concurrent_writers);
 	tcase_add_test(tc, test_snapshot_sees_writes);
 	tcase_add_test(tc, test_snapshot_close_while_thread_lives);
+	tcase_add_test(tc, test_write_epoch);
 	tcase_add_test(tc, test_read_only);
 	suite_add_tcase(s, tc);
 	return s;

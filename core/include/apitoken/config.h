@@ -24,6 +24,7 @@
  *   "max_body": 4096,                     bytes
  *   "connection_timeout": 10,             seconds
  *   "local_socket_timeout": 30,           seconds
+ *   "introspection_cache": 16384,         answers kept; 0: none
  *   "sweep_interval": "60s",
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
@@ -74,6 +75,7 @@ typedef struct apitoken_config {
 	size_t max_body;               /* 4096 */
 	unsigned connection_timeout;   /* seconds, 10 */
 	unsigned local_socket_timeout; /* seconds idle, 30 */
+	size_t introspection_cache;    /* active answers kept, 16384 */
 	int64_t sweep_interval;        /* seconds, 60 */
 
 	/* mail (issue: notifications) */

@@ -233,6 +233,23 @@ int apitoken_token_check(apitoken_store_t *store, const char *token,
                          apitoken_claims_t *claims_out);
 
 /*
+ * The same for a token already parsed (apitoken_token_parse) and hashed
+ * (apitoken_token_hash): for a caller that needs the hash itself, as a
+ * key.
+ */
+int apitoken_token_check_hash(apitoken_store_t *store,
+                              const uint8_t hash[APITOKEN_HASH_LEN],
+                              int64_t now, apitoken_claims_t *claims_out);
+
+/*
+ * The store's write epoch: it grows after every committed write, before
+ * the write returns.  Anything derived from reads that began after the
+ * epoch was E is still what a read would give while the epoch is E (in
+ * this process, which holds the store's lock and so makes every write).
+ */
+uint64_t apitoken_store_epoch(apitoken_store_t *store);
+
+/*
  * Delete every token with exp <= now, each with an audit record ("expired")
  * and a notification, in batches.  progress (may be NULL) is called after
  * each batch with the running count.  *deleted_out gets the total.
