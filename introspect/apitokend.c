@@ -35,6 +35,7 @@
 #include <apitoken/log.h>
 #include <apitoken/token.h>
 
+#include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
 
@@ -498,10 +499,12 @@ reload(struct apitokend *d, const struct options *o)
 	    (nc->listen_port != old->cfg->listen_port &&
 	     nc->listen_port != 0) ||
 	    strcmp(nc->admin_socket, old->cfg->admin_socket) != 0 ||
-	    strcmp(nc->local_socket, old->cfg->local_socket) != 0)
+	    strcmp(nc->local_socket, old->cfg->local_socket) != 0 ||
+	    nc->introspection_cache != old->cfg->introspection_cache)
 		apitoken_log(APITOKEN_LOG_WARNING,
-		             "reload: store, listen and socket changes take "
-		             "effect only after a restart");
+		             "reload: store, listen, socket and "
+		             "introspection_cache changes take effect only "
+		             "after a restart");
 	if (apitoken_config_set_store(nc, old->cfg->store) != 0)
 		goto fail;
 	fix_issuer(nc, default_issuer, d->port);
@@ -663,6 +666,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	fix_issuer(cfg, default_issuer, d->port);
+	atomic_store_explicit(
+	    &d->answers, apitokend_answers_create(cfg->introspection_cache),
+	    memory_order_release);
+	if (cfg->introspection_cache > 0 && d->answers == NULL)
+		apitoken_log(
+		    APITOKEN_LOG_WARNING,
+		    "introspection_cache: out of memory, answers will "
+		    "not be kept");
 	g->metadata = apitokend_metadata_create(cfg);
 	if (g->metadata == NULL) {
 		code = fail(EX_OSERR, "out of memory");
@@ -726,6 +737,7 @@ main(int argc, char **argv)
 	}
 out:
 	apitokend_http_stop(d);
+	apitokend_answers_destroy(d->answers);
 	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);

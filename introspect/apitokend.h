@@ -38,6 +38,9 @@ struct apitokend {
 	struct MHD_Daemon *mhd;
 	struct apitokend_sockets *sockets;
 	struct apitokend_sweep *sweep;
+	/* Kept active answers (answer_cache.h); NULL: none.  Published once
+	 * the issuer is final, so no answer with a provisional one is kept. */
+	_Atomic(struct apitokend_answers *) answers;
 	char *tls_key; /* PEM, wiped at exit */
 	char *tls_cert;
 	uint16_t port;         /* bound port */

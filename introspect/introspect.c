@@ -6,26 +6,84 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/token.h>
 
+#include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
+
+struct cached_reply {
+	struct apitokend_req *r;
+	struct MHD_Connection *c;
+	enum MHD_Result ret;
+};
+
+/* Under the entry's lock: queueing takes libmicrohttpd's reference. */
+static void
+queue_cached(struct MHD_Response *resp, const char *jti, void *arg)
+{
+	struct cached_reply *cr = arg;
+
+	apitokend_req_note(cr->r, NULL, jti);
+	cr->ret = apitokend_reply(cr->r, cr->c, MHD_HTTP_OK, resp);
+}
+
+/* Build, queue and keep (in d->answers) the answer for an active token. */
+static enum MHD_Result
+reply_active(struct apitokend_answers *answers, struct apitokend_req *r,
+             struct MHD_Connection *c, const struct apitokend_answer_key *k,
+             const apitoken_claims_t *cl, const struct apitokend_gen *g)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *body;
+
+	body = apitokend_claims_json(cl, g->cfg, k->client_id);
+	if (body == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(body), body,
+	                                       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	if (apitokend_json_headers(resp) != 0) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = apitokend_reply(r, c, MHD_HTTP_OK, resp);
+	if (ret == MHD_YES)
+		apitokend_answers_put(answers, k, cl->exp, cl->jti, resp);
+	else
+		MHD_destroy_response(resp);
+	return ret;
+}
 
 enum MHD_Result
 apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
                      struct MHD_Connection *c, const struct apitokend_form *f)
 {
+	uint8_t hash[APITOKEN_HASH_LEN];
+	struct apitokend_answers *answers;
+	struct apitokend_answer_key k;
+	struct cached_reply cr = {r, c, MHD_NO};
 	struct apitokend_client client;
+	const struct apitokend_gen *g;
 	apitoken_claims_t cl;
 	enum MHD_Result ret;
-	char *body;
+	int64_t now;
 	int rc;
 
 	memset(&cl, 0, sizeof(cl));
+	memset(hash, 0, sizeof(hash));
 	switch (apitokend_client_auth(d, c, f, &client)) {
 	case APITOKEND_AUTH_OK:
 		break;
@@ -52,8 +110,31 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		    NULL);
 		goto out;
 	}
-	rc = apitoken_token_check(d->store, f->token, f->token_len,
-	                          apitoken_now(), &cl);
+	if (apitoken_token_parse(APITOKEN_TOKEN_PREFIX, f->token,
+	                         f->token_len) != 0) {
+		/* Garbage never reaches the store. */
+		apitoken_error_clear();
+		ret = apitokend_reply_inactive(r, c);
+		goto out;
+	}
+	apitoken_token_hash(f->token, f->token_len, hash);
+	/* The generation first, then the epoch: see answer_cache.c. */
+	g = apitokend_gen(d);
+	k.hash = hash;
+	k.client_id = client.id;
+	k.gen = g;
+	k.epoch = apitoken_store_epoch(d->store);
+	k.failures = apitokend_metrics_store_errors();
+	now = apitoken_now();
+	answers = atomic_load_explicit(&d->answers, memory_order_acquire);
+	if (apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
+		apitokend_metrics_answer_cache(true);
+		ret = cr.ret;
+		goto out;
+	}
+	if (answers != NULL)
+		apitokend_metrics_answer_cache(false);
+	rc = apitoken_token_check_hash(d->store, hash, now, &cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR,
@@ -69,13 +150,9 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		goto out;
 	}
 	apitokend_req_note(r, NULL, cl.jti);
-	body = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, client.id);
-	if (body == NULL) {
-		ret = MHD_NO;
-		goto out;
-	}
-	ret = apitokend_reply_json_take(r, c, MHD_HTTP_OK, body);
+	ret = reply_active(answers, r, c, &k, &cl, g);
 out:
 	apitoken_claims_clear(&cl);
+	OPENSSL_cleanse(hash, sizeof(hash));
 	return ret;
 }

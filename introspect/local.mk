@@ -8,7 +8,7 @@ introspect_apitokend_SOURCES = introspect/apitokend.c introspect/apitokend.h \
 	introspect/metadata.c introspect/metrics.c introspect/metrics.h \
 	introspect/client_auth.c introspect/claims_json.c \
 	introspect/unix_sockets.c introspect/sweep.c introspect/access_log.c \
-	introspect/tls.c
+	introspect/tls.c introspect/answer_cache.c introspect/answer_cache.h
 introspect_apitokend_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(CURL_CFLAGS) -pthread
 introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \
@@ -19,7 +19,8 @@ introspect_tests = tests/integration/introspect.sh \
 	tests/integration/introspect-sockets.sh \
 	tests/integration/introspect-tls.sh \
 	tests/integration/introspect-sweep.sh \
-	tests/integration/introspect-faults.sh
+	tests/integration/introspect-faults.sh \
+	tests/integration/introspect-cache.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)
 dist_man_MANS += docs/apitokend.8 docs/apitoken.json.5
@@ -39,3 +40,13 @@ tests_integration_libstorefault_la_LIBADD = -ldl
 # apitokend under valgrind while its parsers are fed good and bad input.
 TESTS += tests/integration/valgrind-daemon.sh
 dist_check_SCRIPTS += tests/integration/valgrind-daemon.sh
+
+# The kept-answer table on its own (libmicrohttpd responses, no daemon).
+check_PROGRAMS += tests/unit/test_answer_cache
+TESTS += tests/unit/test_answer_cache
+tests_unit_test_answer_cache_SOURCES = tests/unit/test_answer_cache.c \
+	introspect/answer_cache.c introspect/answer_cache.h
+tests_unit_test_answer_cache_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
+	$(MHD_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_unit_test_answer_cache_LDADD = $(unit_ldadd) $(MHD_LIBS) \
+	$(OPENSSL_LIBS) -lpthread

@@ -33,6 +33,7 @@ struct shard {
 	/* Non-cumulative buckets; the last one is above every bound. */
 	atomic_ulong buckets[EP_COUNT][N_BOUNDS + 1];
 	atomic_ullong duration_ns[EP_COUNT];
+	atomic_ulong answers[2]; /* [0] computed, [1] from the cache */
 	struct shard *next;
 };
 
@@ -81,6 +82,12 @@ shard_add(struct shard *to, struct shard *from)
 		                         memory_order_relaxed),
 		    memory_order_relaxed);
 	}
+	for (i = 0; i < 2; i++)
+		atomic_fetch_add_explicit(
+		    &to->answers[i],
+		    atomic_load_explicit(&from->answers[i],
+		                         memory_order_relaxed),
+		    memory_order_relaxed);
 }
 
 /* A thread ends: its counts move to the retired sums. */
@@ -183,9 +190,23 @@ apitokend_metrics_request(enum apitokend_endpoint ep, unsigned status,
 }
 
 void
+apitokend_metrics_answer_cache(bool hit)
+{
+	struct shard *mine = shard_mine(), *sh = mine ? mine : &retired;
+
+	bump(mine, &sh->answers[hit], 1);
+}
+
+void
 apitokend_metrics_store_error(void)
 {
-	atomic_fetch_add_explicit(&store_errors, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&store_errors, 1, memory_order_acq_rel);
+}
+
+unsigned long
+apitokend_metrics_store_errors(void)
+{
+	return atomic_load_explicit(&store_errors, memory_order_acquire);
 }
 
 void
@@ -275,6 +296,14 @@ apitokend_metrics_write(FILE *out, apitokend_mail_t *mail)
 	        "# TYPE apitokend_tokens_active gauge\n"
 	        "apitokend_tokens_active %zu\n",
 	        atomic_load_explicit(&tokens_active, memory_order_relaxed));
+	fprintf(out,
+	        "# HELP apitokend_introspection_cache_total Introspections"
+	        " of well-formed tokens by where the answer came from:"
+	        " computed from the store (miss) or kept (hit).\n"
+	        "# TYPE apitokend_introspection_cache_total counter\n"
+	        "apitokend_introspection_cache_total{result=\"miss\"} %lu\n"
+	        "apitokend_introspection_cache_total{result=\"hit\"} %lu\n",
+	        load(&sum.answers[0]), load(&sum.answers[1]));
 	fprintf(out,
 	        "# HELP apitokend_store_errors_total Failed store"
 	        " operations.\n"

@@ -8,6 +8,7 @@
 #ifndef APITOKEND_METRICS_H
 #define APITOKEND_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -29,8 +30,12 @@ const char *apitokend_endpoint_name(enum apitokend_endpoint ep);
 /* One finished request. */
 void apitokend_metrics_request(enum apitokend_endpoint ep, unsigned status,
                                double seconds);
+/* An introspection of a well-formed token: answer kept (hit) or not. */
+void apitokend_metrics_answer_cache(bool hit);
 /* The store failed (any call). */
 void apitokend_metrics_store_error(void);
+/* How often it has so far: a change retires every kept answer. */
+unsigned long apitokend_metrics_store_errors(void);
 /* Tokens with exp > now, as last counted by the sweep. */
 void apitokend_metrics_set_active(size_t n);
 

@@ -1,6 +1,7 @@
 /*
  * Test double for store failures: preloaded into apitokend, it makes
- * apitoken_token_check(), apitoken_token_revoke_secret() and
+ * apitoken_token_check(), apitoken_token_check_hash(),
+ * apitoken_token_revoke_secret() and
  * apitoken_user_get() fail with APITOKEN_ERR_STORE while the file named by
  * $APITOKEN_STORE_FAULT exists, and passes every call through otherwise.
  * A real Berkeley DB failure cannot be produced on demand; what matters
@@ -60,6 +61,22 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 	if (faulty() || real == NULL)
 		return fail();
 	return real(store, token, len, now, claims_out);
+}
+
+typedef int (*check_hash_fn)(apitoken_store_t *, const uint8_t *, int64_t,
+                             apitoken_claims_t *);
+
+int
+apitoken_token_check_hash(apitoken_store_t *store,
+                          const uint8_t hash[APITOKEN_HASH_LEN], int64_t now,
+                          apitoken_claims_t *claims_out)
+{
+	check_hash_fn real =
+	    (check_hash_fn)dlsym(RTLD_NEXT, "apitoken_token_check_hash");
+
+	if (faulty() || real == NULL)
+		return fail();
+	return real(store, hash, now, claims_out);
 }
 
 int

@@ -1,0 +1,219 @@
+/*
+ * apitokend: active introspection answers kept ready to send.
+ *
+ * Resource servers ask about the same tokens again and again.  Computing
+ * an active answer takes two store reads (the token, then its user's role,
+ * Business Units and API-token option), the JSON, and a libmicrohttpd
+ * response with three headers: about as much CPU again as libmicrohttpd
+ * spends on the whole request.  Here the finished response is kept and
+ * queued again, as a static file server does.
+ *
+ * Never stale, not "stale for at most a TTL": an entry is used only while
+ *   - the store's write epoch is the one read before the answer's reads
+ *     began.  Every committed write (revocation, regeneration, role or
+ *     Business-Unit change, API access off, user removal, the expiry
+ *     sweep) moves the epoch on before it returns, so after it no entry
+ *     from before it is used (apitoken_store_epoch());
+ *   - the configuration generation is the same (SIGHUP: roles, issuer,
+ *     audience);
+ *   - the store has reported no failure since (fail closed: once the
+ *     store may be broken, every answer comes from it again, or a 503);
+ *   - now < exp;
+ *   - the same client asks (client_id is part of the answer).
+ * Only active answers are kept: an inactive one is a shared constant
+ * already, and keeping them would let anyone fill the table with
+ * made-up tokens.
+ *
+ * Why not a library: Debian's caches for C (liboauth2's shm, file,
+ * memcache and redis backends) expire by time, which would let a revoked
+ * token live on, and copy values in and out; this needs a lookup keyed by
+ * a SHA-256 that is already uniform, so a fixed set-associative array
+ * indexed by its first bytes is the whole data structure.  A set has
+ * WAYS entries and its own mutex; a full set replaces a stale entry
+ * first, else round robin.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include <apitoken/store.h>
+
+#include "answer_cache.h"
+
+#define WAYS 4
+
+struct answer {
+	struct MHD_Response *resp; /* NULL: empty */
+	uint8_t hash[APITOKEN_HASH_LEN];
+	const void *gen;
+	uint64_t epoch;
+	unsigned long failures;
+	int64_t exp;
+	char jti[APITOKEN_ID_LEN + 1];
+	char client_id[APITOKEN_CLIENT_ID_MAX + 1];
+};
+
+struct answer_set {
+	pthread_mutex_t mu;
+	unsigned next; /* round-robin victim */
+	struct answer way[WAYS];
+};
+
+struct apitokend_answers {
+	size_t mask; /* sets - 1, sets a power of two */
+	struct answer_set *sets;
+};
+
+struct apitokend_answers *
+apitokend_answers_create(size_t entries)
+{
+	struct apitokend_answers *a;
+	size_t sets = 1, i;
+
+	if (entries == 0)
+		return NULL;
+	while (sets * WAYS < entries)
+		sets <<= 1;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	a->sets = calloc(sets, sizeof(*a->sets));
+	if (a->sets == NULL) {
+		free(a);
+		return NULL;
+	}
+	for (i = 0; i < sets; i++) {
+		if (pthread_mutex_init(&a->sets[i].mu, NULL) != 0) {
+			while (i-- > 0)
+				pthread_mutex_destroy(&a->sets[i].mu);
+			free(a->sets);
+			free(a);
+			return NULL;
+		}
+	}
+	a->mask = sets - 1;
+	return a;
+}
+
+void
+apitokend_answers_destroy(struct apitokend_answers *a)
+{
+	size_t i;
+	int w;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i <= a->mask; i++) {
+		for (w = 0; w < WAYS; w++)
+			if (a->sets[i].way[w].resp != NULL)
+				MHD_destroy_response(a->sets[i].way[w].resp);
+		pthread_mutex_destroy(&a->sets[i].mu);
+	}
+	OPENSSL_cleanse(a->sets, (a->mask + 1) * sizeof(*a->sets));
+	free(a->sets);
+	free(a);
+}
+
+static struct answer_set *
+set_of(struct apitokend_answers *a, const uint8_t *hash)
+{
+	uint64_t v;
+
+	memcpy(&v, hash, sizeof(v));
+	return &a->sets[v & a->mask];
+}
+
+static bool
+same_question(const struct answer *e, const struct apitokend_answer_key *k)
+{
+	return e->resp != NULL &&
+	       memcmp(e->hash, k->hash, APITOKEN_HASH_LEN) == 0 &&
+	       strcmp(e->client_id, k->client_id) == 0;
+}
+
+bool
+apitokend_answers_use(struct apitokend_answers *a,
+                      const struct apitokend_answer_key *k, int64_t now,
+                      apitokend_answer_fn fn, void *arg)
+{
+	struct answer_set *s;
+	bool found = false;
+	int w;
+
+	if (a == NULL)
+		return false;
+	s = set_of(a, k->hash);
+	pthread_mutex_lock(&s->mu);
+	for (w = 0; w < WAYS; w++) {
+		const struct answer *e = &s->way[w];
+
+		if (same_question(e, k) && e->epoch == k->epoch &&
+		    e->failures == k->failures && e->gen == k->gen &&
+		    now < e->exp) {
+			fn(e->resp, e->jti, arg);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+/* The way to (re)use for k: its own, an empty or stale one, else the next
+ * in turn. */
+static struct answer *
+victim(struct answer_set *s, const struct apitokend_answer_key *k)
+{
+	int w;
+
+	for (w = 0; w < WAYS; w++)
+		if (same_question(&s->way[w], k))
+			return &s->way[w];
+	for (w = 0; w < WAYS; w++)
+		if (s->way[w].resp == NULL || s->way[w].epoch != k->epoch ||
+		    s->way[w].failures != k->failures ||
+		    s->way[w].gen != k->gen)
+			return &s->way[w];
+	return &s->way[s->next++ % WAYS];
+}
+
+void
+apitokend_answers_put(struct apitokend_answers *a,
+                      const struct apitokend_answer_key *k, int64_t exp,
+                      const char *jti, struct MHD_Response *resp)
+{
+	struct MHD_Response *old = resp;
+	struct answer_set *s;
+	struct answer *e;
+
+	if (a == NULL || strlen(k->client_id) > APITOKEN_CLIENT_ID_MAX ||
+	    strlen(jti) > APITOKEN_ID_LEN)
+		goto out;
+	s = set_of(a, k->hash);
+	pthread_mutex_lock(&s->mu);
+	e = victim(s, k);
+	/* A newer answer (another thread read after a later write) stays. */
+	if (same_question(e, k) && e->epoch > k->epoch) {
+		pthread_mutex_unlock(&s->mu);
+		goto out;
+	}
+	old = e->resp;
+	e->resp = resp;
+	memcpy(e->hash, k->hash, APITOKEN_HASH_LEN);
+	e->gen = k->gen;
+	e->epoch = k->epoch;
+	e->failures = k->failures;
+	e->exp = exp;
+	strcpy(e->jti, jti);
+	strcpy(e->client_id, k->client_id);
+	pthread_mutex_unlock(&s->mu);
+out:
+	/* Outside the lock: a connection may still hold it, then MHD frees
+	 * it when that one is done. */
+	if (old != NULL)
+		MHD_destroy_response(old);
+}

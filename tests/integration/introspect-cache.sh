@@ -1,0 +1,176 @@
+#!/bin/sh
+# apitokend keeps active introspection answers (introspect/answer_cache.c)
+# and must never give a kept answer that the store would not give now.
+# Each change below follows an introspection whose answer was kept (the
+# hit counter in /metrics shows it was), and the very next introspection
+# must show the change: role, Business Units, API access off and on,
+# roles reloaded by SIGHUP, regeneration, revocation, expiry (before any
+# sweep), user removal; another client gets its own client_id; and with
+# "introspection_cache": 0 nothing is kept.  No expiry reminders: their
+# scan would write (a reminder for the 3 s token) at a time of its own.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/daemon.sh"
+
+[ -x "$APITOKEND" ] || skip_all "apitokend not built"
+[ -x "$APITOKENCTL" ] || skip_all "apitokenctl not built"
+command -v curl >/dev/null || skip_all "curl not installed"
+command -v python3 >/dev/null || skip_all "python3 not installed"
+
+# jget JSON KEY: a top-level value (lists joined by spaces).
+jget() {
+	python3 -c 'import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2], "")
+if isinstance(v, bool):
+    v = "true" if v else "false"
+print(" ".join(v) if isinstance(v, list) else v)' "$1" "$2"
+}
+
+hits() {
+	curl -s "$BASE_URL/metrics" |
+		sed -n 's/^apitokend_introspection_cache_total{result="hit"} //p'
+}
+
+# ask CLIENT SECRET TOKEN: introspect; the answer in $HTTP_BODY.
+ask() {
+	http POST /introspect -u "$1:$2" -d "token=$3"
+}
+
+# kept LABEL CLIENT SECRET TOKEN: ask twice; the second answer must be the
+# kept one (hit counter +1) and equal the first.
+kept() {
+	ask "$2" "$3" "$4"
+	first=$HTTP_BODY
+	h0=$(hits)
+	ask "$2" "$3" "$4"
+	check_eq "$1: answer kept" "$((h0 + 1))" "$(hits)"
+	check_eq "$1: kept answer equals the computed one" "$first" \
+		"$HTTP_BODY"
+}
+
+write_config() {
+	cat >"$DAEMON_CONFIG" <<EOF
+{
+  "store": "$DAEMON_STORE",
+  "listen": "127.0.0.1:0",
+  "token_lifetime": "${2:-180d}",
+  "sweep_interval": "1h",
+  "introspection_cache": ${3:-16384},
+  "mail": { "reminders": [] },
+  "roles": { "admin": ["api:read", $1"api:admin"], "user": ["api:read"] }
+}
+EOF
+	APITOKEN_CONFIG="$DAEMON_CONFIG"
+	export APITOKEN_CONFIG
+	daemon_configured=1
+}
+
+write_config ""
+ctl init >/dev/null 2>&1
+ctl user add alice --email alice@example.org --role user --bu sales \
+	>/dev/null 2>&1
+ctl user add bob --email bob@example.org --role user >/dev/null 2>&1
+SR=$(ctl client add rs1 --can-revoke 2>/dev/null)
+S2=$(ctl client add rs2 2>/dev/null)
+TA=$(ctl token generate alice 2>/dev/null)
+TB=$(ctl token generate bob 2>/dev/null)
+if ! start_daemon; then
+	not_ok "apitokend starts"
+	done_testing
+fi
+
+kept "active" rs1 "$SR" "$TA"
+check_eq "active: scope" "api:read bu:sales" "$(jget "$HTTP_BODY" scope)"
+
+ask rs2 "$S2" "$TA"
+check_eq "another client: its own client_id" rs2 \
+	"$(jget "$HTTP_BODY" client_id)"
+ask rs1 "$SR" "$TA"
+check_eq "... and the first client still gets its own" rs1 \
+	"$(jget "$HTTP_BODY" client_id)"
+
+ctl user set alice --role admin >/dev/null 2>&1
+ask rs1 "$SR" "$TA"
+check_eq "role changed: the next answer has the new role" admin \
+	"$(jget "$HTTP_BODY" role)"
+check_eq "... and its scope" "api:read api:admin bu:sales" \
+	"$(jget "$HTTP_BODY" scope)"
+
+kept "after the role change" rs1 "$SR" "$TA"
+ctl user set alice --bu hr --bu it >/dev/null 2>&1
+ask rs1 "$SR" "$TA"
+check_eq "Business Units changed: the next answer has them" "hr it" \
+	"$(jget "$HTTP_BODY" business_units)"
+
+kept "before API access off" rs1 "$SR" "$TA"
+ctl user api-access alice off >/dev/null 2>&1
+ask rs1 "$SR" "$TA"
+check_eq "API access off: the next answer is inactive" '{"active":false}' \
+	"$HTTP_BODY"
+ctl user api-access alice on >/dev/null 2>&1
+ask rs1 "$SR" "$TA"
+check_eq "API access on again: active" true "$(jget "$HTTP_BODY" active)"
+
+kept "before SIGHUP" rs1 "$SR" "$TA"
+write_config '"api:write", '
+kill -HUP "$DAEMON_PID"
+for i in $(seq 1 50); do
+	grep -q "configuration reloaded" "$DAEMON_LOG" && break
+	sleep 0.1
+done
+ask rs1 "$SR" "$TA"
+check_eq "roles reloaded by SIGHUP: the next answer has the new scope" \
+	"api:read api:write api:admin bu:hr bu:it" "$(jget "$HTTP_BODY" scope)"
+
+kept "before regeneration" rs1 "$SR" "$TA"
+old=$TA
+TA=$(ctl token generate alice --replace 2>/dev/null)
+ask rs1 "$SR" "$old"
+check_eq "regenerated: the old token is inactive at once" \
+	'{"active":false}' "$HTTP_BODY"
+ask rs1 "$SR" "$TA"
+check_eq "... the new one active" true "$(jget "$HTTP_BODY" active)"
+
+kept "before revocation" rs1 "$SR" "$TA"
+http POST /revoke -u "rs1:$SR" -d "token=$TA"
+check_eq "revoked through /revoke: 200" 200 "$HTTP_CODE"
+ask rs1 "$SR" "$TA"
+check_eq "revoked: the next answer is inactive" '{"active":false}' \
+	"$HTTP_BODY"
+
+kept "before user removal" rs1 "$SR" "$TB"
+ctl user remove bob >/dev/null 2>&1
+ask rs1 "$SR" "$TB"
+check_eq "user removed: the next answer is inactive" '{"active":false}' \
+	"$HTTP_BODY"
+check "SIGTERM: clean exit" stop_daemon
+
+# Expiry: a kept answer ends at exp, with no sweep (1 h away) to help.
+write_config "" 3s
+ctl user add carol --email carol@example.org --role user >/dev/null 2>&1
+TC=$(ctl token generate carol 2>/dev/null)
+start_daemon || not_ok "apitokend restarts"
+kept "a 3 s token" rs1 "$SR" "$TC"
+exp=$(jget "$HTTP_BODY" exp)
+while [ "$(date +%s)" -lt "$exp" ]; do sleep 0.2; done
+ask rs1 "$SR" "$TC"
+check_eq "expired: the kept answer is not given past exp" \
+	'{"active":false}' "$HTTP_BODY"
+check "SIGTERM: clean exit" stop_daemon
+
+# Turned off: answers still right, nothing kept.
+write_config "" 180d 0
+ctl user add dave --email dave@example.org --role user >/dev/null 2>&1
+TD=$(ctl token generate dave 2>/dev/null)
+start_daemon || not_ok "apitokend restarts"
+ask rs1 "$SR" "$TD"
+ask rs1 "$SR" "$TD"
+check_eq "introspection_cache 0: still active" true \
+	"$(jget "$HTTP_BODY" active)"
+check_eq "introspection_cache 0: nothing kept" 0 "$(hits)"
+ctl token revoke dave >/dev/null 2>&1
+ask rs1 "$SR" "$TD"
+check_eq "introspection_cache 0: revoked is inactive" '{"active":false}' \
+	"$HTTP_BODY"
+check "SIGTERM: clean exit" stop_daemon
+
+done_testing

@@ -1,0 +1,169 @@
+/*
+ * Unit tests for introspect/answer_cache.c: a kept answer is given only
+ * for the same token and client, generation and store epoch, with no
+ * store failure since, and before exp; a full set makes room; a newer
+ * answer is not overwritten by an older one.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <check.h>
+#include <microhttpd.h>
+
+#include "../../introspect/answer_cache.h"
+#include "unit.h"
+
+static struct apitokend_answers *a;
+static uint8_t hash_a[APITOKEN_HASH_LEN], hash_b[APITOKEN_HASH_LEN];
+static int gen1, gen2;
+
+struct seen {
+	struct MHD_Response *resp;
+	char jti[APITOKEN_ID_LEN + 1];
+	int calls;
+};
+
+static void
+record(struct MHD_Response *resp, const char *jti, void *arg)
+{
+	struct seen *s = arg;
+
+	s->resp = resp;
+	strcpy(s->jti, jti);
+	s->calls++;
+}
+
+static struct MHD_Response *
+response(const char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static struct apitokend_answer_key
+key(const uint8_t *hash, const char *client, const void *gen, uint64_t epoch,
+    unsigned long failures)
+{
+	struct apitokend_answer_key k = {hash, client, gen, epoch, failures};
+
+	return k;
+}
+
+/* What use() finds for k at now: the response, or NULL. */
+static struct MHD_Response *
+find(const struct apitokend_answer_key *k, int64_t now, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!apitokend_answers_use(a, k, now, record, s))
+		return NULL;
+	ck_assert_int_eq(s->calls, 1);
+	return s->resp;
+}
+
+static void
+setup(void)
+{
+	memset(hash_a, 0xa5, sizeof(hash_a));
+	memset(hash_b, 0xa5, sizeof(hash_b));
+	hash_b[31] = 0x5a; /* same set (first bytes), another token */
+	a = apitokend_answers_create(8);
+	ck_assert_ptr_nonnull(a);
+}
+
+static void
+teardown(void)
+{
+	apitokend_answers_destroy(a);
+	a = NULL;
+}
+
+START_TEST(test_off)
+{
+	struct apitokend_answer_key k = key(hash_a, "rs1", &gen1, 1, 0);
+	struct seen s;
+
+	ck_assert_ptr_null(apitokend_answers_create(0));
+	/* NULL: nothing kept, the reference is dropped. */
+	apitokend_answers_put(NULL, &k, 100, "jti", response("x"));
+	ck_assert(!apitokend_answers_use(NULL, &k, 10, record, &s));
+}
+END_TEST
+
+START_TEST(test_same_question_only)
+{
+	struct apitokend_answer_key k = key(hash_a, "rs1", &gen1, 7, 2), o;
+	struct MHD_Response *r = response("{\"active\":true}");
+	struct seen s;
+
+	ck_assert_ptr_null(find(&k, 10, &s));
+	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", r);
+	ck_assert_ptr_eq(find(&k, 10, &s), r);
+	ck_assert_str_eq(s.jti, "AbCdEfGhIjKlMnOp");
+	ck_assert_ptr_eq(find(&k, 99, &s), r);
+
+	ck_assert_ptr_null(find(&k, 100, &s)); /* now >= exp */
+	o = key(hash_b, "rs1", &gen1, 7, 2);
+	ck_assert_ptr_null(find(&o, 10, &s)); /* another token */
+	o = key(hash_a, "rs2", &gen1, 7, 2);
+	ck_assert_ptr_null(find(&o, 10, &s)); /* another client */
+	o = key(hash_a, "rs1", &gen2, 7, 2);
+	ck_assert_ptr_null(find(&o, 10, &s)); /* configuration reloaded */
+	o = key(hash_a, "rs1", &gen1, 8, 2);
+	ck_assert_ptr_null(find(&o, 10, &s)); /* a write since */
+	o = key(hash_a, "rs1", &gen1, 7, 3);
+	ck_assert_ptr_null(find(&o, 10, &s));  /* a store failure since */
+	ck_assert_ptr_eq(find(&k, 10, &s), r); /* still there for k */
+}
+END_TEST
+
+START_TEST(test_replace_and_room)
+{
+	uint8_t h[6][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[6], k1;
+	struct MHD_Response *r[6], *newer;
+	struct seen s;
+	int i, kept = 0;
+
+	/* Six tokens in one set of four: the last four put are found. */
+	for (i = 0; i < 6; i++) {
+		memcpy(h[i], hash_a, sizeof(h[i]));
+		h[i][20] = (uint8_t)i;
+		k[i] = key(h[i], "rs1", &gen1, 1, 0);
+		r[i] = response("{\"active\":true}");
+		apitokend_answers_put(a, &k[i], 100, "jti", r[i]);
+	}
+	for (i = 0; i < 6; i++)
+		if (find(&k[i], 10, &s) == r[i])
+			kept++;
+	ck_assert_int_eq(kept, 4);
+	ck_assert_ptr_eq(find(&k[5], 10, &s), r[5]);
+
+	/* Same question at a later epoch: replaced in place, and an
+	 * answer from an earlier epoch does not overwrite it. */
+	k1 = key(h[5], "rs1", &gen1, 2, 0);
+	newer = response("{\"active\":true,\"role\":\"admin\"}");
+	apitokend_answers_put(a, &k1, 100, "jti2", newer);
+	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
+	apitokend_answers_put(a, &k[5], 100, "jti", response("old"));
+	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
+	ck_assert_str_eq(s.jti, "jti2");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("answer_cache");
+	TCase *tc = tcase_create("answer_cache");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_off);
+	tcase_add_test(tc, test_same_question_only);
+	tcase_add_test(tc, test_replace_and_room);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
