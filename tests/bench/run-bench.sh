@@ -7,7 +7,10 @@
 # made first (bench_issue, through the core API); requests cycle through
 # all tokens, client_secret_basic.  BENCH_DAEMON_ARGS adds apitokend
 # options (e.g. "--log-level notice" to leave out the access log);
-# BENCH_MODES ("keepalive close") and BENCH_CONNS ("8 64") pick cells.
+# BENCH_MODES ("keepalive close") and BENCH_CONNS ("8 64") pick cells;
+# BENCH_CONFIG adds keys to apitokend's configuration (e.g.
+# '"introspection_cache": 0' to compute every answer).  At the end the
+# kept-answer hits and misses from /metrics show which path was measured.
 #
 # Builds nothing: run it from a build folder after `make`:
 #     /path/to/src/tests/bench/run-bench.sh [BUILD_DIR]
@@ -39,7 +42,7 @@ if ! command -v wrk >/dev/null; then
 	exit 1
 fi
 
-daemon_config
+daemon_config "${BENCH_CONFIG:-}"
 echo "# making $TOKENS users and tokens" >&2
 t0=$(date +%s)
 "$ISSUE" --config "$DAEMON_CONFIG" --count "$TOKENS" \
@@ -121,6 +124,8 @@ for mode in ${BENCH_MODES:-keepalive close}; do
 			"$conns" "$a" "$ap99" "$s" "$sp99" "$ratio"
 	done
 done
+curl -s "$BASE_URL/metrics" |
+	sed -n 's/^apitokend_introspection_cache_total{result="\(.*\)"} /# kept answers, \1: /p' >&2
 echo "# $TOKENS tokens, wrk -t2, ${SECONDS_EACH}s per run, best of $ROUNDS," \
 	"$(nproc) CPUs," \
 	"apitokend and static_server with $(nproc) MHD threads" >&2

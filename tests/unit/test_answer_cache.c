@@ -122,33 +122,34 @@ END_TEST
 
 START_TEST(test_replace_and_room)
 {
-	uint8_t h[6][APITOKEN_HASH_LEN];
-	struct apitokend_answer_key k[6], k1;
-	struct MHD_Response *r[6], *newer;
+	uint8_t h[10][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[10], k1;
+	struct MHD_Response *r[10], *newer;
 	struct seen s;
 	int i, kept = 0;
 
-	/* Six tokens in one set of four: the last four put are found. */
-	for (i = 0; i < 6; i++) {
+	/* Ten tokens in one set of eight (a table of 8 is one set): eight
+	 * are found, the one put last among them. */
+	for (i = 0; i < 10; i++) {
 		memcpy(h[i], hash_a, sizeof(h[i]));
 		h[i][20] = (uint8_t)i;
 		k[i] = key(h[i], "rs1", &gen1, 1, 0);
 		r[i] = response("{\"active\":true}");
 		apitokend_answers_put(a, &k[i], 100, "jti", r[i]);
 	}
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 10; i++)
 		if (find(&k[i], 10, &s) == r[i])
 			kept++;
-	ck_assert_int_eq(kept, 4);
-	ck_assert_ptr_eq(find(&k[5], 10, &s), r[5]);
+	ck_assert_int_eq(kept, 8);
+	ck_assert_ptr_eq(find(&k[9], 10, &s), r[9]);
 
 	/* Same question at a later epoch: replaced in place, and an
 	 * answer from an earlier epoch does not overwrite it. */
-	k1 = key(h[5], "rs1", &gen1, 2, 0);
+	k1 = key(h[9], "rs1", &gen1, 2, 0);
 	newer = response("{\"active\":true,\"role\":\"admin\"}");
 	apitokend_answers_put(a, &k1, 100, "jti2", newer);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
-	apitokend_answers_put(a, &k[5], 100, "jti", response("old"));
+	apitokend_answers_put(a, &k[9], 100, "jti", response("old"));
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
 	ck_assert_str_eq(s.jti, "jti2");
 }

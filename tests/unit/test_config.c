@@ -107,6 +107,7 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_uint_eq(cfg->max_body, 4096);
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
+	ck_assert_uint_eq(cfg->introspection_cache, 16384);
 	ck_assert_int_eq(cfg->sweep_interval, 60);
 	ck_assert_ptr_null(cfg->mail_relay);
 	ck_assert_str_eq(cfg->mail_from, "apitoken@localhost");
@@ -177,7 +178,7 @@ START_TEST(test_good_file)
 	    "  \"tls_cert\": \"/etc/ssl/c.pem\", \"tls_key\": \"/k.pem\",\n"
 	    "  \"threads\": 4, \"max_body\": 8192,\n"
 	    "  \"connection_timeout\": 30, \"sweep_interval\": \"5m\",\n"
-	    "  \"local_socket_timeout\": 5,\n"
+	    "  \"local_socket_timeout\": 5, \"introspection_cache\": 0,\n"
 	    "  \"mail\": { \"relay\": \"smtp://mail:25\",\n"
 	    "            \"from\": \"tokens@example.com\",\n"
 	    "            \"reminders\": [\"1d\", \"14d\", 3600, \"1d\"],\n"
@@ -211,6 +212,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(cfg->max_body, 8192);
 	ck_assert_uint_eq(cfg->connection_timeout, 30);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 5);
+	ck_assert_uint_eq(cfg->introspection_cache, 0);
 	ck_assert_int_eq(cfg->sweep_interval, 300);
 	ck_assert_str_eq(cfg->mail_relay, "smtp://mail:25");
 	ck_assert_str_eq(cfg->mail_from, "tokens@example.com");
@@ -294,6 +296,12 @@ START_TEST(test_errors)
 	load_bad("{\"max_body\": 10}",
 	         "key 'max_body': expected a whole number of bytes from 256 "
 	         "to 1048576");
+	load_bad("{\"introspection_cache\": 2000000}",
+	         "key 'introspection_cache': expected a whole number of "
+	         "answers from 0 to 1048576");
+	load_bad("{\"introspection_cache\": -1}",
+	         "key 'introspection_cache': expected a whole number of "
+	         "answers from 0 to 1048576");
 	load_bad("{\"local_socket_timeout\": 0}",
 	         "key 'local_socket_timeout': expected a whole number of "
 	         "seconds from 1 to 3600");
