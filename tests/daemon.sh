@@ -183,3 +183,24 @@ while not buf.endswith(b"\n"):
 sys.stdout.write(buf.decode(errors="replace"))
 EOF
 }
+
+# jq-like: print member $2 of JSON $1 (lists joined by spaces, true/false,
+# "<absent>"; "keys": the sorted member names).
+jget() {
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+k = sys.argv[2]
+if k == "keys":
+    print(" ".join(sorted(d)))
+else:
+    v = d.get(k, "<absent>")
+    if isinstance(v, list):
+        print(" ".join(v))
+    elif isinstance(v, bool):
+        print("true" if v else "false")
+    else:
+        print(v)
+' "$1" "$2"
+}
+

@@ -16,15 +16,6 @@
 command -v curl >/dev/null || skip_all "curl not installed"
 command -v python3 >/dev/null || skip_all "python3 not installed"
 
-# jget JSON KEY: a top-level value (lists joined by spaces).
-jget() {
-	python3 -c 'import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2], "")
-if isinstance(v, bool):
-    v = "true" if v else "false"
-print(" ".join(v) if isinstance(v, list) else v)' "$1" "$2"
-}
-
 hits() {
 	curl -s "$BASE_URL/metrics" |
 		sed -n 's/^apitokend_introspection_cache_total{result="hit"} //p'

@@ -11,15 +11,6 @@
 command -v curl >/dev/null || skip_all "curl not installed"
 command -v python3 >/dev/null || skip_all "python3 not installed"
 
-jget() {
-	python3 -c '
-import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2], "<absent>")
-if isinstance(v, bool):
-    v = "true" if v else "false"
-print(" ".join(v) if isinstance(v, list) else v)' "$1" "$2"
-}
-
 # Send each argument as one line on ONE connection and print each reply
 # line.  With CHECK_CLOSE=1, then print "EOF" if the daemon closed the
 # connection within 1 s, else "OPEN".  (The daemon's idle timeout is

@@ -10,26 +10,6 @@
 command -v curl >/dev/null || skip_all "curl not installed"
 command -v python3 >/dev/null || skip_all "python3 not installed"
 
-# jq-like: print member $2 of JSON $1 (lists joined by spaces, sorted
-# keys for "keys").
-jget() {
-	python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-k = sys.argv[2]
-if k == "keys":
-    print(" ".join(sorted(d)))
-else:
-    v = d.get(k, "<absent>")
-    if isinstance(v, list):
-        print(" ".join(v))
-    elif isinstance(v, bool):
-        print("true" if v else "false")
-    else:
-        print(v)
-' "$1" "$2"
-}
-
 b64() { printf '%s' "$1" | base64 -w0; }
 
 daemon_config '"issuer": "https://issuer.example", "audience": "api.example",
