@@ -43,6 +43,9 @@ check_match "it really runs under valgrind" 'valgrind|memcheck' \
 # RFC 7662 introspection, good and bad.
 http POST /introspect -u "rs1:$SECRET" --data-urlencode "token=$TA"
 check_match "active token introspected" '"active":true' "$HTTP_BODY"
+first=$HTTP_BODY
+http POST /introspect -u "rs1:$SECRET" --data-urlencode "token=$TA"
+check_eq "the kept answer is given again" "$first" "$HTTP_BODY"
 http POST /introspect -d "client_id=rs1" --data-urlencode \
 	"client_secret=$SECRET" --data-urlencode "token=$TB"
 check_match "client_secret_post works" '"username":"bob"' "$HTTP_BODY"
@@ -107,6 +110,11 @@ for frame in (b"\x00\x00\x00\x05{\"v\":", b"\xff\xff\xff\xff",
     s.close()
 PY
 check "admin socket still serves after garbage" quiet ctl user show bob
+# A write retires the kept answer; the new one replaces it.
+check "admin socket write" quiet ctl user set alice --role user
+http POST /introspect -u "rs1:$SECRET" --data-urlencode "token=$TA"
+check_match "the answer after the write is computed anew" '"role":"user"' \
+	"$HTTP_BODY"
 
 # Clean shutdown, then read valgrind's verdict.
 kill -TERM "$DAEMON_PID" 2>/dev/null
