@@ -50,3 +50,13 @@ tests_unit_test_answer_cache_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
 	$(MHD_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_unit_test_answer_cache_LDADD = $(unit_ldadd) $(MHD_LIBS) \
 	$(OPENSSL_LIBS) -lpthread
+
+# apitokend as a daemon, logging through syslog(3), captured by a preloaded
+# double (built without the sanitizer flags, like libstorefault).
+check_LTLIBRARIES += tests/integration/libsyslogcap.la
+tests_integration_libsyslogcap_la_SOURCES = tests/integration/syslog_capture.c
+tests_integration_libsyslogcap_la_CFLAGS = -std=c11 -Wall -Wextra
+tests_integration_libsyslogcap_la_LDFLAGS = -module -avoid-version \
+	-shared -rpath /nowhere
+TESTS += tests/integration/syslog.sh
+dist_check_SCRIPTS += tests/integration/syslog.sh
