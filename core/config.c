@@ -234,6 +234,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->introspection_cache = 16384;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
+	cfg->mail_give_up_after = 5 * 86400;
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
 		return APITOKEN_ERR_NOMEM;
@@ -723,6 +724,9 @@ parse_mail(const struct loader *ld, const cJSON *obj)
 		} else if (strcmp(k, "retry_max") == 0) {
 			rc = get_duration(ld, it, "mail.retry_max",
 			                  &cfg->mail_retry_max);
+		} else if (strcmp(k, "give_up_after") == 0) {
+			rc = get_duration(ld, it, "mail.give_up_after",
+			                  &cfg->mail_give_up_after);
 		} else {
 			rc = apitoken_error(APITOKEN_ERR_CONFIG,
 			                    "%s: unknown key 'mail.%.64s'",

@@ -115,7 +115,7 @@ apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
 
 struct outbox_op {
 	uint64_t seq;
-	int64_t next_attempt;
+	int64_t next_attempt; /* give_up: now */
 	const char *error;
 	size_t count;
 };
@@ -151,17 +151,17 @@ apitoken_outbox_done(apitoken_store_t *store, uint64_t seq)
 	return store_write(store, done_txn, &op);
 }
 
+/* Read notice seq for update; *raw (free it) holds its strings. */
 static int
-defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+notice_read(apitoken_store_t *st, DB_TXN *txn, uint64_t seq,
+            apitoken_notice_t *n, void **raw)
 {
-	struct outbox_op *op = arg;
-	apitoken_notice_t n;
 	uint8_t kbuf[8];
-	char errbuf[512];
 	DBT key, data;
 	int rc, ret;
 
-	store_be64(kbuf, op->seq);
+	*raw = NULL;
+	store_be64(kbuf, seq);
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = kbuf;
@@ -170,11 +170,25 @@ defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	ret = st->outbox->get(st->outbox, txn, &key, &data, DB_RMW);
 	if (ret == DB_NOTFOUND)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
-		                      "no queued notice %" PRIu64, op->seq);
+		                      "no queued notice %" PRIu64, seq);
 	if (ret != 0)
 		return store_dberr(ret, "read notice");
-	n.seq = op->seq;
-	rc = notice_decode(data.data, data.size, &n);
+	*raw = data.data;
+	n->seq = seq;
+	rc = notice_decode(data.data, data.size, n);
+	return rc;
+}
+
+static int
+defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct outbox_op *op = arg;
+	apitoken_notice_t n;
+	char errbuf[512];
+	void *raw;
+	int rc;
+
+	rc = notice_read(st, txn, op->seq, &n, &raw);
 	if (rc == 0) {
 		(void)snprintf(errbuf, sizeof(errbuf), "%s",
 		               op->error != NULL ? op->error : "");
@@ -183,8 +197,44 @@ defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		n.last_error = errbuf;
 		rc = notice_put(st, txn, &n);
 	}
-	free(data.data);
+	free(raw);
 	return rc;
+}
+
+static int
+give_up_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct outbox_op *op = arg;
+	apitoken_notice_t n;
+	char detail[600];
+	void *raw;
+	int rc;
+
+	rc = notice_read(st, txn, op->seq, &n, &raw);
+	if (rc == 0) {
+		(void)snprintf(detail, sizeof(detail),
+		               "%s notice, %u attempts: %s", n.kind,
+		               n.attempts + 1,
+		               op->error != NULL ? op->error : "");
+		rc = store_audit_append(st, txn, op->next_attempt,
+		                        "notice-undeliverable", n.user,
+		                        n.token_id, "mail", detail);
+	}
+	free(raw);
+	/* done_txn deletes it, in this same transaction. */
+	return rc == 0 ? done_txn(st, txn, op) : rc;
+}
+
+int
+apitoken_outbox_give_up(apitoken_store_t *store, uint64_t seq, int64_t now,
+                        const char *error)
+{
+	struct outbox_op op = {
+	    .seq = seq, .next_attempt = now, .error = error};
+
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	return store_write(store, give_up_txn, &op);
 }
 
 int

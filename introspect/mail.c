@@ -87,6 +87,7 @@ struct apitokend_mail {
 	bool stopping;
 	uint64_t sent; /* counters for /metrics, under lock */
 	uint64_t failed;
+	uint64_t given_up;
 	uint64_t queued;
 };
 
@@ -389,7 +390,42 @@ out:
 	return res;
 }
 
-/* One failed attempt: count it and keep the notice for later. */
+/*
+ * Not delivered within mail.give_up_after of the change it announces (a
+ * refused address, or a relay down that long): remove it, with an audit
+ * record, as a mail server bounces a message after its queue lifetime.
+ */
+static void
+give_up(apitokend_mail_t *mail, const struct pending *p, int64_t now,
+        const char *why)
+{
+	const apitoken_notice_t *n = &p->n;
+	int rc;
+
+	rc = apitoken_outbox_give_up(mail->store, n->seq, now, why);
+	if (rc != 0) {
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "mail: notice %" PRIu64 ": cannot give it up: %s",
+		             n->seq, apitoken_last_error());
+		return;
+	}
+	pthread_mutex_lock(&mail->lock);
+	mail->given_up++;
+	if (mail->queued > 0)
+		mail->queued--;
+	pthread_mutex_unlock(&mail->lock);
+	apitoken_log(APITOKEN_LOG_ERR,
+	             "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
+	             "at %s given up after %u attempts in %" PRId64
+	             "s: %s; removed from the outbox (audit: "
+	             "notice-undeliverable)",
+	             n->seq, log_safe(n->kind), log_safe(n->token_id),
+	             log_safe(apitokend_mail_domain(n->email)),
+	             n->attempts + 1, now - n->time, why);
+}
+
+/* One failed attempt: count it and keep the notice for later, or give it
+ * up when it is too old. */
 static void
 defer(apitokend_mail_t *mail, const struct pending *p, int64_t now,
       int64_t delay, const char *why)
@@ -400,6 +436,10 @@ defer(apitokend_mail_t *mail, const struct pending *p, int64_t now,
 	pthread_mutex_lock(&mail->lock);
 	mail->failed++;
 	pthread_mutex_unlock(&mail->lock);
+	if (now - n->time >= mail->set->cfg->mail_give_up_after) {
+		give_up(mail, p, now, why);
+		return;
+	}
 	rc = apitoken_outbox_defer(mail->store, n->seq, now + delay, why);
 	apitoken_log(APITOKEN_LOG_WARNING,
 	             "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
@@ -868,12 +908,13 @@ apitokend_mail_reconfigure(apitokend_mail_t *mail,
 void
 apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 {
-	uint64_t sent = 0, failed = 0, queued = 0;
+	uint64_t sent = 0, failed = 0, given_up = 0, queued = 0;
 
 	if (mail != NULL) {
 		pthread_mutex_lock(&mail->lock);
 		sent = mail->sent;
 		failed = mail->failed;
+		given_up = mail->given_up;
 		queued = mail->queued;
 		pthread_mutex_unlock(&mail->lock);
 	}
@@ -886,8 +927,12 @@ apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 	        "failed (the notice is retried).\n"
 	        "# TYPE apitokend_mail_failed_total counter\n"
 	        "apitokend_mail_failed_total %" PRIu64 "\n"
+	        "# HELP apitokend_mail_given_up_total Notices removed "
+	        "undelivered after mail.give_up_after.\n"
+	        "# TYPE apitokend_mail_given_up_total counter\n"
+	        "apitokend_mail_given_up_total %" PRIu64 "\n"
 	        "# HELP apitokend_mail_queued Notices waiting in the outbox.\n"
 	        "# TYPE apitokend_mail_queued gauge\n"
 	        "apitokend_mail_queued %" PRIu64 "\n",
-	        sent, failed, queued);
+	        sent, failed, given_up, queued);
 }

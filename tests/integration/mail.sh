@@ -19,11 +19,13 @@ INBOX="$scratch/inbox"
 SINK_PID=""
 SINK_PORT=0
 
+# sink_start [PORT [SINK OPTIONS...]]
 sink_start() {
-	local i
+	local i port="${1:-0}"
+	[ $# -gt 0 ] && shift
 	rm -f "$scratch/sink.port"
 	"$PY" "$top_srcdir/tests/smtp_sink.py" --dir "$INBOX" \
-		--port "${1:-0}" --port-file "$scratch/sink.port" \
+		--port "$port" --port-file "$scratch/sink.port" "$@" \
 		2>>"$scratch/sink.log" &
 	SINK_PID=$!
 	for i in $(seq 1 150); do
@@ -314,4 +316,35 @@ check_match "metrics: queue gauge back to 0" '^apitokend_mail_queued 0$' \
 
 stop_daemon
 check_eq "apitokend stops cleanly with the mail thread" 0 "$?"
+
+# ---- refused past mail.give_up_after: given up, with an audit record ---
+sink_stop
+sink_start 0 --reject-rcpt evil.example ||
+	{ echo "Bail out! smtp_sink.py did not restart"; exit 99; }
+daemon_config "\"mail\": { \"relay\": \"smtp://127.0.0.1:$SINK_PORT\",
+  \"from\": \"apitoken@example.net\", \"retry_max\": \"1s\",
+  \"give_up_after\": \"2s\" }"
+ctl user add mallory --email mallory@evil.example --role user >/dev/null 2>&1
+if ! start_daemon; then
+	not_ok "apitokend restarts with mail.give_up_after"
+	done_testing
+fi
+TM=$(ctl token generate mallory 2>/dev/null)
+given_up=""
+for i in $(seq 1 300); do
+	given_up=$(grep -E 'mail: notice [0-9]+ \(created, token [A-Za-z0-9]{16}\) to a recipient at evil\.example given up after [0-9]+ attempts in [0-9]+s: .*550' "$DAEMON_LOG")
+	[ -n "$given_up" ] && break
+	sleep 0.1
+done
+check_match "a notice refused 2 s after its change is given up, logged" \
+	'given up after' "$given_up"
+check_eq "... it is no longer in the outbox" 0 "$(outbox_size)"
+check_match "... the audit log says so (notice-undeliverable, origin mail)" \
+	'notice-undeliverable.*mail' "$(ctl audit mallory 2>/dev/null)"
+http GET /metrics
+check_match "metrics: given-up counter" \
+	'apitokend_mail_given_up_total 1' "$HTTP_BODY"
+check_match "... and the token it announced is still active" \
+	'^status: +active$' "$(ctl token show mallory 2>/dev/null)"
+stop_daemon
 done_testing

@@ -108,6 +108,7 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
 	ck_assert_uint_eq(cfg->introspection_cache, 16384);
+	ck_assert_int_eq(cfg->mail_give_up_after, 5 * 86400);
 	ck_assert_int_eq(cfg->sweep_interval, 60);
 	ck_assert_ptr_null(cfg->mail_relay);
 	ck_assert_str_eq(cfg->mail_from, "apitoken@localhost");
@@ -182,7 +183,7 @@ START_TEST(test_good_file)
 	    "  \"mail\": { \"relay\": \"smtp://mail:25\",\n"
 	    "            \"from\": \"tokens@example.com\",\n"
 	    "            \"reminders\": [\"1d\", \"14d\", 3600, \"1d\"],\n"
-	    "            \"retry_max\": \"2h\" }\n"
+	    "            \"retry_max\": \"2h\", \"give_up_after\": \"2d\" }\n"
 	    "}\n");
 	const apitoken_role_t *r;
 
@@ -222,6 +223,7 @@ START_TEST(test_good_file)
 	ck_assert_int_eq(cfg->reminders[1], 86400);
 	ck_assert_int_eq(cfg->reminders[2], 3600);
 	ck_assert_int_eq(cfg->mail_retry_max, 7200);
+	ck_assert_int_eq(cfg->mail_give_up_after, 2 * 86400);
 
 	/* --store moves only the socket the file did not set. */
 	ck_assert_int_eq(apitoken_config_set_store(cfg, "/tmp/other"), 0);

@@ -45,6 +45,8 @@ struct item {
 	apitoken_notice_t n;
 	char kind[16], email[300], msgid[300], error[512];
 	bool done;
+	bool given_up;
+	int64_t given_up_at;
 	unsigned defers;
 };
 
@@ -135,6 +137,25 @@ apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
 		snprintf(it->error, sizeof(it->error), "%s", error);
 		it->n.last_error = it->error;
 		it->defers++;
+	}
+	pthread_mutex_unlock(&store->lock);
+	return it != NULL ? 0 : APITOKEN_ERR_NOT_FOUND;
+}
+
+int
+apitoken_outbox_give_up(apitoken_store_t *store, uint64_t seq, int64_t now,
+                        const char *error)
+{
+	struct item *it;
+
+	pthread_mutex_lock(&store->lock);
+	it = find(store, seq);
+	if (it != NULL) {
+		it->done = true;
+		it->given_up = true;
+		it->given_up_at = now;
+		snprintf(it->error, sizeof(it->error), "%s", error);
+		it->n.last_error = it->error;
 	}
 	pthread_mutex_unlock(&store->lock);
 	return it != NULL ? 0 : APITOKEN_ERR_NOT_FOUND;
@@ -599,6 +620,43 @@ START_TEST(refused_and_malformed)
 }
 END_TEST
 
+/* A notice still refused give_up_after past its change leaves the outbox
+ * (given up, with the relay's answer), counted and logged; a younger one
+ * is deferred as before. */
+START_TEST(given_up_after_its_time)
+{
+	struct item old, young;
+
+	sink_start(0, "--reject-rcpt", "evil.example");
+	set_relay(sink.port);
+	cfg->mail_give_up_after = 3600;
+	set_now(1000 + 3600);
+	queue(1, "created", "mallory@evil.example", 1000); /* time 1000 */
+	queue(2, "created", "eve@evil.example", 1000);
+	pthread_mutex_lock(&fake.lock);
+	fake.items[1].n.time = 1000 + 1; /* 3599 s old */
+	pthread_mutex_unlock(&fake.lock);
+	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
+	ck_assert(wait_for(is_done, 1));
+	want_defers = 1;
+	ck_assert(wait_for(deferred_enough, 2));
+	old = item(1);
+	ck_assert(old.given_up);
+	ck_assert_int_eq(old.given_up_at, 1000 + 3600);
+	ck_assert_ptr_nonnull(strstr(old.error, "550"));
+	ck_assert_uint_eq(old.defers, 0);
+	young = item(2);
+	ck_assert(!young.done);
+	ck_assert(!young.given_up);
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_given_up_total 1\n"));
+	pthread_mutex_lock(&log_lock);
+	ck_assert_ptr_nonnull(strstr(log_text, "given up after 1 attempts"));
+	ck_assert_ptr_null(strstr(log_text, "mallory"));
+	pthread_mutex_unlock(&log_lock);
+}
+END_TEST
+
 static void
 write_file(const char *path, const char *text, mode_t mode)
 {
@@ -782,6 +840,7 @@ mail_suite(void)
 	tcase_add_test(tc, relay_down_then_back);
 	tcase_add_test(tc, no_relay_keeps_queued);
 	tcase_add_test(tc, refused_and_malformed);
+	tcase_add_test(tc, given_up_after_its_time);
 	tcase_add_test(tc, auth_password_file);
 	tcase_add_test(tc, stop_while_relay_silent);
 	tcase_add_test(tc, starttls_used_and_verified);

@@ -575,6 +575,21 @@ START_TEST(test_outbox_ops)
 	ck_assert_int_eq(apitoken_outbox_done(ts_st, n.seq),
 	                 APITOKEN_ERR_NOT_FOUND);
 	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 0);
+
+	/* Given up: gone from the outbox, one audit record, once. */
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, NULL), 0);
+	ck_assert_int_eq(apitoken_outbox_foreach(ts_st, first_notice, &n), 1);
+	ck_assert_uint_eq(ts_audit_count("alice", "notice-undeliverable"), 0);
+	ck_assert_int_eq(apitoken_outbox_give_up(ts_st, n.seq, apitoken_now(),
+	                                         "550 mailbox unavailable"),
+	                 0);
+	ck_assert_uint_eq(ts_notice_count(NULL, NULL), 0);
+	ck_assert_uint_eq(ts_audit_count("alice", "notice-undeliverable"), 1);
+	ck_assert_int_eq(
+	    apitoken_outbox_give_up(ts_st, n.seq, apitoken_now(), "again"),
+	    APITOKEN_ERR_NOT_FOUND);
+	ck_assert_uint_eq(ts_audit_count("alice", "notice-undeliverable"), 1);
 }
 END_TEST
 

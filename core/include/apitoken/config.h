@@ -28,7 +28,8 @@
  *   "sweep_interval": "60s",
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
- *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h" }
+ *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
+ *             "give_up_after": "5d" }
  * }
  */
 #ifndef APITOKEN_CONFIG_H
@@ -83,9 +84,10 @@ typedef struct apitoken_config {
 	char *mail_from;  /* "apitoken@localhost" */
 	char *mail_username;
 	char *mail_password_file;
-	int64_t *reminders;     /* lead times in seconds, descending */
-	size_t n_reminders;     /* default 30d, 7d, 1d */
-	int64_t mail_retry_max; /* longest backoff, seconds, 3600 */
+	int64_t *reminders;         /* lead times in seconds, descending */
+	size_t n_reminders;         /* default 30d, 7d, 1d */
+	int64_t mail_retry_max;     /* longest backoff, seconds, 3600 */
+	int64_t mail_give_up_after; /* seconds after the change, 5 days */
 } apitoken_config_t;
 
 /*

@@ -351,6 +351,13 @@ int apitoken_outbox_done(apitoken_store_t *store, uint64_t seq);
 /* Failed: count the attempt, keep it until next_attempt. */
 int apitoken_outbox_defer(apitoken_store_t *store, uint64_t seq,
                           int64_t next_attempt, const char *error);
+/*
+ * Undeliverable: remove the notice and append an audit record
+ * ("notice-undeliverable", its user and token, origin "mail", detail: the
+ * kind, attempts and error) in one transaction.
+ */
+int apitoken_outbox_give_up(apitoken_store_t *store, uint64_t seq, int64_t now,
+                            const char *error);
 /* Make every queued notice due now (apitokenctl outbox retry). */
 int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
 
