@@ -9,7 +9,8 @@ packages=(
 	libcurl4-openssl-dev liboauth2-dev libpam0g-dev
 	curl ca-certificates openssl python3 python3-aiosmtpd
 	libpam-wrapper libpamtest0-dev pamtester
-	apache2 libapache2-mod-oauth2 wrk valgrind clang-format
+	apache2 libapache2-mod-oauth2 libapache2-mod-auth-openidc
+	wrk valgrind clang-format
 )
 
 missing=()

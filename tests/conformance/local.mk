@@ -24,6 +24,11 @@ dist_apachedoc_DATA = contrib/apache/apitoken-oauth2.conf
 TESTS += tests/integration/apache.sh
 dist_check_SCRIPTS += tests/integration/apache.sh
 
+# The same with mod_auth_openidc (AuthType oauth20).
+dist_apachedoc_DATA += contrib/apache/apitoken-openidc.conf
+TESTS += tests/integration/apache-openidc.sh
+dist_check_SCRIPTS += tests/integration/apache-openidc.sh
+
 # tests/bench/ (not part of make check; run tests/bench/run-bench.sh).
 # static_server: libmicrohttpd with apitokend's flags and a fixed answer.
 # bench_issue: fills a store with users and tokens through the core API.
