@@ -15,3 +15,7 @@ dist_check_SCRIPTS += tests/valgrind-unit.sh
 # Sources follow .clang-format.
 TESTS += tests/style.sh
 dist_check_SCRIPTS += tests/style.sh
+
+# Every store write commits through store_write() (the write epoch).
+TESTS += tests/store-writes.sh
+dist_check_SCRIPTS += tests/store-writes.sh
