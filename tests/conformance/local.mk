@@ -22,6 +22,7 @@ dist_check_SCRIPTS += tests/conformance/conformance.sh \
 apachedocdir = $(docdir)/apache
 dist_apachedoc_DATA = contrib/apache/apitoken-oauth2.conf
 TESTS += tests/integration/apache.sh
+dist_check_DATA += tests/apache-lib.sh
 dist_check_SCRIPTS += tests/integration/apache.sh
 
 # The same with mod_auth_openidc (AuthType oauth20).

@@ -5,9 +5,8 @@
 # a CGI script that prints what it was given.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/daemon.sh"
+. "$top_srcdir/tests/apache-lib.sh"
 
-HTTPD=${HTTPD:-/usr/sbin/apache2}
-MODDIR=${APACHE_MODDIR:-/usr/lib/apache2/modules}
 SNIPPET="$top_srcdir/contrib/apache/apitoken-openidc.conf"
 TTL=3	# OIDCOAuthTokenIntrospectionInterval: the revocation bound under test
 
@@ -21,24 +20,10 @@ for m in mpm_prefork authn_core authz_core authz_user alias cgi \
 		skip_all "no mod_$m (apt-get install libapache2-mod-auth-openidc)"
 done
 
-secret_of() {
-	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
-}
-# apitokenctl's notes ("shown only this once") go to a log, not the TAP.
-ctl() {
-	"$APITOKENCTL" "$@" 2>>"$scratch/ctl.log"
-}
 # Milliseconds since the epoch.
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
-
-# Apache drops root privileges to www-data: give it a world-searchable
-# folder of its own inside the scratch folder.
-ap="$scratch/apache"
-mkdir -p "$ap/cgi" "$ap/run"
-chmod 711 "$scratch"
-chmod 755 "$ap" "$ap/cgi"
 
 # mod_auth_openidc introspects over HTTPS only: apitokend gets a
 # certificate made here, which Apache trusts through APITOKEN_CA_BUNDLE.
@@ -95,32 +80,12 @@ env | grep -i -e '^OIDC_' -e '^HTTP_OIDC' |
 CGI
 chmod 755 "$ap/cgi/whoami"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 port=$(free_port)
 port2=$(free_port)
-user_lines=""
-if [ "$(id -u)" -eq 0 ]; then
-	user_lines="User www-data
-Group www-data"
-fi
-cat >"$ap/httpd.conf" <<CONF
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
+{
+httpd_conf_head
+cat <<CONF
 Listen 127.0.0.1:$port2
-DefaultRuntimeDir $ap/run
-PidFile $ap/httpd.pid
-ErrorLog $ap/error.log
-LogLevel warn
-$user_lines
-LoadModule mpm_prefork_module $MODDIR/mod_mpm_prefork.so
-LoadModule authn_core_module $MODDIR/mod_authn_core.so
-LoadModule authz_core_module $MODDIR/mod_authz_core.so
-LoadModule authz_user_module $MODDIR/mod_authz_user.so
-LoadModule alias_module $MODDIR/mod_alias.so
-LoadModule cgi_module $MODDIR/mod_cgi.so
 LoadModule auth_openidc_module $MODDIR/mod_auth_openidc.so
 Define APITOKEN_INTROSPECT_URL $BASE_URL/introspect
 Define APITOKEN_CLIENT_ID apache-oidc
@@ -153,55 +118,9 @@ Define APITOKEN_CA_BUNDLE $ap/other.pem
 	Include $SNIPPET
 </VirtualHost>
 CONF
+} >"$ap/httpd.conf"
+apache_start
 
-check "the shipped snippet passes apache2 -t" \
-	"$HTTPD" -t -f "$ap/httpd.conf" 2>"$ap/syntax.log"
-"$HTTPD" -X -f "$ap/httpd.conf" 2>>"$ap/error.log" &
-httpd_pid=$!
-stop_httpd() {
-	local i
-	[ -n "$httpd_pid" ] || return 0
-	kill -TERM "$httpd_pid" 2>/dev/null
-	for i in $(seq 1 100); do
-		kill -0 "$httpd_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$httpd_pid" 2>/dev/null
-	wait "$httpd_pid" 2>/dev/null
-	httpd_pid=""
-}
-at_exit stop_httpd
-up=""
-for i in $(seq 1 100); do
-	if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-		up=1
-		break
-	fi
-	kill -0 "$httpd_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ -z "$up" ]; then
-	diag "apache did not start:"
-	sed 's/^/# /' "$ap/syntax.log" "$ap/error.log"
-	echo "Bail out! apache did not start"
-	exit 99
-fi
-
-# get [TOKEN] [extra curl args]: GET /api/whoami (or $path); sets CODE,
-# BODY, WWWAUTH
-path=/api/whoami
-get() {
-	local tok="$1"
-	shift
-	if [ -n "$tok" ]; then
-		set -- -H "Authorization: Bearer $tok" "$@"
-	fi
-	CODE=$(curl -s -o "$ap/body" -D "$ap/headers" -w '%{http_code}' \
-		"$@" "http://127.0.0.1:$port$path")
-	BODY=$(cat "$ap/body")
-	WWWAUTH=$(tr -d '\r' <"$ap/headers" |
-		sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
-}
 
 get "$alice" -H "OIDC_CLAIM_username: mallory" \
 	-H "OIDC-CLAIM-role: admin" -H "oidc-access-token: forged"

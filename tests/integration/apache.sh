@@ -4,9 +4,8 @@
 # shipped.  The backend is a CGI script that prints what it was given.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/daemon.sh"
+. "$top_srcdir/tests/apache-lib.sh"
 
-HTTPD=${HTTPD:-/usr/sbin/apache2}
-MODDIR=${APACHE_MODDIR:-/usr/lib/apache2/modules}
 SNIPPET="$top_srcdir/contrib/apache/apitoken-oauth2.conf"
 TTL=2	# introspection cache TTL: the revocation bound under test
 
@@ -18,14 +17,6 @@ for m in mpm_prefork authn_core authz_core authz_user alias cgi headers \
 	[ -f "$MODDIR/mod_$m.so" ] ||
 		skip_all "no mod_$m (apt-get install libapache2-mod-oauth2)"
 done
-
-secret_of() {
-	printf '%s\n' "$1" | grep -Eo "$2[0-9A-Za-z]+" | tail -n 1
-}
-# apitokenctl's notes ("shown only this once") go to a log, not the TAP.
-ctl() {
-	"$APITOKENCTL" "$@" 2>>"$scratch/ctl.log"
-}
 
 daemon_config
 ctl init >/dev/null || { echo "Bail out! apitokenctl init failed"; exit 99; }
@@ -49,12 +40,6 @@ if [ -z "$client_secret" ] || [ -z "$alice" ] || [ -z "$bob" ] ||
 fi
 start_daemon || { echo "Bail out! apitokend did not start"; exit 99; }
 
-# Apache drops root privileges to www-data: give it a world-searchable
-# folder of its own inside the scratch folder.
-ap="$scratch/apache"
-mkdir -p "$ap/cgi" "$ap/run"
-chmod 711 "$scratch"
-chmod 755 "$ap" "$ap/cgi"
 cat >"$ap/cgi/whoami" <<'CGI'
 #!/bin/sh
 printf 'Content-Type: text/plain\r\n\r\n'
@@ -63,27 +48,10 @@ env | grep -i '^[A-Z_]*OAUTH2_CLAIM_' | sort
 CGI
 chmod 755 "$ap/cgi/whoami"
 
-port=$(python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-user_lines=""
-if [ "$(id -u)" -eq 0 ]; then
-	user_lines="User www-data
-Group www-data"
-fi
-cat >"$ap/httpd.conf" <<CONF
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-DefaultRuntimeDir $ap/run
-PidFile $ap/httpd.pid
-ErrorLog $ap/error.log
-LogLevel warn
-$user_lines
-LoadModule mpm_prefork_module $MODDIR/mod_mpm_prefork.so
-LoadModule authn_core_module $MODDIR/mod_authn_core.so
-LoadModule authz_core_module $MODDIR/mod_authz_core.so
-LoadModule authz_user_module $MODDIR/mod_authz_user.so
-LoadModule alias_module $MODDIR/mod_alias.so
-LoadModule cgi_module $MODDIR/mod_cgi.so
+port=$(free_port)
+{
+httpd_conf_head
+cat <<CONF
 LoadModule headers_module $MODDIR/mod_headers.so
 LoadModule oauth2_module $MODDIR/mod_oauth2.so
 Define APITOKEN_INTROSPECT_URL $BASE_URL/introspect
@@ -99,55 +67,9 @@ Define APITOKEN_REQUIRE_CLAIM role:admin
 ScriptAlias /admin/ $ap/cgi/
 Include $SNIPPET
 CONF
+} >"$ap/httpd.conf"
+apache_start
 
-check "the shipped snippet passes apache2 -t" \
-	"$HTTPD" -t -f "$ap/httpd.conf" 2>"$ap/syntax.log"
-"$HTTPD" -X -f "$ap/httpd.conf" 2>>"$ap/error.log" &
-httpd_pid=$!
-stop_httpd() {
-	local i
-	[ -n "$httpd_pid" ] || return 0
-	kill -TERM "$httpd_pid" 2>/dev/null
-	for i in $(seq 1 100); do
-		kill -0 "$httpd_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$httpd_pid" 2>/dev/null
-	wait "$httpd_pid" 2>/dev/null
-	httpd_pid=""
-}
-at_exit stop_httpd
-up=""
-for i in $(seq 1 100); do
-	if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-		up=1
-		break
-	fi
-	kill -0 "$httpd_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ -z "$up" ]; then
-	diag "apache did not start:"
-	sed 's/^/# /' "$ap/syntax.log" "$ap/error.log"
-	echo "Bail out! apache did not start"
-	exit 99
-fi
-
-# get [TOKEN] [extra curl args]: GET /api/whoami (or $path); sets CODE,
-# BODY, WWWAUTH
-path=/api/whoami
-get() {
-	local tok="$1"
-	shift
-	if [ -n "$tok" ]; then
-		set -- -H "Authorization: Bearer $tok" "$@"
-	fi
-	CODE=$(curl -s -o "$ap/body" -D "$ap/headers" -w '%{http_code}' \
-		"$@" "http://127.0.0.1:$port$path")
-	BODY=$(cat "$ap/body")
-	WWWAUTH=$(tr -d '\r' <"$ap/headers" |
-		sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
-}
 
 get "$alice" -H "OAUTH2_CLAIM_username: mallory"
 check_eq "active token reaches the backend" 200 "$CODE"
