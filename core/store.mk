@@ -31,6 +31,9 @@ tests_crash_crash_writer_SOURCES = tests/crash/crash_writer.c
 tests_crash_crash_writer_LDADD = core/libapitoken.la
 TESTS += tests/crash/crash-test.sh
 dist_check_SCRIPTS += tests/crash/crash-test.sh
+# Power loss: the log is synced before any success is reported (strace).
+TESTS += tests/crash/sync-order.sh
+dist_check_SCRIPTS += tests/crash/sync-order.sh tests/crash/sync-order.py
 
 # Benchmark of the hot path (built by make, never run by make check).
 noinst_PROGRAMS += tests/bench/bench_check

@@ -10,7 +10,7 @@ packages=(
 	curl ca-certificates openssl python3 python3-aiosmtpd
 	libpam-wrapper libpamtest0-dev pamtester
 	apache2 libapache2-mod-oauth2 libapache2-mod-auth-openidc
-	wrk valgrind clang-format
+	wrk valgrind clang-format strace
 )
 
 missing=()
