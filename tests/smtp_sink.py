@@ -53,7 +53,8 @@ class Sink:
                           rcpt_options):
         if self.reject_domain and \
                 address.lower().endswith("@" + self.reject_domain):
-            return "550 5.1.1 mailbox unavailable"
+            # Named as Postfix does: logs must still show no mailbox.
+            return "550 5.1.1 <%s>: Recipient address rejected" % address
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
