@@ -34,7 +34,8 @@ struct entry {
 };
 
 struct import {
-	apitoken_store_t *store;
+	apitoken_store_t *store; /* NULL: check only, write nothing */
+	const apitoken_config_t *cfg;
 	const apitoken_admin_io_t *io;
 	const char *display; /* FILE as the admin wrote it */
 	FILE *in;
@@ -96,7 +97,7 @@ entry_validate(struct import *im, struct entry *e)
 	apitoken_user_t *u = &e->user;
 	char reason[600];
 
-	if (admin_user_fields_valid(im->store, u->name, u->email, u->role,
+	if (admin_user_fields_valid(im->cfg, u->name, u->email, u->role,
 	                            u->bus, u->n_bus) < 0) {
 		entry_reject(e, apitoken_last_error());
 		return;
@@ -481,7 +482,7 @@ flush(struct import *im)
 			users[n_users++] = im->batch[i].user;
 		}
 	}
-	if (n_users > 0) {
+	if (n_users > 0 && im->store != NULL) {
 		rc = apitoken_user_add_batch(im->store, users, n_users,
 		                             im->io->origin, results, errors);
 		if (rc < 0)
@@ -629,6 +630,28 @@ import_stream(struct import *im)
 }
 
 int
+admin_import_check(const apitoken_config_t *cfg, FILE *in, FILE *err,
+                   const char *display, size_t *valid_out,
+                   size_t *rejected_out)
+{
+	apitoken_admin_io_t io = {.in = in, .out = NULL, .err = err};
+	struct import *im = calloc(1, sizeof(*im));
+	int rc;
+
+	if (im == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	im->cfg = cfg;
+	im->io = &io;
+	im->in = in;
+	im->display = display;
+	rc = import_stream(im);
+	*valid_out = im->imported;
+	*rejected_out = im->rejected;
+	free(im);
+	return rc;
+}
+
+int
 admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
                  const apitoken_admin_io_t *io, unsigned flags)
 {
@@ -653,6 +676,7 @@ admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
 		return EX_OSERR;
 	}
 	im->store = store;
+	im->cfg = apitoken_store_config(store);
 	im->io = io;
 	if (strcmp(pos[0], "-") == 0) {
 		im->display = "stdin";

@@ -116,11 +116,21 @@ void admin_opts_free(const struct admin_opt *opts, size_t n_opts);
 /*
  * Check a user's fields before the store sees them, so that the CLI and
  * the import name the bad field the same way.  0 or APITOKEN_ERR_INVALID
- * with a detail.
+ * with a detail.  cfg: the roles (needed only when role is not NULL).
  */
-int admin_user_fields_valid(apitoken_store_t *store, const char *name,
+int admin_user_fields_valid(const apitoken_config_t *cfg, const char *name,
                             const char *email, const char *role,
                             char *const *bus, size_t n_bus);
+
+/*
+ * Read an import file (CSV or JSON lines, see admin_import.c) from in and
+ * check every record against cfg's roles, writing nothing: each rejected
+ * line is reported on err as "display:LINE: reason".  0 with the counts,
+ * or a negative APITOKEN_ERR_* (read error, no memory).
+ */
+int admin_import_check(const apitoken_config_t *cfg, FILE *in, FILE *err,
+                       const char *display, size_t *valid_out,
+                       size_t *rejected_out);
 
 /* The command groups. */
 int admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
@@ -151,5 +161,28 @@ int admin_cmd_input(int argc, char **argv);
 
 /* Wipe and free. */
 void admin_freezero(void *p, size_t len);
+
+/* The admin-socket protocol's parsers (admin_socket.c; fuzzed). */
+#define ADMIN_ARGV_MAX 256
+/*
+ * Receive one frame (4-byte big-endian length, then the text) of at most
+ * max bytes into a malloc'ed, NUL-terminated *buf_out.  0; -1 with errno
+ * for I/O (0: peer closed); -2 if too large (*len_out: the announced
+ * length).  deadline: CLOCK_MONOTONIC milliseconds.
+ */
+int admin_recv_frame(int fd, size_t max, int64_t deadline, char **buf_out,
+                     size_t *len_out);
+/*
+ * Check a parsed request.  Fills argv (ADMIN_ARGV_MAX + 1 slots, pointers
+ * into req), json and stdin; returns NULL or the reason it is refused.
+ */
+const char *admin_check_request(cJSON *req, char **argv, int *argc, bool *json,
+                                cJSON **stdin_out);
+/*
+ * Read a reply frame's text: print its stdout and stderr to io's streams;
+ * the remote exit code, or a negative APITOKEN_ERR_* if malformed.
+ */
+int admin_parse_reply(const char *buf, size_t len,
+                      const apitoken_admin_io_t *io);
 
 #endif /* APITOKEN_ADMIN_INT_H */

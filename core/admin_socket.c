@@ -38,7 +38,6 @@
 #include "admin_int.h"
 
 #define SERVE_TIMEOUT_MS 30000 /* a peer gets this long to send */
-#define ARGV_MAX 256
 
 static int64_t
 now_ms(void)
@@ -146,9 +145,9 @@ send_frame(int fd, const char *text, size_t len, int64_t deadline)
  * buffer.  0; -1 with errno for I/O (0: peer closed); -2 if too large
  * (*len_out has the announced length).
  */
-static int
-recv_frame(int fd, size_t max, int64_t deadline, char **buf_out,
-           size_t *len_out)
+int
+admin_recv_frame(int fd, size_t max, int64_t deadline, char **buf_out,
+                 size_t *len_out)
 {
 	uint8_t hdr[4];
 	size_t len;
@@ -250,9 +249,9 @@ refuse(int fd, const char *why)
  * Check a parsed request.  Fills argv (pointers into req), json and
  * stdin; returns NULL or the reason it is refused.
  */
-static const char *
-check_request(cJSON *req, char **argv, int *argc, bool *json,
-              cJSON **stdin_out)
+const char *
+admin_check_request(cJSON *req, char **argv, int *argc, bool *json,
+                    cJSON **stdin_out)
 {
 	cJSON *item, *v = NULL, *av = NULL, *js = NULL, *in = NULL;
 
@@ -287,7 +286,7 @@ check_request(cJSON *req, char **argv, int *argc, bool *json,
 	{
 		if (!cJSON_IsString(item) || item->valuestring == NULL)
 			return "\"argv\" must be an array of strings";
-		if (*argc >= ARGV_MAX)
+		if (*argc >= ADMIN_ARGV_MAX)
 			return "too many arguments";
 		argv[(*argc)++] = item->valuestring;
 	}
@@ -306,7 +305,7 @@ check_request(cJSON *req, char **argv, int *argc, bool *json,
 int
 apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 {
-	char *buf = NULL, *argv[ARGV_MAX + 1];
+	char *buf = NULL, *argv[ADMIN_ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t len = 0, out_len = 0, err_len = 0, in_len = 0;
 	apitoken_admin_io_t io = {.origin = origin};
@@ -315,8 +314,8 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 	unsigned flags = 0;
 	int argc = 0, rc, code, mode;
 
-	rc = recv_frame(fd, ADMIN_REQUEST_MAX, now_ms() + SERVE_TIMEOUT_MS,
-	                &buf, &len);
+	rc = admin_recv_frame(fd, ADMIN_REQUEST_MAX,
+	                      now_ms() + SERVE_TIMEOUT_MS, &buf, &len);
 	if (rc == -2) {
 		char msg[96];
 
@@ -335,7 +334,7 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 		rc = refuse(fd, "not JSON");
 		goto out;
 	}
-	why = check_request(req, argv, &argc, &io.json, &in_item);
+	why = admin_check_request(req, argv, &argc, &io.json, &in_item);
 	if (why != NULL) {
 		rc = refuse(fd, why);
 		goto out;
@@ -612,8 +611,8 @@ out:
 	return rc;
 }
 
-static int
-parse_reply(const char *buf, size_t len, const apitoken_admin_io_t *io)
+int
+admin_parse_reply(const char *buf, size_t len, const apitoken_admin_io_t *io)
 {
 	cJSON *r = cJSON_ParseWithLength(buf, len);
 	cJSON *ex, *so, *se;
@@ -681,8 +680,8 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 		goto out;
 	}
 	/* The command may take a while: the timeout restarts here. */
-	rc = recv_frame(fd, ADMIN_REPLY_MAX, now_ms() + timeout_ms, &reply,
-	                &reply_len);
+	rc = admin_recv_frame(fd, ADMIN_REPLY_MAX, now_ms() + timeout_ms,
+	                      &reply, &reply_len);
 	if (rc == -2) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
 		                    "apitokend's reply is too large (%zu "
@@ -705,7 +704,7 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 		                    socket_path, strerror(errno));
 		goto out;
 	}
-	rc = parse_reply(reply, reply_len, io);
+	rc = admin_parse_reply(reply, reply_len, io);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -40,9 +40,8 @@ email_valid(const char *email)
 }
 
 static int
-role_valid(apitoken_store_t *store, const char *role)
+role_valid(const apitoken_config_t *cfg, const char *role)
 {
-	const apitoken_config_t *cfg = apitoken_store_config(store);
 	char known[256];
 	size_t off = 0;
 
@@ -63,7 +62,7 @@ role_valid(apitoken_store_t *store, const char *role)
 }
 
 int
-admin_user_fields_valid(apitoken_store_t *store, const char *name,
+admin_user_fields_valid(const apitoken_config_t *cfg, const char *name,
                         const char *email, const char *role, char *const *bus,
                         size_t n_bus)
 {
@@ -80,7 +79,7 @@ admin_user_fields_valid(apitoken_store_t *store, const char *name,
 			return rc;
 	}
 	if (role != NULL) {
-		rc = role_valid(store, role);
+		rc = role_valid(cfg, role);
 		if (rc < 0)
 			return rc;
 	}
@@ -206,8 +205,8 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		             email == NULL ? "--email ADDR" : "--role ROLE");
 		goto out;
 	}
-	rc = admin_user_fields_valid(store, pos[0], email, role,
-	                             (char *const *)bus.v, bus.n);
+	rc = admin_user_fields_valid(apitoken_store_config(store), pos[0],
+	                             email, role, (char *const *)bus.v, bus.n);
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;
@@ -268,8 +267,8 @@ cmd_set(apitoken_store_t *store, int argc, char **argv,
 		                 "--role, --bu or --clear-bu)");
 		goto out;
 	}
-	rc = admin_user_fields_valid(store, pos[0], email, role,
-	                             (char *const *)bus.v, bus.n);
+	rc = admin_user_fields_valid(apitoken_store_config(store), pos[0],
+	                             email, role, (char *const *)bus.v, bus.n);
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include <apitoken/config.h>
@@ -129,6 +130,40 @@ const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
  * s[len] must be writable (it becomes the terminating NUL).  New length.
  */
 size_t apitokend_form_decode(char *s, size_t len);
+
+/* form.c: the pure request parsers (fuzzed in tests/fuzz/). */
+/*
+ * Split a form body of len bytes (body[len] must be writable) into *f,
+ * decoding in place; f's pointers point into body.
+ */
+void apitokend_form_parse(char *body, size_t len, struct apitokend_form *f);
+/* Longest base64 credential we decode: id (64) and a secret, encoded. */
+#define APITOKEND_BASIC_MAX 1024
+/*
+ * Decode the base64 "id:secret" of "Authorization: Basic" into buf; id and
+ * secret point into buf.  0, or -1 if it is not well-formed.  In every
+ * case the caller wipes the first *wipe_out bytes of buf.
+ */
+int apitokend_basic_decode(const char *b64,
+                           unsigned char buf[APITOKEND_BASIC_MAX],
+                           size_t *wipe_out, const char **id_out,
+                           const char **secret_out, size_t *secret_len_out);
+
+/* local_request.c: one line of the local socket (fuzzed in tests/fuzz/). */
+enum apitokend_local_op { APITOKEND_LOCAL_CHECK, APITOKEND_LOCAL_USER };
+struct apitokend_local_req {
+	cJSON *json;
+	enum apitokend_local_op op;
+	cJSON *arg; /* the string member "token" (check) or "user" (user) */
+};
+/*
+ * Parse one request line (len bytes, no '\n').  0 with *req filled (free
+ * it with apitokend_local_req_free, which wipes a token), or -1 with *why,
+ * the message for the client.
+ */
+int apitokend_local_parse(const char *line, size_t len,
+                          struct apitokend_local_req *req, const char **why);
+void apitokend_local_req_free(struct apitokend_local_req *req);
 
 /* introspect.c, revoke.c, metadata.c */
 enum MHD_Result apitokend_introspect(struct apitokend *d,

@@ -33,8 +33,6 @@
 #include "apitokend.h"
 #include "metrics.h"
 
-/* Longest base64 credential we decode: id (64) and a secret, encoded. */
-#define BASIC_MAX 1024
 #define CACHE_SLOTS 8
 #define CACHE_TTL 60 /* seconds; a safety net, the epoch does the work */
 
@@ -89,32 +87,6 @@ now_coarse(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return ts.tv_sec;
-}
-
-size_t
-apitokend_form_decode(char *s, size_t len)
-{
-	size_t i, end = len;
-	bool escaped = false;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+')
-			s[i] = ' ';
-		else if (s[i] == '%')
-			escaped = true;
-		else if (s[i] == '\0' && end == len)
-			end = i;
-	}
-	/* MHD_http_unescape works on a NUL-terminated string. */
-	s[len] = '\0';
-	/*
-	 * Tokens, ids and secrets are usually sent unescaped: without a '%'
-	 * MHD_http_unescape would only copy the string over itself up to
-	 * its first NUL, so skip that second pass.
-	 */
-	if (!escaped)
-		return end;
-	return MHD_http_unescape(s);
 }
 
 static const char *
@@ -203,44 +175,15 @@ static enum apitokend_auth
 basic(struct apitokend *d, const char *b64,
       struct apitokend_client *client_out)
 {
-	unsigned char buf[BASIC_MAX];
-	size_t len = strlen(b64), pad = 0, id_len, secret_len;
-	char *colon;
-	int n;
+	unsigned char buf[APITOKEND_BASIC_MAX];
+	const char *id = NULL, *secret = NULL;
+	size_t secret_len = 0, wipe = 0;
 	enum apitokend_auth res = APITOKEND_AUTH_BAD;
 
-	while (len > 0 && b64[len - 1] == ' ')
-		len--;
-	if (len == 0 || len % 4 != 0 || len > BASIC_MAX - 4)
-		return APITOKEND_AUTH_BAD;
-	n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len);
-	if (n < 0) {
-		/* It may have decoded part of a secret before failing. */
-		OPENSSL_cleanse(buf, sizeof(buf));
-		return APITOKEND_AUTH_BAD;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	if (b64[len - 1] == '=')
-		pad++;
-	if (b64[len - 2] == '=')
-		pad++;
-	n -= (int)pad;
-	buf[n] = '\0';
-	colon = memchr(buf, ':', (size_t)n);
-	if (colon == NULL)
-		goto out;
-	*colon = '\0';
-	id_len =
-	    apitokend_form_decode((char *)buf, (size_t)(colon - (char *)buf));
-	secret_len = apitokend_form_decode(
-	    colon + 1, (size_t)n - (size_t)(colon + 1 - (char *)buf));
-	/* An id with an embedded NUL cannot be a registered one. */
-	if (id_len == 0 || strlen((char *)buf) != id_len)
-		goto out;
-	res = authenticate(d, (char *)buf, colon + 1, secret_len, client_out);
-out:
-	/* Only the decoded bytes (and the NUL) ever held the secret. */
-	OPENSSL_cleanse(buf, (size_t)n + 1);
+	if (apitokend_basic_decode(b64, buf, &wipe, &id, &secret,
+	                           &secret_len) == 0)
+		res = authenticate(d, id, secret, secret_len, client_out);
+	OPENSSL_cleanse(buf, wipe);
 	return res;
 }
 

@@ -324,8 +324,6 @@ form_content_type(struct MHD_Connection *c)
 	return *ct == '\0' || *ct == ';' || *ct == ' ';
 }
 
-static void parse_form(struct apitokend_req *r, struct apitokend_form *f);
-
 static enum MHD_Result
 reply_too_large(struct apitokend *d, struct apitokend_req *r,
                 struct MHD_Connection *c)
@@ -440,7 +438,7 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_REVOKE:
 		if (r->too_large)
 			return reply_too_large(d, r, c);
-		parse_form(r, &f);
+		apitokend_form_parse(r->body, r->len, &f);
 		if (r->ep == EP_INTROSPECT)
 			return apitokend_introspect(d, r, c, &f);
 		return apitokend_revoke(d, r, c, &f);
@@ -498,53 +496,6 @@ body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
 	memcpy(r->body + r->len, data, n);
 	r->len += n;
 	return 0;
-}
-
-/*
- * Split the body into key=value pairs and decode them in place.  Repeated
- * parameters are counted: RFC 6749 section 3.2 forbids them and a second
- * "token" must not go unnoticed.  Unknown parameters (token_type_hint
- * among them: it never changes the answer) are ignored.
- */
-static void
-parse_form(struct apitokend_req *r, struct apitokend_form *f)
-{
-	char *p, *end, *amp, *eq;
-	size_t klen, vlen;
-
-	memset(f, 0, sizeof(*f));
-	if (r->len == 0)
-		return;
-	p = r->body;
-	end = r->body + r->len;
-	*end = '\0';
-	while (p < end) {
-		amp = memchr(p, '&', (size_t)(end - p));
-		if (amp == NULL)
-			amp = end;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq == NULL)
-			eq = amp;
-		klen = apitokend_form_decode(p, (size_t)(eq - p));
-		if (eq < amp)
-			vlen = apitokend_form_decode(eq + 1,
-			                             (size_t)(amp - eq - 1));
-		else
-			vlen = 0;
-		if (klen == 5 && memcmp(p, "token", 5) == 0) {
-			f->token = eq < amp ? eq + 1 : "";
-			f->token_len = vlen;
-			f->n_token++;
-		} else if (klen == 9 && memcmp(p, "client_id", 9) == 0) {
-			f->client_id = eq < amp ? eq + 1 : "";
-			f->n_client_id++;
-		} else if (klen == 13 && memcmp(p, "client_secret", 13) == 0) {
-			f->client_secret = eq < amp ? eq + 1 : "";
-			f->client_secret_len = vlen;
-			f->n_client_secret++;
-		}
-		p = amp + 1;
-	}
 }
 
 static enum MHD_Result

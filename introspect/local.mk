@@ -60,3 +60,7 @@ tests_integration_libsyslogcap_la_LDFLAGS = -module -avoid-version \
 	-shared -rpath /nowhere
 TESTS += tests/integration/syslog.sh
 dist_check_SCRIPTS += tests/integration/syslog.sh
+
+# The request parsers on their own (fuzzed in tests/fuzz/).
+introspect_apitokend_SOURCES += introspect/form.c
+introspect_apitokend_SOURCES += introspect/local_request.c

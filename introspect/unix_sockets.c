@@ -187,48 +187,20 @@ op_user(struct apitokend *d, int fd, const char *name)
 static int
 local_line(struct apitokend *d, int fd, const char *line, size_t len)
 {
-	cJSON *req = cJSON_ParseWithLength(line, len);
-	const cJSON *op, *arg;
+	struct apitokend_local_req req;
+	const char *why;
 	int rc;
 
-	if (req == NULL || !cJSON_IsObject(req)) {
-		rc = send_error(fd, "invalid_request",
-		                "expected one JSON object per line");
-		goto close;
+	if (apitokend_local_parse(line, len, &req, &why) != 0) {
+		(void)send_error(fd, "invalid_request", why);
+		return -1;
 	}
-	op = cJSON_GetObjectItemCaseSensitive(req, "op");
-	if (!cJSON_IsString(op)) {
-		rc =
-		    send_error(fd, "invalid_request", "missing member \"op\"");
-		goto close;
-	}
-	if (strcmp(op->valuestring, "check") == 0) {
-		arg = cJSON_GetObjectItemCaseSensitive(req, "token");
-		if (!cJSON_IsString(arg)) {
-			rc = send_error(fd, "invalid_request",
-			                "missing member \"token\"");
-			goto close;
-		}
-		rc = op_check(d, fd, arg->valuestring);
-		OPENSSL_cleanse(arg->valuestring, strlen(arg->valuestring));
-	} else if (strcmp(op->valuestring, "user") == 0) {
-		arg = cJSON_GetObjectItemCaseSensitive(req, "user");
-		if (!cJSON_IsString(arg)) {
-			rc = send_error(fd, "invalid_request",
-			                "missing member \"user\"");
-			goto close;
-		}
-		rc = op_user(d, fd, arg->valuestring);
-	} else {
-		rc = send_error(fd, "invalid_request", "unknown op");
-		goto close;
-	}
-	cJSON_Delete(req);
+	if (req.op == APITOKEND_LOCAL_CHECK)
+		rc = op_check(d, fd, req.arg->valuestring);
+	else
+		rc = op_user(d, fd, req.arg->valuestring);
+	apitokend_local_req_free(&req);
 	return rc;
-close:
-	(void)rc;
-	cJSON_Delete(req);
-	return -1;
 }
 
 static void
