@@ -136,8 +136,9 @@ apitoken_client_add(apitoken_store_t *store, const char *id, const char *name,
 	rc = apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX, secret);
 	if (rc != 0)
 		goto out;
-	apitoken_token_hash(secret, APITOKEN_TOKEN_LEN, op.hash);
-	rc = store_write(store, client_add_txn, &op);
+	rc = apitoken_token_hash(secret, APITOKEN_TOKEN_LEN, op.hash);
+	if (rc == 0)
+		rc = store_write(store, client_add_txn, &op);
 	if (rc == 0)
 		memcpy(secret_out, secret, sizeof(secret));
 out:
@@ -251,8 +252,10 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 		*client_out = NULL;
 	if (store == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	apitoken_token_hash(secret != NULL ? secret : "",
-	                    secret != NULL ? secret_len : 0, h);
+	rc = apitoken_token_hash(secret != NULL ? secret : "",
+	                         secret != NULL ? secret_len : 0, h);
+	if (rc != 0)
+		return rc;
 	memcpy(stored, dummy, sizeof(stored));
 	memset(&v, 0, sizeof(v));
 	if (client_id_valid(id)) {

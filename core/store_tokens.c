@@ -374,7 +374,9 @@ apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
 		rc = apitoken_token_id_create(op.tok.id);
 	if (rc != 0)
 		goto out;
-	apitoken_token_hash(token, APITOKEN_TOKEN_LEN, op.hash);
+	rc = apitoken_token_hash(token, APITOKEN_TOKEN_LEN, op.hash);
+	if (rc != 0)
+		goto out;
 	memcpy(op.tok.user, user, strlen(user) + 1);
 	memcpy(op.tok.hint, token + APITOKEN_TOKEN_LEN - 4, 4);
 	op.tok.iat = op.now;
@@ -507,7 +509,9 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 	if (token == NULL ||
 	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0)
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND, "no such token");
-	apitoken_token_hash(token, len, h);
+	rc = apitoken_token_hash(token, len, h);
+	if (rc != 0)
+		return rc;
 	memset(&op, 0, sizeof(op));
 	op.hash = h;
 	op.only_user = only_user;
@@ -748,8 +752,9 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 		apitoken_error_clear();
 		return 0;
 	}
-	apitoken_token_hash(token, len, h);
-	rc = apitoken_token_check_hash(store, h, now, claims_out);
+	rc = apitoken_token_hash(token, len, h);
+	if (rc == 0)
+		rc = apitoken_token_check_hash(store, h, now, claims_out);
 	OPENSSL_cleanse(h, sizeof(h));
 	return rc;
 }

@@ -119,13 +119,14 @@ apitoken_token_create(const char *prefix,
                       char token_out[APITOKEN_TOKEN_LEN + 1])
 {
 	uint8_t secret[SECRET_BYTES];
-	char *body = token_out + APITOKEN_TOKEN_PREFIX_LEN;
-	char *crc = body + APITOKEN_TOKEN_BODY_LEN;
+	char *body, *crc;
 	int rc;
 
 	if (token_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
 		                      "token: no output buffer");
+	body = token_out + APITOKEN_TOKEN_PREFIX_LEN;
+	crc = body + APITOKEN_TOKEN_BODY_LEN;
 	token_out[0] = '\0';
 	if (!prefix_ok(prefix))
 		return apitoken_error(APITOKEN_ERR_INTERNAL,
@@ -202,20 +203,26 @@ sha256_init(void)
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void
+int
 apitoken_token_hash(const char *token, size_t len,
                     uint8_t hash_out[APITOKEN_HASH_LEN])
 {
 	unsigned int n = 0;
 
 	/*
-	 * SHA-256 cannot fail short of a broken library; a wrong hash would
-	 * silently match nothing or, worse, something, so stop instead.
+	 * SHA-256 fails only with a broken or restricted OpenSSL (no
+	 * provider offers it).  A library loaded into PAM hosts must not
+	 * abort them: report it, and leave no half-made hash behind, which
+	 * could match nothing or, worse, something.
 	 */
 	if (pthread_once(&sha256_once, sha256_init) != 0 || sha256 == NULL ||
 	    EVP_Digest(token, len, hash_out, &n, sha256, NULL) != 1 ||
-	    n != APITOKEN_HASH_LEN)
-		abort();
+	    n != APITOKEN_HASH_LEN) {
+		OPENSSL_cleanse(hash_out, APITOKEN_HASH_LEN);
+		return apitoken_error(APITOKEN_ERR_INTERNAL,
+		                      "token: SHA-256 is not available");
+	}
+	return 0;
 }
 
 int

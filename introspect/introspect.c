@@ -117,7 +117,14 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		ret = apitokend_reply_inactive(r, c);
 		goto out;
 	}
-	apitoken_token_hash(f->token, f->token_len, hash);
+	if (apitoken_token_hash(f->token, f->token_len, hash) != 0) {
+		apitoken_log(APITOKEN_LOG_ERR, "introspection: %s",
+		             apitoken_last_error());
+		ret = apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                            "temporarily_unavailable",
+		                            "the token store failed", NULL);
+		goto out;
+	}
 	/* The generation first, then the epoch: see answer_cache.c. */
 	g = apitokend_gen(d);
 	k.hash = hash;

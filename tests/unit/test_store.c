@@ -244,7 +244,8 @@ START_TEST(test_corrupt_records)
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(
 	    apitoken_token_issue(ts_st, "alice", 0, "test", tok, NULL), 0);
-	apitoken_token_hash(tok, APITOKEN_TOKEN_LEN, hash);
+	ck_assert_int_eq(apitoken_token_hash(tok, APITOKEN_TOKEN_LEN, hash),
+	                 0);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		apitoken_store_close(ts_st);
 		ts_st = NULL;

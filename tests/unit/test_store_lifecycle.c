@@ -453,7 +453,9 @@ START_TEST(test_no_secret_in_records)
 	ck_assert_int_eq(apitoken_store_checkpoint(ts_st), 0);
 	for (i = 0; i < 3; i++) {
 		secret_tok = tokens[i];
-		apitoken_token_hash(tokens[i], APITOKEN_TOKEN_LEN, hash);
+		ck_assert_int_eq(
+		    apitoken_token_hash(tokens[i], APITOKEN_TOKEN_LEN, hash),
+		    0);
 		for (j = 0; j < APITOKEN_HASH_LEN; j++)
 			(void)snprintf(secret_hex + 2 * j, 3, "%02x", hash[j]);
 		secret_hits = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/provider.h>
 
 #include <apitoken/error.h>
 #include <apitoken/token.h>
@@ -216,13 +217,38 @@ START_TEST(test_hash_known_answer)
 	};
 	uint8_t h[APITOKEN_HASH_LEN], h2[APITOKEN_HASH_LEN];
 
-	apitoken_token_hash("abc", 3, h);
+	ck_assert_int_eq(apitoken_token_hash("abc", 3, h), 0);
 	ck_assert_mem_eq(h, want, sizeof(want));
 	/* Only len bytes count. */
-	apitoken_token_hash("abcdef", 3, h2);
+	ck_assert_int_eq(apitoken_token_hash("abcdef", 3, h2), 0);
 	ck_assert_mem_eq(h2, want, sizeof(want));
-	apitoken_token_hash("abd", 3, h2);
+	ck_assert_int_eq(apitoken_token_hash("abd", 3, h2), 0);
 	ck_assert(memcmp(h, h2, sizeof(h)) != 0);
+}
+END_TEST
+
+/*
+ * An OpenSSL with no SHA-256 (here: only the "null" provider, as a
+ * restricted or broken configuration would leave it) is an error the
+ * caller handles, never abort() inside a PAM host.  Needs a fresh process
+ * (Check forks one per test); without fork it cannot be undone, so skip.
+ */
+START_TEST(test_hash_without_sha256)
+{
+	const char *fork_mode = getenv("CK_FORK");
+	uint8_t h[APITOKEN_HASH_LEN], zero[APITOKEN_HASH_LEN] = {0};
+	OSSL_PROVIDER *null;
+
+	if (fork_mode != NULL && strcmp(fork_mode, "no") == 0)
+		return;
+	null = OSSL_PROVIDER_load(NULL, "null");
+	ck_assert_ptr_nonnull(null);
+	memset(h, 0xab, sizeof(h));
+	ck_assert_int_eq(apitoken_token_hash("abc", 3, h),
+	                 APITOKEN_ERR_INTERNAL);
+	ck_assert_mem_eq(h, zero, sizeof(zero));
+	ck_assert_ptr_nonnull(strstr(apitoken_last_error(), "SHA-256"));
+	OSSL_PROVIDER_unload(null);
 }
 END_TEST
 
@@ -318,6 +344,7 @@ suite(void)
 	tcase_add_test(tc, test_lengths);
 	tcase_add_test(tc, test_many_distinct);
 	tcase_add_test(tc, test_hash_known_answer);
+	tcase_add_test(tc, test_hash_without_sha256);
 	tcase_add_test(tc, test_base62_known);
 	tcase_add_test(tc, test_ids);
 	tcase_add_test(tc, test_secret_equal);

@@ -56,9 +56,12 @@ int apitoken_token_create(const char *prefix,
  */
 int apitoken_token_parse(const char *prefix, const char *token, size_t len);
 
-/* SHA-256 of the len bytes of token. */
-void apitoken_token_hash(const char *token, size_t len,
-                         uint8_t hash_out[APITOKEN_HASH_LEN]);
+/*
+ * SHA-256 of the len bytes of token.  0, or APITOKEN_ERR_INTERNAL (hash_out
+ * zeroed) if OpenSSL offers no SHA-256: never aborts the process.
+ */
+int apitoken_token_hash(const char *token, size_t len,
+                        uint8_t hash_out[APITOKEN_HASH_LEN]);
 
 /* A new random public id, NUL-terminated. 0 or APITOKEN_ERR_INTERNAL. */
 int apitoken_token_id_create(char id_out[APITOKEN_ID_LEN + 1]);
