@@ -25,7 +25,8 @@
 #define NAME_MAX_LEN 64
 #define SUN_PATH_MAX 108
 
-#define EXPECT_DURATION "a duration such as 180d, 12h or 30s"
+#define EXPECT_DURATION                                                       \
+	"a duration such as 180d, 12h or 30s, of at most 100 years (36500d)"
 
 /*
  * The public struct plus what only this file needs: whether the socket
@@ -85,7 +86,8 @@ apitoken_duration_parse(const char *text, int64_t *secs_out)
 	}
 	if (*p != '\0' && p[1] != '\0')
 		goto bad;
-	if (n <= 0 || n > INT64_MAX / mult)
+	/* The cap keeps "now + duration" far from overflow everywhere. */
+	if (n <= 0 || n > APITOKEN_DURATION_MAX / mult)
 		goto bad;
 	*secs_out = n * mult;
 	return 0;
@@ -397,7 +399,7 @@ get_duration(const struct loader *ld, const cJSON *item, const char *key,
 	double v;
 
 	if (cJSON_IsNumber(item)) {
-		if (get_uint(ld, item, key, 1, 9007199254740992.0,
+		if (get_uint(ld, item, key, 1, (double)APITOKEN_DURATION_MAX,
 		             EXPECT_DURATION, &v) != 0)
 			return APITOKEN_ERR_CONFIG;
 		*out = (int64_t)v;

@@ -268,7 +268,9 @@ START_TEST(test_set_store_defaults)
 }
 END_TEST
 
-#define DUR "expected a duration such as 180d, 12h or 30s"
+#define DUR                                                                   \
+	"expected a duration such as 180d, 12h or 30s, of at most 100 years " \
+	"(36500d)"
 #define LISTEN                                                                \
 	"expected host:port such as 127.0.0.1:8080, [::1]:8080 or "           \
 	"localhost:8080 (port 0-65535)"
@@ -281,6 +283,21 @@ START_TEST(test_errors)
 	load_bad("{\"token_lifetime\": -5}", "key 'token_lifetime': " DUR);
 	load_bad("{\"token_lifetime\": true}", "key 'token_lifetime': " DUR);
 	load_bad("{\"sweep_interval\": \"\"}", "key 'sweep_interval': " DUR);
+	/* Durations are capped at 100 years: each is added to "now". */
+	load_bad("{\"token_lifetime\": \"106751991167300d\"}",
+	         "key 'token_lifetime': " DUR);
+	load_bad("{\"token_lifetime\": \"36501d\"}",
+	         "key 'token_lifetime': " DUR);
+	load_bad("{\"token_lifetime\": 3153600001}",
+	         "key 'token_lifetime': " DUR);
+	load_bad("{\"sweep_interval\": \"5215w\"}",
+	         "key 'sweep_interval': " DUR);
+	load_bad("{\"mail\": {\"retry_max\": \"9223372036854775807\"}}",
+	         "key 'mail.retry_max': " DUR);
+	load_bad("{\"mail\": {\"give_up_after\": \"36501d\"}}",
+	         "key 'mail.give_up_after': " DUR);
+	load_bad("{\"mail\": {\"reminders\": [\"1d\", \"876001h\"]}}",
+	         "key 'mail.reminders': " DUR);
 	load_bad("{\"colour\": \"blue\"}", "unknown key 'colour'");
 	load_bad("{\"mail\": {\"relai\": \"smtp://x\"}}",
 	         "unknown key 'mail.relai'");
@@ -492,7 +509,19 @@ START_TEST(test_durations)
 	dur_ok("12h", 43200);
 	dur_ok("90m", 5400);
 	dur_ok("1w", 604800);
-	dur_ok("9223372036854775807", INT64_MAX);
+	/* The cap: 100 years, whatever the unit. */
+	dur_ok("36500d", APITOKEN_DURATION_MAX);
+	dur_ok("3153600000", APITOKEN_DURATION_MAX);
+	dur_ok("3153600000s", APITOKEN_DURATION_MAX);
+	dur_ok("52560000m", APITOKEN_DURATION_MAX);
+	dur_ok("876000h", APITOKEN_DURATION_MAX);
+	dur_ok("5214w", 5214LL * 604800);
+	dur_bad("36501d");
+	dur_bad("3153600001");
+	dur_bad("52560001m");
+	dur_bad("876001h");
+	dur_bad("5215w");
+	dur_bad("9223372036854775807");
 	dur_bad("0");
 	dur_bad("0d");
 	dur_bad("-1");
@@ -505,8 +534,7 @@ START_TEST(test_durations)
 	dur_bad("1d ");
 	dur_bad("99999999999999999999d");
 	dur_bad("9223372036854775808");
-	dur_ok("15250284452471w", 15250284452471LL * 604800);
-	dur_bad("15250284452472w");
+	dur_bad("15250284452471w");
 	dur_bad("");
 	dur_bad(NULL);
 

@@ -55,6 +55,40 @@ START_TEST(test_issue_one_per_user)
 }
 END_TEST
 
+/*
+ * The longest lifetime the configuration accepts (APITOKEN_DURATION_MAX):
+ * every "now + duration" on the way (issue, check, reminders) stays
+ * defined; the sanitizer build traps on a signed overflow.
+ */
+START_TEST(test_longest_lifetime)
+{
+	apitoken_token_info_t info;
+	apitoken_claims_t cl;
+	const int64_t lead = APITOKEN_DURATION_MAX;
+	size_t queued = 0;
+
+	ts_cfg->token_lifetime = APITOKEN_DURATION_MAX;
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &info), 0);
+	ck_assert_int_eq(info.exp - info.iat, APITOKEN_DURATION_MAX);
+	memset(&cl, 0, sizeof(cl));
+	ck_assert_int_eq(
+	    apitoken_token_check(ts_st, tok1, strlen(tok1), info.exp - 1, &cl),
+	    0);
+	ck_assert(cl.active);
+	apitoken_claims_clear(&cl);
+	ck_assert_int_eq(
+	    apitoken_token_check(ts_st, tok1, strlen(tok1), info.exp, &cl), 0);
+	ck_assert(!cl.active);
+	apitoken_claims_clear(&cl);
+	ck_assert_int_eq(apitoken_outbox_queue_reminders(ts_st, info.iat,
+	                                                 &lead, 1, &queued),
+	                 0);
+	ck_assert_uint_eq(queued, 1);
+}
+END_TEST
+
 START_TEST(test_replace)
 {
 	apitoken_token_info_t i1, i2, got;
@@ -675,6 +709,7 @@ lifecycle_suite(void)
 	tcase_add_checked_fixture(tc, ts_setup, ts_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_issue_one_per_user);
+	tcase_add_test(tc, test_longest_lifetime);
 	tcase_add_test(tc, test_replace);
 	tcase_add_test(tc, test_revoke_final);
 	tcase_add_test(tc, test_expiry_and_purge);

@@ -118,9 +118,16 @@ const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,
                                             const char *name);
 
 /*
+ * The longest duration anything accepts: 100 years (36500d) in seconds.
+ * Durations are added to the current time; the cap keeps every such sum
+ * far inside int64_t (and time_t).
+ */
+#define APITOKEN_DURATION_MAX ((int64_t)36500 * 86400)
+
+/*
  * Parse a duration: "<n>" (seconds) or "<n>s|m|h|d|w", n a positive
- * decimal integer, no sign, no spaces, no overflow.  0 or
- * APITOKEN_ERR_INVALID.
+ * decimal integer, no sign, no spaces, at most APITOKEN_DURATION_MAX.
+ * 0 or APITOKEN_ERR_INVALID.
  */
 int apitoken_duration_parse(const char *text, int64_t *secs_out);
 
