@@ -135,10 +135,9 @@ set_str(char **slot, const char *value, const char *key, const char **errstr)
 }
 
 int
-vconf_parse(struct vconf *conf, int argc, const char *const argv[],
-            bool strict, bool pam, const char **errstr)
+vconf_parse_options(struct vconf *conf, int argc, const char *const argv[],
+                    bool strict, bool pam, const char **errstr)
 {
-	char *secret_file = NULL;
 	char key[32];
 	int i, rc = -1;
 
@@ -183,7 +182,8 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			if (set_str(&conf->client_id, value, key, errstr) != 0)
 				goto out;
 		} else if (strcmp(key, "secret_file") == 0) {
-			if (set_str(&secret_file, value, key, errstr) != 0)
+			if (set_str(&conf->secret_file, value, key, errstr) !=
+			    0)
 				goto out;
 		} else if (strcmp(key, "ca_file") == 0) {
 			if (set_str(&conf->ca_file, value, key, errstr) != 0)
@@ -276,25 +276,43 @@ vconf_parse(struct vconf *conf, int argc, const char *const argv[],
 			*errstr = "mode=remote needs client_id=";
 			goto out;
 		}
-		if (secret_file == NULL) {
+		if (conf->secret_file == NULL) {
 			*errstr = "mode=remote needs secret_file=";
-			goto out;
-		}
-		if (read_secret(secret_file, &conf->secret, errstr) != 0)
-			goto out;
-		if (conf->ca_file != NULL &&
-		    access(conf->ca_file, R_OK) != 0) {
-			*errstr =
-			    err("ca_file %s cannot be read", conf->ca_file);
 			goto out;
 		}
 	}
 	rc = 0;
 out:
-	free(secret_file);
 	if (rc != 0)
 		vconf_free(conf);
 	return rc;
+}
+
+int
+vconf_load(struct vconf *conf, const char **errstr)
+{
+	if (conf->mode != VMODE_REMOTE)
+		return 0;
+	if (read_secret(conf->secret_file, &conf->secret, errstr) != 0)
+		return -1;
+	if (conf->ca_file != NULL && access(conf->ca_file, R_OK) != 0) {
+		*errstr = err("ca_file %s cannot be read", conf->ca_file);
+		return -1;
+	}
+	return 0;
+}
+
+int
+vconf_parse(struct vconf *conf, int argc, const char *const argv[],
+            bool strict, bool pam, const char **errstr)
+{
+	if (vconf_parse_options(conf, argc, argv, strict, pam, errstr) != 0)
+		return -1;
+	if (vconf_load(conf, errstr) != 0) {
+		vconf_free(conf);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -305,6 +323,7 @@ vconf_free(struct vconf *conf)
 	free(conf->socket);
 	free(conf->url);
 	free(conf->client_id);
+	free(conf->secret_file);
 	if (conf->secret != NULL) {
 		OPENSSL_cleanse(conf->secret, strlen(conf->secret));
 		free(conf->secret);

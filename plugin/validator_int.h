@@ -24,6 +24,7 @@ struct vconf {
 	char *socket;
 	char *url;
 	char *client_id;
+	char *secret_file;
 	char *secret; /* read from secret_file; wiped on free */
 	char *scope;  /* PAM only: required scope */
 	char *ca_file;
@@ -44,6 +45,15 @@ struct vconf {
  */
 int vconf_parse(struct vconf *conf, int argc, const char *const argv[],
                 bool strict, bool pam, const char **errstr);
+/*
+ * The two halves of vconf_parse: the options alone (reads no file; what
+ * PAM's account step needs), then what they name (remote mode: the client
+ * secret from secret_file, and a check that ca_file is readable).  Both 0,
+ * or -1 with *errstr; on failure of vconf_load the caller frees conf.
+ */
+int vconf_parse_options(struct vconf *conf, int argc, const char *const argv[],
+                        bool strict, bool pam, const char **errstr);
+int vconf_load(struct vconf *conf, const char **errstr);
 void vconf_free(struct vconf *conf);
 
 struct vhandle;

@@ -183,6 +183,12 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	bool owned = true;
 	int rc;
 
+	/*
+	 * PAM_SILENT: this module never talks to the user (no pam_info or
+	 * pam_error; its messages go to syslog only), so there is nothing to
+	 * silence.  PAM_DISALLOW_NULL_AUTHTOK: an empty token is refused
+	 * below whatever the flags, as no empty token is ever valid.
+	 */
 	(void)flags;
 	/* Forget an earlier success in this transaction: account (remote
 	 * mode) must trust only the latest authentication. */
@@ -201,6 +207,14 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (rc != PAM_SUCCESS || token == NULL) {
 		pam_syslog(pamh, LOG_NOTICE,
 		           "no token given; rhost=%s user=%s", rhost, user);
+		rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	if (*token == '\0') {
+		pam_syslog(pamh, LOG_NOTICE,
+		           "authentication failure; rhost=%s user=%s "
+		           "(empty token)",
+		           rhost, user);
 		rc = PAM_AUTH_ERR;
 		goto out;
 	}
@@ -269,9 +283,11 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	int rc, active;
 
 	(void)flags;
-	/* Which mode?  Parse once without opening, to avoid a connection
-	 * in remote mode where account never talks to apitokend. */
-	if (vconf_parse(&probe, argc, argv, true, true, &errstr) != 0) {
+	/* Which mode?  Parse the options alone: no connection, and no
+	 * client secret read, in remote mode where account never talks to
+	 * apitokend. */
+	if (vconf_parse_options(&probe, argc, argv, true, true, &errstr) !=
+	    0) {
 		pam_syslog(pamh, LOG_ERR, "bad module argument: %s", errstr);
 		return PAM_SERVICE_ERR;
 	}

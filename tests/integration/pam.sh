@@ -81,6 +81,12 @@ make_services() {
 	printf 'auth required %s mode=remote url=%s client_id=pam secret_file=%s\n' \
 		"$PAMMOD" "$BASE_URL/introspect" "$scratch/nosuchfile" \
 		>"$svcdir/badsecret"
+	# The account step reads no secret (it never asks apitokend in
+	# remote mode): its own line may name a file that is not there.
+	printf 'auth required %s %s\naccount required %s %s\n' \
+		"$PAMMOD" "$(remote)" "$PAMMOD" \
+		"$(remote) secret_file=$scratch/nosuchfile" \
+		>"$svcdir/remote-acct-nosecret"
 }
 make_services
 
@@ -125,6 +131,12 @@ check_match "failure logged as 'authentication failure; ... user=bob'" \
 	'authentication failure; rhost= user=bob \(token of another user' "$log"
 case "$log" in *"$T_ALICE"*) not_ok "token not in the log";;
 	*) ok "token not in the log";; esac
+# An empty token (PAM_DISALLOW_NULL_AUTHTOK or not) is refused at once.
+log=$(PWDEBUG=2 pt local alice "" authenticate)
+check_match "empty token: PAM_AUTH_ERR, logged as such" \
+	"$AUTH_ERR" "$log"
+check_match "... the log says 'empty token'" \
+	'authentication failure; rhost= user=alice \(empty token\)' "$log"
 
 # Disabled user: auth refused in both modes, account refused (local asks
 # apitokend; remote trusts only this transaction's auth).
@@ -181,6 +193,12 @@ if [ -x "$PAMTEST" ]; then
 		PAM_WRAPPER_SERVICE_DIR="$svcdir" LD_PRELOAD="$preload" \
 		"$PAMTEST" local bob PAM_AUTH_ERR PAM_SUCCESS 2>/dev/null)
 	check_eq "libpamtest local: account asks apitokend, not auth" \
+		"pass" "$out"
+	out=$(APITOKEN_TEST_TOKEN="$T_ALICE" PAM_WRAPPER=1 \
+		PAM_WRAPPER_SERVICE_DIR="$svcdir" LD_PRELOAD="$preload" \
+		"$PAMTEST" remote-acct-nosecret alice PAM_SUCCESS PAM_SUCCESS \
+		2>/dev/null)
+	check_eq "libpamtest remote: the account step reads no secret_file" \
 		"pass" "$out"
 else
 	not_ok "tests/plugin/pamtest built"
