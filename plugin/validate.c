@@ -96,6 +96,24 @@ copy_bus(const cJSON *obj, char *dst, size_t size)
 	return true;
 }
 
+/*
+ * "exp" (RFC 7662: seconds since the epoch): a whole number from 0 to
+ * below 2^63, tested as a double before it is converted: the conversion
+ * of an out-of-range double is undefined behaviour.
+ */
+static bool
+exp_ok(const cJSON *exp)
+{
+	double v;
+
+	if (!cJSON_IsNumber(exp))
+		return false;
+	v = exp->valuedouble;
+	/* In range first: only then is the conversion defined. */
+	return v >= 0.0 && v < 9223372036854775808.0 &&
+	       (double)(int64_t)v == v;
+}
+
 void
 vresult_from_json(struct apitoken_validation *r, const char *json)
 {
@@ -135,7 +153,7 @@ vresult_from_json(struct apitoken_validation *r, const char *json)
 	    !copy_str(obj, "role", r->role, sizeof(r->role), false) ||
 	    !copy_str(obj, "jti", r->jti, sizeof(r->jti), false) ||
 	    !copy_bus(obj, r->business_units, sizeof(r->business_units)) ||
-	    (exp != NULL && !cJSON_IsNumber(exp))) {
+	    (exp != NULL && !exp_ok(exp))) {
 		fail(r, APITOKEN_VALIDATION_UNAVAILABLE,
 		     "malformed active reply");
 		goto out;

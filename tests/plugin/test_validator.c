@@ -281,6 +281,13 @@ START_TEST(reply_unusable)
 	    "{\"active\":true,\"username\":\"a\",\"exp\":\"soon\"}",
 	    "{\"active\":true,\"username\":\"a\",\"business_units\":[1]}",
 	    "{\"active\":true,\"username\":\"a\",\"business_units\":{}}",
+	    /* exp out of int64_t's range or not whole: converting it
+	     * would be undefined behaviour. */
+	    "{\"active\":true,\"username\":\"a\",\"exp\":1e300}",
+	    "{\"active\":true,\"username\":\"a\",\"exp\":-1e300}",
+	    "{\"active\":true,\"username\":\"a\",\"exp\":9223372036854775808}",
+	    "{\"active\":true,\"username\":\"a\",\"exp\":-1}",
+	    "{\"active\":true,\"username\":\"a\",\"exp\":1.5}",
 	};
 	size_t i;
 
