@@ -948,19 +948,31 @@ parse_error(const char *path, const char *buf, size_t pos)
 static int
 load_file(const char *path, apitoken_config_t **cfg_out)
 {
-	struct config_priv *p = NULL;
-	struct loader ld;
-	cJSON *root = NULL;
-	const cJSON *it;
-	const char *end = NULL;
 	char *buf = NULL;
 	size_t len = 0;
-	bool issuer_set = false;
 	int rc;
 
 	rc = read_file(path, &buf, &len);
 	if (rc != 0)
 		return rc;
+	rc = apitoken_config_load_buffer(path, buf, len, cfg_out);
+	free(buf);
+	return rc;
+}
+
+int
+apitoken_config_load_buffer(const char *path, const char *buf, size_t len,
+                            apitoken_config_t **cfg_out)
+{
+	struct config_priv *p = NULL;
+	struct loader ld;
+	cJSON *root = NULL;
+	const cJSON *it;
+	const char *end = NULL;
+	bool issuer_set = false;
+	int rc;
+
+	*cfg_out = NULL;
 	if (memchr(buf, '\0', len) != NULL) {
 		rc = parse_error(
 		    path, buf, (size_t)((char *)memchr(buf, '\0', len) - buf));
@@ -1022,7 +1034,6 @@ out:
 	if (p != NULL)
 		apitoken_config_free(&p->pub);
 	cJSON_Delete(root);
-	free(buf);
 	return rc;
 }
 

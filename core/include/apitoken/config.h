@@ -101,6 +101,12 @@ typedef struct apitoken_config {
  * and leaves *cfg_out NULL.  The caller frees with apitoken_config_free().
  */
 int apitoken_config_load(const char *path, apitoken_config_t **cfg_out);
+/*
+ * The same from the len bytes of a file already read, followed by a NUL
+ * (buf[len] == '\0'); path only names it in messages and in cfg->path.
+ */
+int apitoken_config_load_buffer(const char *path, const char *buf, size_t len,
+                                apitoken_config_t **cfg_out);
 
 /* Built-in defaults only (never fails but for memory). */
 int apitoken_config_defaults(apitoken_config_t **cfg_out);
