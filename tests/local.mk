@@ -19,3 +19,11 @@ dist_check_SCRIPTS += tests/style.sh
 # Every store write commits through store_write() (the write epoch).
 TESTS += tests/store-writes.sh
 dist_check_SCRIPTS += tests/store-writes.sh
+
+# libFuzzer targets (tests/fuzz/), a few seconds each; skipped without clang.
+TESTS += tests/fuzz/run.sh
+dist_check_SCRIPTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz
+CLEANFILES += tests/fuzz/bin/obj/*.o tests/fuzz/bin/obj/libunder.a \
+	tests/fuzz/bin/obj/probe tests/fuzz/bin/obj/probe.c \
+	tests/fuzz/bin/fuzz_*
