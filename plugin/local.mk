@@ -94,3 +94,32 @@ uninstall-hook-plugin:
 		"$(DESTDIR)$(pkglibdir)/validator.so"
 .PHONY: install-exec-hook-plugin install-data-hook-plugin \
 	uninstall-hook-plugin
+
+# ABI minors: a validator.so of the next minor (1.1: its result struct has
+# one member more), built from the same sources against a copy of the
+# header with that member appended, to check in plugin-fake.sh that a
+# plugin of a newer minor never writes past a 1.0 host's result.
+check_LTLIBRARIES += tests/plugin/validator_next.la
+tests_plugin_validator_next_la_SOURCES = plugin/validator.c \
+	plugin/options.c plugin/local.c plugin/remote.c plugin/validate.c \
+	core/token.c core/scope.c core/error.c
+nodist_tests_plugin_validator_next_la_SOURCES = \
+	tests/plugin/next/apitoken/validator.h
+tests_plugin_validator_next_la_CPPFLAGS = -I$(top_builddir)/tests/plugin/next \
+	$(AM_CPPFLAGS)
+tests_plugin_validator_next_la_CFLAGS = $(plugin_libvalidator_la_CFLAGS)
+tests_plugin_validator_next_la_LIBADD = $(plugin_libvalidator_la_LIBADD)
+tests_plugin_validator_next_la_LDFLAGS = $(AM_LDFLAGS) -module \
+	-avoid-version -shared -rpath /nowhere
+$(tests_plugin_validator_next_la_OBJECTS): \
+	tests/plugin/next/apitoken/validator.h
+tests/plugin/next/apitoken/validator.h: \
+		$(srcdir)/plugin/include/apitoken/validator.h
+	$(MKDIR_P) tests/plugin/next/apitoken
+	sed -e 's/^#define APITOKEN_VALIDATOR_ABI_MINOR 0$$/#define APITOKEN_VALIDATOR_ABI_MINOR 1/' \
+	    -e 's|^\t/\* ABI 1.0 ends here; later minors append members below. \*/$$|&\n\tchar next_minor_member[512];|' \
+	    $(srcdir)/plugin/include/apitoken/validator.h >$@.tmp
+	grep -q '^#define APITOKEN_VALIDATOR_ABI_MINOR 1$$' $@.tmp
+	grep -q 'next_minor_member' $@.tmp
+	mv $@.tmp $@
+CLEANFILES += tests/plugin/next/apitoken/validator.h

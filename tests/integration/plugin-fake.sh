@@ -157,6 +157,28 @@ check_match "hang-up before the reply is UNAVAILABLE" '^UNAVAILABLE' \
 out=$(printf '%s\n' "$T_GOOD" | run -T 8)
 check_match "8 threads through one handle agree" '^VALID threads agree' \
 	"$(printf '%s\n' "$out" | sed -n 2p)"
+
+# A plugin of the next minor (its result has one member more) in this
+# 1.0 host: it writes only the 1.0 members (host.c guards the bytes after
+# its struct), with the same answers as the 1.0 plugin.
+NEXT="$top_builddir/tests/plugin/.libs/validator_next.so"
+if [ -f "$NEXT" ]; then
+	in=$(printf '%s\n' "$T_GOOD" "$T_INACTIVE" "$T_ERROR" "nonsense")
+	want=$(printf '%s\n' "$in" | run | sed 1d)
+	got=$(printf '%s\n' "$in" | "$HOST" "$NEXT" mode=local \
+		"socket=$scratch/fake.sock" timeout=500)
+	check_eq "a 1.1 plugin in a 1.0 host: exit 0, no result overrun" \
+		"0" "$?"
+	check_match "... it is the next minor" '^abi 1\.1' "$got"
+	check_eq "... the same answers as the 1.0 plugin" "$want" \
+		"$(printf '%s\n' "$got" | sed 1d)"
+	got=$(printf '%s\n' "nonsense" | "$HOST" -a 0x10001 "$NEXT" \
+		mode=local "socket=$scratch/fake.sock" 2>&1)
+	check_match "... a host that claims 1.1 but has a 1.0 struct: overrun" \
+		'RESULT OVERRUN' "$got"
+else
+	not_ok "tests/plugin/validator_next.so built"
+fi
 stop_fake
 
 # A daemon that closes every connection after one reply (as its idle

@@ -10,6 +10,9 @@
  *   -a  pretend to be a host of this ABI version (to see it refused)
  *   -T  check every token from that many threads at once through one
  *       handle; all answers must agree ("threads agree" is printed)
+ * The result lies in front of guard bytes, as the host's stack would: a
+ * plugin that writes past this host's struct (a newer minor's members)
+ * makes it print "RESULT OVERRUN" and exit 5.
  * Exit: 0 done, 2 open() refused, 3 plugin of another major, 1 usage.
  */
 #include "config.h"
@@ -25,6 +28,13 @@
 
 #define MAX_THREADS 16
 #define THREAD_ROUNDS 50
+#define GUARD_BYTE 0xa5
+
+/* This host's result (of the minor it was built with), then guard bytes. */
+static struct {
+	struct apitoken_validation r;
+	unsigned char guard[1024];
+} res;
 
 static const struct apitoken_validator *v;
 static void *handle;
@@ -74,7 +84,7 @@ int
 main(int argc, char **argv)
 {
 	unsigned host_abi = APITOKEN_VALIDATOR_ABI_VERSION;
-	struct apitoken_validation r;
+	struct apitoken_validation *rp = &res.r;
 	struct job jobs[MAX_THREADS];
 	const char *errstr = NULL;
 	char line[1024];
@@ -150,18 +160,27 @@ main(int argc, char **argv)
 			       rc == 0 ? "agree" : "DISAGREE");
 			continue;
 		}
-		v->check(handle, line, strlen(line), scope, &r);
-		if (r.status == APITOKEN_VALIDATION_VALID ||
-		    (r.flags & APITOKEN_VALIDATION_INSUFFICIENT_SCOPE))
+		memset(res.guard, GUARD_BYTE, sizeof(res.guard));
+		v->check(handle, line, strlen(line), scope, rp);
+		for (i = 0; i < (int)sizeof(res.guard); i++) {
+			if (res.guard[i] != GUARD_BYTE) {
+				printf("RESULT OVERRUN at byte %zu\n",
+				       sizeof(res.r) + (size_t)i);
+				return 5;
+			}
+		}
+		if (rp->status == APITOKEN_VALIDATION_VALID ||
+		    (rp->flags & APITOKEN_VALIDATION_INSUFFICIENT_SCOPE))
 			printf("%s user=%s role=%s scope=\"%s\" bus=\"%s\" "
 			       "exp=%s flags=%u reason=\"%s\"\n",
-			       status_name(r.status), r.username, r.role,
-			       r.scope, r.business_units,
-			       r.exp > 0 ? "set" : "unset", r.flags, r.reason);
+			       status_name(rp->status), rp->username, rp->role,
+			       rp->scope, rp->business_units,
+			       rp->exp > 0 ? "set" : "unset", rp->flags,
+			       rp->reason);
 		else
 			printf("%s reason=\"%s\" flags=%u user=%s\n",
-			       status_name(r.status), r.reason, r.flags,
-			       r.username);
+			       status_name(rp->status), rp->reason, rp->flags,
+			       rp->username);
 		fflush(stdout);
 	}
 	v->close(handle);

@@ -18,10 +18,12 @@
  * (major << 16) | minor.  A host refuses a plugin of another major; the
  * plugin refuses (open fails) a host of a major it does not know.  Within a
  * major, members are only ever appended, to struct apitoken_validator and
- * to struct apitoken_validation; the plugin fills only the result members
- * that exist in the minor version the host passed to open(), and a host
- * uses a member of struct apitoken_validator only if the plugin's minor
- * is high enough.  docs/validator-abi.md lists every version.
+ * to struct apitoken_validation; the plugin clears and fills only the
+ * result members that exist in the minor version the host passed to
+ * open() (a host of an older minor owns a shorter struct), and a host
+ * uses a member of struct apitoken_validator, or a result member, only if
+ * the plugin's minor is high enough.  docs/validator-abi.md lists every
+ * version.
  *
  * The plugin never opens the token store: it asks apitokend, either over
  * its local UNIX socket (mode=local) or over HTTPS introspection, RFC 7662
@@ -85,8 +87,9 @@ enum apitoken_validation_status {
 
 /*
  * The result of check(), owned by the host (on its stack, say).  Fixed-size,
- * NUL-terminated buffers: nothing to free.  check() clears the whole
- * struct first; the identity members are filled when status is VALID, or
+ * NUL-terminated buffers: nothing to free.  check() clears the struct
+ * first (the members of the minor that host and plugin share); the
+ * identity members are filled when status is VALID, or
  * INVALID with APITOKEN_VALIDATION_INSUFFICIENT_SCOPE, and are empty
  * otherwise.  A reply whose members do not fit is UNAVAILABLE, never
  * truncated.
