@@ -56,9 +56,6 @@ static int report_fd = -1; /* pipe to the waiting parent */
 static char *config_path;  /* absolute, NULL: default lookup */
 static char *pidfile_path;
 static char *port_file_path;
-/* Replaced issuer strings: a request may still read one, keep them. */
-static size_t n_stale;
-static char **stale_list;
 static bool pidfile_written;
 
 static void
@@ -250,30 +247,25 @@ issuer_is_default(const apitoken_config_t *cfg)
  * A default issuer must name where we really listen: --listen may have
  * moved us and port 0 lets the kernel choose, and metadata naming port 0
  * would point clients nowhere.  An issuer set in the file is kept as is.
+ * cfg must not be visible to another thread yet: at start the socket is
+ * bound before any thread exists, on reload cfg is published afterwards.
  */
-static void
+static int
 fix_issuer(apitoken_config_t *cfg, bool is_default, uint16_t bound)
 {
 	char want[300], *fixed;
-	char **grown;
 
 	if (!is_default)
-		return;
+		return 0;
 	issuer_for(cfg, bound, want, sizeof(want));
 	if (strcmp(cfg->issuer, want) == 0)
-		return;
+		return 0;
 	fixed = strdup(want);
-	grown = realloc(stale_list, (n_stale + 1) * sizeof(*stale_list));
-	if (fixed == NULL || grown == NULL) {
-		free(fixed);
-		if (grown != NULL)
-			stale_list = grown;
-		return;
-	}
-	stale_list = grown;
-	/* Another thread may be reading the old string: keep it. */
-	stale_list[n_stale++] = cfg->issuer;
+	if (fixed == NULL)
+		return APITOKEN_ERR_NOMEM;
+	free(cfg->issuer);
 	cfg->issuer = fixed;
+	return 0;
 }
 
 static int
@@ -507,7 +499,8 @@ reload(struct apitokend *d, const struct options *o)
 		             "after a restart");
 	if (apitoken_config_set_store(nc, old->cfg->store) != 0)
 		goto fail;
-	fix_issuer(nc, default_issuer, d->port);
+	if (fix_issuer(nc, default_issuer, d->port) != 0)
+		goto fail;
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		goto fail;
@@ -572,6 +565,7 @@ main(int argc, char **argv)
 	    ACCESS_FLUSH_MS / 1000, ACCESS_FLUSH_MS % 1000 * 1000000L};
 	int rc, sig, level, code = EX_OK;
 
+	d->listen_fd = -1;
 	rc = parse_options(argc, argv, &o);
 	if (rc != 0)
 		return rc;
@@ -655,6 +649,15 @@ main(int argc, char **argv)
 	memcpy(d->health_token, token, sizeof(token));
 	OPENSSL_cleanse(token, sizeof(token));
 
+	/* Bind first: the issuer names the bound port and is final before
+	 * any thread that could read it exists. */
+	rc = apitokend_listen_bind(cfg, &d->listen_fd, &d->port);
+	if (rc == 0 && fix_issuer(cfg, default_issuer, d->port) != 0)
+		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
 	rc = apitokend_sockets_start(d);
 	if (rc != 0) {
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
@@ -665,7 +668,8 @@ main(int argc, char **argv)
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
 	}
-	fix_issuer(cfg, default_issuer, d->port);
+	/* MHD owns the socket now (it closes it when it stops). */
+	d->listen_fd = -1;
 	atomic_store_explicit(
 	    &d->answers, apitokend_answers_create(cfg->introspection_cache),
 	    memory_order_release);
@@ -748,9 +752,8 @@ out:
 	if (pidfile_written)
 		unlink(pidfile_path);
 	free_gens(apitokend_gen(d));
-	while (n_stale > 0)
-		free(stale_list[--n_stale]);
-	free(stale_list);
+	if (d->listen_fd >= 0)
+		(void)close(d->listen_fd);
 	apitokend_free_pem(d->tls_key);
 	apitokend_free_pem(d->tls_cert);
 	free(config_path);

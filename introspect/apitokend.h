@@ -45,6 +45,7 @@ struct apitokend {
 	char *tls_key; /* PEM, wiped at exit */
 	char *tls_cert;
 	uint16_t port;         /* bound port */
+	int listen_fd;         /* bound before any thread; -1: let MHD bind */
 	char health_token[96]; /* well-formed, never issued */
 };
 
@@ -54,7 +55,11 @@ apitokend_gen(struct apitokend *d)
 	return atomic_load_explicit(&d->gen, memory_order_acquire);
 }
 
-/* http.c */
+/* listen.c: bind (and listen) the HTTP address; *port_out the real port. */
+int apitokend_listen_bind(const apitoken_config_t *cfg, int *fd_out,
+                          uint16_t *port_out);
+
+/* http.c.  Serves on d->listen_fd if it is >= 0 (and then owns it). */
 int apitokend_http_start(struct apitokend *d);
 void apitokend_http_stop(struct apitokend *d);
 

@@ -628,8 +628,12 @@ apitokend_http_start(struct apitokend *d)
 
 		threads = np > 0 ? (unsigned)np : 1;
 	}
-	opts[n++] =
-	    (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+	if (d->listen_fd >= 0)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
+		                                    d->listen_fd, NULL};
+	else
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0,
+		                                    ai->ai_addr};
 	if (threads > 1)
 		opts[n++] = (struct MHD_OptionItem){
 		    MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};

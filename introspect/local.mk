@@ -64,3 +64,6 @@ dist_check_SCRIPTS += tests/integration/syslog.sh
 # The request parsers on their own (fuzzed in tests/fuzz/).
 introspect_apitokend_SOURCES += introspect/form.c
 introspect_apitokend_SOURCES += introspect/local_request.c
+TESTS += tests/integration/issuer-startup.sh
+dist_check_SCRIPTS += tests/integration/issuer-startup.sh
+introspect_apitokend_SOURCES += introspect/listen.c
