@@ -19,3 +19,4 @@ tests_unit_test_config_LDADD = $(unit_ldadd)
 tests_unit_test_policy_SOURCES = tests/unit/test_policy.c
 tests_unit_test_policy_CFLAGS = $(basics_test_cflags)
 tests_unit_test_policy_LDADD = $(unit_ldadd)
+core_libapitoken_la_SOURCES += core/email.c

@@ -227,7 +227,6 @@ int hashref_decode(const void *p, size_t len,
 
 /* ---- validation (store_users.c) -------------------------------------- */
 
-bool store_email_valid(const char *email);
 bool store_text_valid(const char *s, size_t max);
 int store_user_validate(const apitoken_config_t *cfg,
                         const apitoken_user_t *u);

@@ -47,31 +47,6 @@ store_text_valid(const char *s, size_t max)
 	return true;
 }
 
-/*
- * One '@' with something on both sides, no spaces, control characters or
- * characters that would let the address break out of a mail header.
- */
-bool
-store_email_valid(const char *email)
-{
-	const char *at = NULL, *p;
-
-	if (email == NULL || strlen(email) > APITOKEN_EMAIL_MAX)
-		return false;
-	for (p = email; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c <= 0x20 || c == 0x7f || strchr("<>\"(),;:\\[]", c))
-			return false;
-		if (c == '@') {
-			if (at != NULL)
-				return false;
-			at = p;
-		}
-	}
-	return at != NULL && at != email && at[1] != '\0';
-}
-
 static int
 validate_fields(const apitoken_config_t *cfg, const char *who,
                 const char *email, const char *role, char *const *bus,
@@ -79,7 +54,7 @@ validate_fields(const apitoken_config_t *cfg, const char *who,
 {
 	size_t i;
 
-	if (email != NULL && !store_email_valid(email))
+	if (email != NULL && !apitoken_email_valid(email))
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "user %s: invalid email address", who);
 	if (role != NULL) {

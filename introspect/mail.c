@@ -44,6 +44,7 @@
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/policy.h>
 #include <apitoken/store.h>
 
 #include "mail.h"
@@ -668,7 +669,7 @@ check_config(struct mail_settings *set, const apitoken_config_t *cfg)
 	CURLU *url = NULL;
 	int rc = 0;
 
-	if (!apitokend_mail_address_valid(cfg->mail_from))
+	if (!apitoken_email_valid(cfg->mail_from))
 		return apitoken_error(APITOKEN_ERR_CONFIG,
 		                      "key 'mail.from': expected a plain "
 		                      "address such as apitoken@example.org");

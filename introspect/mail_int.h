@@ -34,14 +34,6 @@
 int apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
                            int64_t now, char **msg_out, size_t *len_out);
 
-/*
- * true if addr is a plain addr-spec we are willing to put on the SMTP
- * envelope and in a header: 3..254 printable ASCII octets, one '@' with
- * text on both sides, no space, quote, angle bracket, comma, backslash,
- * parenthesis or control.
- */
-bool apitokend_mail_address_valid(const char *addr);
-
 /* The part of addr after its last '@' ("" if none): what logs may name. */
 const char *apitokend_mail_domain(const char *addr);
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <apitoken/error.h>
+#include <apitoken/policy.h>
 
 #include "mail_int.h"
 
@@ -128,30 +129,6 @@ rfc5322_date(int64_t t, char *buf, size_t len)
 	               days[tm.tm_wday % 7], tm.tm_mday,
 	               months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
 	               tm.tm_min, tm.tm_sec);
-}
-
-bool
-apitokend_mail_address_valid(const char *addr)
-{
-	const char *at, *p;
-	size_t len;
-
-	if (addr == NULL)
-		return false;
-	len = strlen(addr);
-	if (len < 3 || len > APITOKEN_EMAIL_MAX)
-		return false;
-	at = strchr(addr, '@');
-	if (at == NULL || at == addr || at[1] == '\0' ||
-	    strchr(at + 1, '@') != NULL)
-		return false;
-	for (p = addr; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c <= ' ' || c >= 0x7f || strchr("\"<>(),;:\\[]", c))
-			return false;
-	}
-	return true;
 }
 
 const char *
@@ -421,12 +398,12 @@ apitokend_mail_compose(const apitoken_notice_t *n, const char *from,
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "notice %llu: unknown kind",
 		                      (unsigned long long)n->seq);
-	if (!apitokend_mail_address_valid(n->email))
+	if (!apitoken_email_valid(n->email))
 		return apitoken_error(
 		    APITOKEN_ERR_INVALID,
 		    "notice %llu: unusable recipient address",
 		    (unsigned long long)n->seq);
-	if (!apitokend_mail_address_valid(from))
+	if (!apitoken_email_valid(from))
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "mail.from is not a plain address");
 	if (!msgid_format(n->message_id, msgid, sizeof(msgid)))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <apitoken/error.h>
+#include <apitoken/policy.h>
 
 #include "../../introspect/mail_int.h"
 #include "unit.h"
@@ -522,8 +523,8 @@ START_TEST(helpers)
 	ck_assert_str_eq(apitokend_mail_domain("alice@example.org"),
 	                 "example.org");
 	ck_assert_str_eq(apitokend_mail_domain("nodomain"), "");
-	ck_assert(apitokend_mail_address_valid("a.b+c@d-e.example"));
-	ck_assert(!apitokend_mail_address_valid(NULL));
+	ck_assert(apitoken_email_valid("a.b+c@d-e.example"));
+	ck_assert(!apitoken_email_valid(NULL));
 }
 END_TEST
 

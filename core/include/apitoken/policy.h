@@ -31,6 +31,14 @@ bool apitoken_scope_token_valid(const char *s);
 bool apitoken_bu_id_valid(const char *s);
 
 /*
+ * true if s is an acceptable e-mail address: at most APITOKEN_EMAIL_MAX
+ * bytes of printable ASCII, one '@' with something on both sides, no
+ * space and none of < > " ( ) , ; : \ [ ].  The one rule for apitokenctl,
+ * the store and the mailer.
+ */
+bool apitoken_email_valid(const char *s);
+
+/*
  * Compute the space-separated scope string for a user with role and the
  * n_bus units in bus (duplicates dropped, role scopes first in config order,
  * then units in the order given).  An unknown role contributes no scopes.
