@@ -18,7 +18,7 @@
  * Answers for active tokens are cached (liboauth2 "shm" cache, keyed by a
  * SHA-256 of endpoint, client and token; it never stores the token) for
  * cache_ttl seconds: a token revoked meanwhile keeps working that long
- * here.  Inactive answers and failures are never cached.
+ * here, but never past its exp.  Inactive answers and failures are never cached.
  */
 #include "config.h"
 
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -268,7 +269,10 @@ vremote_check(struct vremote *r, const char *token, size_t len,
 	    oauth2_cache_get(r->log, r->cache, key, &cached) &&
 	    cached != NULL) {
 		vresult_from_json(res, cached);
-		if (res->status == APITOKEN_VALIDATION_VALID) {
+		/* A kept answer outlives neither the cache_ttl nor the token:
+		 * past its exp, ask the server again. */
+		if (res->status == APITOKEN_VALIDATION_VALID &&
+		    (res->exp == 0 || res->exp > (int64_t)time(NULL))) {
 			res->flags |= APITOKEN_VALIDATION_CACHED;
 			goto out;
 		}

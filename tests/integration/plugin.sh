@@ -186,8 +186,17 @@ check_match "local: expired token is INVALID" '^INVALID' \
 	"$(one "$T_SHORT" "$SO" $LOCAL)"
 check_match "remote: expired token is INVALID" '^INVALID' \
 	"$(one "$T_SHORT" "$SO" $(remote_opts "ca_file=$scratch/cert.pem"))"
+# A kept remote answer ends with the token: cache_ttl 30 s, lifetime 2 s.
+ctl user add carol --email carol@example.com --role user >/dev/null 2>&1
+T_SHORT2=$(ctl token generate carol 2>/dev/null)
+out=$( (echo "$T_SHORT2"; sleep 3; echo "$T_SHORT2") | "$HOST" "$SO" \
+	$(remote_opts "ca_file=$scratch/cert.pem cache_ttl=30"))
+check_match "remote with cache: VALID at first" '^VALID user=carol' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+check_match "... past its exp INVALID, not served from the cache" \
+	'^INVALID' "$(printf '%s\n' "$out" | sed -n 3p)"
 
-if grep -F -e "$T_ALICE" -e "$T_BOB" -e "$T_SHORT" "$DAEMON_LOG" \
+if grep -F -e "$T_ALICE" -e "$T_BOB" -e "$T_SHORT" -e "$T_SHORT2" "$DAEMON_LOG" \
 	>/dev/null; then
 	not_ok "no token in apitokend's log"
 else
