@@ -166,6 +166,9 @@ store_cache_size(apitoken_store_t *st, const apitoken_config_t *cfg)
 		             "machine's memory",
 		             (unsigned long long)(bytes >> 20));
 	}
+	apitoken_log(APITOKEN_LOG_INFO, "store %s: cache %llu MB (%s)",
+	             st->dir, (unsigned long long)(bytes >> 20),
+	             cfg->store_cache != 0 ? "store_cache" : "auto");
 	/* Regions of at most 1 GB each. */
 	ncache = (int)(bytes >> 30) + 1;
 	ret = st->env->set_cachesize(st->env, (u_int32_t)(bytes >> 30),
@@ -186,18 +189,10 @@ void
 store_cache_priorities(apitoken_store_t *st)
 {
 	DB *low[] = {st->audit, st->outbox, st->outbox_due};
-	u_int32_t gb = 0, b = 0;
-	int ncache = 0;
 	size_t i;
 
 	for (i = 0; i < sizeof(low) / sizeof(low[0]); i++)
 		if (low[i] != NULL)
 			(void)low[i]->get_mpf(low[i])->set_priority(
 			    low[i]->get_mpf(low[i]), DB_PRIORITY_VERY_LOW);
-	if (st->env->get_cachesize(st->env, &gb, &b, &ncache) == 0)
-		apitoken_log(
-		    APITOKEN_LOG_INFO,
-		    "store %s: cache %llu MB in %d region(s)", st->dir,
-		    (unsigned long long)(((uint64_t)gb << 30) + b) >> 20,
-		    ncache);
 }
