@@ -4,14 +4,15 @@
  * The format is detected per file: JSON lines when the first non-blank
  * character is '{', else CSV (user,email,role[,unit;unit], header
  * optional, RFC 4180 quoting).  Users are written BATCH_SIZE at a time,
- * one transaction per batch (apitoken_user_add_batch), so a 100k-user
- * import costs a few hundred synchronous commits instead of 100k.  A bad
+ * one transaction per batch (apitoken_user_add_batch), so a 1M-user
+ * import costs 500 synchronous commits instead of 1M.  A bad
  * line is reported as "FILE:LINE: reason" and skipped; the others are
  * kept.  Reports come out in line order.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,8 +22,9 @@
 
 #include "admin_int.h"
 
-#define BATCH_SIZE 500
-#define RECORD_MAX (64 * 1024) /* longest accepted record */
+#define BATCH_SIZE 2000
+#define NAME_SLOTS (BATCH_SIZE * 2) /* open addressing, half full */
+#define RECORD_MAX (64 * 1024)      /* longest accepted record */
 #define FIELDS_MAX 8
 
 enum format { FMT_CSV, FMT_JSON };
@@ -44,6 +46,9 @@ struct import {
 	bool first_record;
 	struct entry batch[BATCH_SIZE];
 	size_t n;
+	/* The names of this batch's accepted entries: index + 1, 0 free.
+	 * A linear search was a quarter of the CPU of a 1M-user import. */
+	uint32_t names[NAME_SLOTS];
 	size_t imported, rejected;
 	bool store_failed;
 };
@@ -90,6 +95,17 @@ add_unit(apitoken_user_t *u, const char *s, size_t len)
 	return 0;
 }
 
+/* FNV-1a */
+static size_t
+name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 /* Check the fields and that the name is not earlier in this batch. */
 static void
 entry_validate(struct import *im, struct entry *e)
@@ -102,9 +118,15 @@ entry_validate(struct import *im, struct entry *e)
 		entry_reject(e, apitoken_last_error());
 		return;
 	}
-	for (size_t i = 0; i < im->n; i++) {
-		const struct entry *o = &im->batch[i];
+	for (size_t h = name_hash(u->name) % NAME_SLOTS;;
+	     h = (h + 1) % NAME_SLOTS) {
+		const struct entry *o;
 
+		if (im->names[h] == 0) {
+			im->names[h] = (uint32_t)(e - im->batch) + 1;
+			return;
+		}
+		o = &im->batch[im->names[h] - 1];
 		if (o->reason == NULL && o->user.name != NULL &&
 		    strcmp(o->user.name, u->name) == 0) {
 			(void)snprintf(reason, sizeof(reason),
@@ -523,6 +545,7 @@ out:
 		entry_clear(&im->batch[i]);
 	}
 	im->n = 0;
+	memset(im->names, 0, sizeof(im->names));
 	free(users);
 	free(idx);
 	free(results);

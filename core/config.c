@@ -237,6 +237,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
+	cfg->mail_outbox_max_age = 7 * 86400;
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
 		return APITOKEN_ERR_NOMEM;
@@ -729,6 +730,9 @@ parse_mail(const struct loader *ld, const cJSON *obj)
 		} else if (strcmp(k, "give_up_after") == 0) {
 			rc = get_duration(ld, it, "mail.give_up_after",
 			                  &cfg->mail_give_up_after);
+		} else if (strcmp(k, "outbox_max_age") == 0) {
+			rc = get_duration(ld, it, "mail.outbox_max_age",
+			                  &cfg->mail_outbox_max_age);
 		} else {
 			rc = apitoken_error(APITOKEN_ERR_CONFIG,
 			                    "%s: unknown key 'mail.%.64s'",
@@ -752,6 +756,34 @@ parse_socket(const struct loader *ld, const cJSON *it, const char *key,
 		return key_error(ld, key,
 		                 "a socket path shorter than 108 bytes");
 	*set = true;
+	return 0;
+}
+
+/* "auto" (0), or a size from 16M to 1T: a string or a number of bytes. */
+static int
+parse_store_cache(const struct loader *ld, const cJSON *it)
+{
+	static const char expected[] =
+	    "\"auto\" or a size from 16M to 1T such as 512M or 4G";
+	uint64_t v = 0;
+	double d;
+
+	if (cJSON_IsString(it) && strcmp(it->valuestring, "auto") == 0) {
+		ld->cfg->store_cache = 0;
+		return 0;
+	}
+	if (cJSON_IsNumber(it)) {
+		if (get_uint(ld, it, "store_cache", 16777216.0,
+		             1099511627776.0, expected, &d) != 0)
+			return APITOKEN_ERR_CONFIG;
+		v = (uint64_t)d;
+	} else if (!cJSON_IsString(it) ||
+	           apitoken_size_parse(it->valuestring, &v) != 0) {
+		return key_error(ld, "store_cache", expected);
+	}
+	if (v < (16ULL << 20) || v > (1ULL << 40))
+		return key_error(ld, "store_cache", expected);
+	ld->cfg->store_cache = v;
 	return 0;
 }
 
@@ -853,6 +885,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_duration(ld, it, k, &cfg->sweep_interval);
 	if (strcmp(k, "mail") == 0)
 		return parse_mail(ld, it);
+	if (strcmp(k, "store_cache") == 0)
+		return parse_store_cache(ld, it);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

@@ -28,15 +28,14 @@
  * transaction that wrote it in the transaction region (measured with
  * 5.3.28: a 64 MB cache and tx_max 2048 ran out of "transaction detail"
  * after 300k writes; with 16384 it ran 5M).  The lock table is sized for
- * a purge batch.  Edit the file and restart to change.
+ * a purge batch.  Edit the file and restart to change.  Cache size and
+ * tx_max come from the store_cache key (store_cache.c) unless a
+ * set_cachesize / set_tx_max line is added here.
  */
 static const char db_config_text[] =
     "# apitoken store: Berkeley DB settings, read at every open.\n"
-    "# Keep set_tx_max above cache bytes / 4096 (MVCC, see store.c).\n"
-    "set_cachesize 0 67108864 1\n"
     "set_lg_bsize 1048576\n"
     "set_lg_max 16777216\n"
-    "set_tx_max 24000\n"
     "set_lk_detect DB_LOCK_DEFAULT\n"
     "set_lk_max_locks 20000\n"
     "set_lk_max_objects 20000\n"
@@ -83,6 +82,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		                      "store %s is open read-only", st->dir);
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
+		store_outbox_txn_begin();
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0) {
 			rc = store_dberr(ret, "begin transaction");
@@ -98,8 +98,10 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				 * it). */
 				ret = txn->commit(txn, 0);
 				store_snaps_written(st);
-				if (ret == 0)
+				if (ret == 0) {
+					store_outbox_txn_committed(st);
 					return 0;
+				}
 				return store_dberr(ret, "commit");
 			}
 			(void)txn->abort(txn);
@@ -514,6 +516,8 @@ open_dbs(apitoken_store_t *st, bool create)
 	if (rc == 0)
 		rc = open_db(st, txn, &st->outbox, STORE_DB_OUTBOX, DB_BTREE,
 		             create);
+	if (rc == 0)
+		rc = store_outbox_index_open(st, txn);
 	if (rc != 0) {
 		(void)txn->abort(txn);
 		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
@@ -529,8 +533,9 @@ open_dbs(apitoken_store_t *st, bool create)
 static void
 close_dbs(apitoken_store_t *st)
 {
-	DB **dbs[] = {&st->outbox,     &st->audit,  &st->clients, &st->expiry,
-	              &st->user_token, &st->tokens, &st->users,   &st->meta};
+	DB **dbs[] = {&st->outbox_due, &st->outbox, &st->audit,
+	              &st->clients,    &st->expiry, &st->user_token,
+	              &st->tokens,     &st->users,  &st->meta};
 	size_t i;
 
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
@@ -678,6 +683,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 		goto out;
 	}
 	st->env->set_errcall(st->env, bdb_errcall);
+	rc = store_cache_size(st, cfg);
+	if (rc != 0)
+		goto out;
 	(void)st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
 	(void)st->env->set_lg_filemode(st->env, 0600);
 	/*
@@ -704,6 +712,7 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	rc = open_dbs(st, create);
 	if (rc != 0)
 		goto out;
+	store_cache_priorities(st);
 	warn_settings(st);
 	*store_out = st;
 	st = NULL;

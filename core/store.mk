@@ -2,7 +2,8 @@
 core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
 	core/store_users.c core/store_tokens.c core/store_clients.c \
 	core/store_snapshot.c \
-	core/store_audit.c core/store_outbox.c core/store_int.h
+	core/store_audit.c core/store_outbox.c core/store_int.h \
+	core/store_cache.c
 
 store_tests = tests/unit/test_store tests/unit/test_store_lifecycle \
 	tests/unit/test_store_codec
@@ -40,3 +41,17 @@ noinst_PROGRAMS += tests/bench/bench_check
 tests_bench_bench_check_SOURCES = tests/bench/bench_check.c
 tests_bench_bench_check_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_bench_bench_check_LDADD = core/libapitoken.la $(OPENSSL_LIBS) -lpthread
+
+# scale (issue 10): tests/bench/scale-bench.sh's population tool, which
+# writes store records directly (test-only: past expiry times, commits
+# without flush), and its local-socket client harness.
+noinst_PROGRAMS += tests/bench/bench_populate tests/bench/bench_local
+tests_bench_bench_populate_SOURCES = tests/bench/bench_populate.c \
+	core/store_codec.c
+tests_bench_bench_populate_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_bench_bench_populate_LDADD = core/libapitoken.la $(OPENSSL_LIBS) \
+	$(BDB_LIBS)
+tests_bench_bench_local_SOURCES = tests/bench/bench_local.c
+tests_bench_bench_local_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/plugin/include \
+	-pthread
+tests_bench_bench_local_LDADD = -ldl -lpthread

@@ -12,6 +12,9 @@
  *   clients.db  btree  client id -> client record (SHA-256 of the secret)
  *   audit.db    btree  be64(seq) -> audit record (never a secret or hash)
  *   outbox.db   btree  be64(seq) -> notice record
+ *   outbox_due.db btree be64(next_attempt) + be64(seq) -> be64(seq);
+ *               secondary index of outbox.db (DB->associate), made on
+ *               the first open of an older store
  *
  * Every record starts with a format version byte.  Strings are stored as
  * a big-endian u16 length that counts a trailing NUL, so decoded views
@@ -74,6 +77,7 @@
 #define STORE_DB_CLIENTS "clients.db"
 #define STORE_DB_AUDIT "audit.db"
 #define STORE_DB_OUTBOX "outbox.db"
+#define STORE_DB_OUTBOX_DUE "outbox_due.db"
 
 #define STORE_EXPIRY_KEY_LEN (8 + APITOKEN_HASH_LEN)
 
@@ -97,6 +101,11 @@ struct apitoken_store {
 	struct store_snap *snaps;
 	pthread_key_t snap_key;
 	bool snap_key_ok, snaps_ready;
+	/* store_outbox.c: due-time index and the queued-notice hook */
+	DB *outbox_due; /* NULL: read-only store without it */
+	apitoken_outbox_hook_fn outbox_hook;
+	void *outbox_hook_ctx;
+	_Atomic bool outbox_hook_on;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
@@ -247,6 +256,21 @@ int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                        const char *kind, const struct tok_rec *tok,
                        const char *email, const char *origin);
+
+/* Open outbox_due.db and associate it with outbox.db (inside txn). */
+int store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn);
+/* store_write(): before each attempt, and after a successful commit
+ * (calls the hook when the transaction queued or re-timed notices). */
+void store_outbox_txn_begin(void);
+void store_outbox_txn_committed(apitoken_store_t *st);
+
+/* ---- store_cache.c: cache size and page priorities ------------------- */
+
+/* Before DB_ENV->open: the cache size from cfg->store_cache or the
+ * store's size (see store_cache.c). */
+int store_cache_size(apitoken_store_t *st, const apitoken_config_t *cfg);
+/* After the databases are open: audit and outbox pages go first. */
+void store_cache_priorities(apitoken_store_t *st);
 
 /* ---- store_tokens.c ------------------------------------------------- */
 

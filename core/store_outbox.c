@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,131 @@
 #include "store_int.h"
 
 #define REMINDER_BATCH 500
+#define DROP_BATCH 500
+#define DUE_KEY_LEN 16
+
+/*
+ * What the running write transaction did to the outbox, for the hook
+ * after its commit.  One transaction per thread at a time (store_write);
+ * reset before every attempt, so an aborted attempt leaves nothing.
+ */
+static _Thread_local struct {
+	bool any;
+	size_t queued;
+	int64_t due;
+	int64_t time;
+} txn_notices;
+
+static void
+txn_note(size_t queued, int64_t due, int64_t time)
+{
+	if (!txn_notices.any)
+		txn_notices.queued = 0;
+	txn_notices.queued += queued;
+	if (!txn_notices.any || due < txn_notices.due)
+		txn_notices.due = due;
+	if (!txn_notices.any || time < txn_notices.time)
+		txn_notices.time = time;
+	txn_notices.any = true;
+}
+
+void
+store_outbox_txn_begin(void)
+{
+	txn_notices.any = false;
+}
+
+void
+store_outbox_txn_committed(apitoken_store_t *st)
+{
+	if (!txn_notices.any)
+		return;
+	txn_notices.any = false;
+	if (atomic_load_explicit(&st->outbox_hook_on, memory_order_acquire))
+		st->outbox_hook(st->outbox_hook_ctx, txn_notices.queued,
+		                txn_notices.due, txn_notices.time);
+}
+
+void
+apitoken_outbox_set_hook(apitoken_store_t *store, apitoken_outbox_hook_fn fn,
+                         void *ctx)
+{
+	if (store == NULL)
+		return;
+	atomic_store_explicit(&store->outbox_hook_on, false,
+	                      memory_order_release);
+	if (fn == NULL)
+		return;
+	store->outbox_hook = fn;
+	store->outbox_hook_ctx = ctx;
+	atomic_store_explicit(&store->outbox_hook_on, true,
+	                      memory_order_release);
+}
+
+/* ---- the due-time index ---------------------------------------------- */
+
+/*
+ * outbox_due.db key: be64(next_attempt, sign bit flipped so that byte
+ * order is numeric order) + be64(seq).  Berkeley DB keeps it in step with
+ * outbox.db on every put and delete (DB->associate), in the same
+ * transaction.
+ */
+static int
+due_key(DB *sec, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	apitoken_notice_t n;
+	uint8_t *k;
+
+	(void)sec;
+	if (pkey->size != 8)
+		return DB_DONOTINDEX; /* listed, reported as malformed */
+	n.seq = store_get_be64(pkey->data);
+	if (notice_decode(pdata->data, pdata->size, &n) != 0)
+		return DB_DONOTINDEX;
+	k = malloc(DUE_KEY_LEN);
+	if (k == NULL)
+		return ENOMEM;
+	store_be64(k, (uint64_t)n.next_attempt ^ (UINT64_C(1) << 63));
+	memcpy(k + 8, pkey->data, 8);
+	memset(skey, 0, sizeof(*skey));
+	skey->data = k;
+	skey->size = DUE_KEY_LEN;
+	skey->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
+int
+store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn)
+{
+	u_int32_t flags = DB_THREAD | DB_MULTIVERSION;
+	DB *db = NULL;
+	int ret;
+
+	ret = db_create(&db, st->env, 0);
+	if (ret != 0)
+		return store_dberr(ret, "create handle");
+	/* Created on the first open of a store made before the index. */
+	flags |= st->rdonly ? DB_RDONLY : DB_CREATE;
+	ret = db->open(db, txn, STORE_DB_OUTBOX_DUE, NULL, DB_BTREE, flags,
+	               0600);
+	if (ret == ENOENT && st->rdonly) {
+		(void)db->close(db, 0);
+		return 0; /* apitoken_outbox_due() walks the outbox */
+	}
+	if (ret != 0) {
+		(void)db->close(db, 0);
+		return store_dberr(ret, STORE_DB_OUTBOX_DUE);
+	}
+	/* DB_CREATE: an empty index is filled from the outbox now. */
+	ret = st->outbox->associate(st->outbox, txn, db, due_key,
+	                            st->rdonly ? 0 : DB_CREATE);
+	if (ret != 0) {
+		(void)db->close(db, 0);
+		return store_dberr(ret, "index the outbox");
+	}
+	st->outbox_due = db;
+	return 0;
+}
 
 static int
 notice_put(apitoken_store_t *st, DB_TXN *txn, const apitoken_notice_t *n)
@@ -74,7 +200,10 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	n.next_attempt = now;
 	n.last_error = "";
 	n.message_id = msgid;
-	return notice_put(st, txn, &n);
+	rc = notice_put(st, txn, &n);
+	if (rc == 0)
+		txn_note(1, n.next_attempt, n.time);
+	return rc;
 }
 
 struct notice_walk {
@@ -294,6 +423,7 @@ retry_all_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			goto out;
 		}
 		op->count++;
+		txn_note(0, 0, n.time);
 	}
 	if (ret != DB_NOTFOUND)
 		rc = store_dberr(ret, "read outbox");
@@ -521,4 +651,245 @@ apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
 	if (queued_out != NULL)
 		*queued_out = total;
 	return rc;
+}
+
+/* ---- due notices, the bound, the count --------------------------------- */
+
+struct due_walk {
+	int64_t now;
+	size_t max, n;
+	apitoken_notice_fn fn;
+	void *ctx;
+	int64_t next;
+};
+
+/* The read-only store opened without the index: walk the outbox. */
+static int
+due_visit_walk(const apitoken_notice_t *n, void *arg)
+{
+	struct due_walk *w = arg;
+
+	if (n->next_attempt <= w->now && w->n < w->max) {
+		w->n++;
+		return w->fn(n, w->ctx);
+	}
+	if (n->next_attempt <= w->now)
+		w->next = w->now;
+	else if (n->next_attempt < w->next)
+		w->next = n->next_attempt;
+	return 0;
+}
+
+int
+apitoken_outbox_due(apitoken_store_t *store, int64_t now, size_t max,
+                    apitoken_notice_fn fn, void *ctx, int64_t *next_out)
+{
+	struct due_walk w = {now, max, 0, fn, ctx, INT64_MAX};
+	apitoken_notice_t n;
+	DB_TXN *txn = NULL;
+	DBC *cur = NULL;
+	DBT skey, pkey, data;
+	int rc, ret;
+
+	if (next_out != NULL)
+		*next_out = INT64_MAX;
+	if (store == NULL || fn == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (store->outbox_due == NULL) {
+		rc = apitoken_outbox_foreach(store, due_visit_walk, &w);
+		if (rc == 0 && next_out != NULL)
+			*next_out = w.next;
+		return rc;
+	}
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	memset(&skey, 0, sizeof(skey));
+	memset(&pkey, 0, sizeof(pkey));
+	memset(&data, 0, sizeof(data));
+	skey.flags = DB_DBT_REALLOC;
+	pkey.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = store->outbox_due->cursor(store->outbox_due, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "outbox index cursor");
+		goto out;
+	}
+	while ((ret = cur->pget(cur, &skey, &pkey, &data, DB_NEXT)) == 0) {
+		int64_t due;
+
+		if (skey.size != DUE_KEY_LEN || pkey.size != 8) {
+			rc = apitoken_error(
+			    APITOKEN_ERR_CORRUPT,
+			    "store: malformed outbox index key");
+			goto out;
+		}
+		due =
+		    (int64_t)(store_get_be64(skey.data) ^ (UINT64_C(1) << 63));
+		if (due > now) {
+			w.next = due;
+			break;
+		}
+		if (w.n >= max) {
+			w.next = now;
+			break;
+		}
+		n.seq = store_get_be64(pkey.data);
+		rc = notice_decode(data.data, data.size, &n);
+		if (rc != 0)
+			goto out;
+		w.n++;
+		rc = fn(&n, ctx);
+		if (rc != 0)
+			goto out;
+	}
+	if (ret != 0 && ret != DB_NOTFOUND)
+		rc = store_dberr(ret, "read outbox index");
+out:
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	if (cur != NULL)
+		(void)cur->close(cur);
+	store_read_end(store, txn);
+	free(skey.data);
+	free(pkey.data);
+	free(data.data);
+	if (rc == 0 && next_out != NULL)
+		*next_out = w.next;
+	return rc;
+}
+
+struct drop_op {
+	int64_t cutoff, now;
+	const char *why;
+	size_t dropped; /* in this batch */
+	int64_t oldest; /* of those left; INT64_MAX: none */
+	bool finished;
+};
+
+/*
+ * Up to DROP_BATCH notices from the front of the outbox.  Seq order is
+ * queueing order, so the first notice not older than cutoff ends the
+ * walk: the cost is the notices dropped, not the size of the outbox.
+ * (Seq and time can disagree by the length of one transaction; such a
+ * notice waits for the next pass.)
+ */
+static int
+drop_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct drop_op *op = arg;
+	apitoken_notice_t n;
+	char detail[160];
+	DBC *cur = NULL;
+	DBT key, data;
+	int rc = 0, ret;
+
+	op->dropped = 0;
+	op->oldest = INT64_MAX;
+	op->finished = false;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = st->outbox->cursor(st->outbox, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "outbox cursor");
+		goto out;
+	}
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT | DB_RMW)) == 0) {
+		if (key.size != 8) {
+			rc = apitoken_error(APITOKEN_ERR_CORRUPT,
+			                    "store: malformed outbox key");
+			goto out;
+		}
+		n.seq = store_get_be64(key.data);
+		rc = notice_decode(data.data, data.size, &n);
+		if (rc != 0)
+			goto out;
+		if (n.time >= op->cutoff) {
+			op->oldest = n.time;
+			break;
+		}
+		if (op->dropped >= DROP_BATCH)
+			goto out; /* not finished: another transaction */
+		(void)snprintf(detail, sizeof(detail), "%s notice, %s", n.kind,
+		               op->why != NULL ? op->why : "not sent");
+		rc = store_audit_append(st, txn, op->now, "notice-dropped",
+		                        n.user, n.token_id, "mail", detail);
+		if (rc != 0)
+			goto out;
+		ret = cur->del(cur, 0);
+		if (ret != 0) {
+			rc = store_dberr(ret, "delete notice");
+			goto out;
+		}
+		op->dropped++;
+	}
+	if (ret != 0 && ret != DB_NOTFOUND) {
+		rc = store_dberr(ret, "read outbox");
+		goto out;
+	}
+	op->finished = true;
+	if (op->dropped == 0)
+		rc = STORE_UNCHANGED;
+out:
+	if (cur != NULL)
+		(void)cur->close(cur);
+	free(key.data);
+	free(data.data);
+	return rc;
+}
+
+int
+apitoken_outbox_drop_older(apitoken_store_t *store, int64_t cutoff,
+                           int64_t now, const char *why, size_t *dropped_out,
+                           int64_t *oldest_out)
+{
+	struct drop_op op = {.cutoff = cutoff, .now = now, .why = why};
+	size_t total = 0;
+	int rc;
+
+	if (dropped_out != NULL)
+		*dropped_out = 0;
+	if (oldest_out != NULL)
+		*oldest_out = INT64_MAX;
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	for (;;) {
+		rc = store_write(store, drop_txn, &op);
+		if (rc != 0)
+			break;
+		total += op.dropped;
+		if (op.finished)
+			break;
+	}
+	if (dropped_out != NULL)
+		*dropped_out = total;
+	if (rc == 0 && oldest_out != NULL)
+		*oldest_out = op.oldest;
+	return rc;
+}
+
+int
+apitoken_outbox_count(apitoken_store_t *store, size_t *count_out)
+{
+	DB_BTREE_STAT *sp = NULL;
+	DB *db;
+	int ret;
+
+	if (count_out != NULL)
+		*count_out = 0;
+	if (store == NULL || count_out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	/* The index's keys are small: fewer pages to count than the
+	 * outbox's. */
+	db = store->outbox_due != NULL ? store->outbox_due : store->outbox;
+	ret = db->stat(db, NULL, &sp, 0);
+	if (ret != 0) {
+		ret = store_dberr(ret, "count the outbox");
+		return ret == STORE_RETRY ? APITOKEN_ERR_STORE : ret;
+	}
+	*count_out = sp->bt_nkeys;
+	free(sp);
+	return 0;
 }

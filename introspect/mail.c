@@ -1,8 +1,16 @@
 /*
  * apitokend: delivery of the notification outbox over SMTP; see mail.h.
  *
- * One thread polls the outbox every second (at once when kicked), copies
- * the due notices out of the store and sends each with libcurl.  A notice
+ * One thread copies the due notices out of the store (found through the
+ * store's due-time index, never a walk of the outbox) and sends each with
+ * libcurl.  It does not poll: it sleeps until the earliest next attempt,
+ * the next reminder scan, or until the store reports a newly queued
+ * notice (apitoken_outbox_set_hook) after its commit.  Without a relay it
+ * sleeps until the oldest notice reaches mail.outbox_max_age, drops the
+ * notices that old (each with a "notice-dropped" audit record, so the
+ * outbox stays bounded), and otherwise until a reload; no reminders are
+ * queued then (they would only be dropped; once a relay is set, the ones
+ * still due are queued).  A notice
  * is removed (apitoken_outbox_done) only after the relay accepted it, so a
  * crash or a dead relay loses nothing; the price is that a crash between
  * the relay's acceptance and the removal sends that message again (same
@@ -50,7 +58,6 @@
 #include "mail.h"
 #include "mail_int.h"
 
-#define POLL_SECONDS 1
 #define BATCH_MAX 64          /* notices copied out per poll */
 #define REMINDER_EVERY_MAX 60 /* seconds between reminder scans */
 #define PASSWORD_MAX 1024
@@ -86,10 +93,19 @@ struct apitokend_mail {
 	pthread_cond_t cond;
 	bool kicked;
 	bool stopping;
-	uint64_t sent; /* counters for /metrics, under lock */
+	/* Under lock: what the store hook needs to know to wake the thread
+	 * only when it must (a copy of the settings in use). */
+	bool relay_on;
+	int64_t max_age;
+	int64_t wake_at;    /* store time; INT64_MAX: only when told */
+	int64_t next_retry; /* earliest deferral of this batch, thread's */
+	uint64_t sent;      /* counters for /metrics, under lock */
 	uint64_t failed;
 	uint64_t given_up;
+	uint64_t dropped;
+	uint64_t scans;
 	uint64_t queued;
+	bool counted; /* queued holds the count read at start */
 };
 
 /* A due notice, copied out of the store (its strings are owned). */
@@ -99,10 +115,8 @@ struct pending {
 };
 
 struct collect {
-	int64_t now;
 	struct pending *list;
 	size_t n;
-	uint64_t queued;
 };
 
 /* Text from the store as it may appear in a log line, else "?". */
@@ -160,8 +174,7 @@ collect_due(const apitoken_notice_t *n, void *ctx)
 {
 	struct collect *c = ctx;
 
-	c->queued++;
-	if (n->next_attempt > c->now || c->n >= BATCH_MAX)
+	if (c->n >= BATCH_MAX)
 		return 0;
 	if (pending_copy(&c->list[c->n], n) != 0)
 		return 0; /* next poll will try again */
@@ -442,6 +455,8 @@ defer(apitokend_mail_t *mail, const struct pending *p, int64_t now,
 		return;
 	}
 	rc = apitoken_outbox_defer(mail->store, n->seq, now + delay, why);
+	if (rc == 0 && now + delay < mail->next_retry)
+		mail->next_retry = now + delay;
 	apitoken_log(APITOKEN_LOG_WARNING,
 	             "mail: notice %" PRIu64 " (%s, token %s) to a recipient "
 	             "at %s not delivered (attempt %u): %s; next attempt in "
@@ -549,12 +564,12 @@ stopping(apitokend_mail_t *mail)
 }
 
 /*
- * One poll: reminders, then every due notice (up to BATCH_MAX).  true if
- * a full batch went out, so that more may be due at once (a backlog after
- * an outage drains at relay speed, not BATCH_MAX a second).
+ * Send the due notices (up to BATCH_MAX).  true if a full batch went out,
+ * so that more may be due at once (a backlog after an outage drains at
+ * relay speed).  *next_out: when the earliest notice left is due.
  */
 static bool
-poll_once(apitokend_mail_t *mail)
+send_due(apitokend_mail_t *mail, int64_t now, int64_t *next_out)
 {
 	struct collect c = {0};
 	char *password = NULL;
@@ -563,23 +578,24 @@ poll_once(apitokend_mail_t *mail)
 	size_t i;
 	int rc;
 
-	c.now = apitoken_now();
-	queue_reminders(mail, c.now);
-
+	*next_out = now + mail->set->cfg->mail_retry_max; /* on errors */
+	mail->next_retry = INT64_MAX;
 	c.list = calloc(BATCH_MAX, sizeof(*c.list));
 	if (c.list == NULL)
 		return false;
-	rc = apitoken_outbox_foreach(mail->store, collect_due, &c);
+	pthread_mutex_lock(&mail->lock);
+	mail->scans++;
+	pthread_mutex_unlock(&mail->lock);
+	rc = apitoken_outbox_due(mail->store, now, BATCH_MAX, collect_due, &c,
+	                         next_out);
 	if (rc != 0) {
 		apitoken_log(APITOKEN_LOG_WARNING,
 		             "mail: cannot read the outbox: %s",
 		             apitoken_last_error());
+		*next_out = now + 1;
 		goto out;
 	}
-	pthread_mutex_lock(&mail->lock);
-	mail->queued = c.queued;
-	pthread_mutex_unlock(&mail->lock);
-	if (c.n == 0 || mail->set->cfg->mail_relay == NULL)
+	if (c.n == 0)
 		goto out;
 
 	if (mail->set->cfg->mail_password_file != NULL) {
@@ -587,12 +603,14 @@ poll_once(apitokend_mail_t *mail)
 		rc = password_read(mail->set->cfg->mail_password_file,
 		                   &password);
 		if (rc != 0) {
-			/* Once, not every second until someone fixes it. */
+			/* Once, not at every attempt until someone fixes it.
+			 */
 			if (!mail->pw_failing)
 				apitoken_log(APITOKEN_LOG_ERR,
 				             "mail: not sending: %s",
 				             apitoken_last_error());
 			mail->pw_failing = true;
+			*next_out = now + 1;
 			goto out;
 		}
 		if (mail->pw_failing)
@@ -601,16 +619,22 @@ poll_once(apitokend_mail_t *mail)
 		mail->pw_failing = false;
 	}
 	curl = curl_easy_init();
-	if (curl == NULL)
+	if (curl == NULL) {
+		*next_out = now + 1;
 		goto out;
+	}
 	for (i = 0; i < c.n; i++) {
 		if (stopping(mail))
 			break;
 		if (!deliver(mail, curl, &c.list[i], password))
 			break;
 	}
+	if (i < c.n) /* the relay is unusable: the rest waits a second */
+		*next_out = now + 1;
 	more = i == BATCH_MAX;
 out:
+	if (mail->next_retry < *next_out)
+		*next_out = mail->next_retry;
 	if (curl != NULL)
 		curl_easy_cleanup(curl);
 	password_free(password);
@@ -620,12 +644,136 @@ out:
 	return more;
 }
 
+/* No relay: drop what reached mail.outbox_max_age; *next_out: when the
+ * oldest notice left will. */
+static void
+drop_old(apitokend_mail_t *mail, int64_t now, int64_t *next_out)
+{
+	int64_t max_age = mail->set->cfg->mail_outbox_max_age, oldest;
+	char why[96], age[32];
+	size_t dropped = 0;
+	int rc;
+
+	*next_out = INT64_MAX;
+	if (max_age <= 0)
+		return;
+	pthread_mutex_lock(&mail->lock);
+	mail->scans++;
+	pthread_mutex_unlock(&mail->lock);
+	apitoken_duration_format(max_age, age, sizeof(age));
+	(void)snprintf(why, sizeof(why),
+	               "not sent: no mail.relay for mail.outbox_max_age (%s)",
+	               age);
+	/* Dropped once max_age old: queued at or before now - max_age. */
+	rc = apitoken_outbox_drop_older(mail->store, now - max_age + 1, now,
+	                                why, &dropped, &oldest);
+	if (dropped > 0) {
+		pthread_mutex_lock(&mail->lock);
+		mail->dropped += dropped;
+		mail->queued =
+		    mail->queued > dropped ? mail->queued - dropped : 0;
+		pthread_mutex_unlock(&mail->lock);
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "mail: dropped %zu notice(s) older than %s: no "
+		             "mail.relay is set (audit: notice-dropped)",
+		             dropped, age);
+	}
+	if (rc != 0) {
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "mail: cannot drop old notices: %s",
+		             apitoken_last_error());
+		*next_out = now + 60;
+		return;
+	}
+	if (oldest != INT64_MAX)
+		*next_out = oldest + max_age;
+}
+
+/* One round: what is due now.  Returns when to come back (store time). */
+static int64_t
+work_once(apitokend_mail_t *mail, bool *more)
+{
+	int64_t now = apitoken_now(), next;
+
+	*more = false;
+	if (mail->set->cfg->mail_relay == NULL) {
+		drop_old(mail, now, &next);
+		return next;
+	}
+	queue_reminders(mail, now);
+	*more = send_due(mail, now, &next);
+	if (mail->set->cfg->n_reminders > 0 && mail->next_reminders < next)
+		next = mail->next_reminders;
+	return next;
+}
+
+/*
+ * The store committed notices: wake the thread if they are due (relay)
+ * or will be dropped (no relay) before it would wake anyway.  Runs in the
+ * writing thread.
+ */
+static void
+store_hook(void *ctx, size_t queued, int64_t due, int64_t time)
+{
+	apitokend_mail_t *mail = ctx;
+	int64_t when;
+
+	pthread_mutex_lock(&mail->lock);
+	mail->queued += queued;
+	if (mail->relay_on)
+		when = due;
+	else if (mail->max_age > 0 && time < INT64_MAX - mail->max_age)
+		when = time + mail->max_age;
+	else
+		when = INT64_MAX;
+	if (when < mail->wake_at) {
+		/* Not a kick: the thread only sleeps less (see
+		 * sleep_until), so a notice due in a week costs nothing
+		 * now. */
+		mail->wake_at = when;
+		pthread_cond_signal(&mail->cond);
+	}
+	pthread_mutex_unlock(&mail->lock);
+}
+
+/* Wait, with mail->lock held, until wake_at (store time, which the hook
+ * may move earlier meanwhile), a kick or stop. */
+static void
+sleep_until(apitokend_mail_t *mail)
+{
+	struct timespec until;
+	int64_t left;
+	bool capped;
+
+	while (!mail->kicked && !mail->stopping) {
+		if (mail->wake_at == INT64_MAX) {
+			(void)pthread_cond_wait(&mail->cond, &mail->lock);
+			continue;
+		}
+		left = mail->wake_at - apitoken_now();
+		if (left <= 0)
+			return;
+		/* At most a minute at a time: the wall clock may jump.
+		 * Any signal (the hook moved wake_at) recomputes; having
+		 * slept the whole time left is as good as reaching it. */
+		capped = left > 60;
+		if (capped)
+			left = 60;
+		(void)clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)left;
+		if (pthread_cond_timedwait(&mail->cond, &mail->lock, &until) ==
+		        ETIMEDOUT &&
+		    !capped)
+			return;
+	}
+}
+
 static void *
 mail_thread(void *arg)
 {
 	apitokend_mail_t *mail = arg;
 	struct mail_settings *adopt;
-	struct timespec until;
+	int64_t next;
 	bool more;
 
 	pthread_mutex_lock(&mail->lock);
@@ -646,16 +794,19 @@ mail_thread(void *arg)
 			mail->pw_failing = false;
 			settings_describe(mail->set, "settings reloaded: ");
 		}
-		more = poll_once(mail);
 		pthread_mutex_lock(&mail->lock);
-		if (more || mail->kicked || mail->stopping)
-			continue;
-		(void)clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += POLL_SECONDS;
-		while (!mail->kicked && !mail->stopping &&
-		       pthread_cond_timedwait(&mail->cond, &mail->lock,
-		                              &until) != ETIMEDOUT)
-			;
+		mail->relay_on = mail->set->cfg->mail_relay != NULL;
+		mail->max_age = mail->set->cfg->mail_outbox_max_age;
+		/* From here on the hook may lower it again. */
+		mail->wake_at = INT64_MAX;
+		pthread_mutex_unlock(&mail->lock);
+		next = work_once(mail, &more);
+		pthread_mutex_lock(&mail->lock);
+		if (more)
+			next = 0;
+		if (next < mail->wake_at)
+			mail->wake_at = next;
+		sleep_until(mail);
 	}
 	pthread_mutex_unlock(&mail->lock);
 	return NULL;
@@ -796,6 +947,7 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 	apitokend_mail_t *mail = NULL;
 	pthread_condattr_t attr;
 	bool lock_init = false, cond_init = false, curl_init = false;
+	size_t count = 0;
 	int rc;
 
 	*mail_out = NULL;
@@ -831,11 +983,20 @@ apitokend_mail_start(apitoken_store_t *store, const apitoken_config_t *cfg,
 		goto out;
 	}
 	cond_init = true;
+	/* The gauge starts from one count (of the due-time index); the hook
+	 * and the deliveries keep it up to date. */
+	if (apitoken_outbox_count(store, &count) != 0)
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "mail: cannot count the outbox: %s",
+		             apitoken_last_error());
+	mail->queued = count;
+	mail->wake_at = INT64_MAX;
 	if (pthread_create(&mail->thread, NULL, mail_thread, mail) != 0) {
 		rc = apitoken_error(APITOKEN_ERR_INTERNAL,
 		                    "cannot start the mail thread");
 		goto out;
 	}
+	apitoken_outbox_set_hook(store, store_hook, mail);
 	settings_describe(mail->set, "");
 	*mail_out = mail;
 	mail = NULL;
@@ -870,6 +1031,8 @@ apitokend_mail_stop(apitokend_mail_t *mail)
 {
 	if (mail == NULL)
 		return;
+	/* Writers are stopped by now (apitokend stops the servers first). */
+	apitoken_outbox_set_hook(mail->store, NULL, NULL);
 	pthread_mutex_lock(&mail->lock);
 	mail->stopping = true;
 	pthread_cond_signal(&mail->cond);
@@ -910,6 +1073,7 @@ void
 apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 {
 	uint64_t sent = 0, failed = 0, given_up = 0, queued = 0;
+	uint64_t dropped = 0, scans = 0;
 
 	if (mail != NULL) {
 		pthread_mutex_lock(&mail->lock);
@@ -917,6 +1081,8 @@ apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 		failed = mail->failed;
 		given_up = mail->given_up;
 		queued = mail->queued;
+		dropped = mail->dropped;
+		scans = mail->scans;
 		pthread_mutex_unlock(&mail->lock);
 	}
 	fprintf(out,
@@ -936,4 +1102,14 @@ apitokend_mail_write_metrics(apitokend_mail_t *mail, FILE *out)
 	        "# TYPE apitokend_mail_queued gauge\n"
 	        "apitokend_mail_queued %" PRIu64 "\n",
 	        sent, failed, given_up, queued);
+	fprintf(out,
+	        "# HELP apitokend_mail_dropped_total Notices removed unsent "
+	        "after mail.outbox_max_age because no relay is set.\n"
+	        "# TYPE apitokend_mail_dropped_total counter\n"
+	        "apitokend_mail_dropped_total %" PRIu64 "\n"
+	        "# HELP apitokend_mail_outbox_scans_total Times the mail "
+	        "thread looked into the outbox.\n"
+	        "# TYPE apitokend_mail_outbox_scans_total counter\n"
+	        "apitokend_mail_outbox_scans_total %" PRIu64 "\n",
+	        dropped, scans);
 }

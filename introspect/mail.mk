@@ -27,3 +27,8 @@ dist_check_DATA += tests/smtp_sink.py
 # End to end with apitokend, apitokenctl and tests/smtp_sink.py.
 TESTS += tests/integration/mail.sh
 dist_check_SCRIPTS += tests/integration/mail.sh
+
+# Outbox and cache at scale (issue 10): no polling without a relay, the
+# outbox bound, the store_cache key.
+TESTS += tests/integration/outbox-scale.sh
+dist_check_SCRIPTS += tests/integration/outbox-scale.sh

@@ -57,8 +57,6 @@ do_revoke(struct apitokend *d, struct apitokend_req *r,
 		apitoken_log(APITOKEN_LOG_NOTICE,
 		             "token %s of user %s revoked (%s)", info.id,
 		             info.user, origin);
-		if (d->mail != NULL)
-			apitokend_mail_kick(d->mail);
 	} else if (rc == APITOKEN_ERR_DENIED) {
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
 		                             "unauthorized_client",

@@ -39,8 +39,6 @@ sweep_once(struct apitokend *d)
 	} else if (deleted > 0) {
 		apitoken_log(APITOKEN_LOG_INFO,
 		             "sweep: deleted %zu expired token(s)", deleted);
-		if (d->mail != NULL)
-			apitokend_mail_kick(d->mail);
 	}
 	rc = apitoken_store_checkpoint(d->store);
 	if (rc != 0) {

@@ -174,7 +174,17 @@ recv_line(struct vlocal *l, size_t *len_out, long long deadline, char *reason,
 	size_t len = 0;
 	ssize_t n;
 	char *nl;
+	int w;
 
+	/* The reply takes apitokend some microseconds: wait first, rather
+	 * than a recv() that nearly always finds nothing yet. */
+	w = wait_fd(l->fd, POLLIN, deadline);
+	if (w != 1) {
+		reasonf(reason, reason_len,
+		        w == 0 ? "apitokend did not answer in time"
+		               : "poll failed");
+		return IO_FAIL;
+	}
 	for (;;) {
 		n = recv(l->fd, l->buf + len, sizeof(l->buf) - 1 - len, 0);
 		if (n > 0) {
@@ -207,8 +217,7 @@ recv_line(struct vlocal *l, size_t *len_out, long long deadline, char *reason,
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(l->fd, POLLIN, deadline);
-
+			w = wait_fd(l->fd, POLLIN, deadline);
 			if (w == 1)
 				continue;
 			reasonf(reason, reason_len,

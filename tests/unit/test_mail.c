@@ -57,6 +57,11 @@ struct apitoken_store {
 	int64_t now;
 	unsigned reminder_calls;
 	size_t reminder_leads;
+	unsigned due_calls;     /* the mail thread looked for due notices */
+	int64_t dropped_before; /* cutoff of the last drop_older */
+	unsigned drop_calls;
+	apitoken_outbox_hook_fn hook;
+	void *hook_ctx;
 };
 
 static struct apitoken_store fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -97,6 +102,111 @@ apitoken_outbox_foreach(apitoken_store_t *store, apitoken_notice_fn fn,
 	for (i = 0; i < n && rc == 0; i++)
 		rc = fn(&copy[i], ctx);
 	return rc;
+}
+
+/* Due notices in seq order (the store: due-time order; the tests here
+ * do not depend on it). */
+int
+apitoken_outbox_due(apitoken_store_t *store, int64_t now, size_t max,
+                    apitoken_notice_fn fn, void *ctx, int64_t *next_out)
+{
+	apitoken_notice_t copy[8];
+	int64_t next = INT64_MAX;
+	size_t i, n = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&store->lock);
+	store->due_calls++;
+	for (i = 0; i < store->n; i++) {
+		const apitoken_notice_t *it = &store->items[i].n;
+
+		if (store->items[i].done)
+			continue;
+		if (it->next_attempt <= now && n < max)
+			copy[n++] = *it;
+		else if (it->next_attempt <= now)
+			next = now;
+		else if (it->next_attempt < next)
+			next = it->next_attempt;
+	}
+	pthread_mutex_unlock(&store->lock);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = fn(&copy[i], ctx);
+	if (next_out != NULL)
+		*next_out = next;
+	return rc;
+}
+
+int
+apitoken_outbox_count(apitoken_store_t *store, size_t *count_out)
+{
+	size_t i;
+
+	*count_out = 0;
+	pthread_mutex_lock(&store->lock);
+	for (i = 0; i < store->n; i++)
+		if (!store->items[i].done)
+			(*count_out)++;
+	pthread_mutex_unlock(&store->lock);
+	return 0;
+}
+
+void
+apitoken_outbox_set_hook(apitoken_store_t *store, apitoken_outbox_hook_fn fn,
+                         void *ctx)
+{
+	pthread_mutex_lock(&store->lock);
+	store->hook = fn;
+	store->hook_ctx = ctx;
+	pthread_mutex_unlock(&store->lock);
+}
+
+/* Like the store: drop the notices older than cutoff, oldest first. */
+int
+apitoken_outbox_drop_older(apitoken_store_t *store, int64_t cutoff,
+                           int64_t now, const char *why, size_t *dropped_out,
+                           int64_t *oldest_out)
+{
+	int64_t oldest = INT64_MAX;
+	size_t i, dropped = 0;
+
+	pthread_mutex_lock(&store->lock);
+	store->drop_calls++;
+	store->dropped_before = cutoff;
+	for (i = 0; i < store->n; i++) {
+		struct item *it = &store->items[i];
+
+		if (it->done)
+			continue;
+		if (it->n.time < cutoff) {
+			it->done = true;
+			it->given_up = true;
+			it->given_up_at = now;
+			snprintf(it->error, sizeof(it->error), "%s", why);
+			dropped++;
+		} else if (it->n.time < oldest) {
+			oldest = it->n.time;
+		}
+	}
+	pthread_mutex_unlock(&store->lock);
+	*dropped_out = dropped;
+	*oldest_out = oldest;
+	return 0;
+}
+
+/* A writer committed a notice: what the store does after its commit. */
+static void
+announce(size_t queued, int64_t due, int64_t time)
+{
+	apitoken_outbox_hook_fn fn;
+	void *ctx;
+
+	pthread_mutex_lock(&fake.lock);
+	fn = fake.hook;
+	ctx = fake.hook_ctx;
+	pthread_mutex_unlock(&fake.lock);
+	if (fn != NULL)
+		fn(ctx, queued, due, time);
 }
 
 static struct item *
@@ -388,6 +498,9 @@ setup(void)
 	fake.n = 0;
 	fake.now = 1000;
 	fake.reminder_calls = 0;
+	fake.due_calls = 0;
+	fake.drop_calls = 0;
+	fake.dropped_before = 0;
 	pthread_mutex_unlock(&fake.lock);
 	log_text[0] = '\0';
 	apitoken_log_set_sink(log_capture, NULL, APITOKEN_LOG_DEBUG);
@@ -562,28 +675,64 @@ START_TEST(relay_down_then_back)
 END_TEST
 
 /* No relay: nothing is attempted, the notice stays queued and counted,
- * reminders are still queued, and the start says so once. */
+ * no reminders are queued, and the start says so once.  The thread does
+ * not poll: it looks into the outbox once at start and then only when
+ * the oldest notice reaches mail.outbox_max_age, which drops it (the
+ * store writes the audit record); a new notice that is younger wakes
+ * nothing. */
 START_TEST(no_relay_keeps_queued)
 {
 	struct item it;
 
+	cfg->mail_outbox_max_age = 2;
 	queue(1, "created", "alice@example.org", 1000);
+	queue(2, "created", "bob@example.org", 1000);
+	pthread_mutex_lock(&fake.lock);
+	fake.items[1].n.time = 1100;
+	pthread_mutex_unlock(&fake.lock);
 	ck_assert_int_eq(apitokend_mail_start(&fake, cfg, &mail), 0);
 	ck_assert(!log_has("delivering through"));
 	ck_assert(log_has("mail.relay not set: notifications stay queued; "
 	                  "see apitokenctl outbox list"));
-	usleep(2500000);
+	usleep(1000000);
 	it = item(1);
 	ck_assert(!it.done);
 	ck_assert_uint_eq(it.defers, 0);
 	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_queued 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_outbox_scans_total 1\n"));
+
+	/* Notice 1 turns 2 s old: dropped when its time comes. */
+	set_now(1002);
+	ck_assert(wait_for(is_done, 1));
+	it = item(1);
+	ck_assert(it.given_up);
+	ck_assert_ptr_nonnull(strstr(it.error, "no mail.relay"));
+	ck_assert(!item(2).done);
+	ck_assert(log_has("mail: dropped 1 notice(s) older than 2s"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_dropped_total 1\n"));
+	ck_assert_ptr_nonnull(
 	    strstr(metrics(), "\napitokend_mail_queued 1\n"));
+
+	/* Quiet now: notice 2 is due for dropping at 1102, and a newer
+	 * one changes nothing. */
+	usleep(300000);
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_outbox_scans_total 2\n"));
+	announce(1, 1200, 1200);
+	usleep(2500000);
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_outbox_scans_total 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(metrics(), "\napitokend_mail_queued 2\n"));
+	pthread_mutex_lock(&fake.lock);
+	ck_assert_uint_eq(fake.reminder_calls, 0);
+	ck_assert_uint_eq(fake.due_calls, 0);
+	pthread_mutex_unlock(&fake.lock);
 	ck_assert_ptr_nonnull(
 	    strstr(metrics(), "\napitokend_mail_sent_total 0\n"));
-	pthread_mutex_lock(&fake.lock);
-	ck_assert_uint_ge(fake.reminder_calls, 1);
-	ck_assert_uint_eq(fake.reminder_leads, 3);
-	pthread_mutex_unlock(&fake.lock);
 }
 END_TEST
 

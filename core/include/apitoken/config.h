@@ -26,10 +26,12 @@
  *   "local_socket_timeout": 30,           seconds
  *   "introspection_cache": 16384,         answers kept; 0: none
  *   "sweep_interval": "60s",
+ *   "store_cache": "auto",                bytes, "512M", "2G"; auto: from
+ *                                         the store's size (store_cache.c)
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
- *             "give_up_after": "5d" }
+ *             "give_up_after": "5d", "outbox_max_age": "7d" }
  * }
  */
 #ifndef APITOKEN_CONFIG_H
@@ -88,6 +90,10 @@ typedef struct apitoken_config {
 	size_t n_reminders;         /* default 30d, 7d, 1d */
 	int64_t mail_retry_max;     /* longest backoff, seconds, 3600 */
 	int64_t mail_give_up_after; /* seconds after the change, 5 days */
+
+	/* scale (issue 10) */
+	uint64_t store_cache;        /* bytes; 0: from the store's size */
+	int64_t mail_outbox_max_age; /* seconds, without a relay; 7 days */
 } apitoken_config_t;
 
 /*
@@ -118,6 +124,12 @@ void apitoken_config_free(apitoken_config_t *cfg);
  * socket paths that the file did not set explicitly.  0 or _NOMEM.
  */
 int apitoken_config_set_store(apitoken_config_t *cfg, const char *dir);
+
+/*
+ * A size: a whole number of bytes with an optional K, M, G or T suffix
+ * (powers of 1024), e.g. "512M".  0 or APITOKEN_ERR_INVALID.
+ */
+int apitoken_size_parse(const char *text, uint64_t *bytes_out);
 
 /* The role called name, or NULL. */
 const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,

@@ -370,6 +370,40 @@ int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
                                     const int64_t *leads, size_t n_leads,
                                     size_t *queued_out);
 
+/*
+ * The notices due at now (next_attempt <= now), earliest first, at most
+ * max of them, found through the due-time index (no walk of the outbox).
+ * *next_out (may be NULL) gets the earliest next_attempt of those left:
+ * now when max stopped the visit, INT64_MAX when none are left.
+ */
+int apitoken_outbox_due(apitoken_store_t *store, int64_t now, size_t max,
+                        apitoken_notice_fn fn, void *ctx, int64_t *next_out);
+/*
+ * Bound an outbox that nothing delivers: remove the notices queued
+ * before cutoff (oldest first, in transactions of a few hundred), each
+ * with an audit record ("notice-dropped", its user and token, origin
+ * "mail", detail: the kind and why).  *dropped_out gets how many,
+ * *oldest_out (may be NULL) the time of the oldest notice left, or
+ * INT64_MAX when the outbox is empty.
+ */
+int apitoken_outbox_drop_older(apitoken_store_t *store, int64_t cutoff,
+                               int64_t now, const char *why,
+                               size_t *dropped_out, int64_t *oldest_out);
+/* How many notices are queued (counts the due-time index once). */
+int apitoken_outbox_count(apitoken_store_t *store, size_t *count_out);
+/*
+ * fn(ctx, queued, due, time) is called in the writing thread right after
+ * a commit that queued notices (queued of them) or made notices due
+ * sooner (apitoken_outbox_retry_all): due is the earliest next_attempt
+ * among them, time the earliest change they announce.  It must be quick
+ * and must not write to the store.  fn NULL removes it.  Lets the mailer
+ * sleep until there is mail instead of polling.
+ */
+typedef void (*apitoken_outbox_hook_fn)(void *ctx, size_t queued, int64_t due,
+                                        int64_t time);
+void apitoken_outbox_set_hook(apitoken_store_t *store,
+                              apitoken_outbox_hook_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
