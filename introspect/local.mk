@@ -60,3 +60,14 @@ tests_integration_libsyslogcap_la_LDFLAGS = -module -avoid-version \
 	-shared -rpath /nowhere
 TESTS += tests/integration/syslog.sh
 dist_check_SCRIPTS += tests/integration/syslog.sh
+
+# Failed-authentication throttling (introspect/throttle.c), reusable by
+# every route that authenticates someone.
+introspect_apitokend_SOURCES += introspect/throttle.c introspect/throttle.h
+check_PROGRAMS += tests/unit/test_throttle
+TESTS += tests/unit/test_throttle
+tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c \
+	introspect/throttle.c introspect/throttle.h
+tests_unit_test_throttle_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
+	$(OPENSSL_CFLAGS) -pthread
+tests_unit_test_throttle_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) -lpthread
