@@ -79,3 +79,7 @@ TESTS += tests/unit/test_config_limits
 tests_unit_test_config_limits_SOURCES = tests/unit/test_config_limits.c
 tests_unit_test_config_limits_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_config_limits_LDADD = $(unit_ldadd)
+# Hostile HTTP input, slow senders, throttling and a connection flood.
+TESTS += tests/integration/front-door.sh
+dist_check_SCRIPTS += tests/integration/front-door.sh
+dist_check_DATA += tests/integration/front_door.py
