@@ -83,3 +83,6 @@ tests_unit_test_config_limits_LDADD = $(unit_ldadd)
 TESTS += tests/integration/front-door.sh
 dist_check_SCRIPTS += tests/integration/front-door.sh
 dist_check_DATA += tests/integration/front_door.py
+# The UNIX sockets' budgets, per-uid limit, deadline and "busy" answer.
+TESTS += tests/integration/sockets-busy.sh
+dist_check_SCRIPTS += tests/integration/sockets-busy.sh
