@@ -711,6 +711,8 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	if (apitokend_limits_mhd_message(msg))
+		return;
 	apitoken_log(APITOKEN_LOG_INFO, "http: %s", msg);
 }
 

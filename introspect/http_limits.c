@@ -63,7 +63,7 @@ static struct {
 	unsigned n, free_head;
 	unsigned limit;
 	atomic_uint live;
-	atomic_ulong refused, cut_head, cut_body;
+	atomic_ulong refused, refused_mhd, cut_head, cut_body;
 	atomic_llong last_refusal_log;
 } lim = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -267,6 +267,30 @@ apitokend_limits_accept(void *cls, const struct sockaddr *addr,
 	return MHD_NO;
 }
 
+bool
+apitokend_limits_mhd_message(const char *msg)
+{
+	int64_t now, last;
+
+	/* libmicrohttpd's line for every connection over the per-address
+	 * limit (or its own): counted, and logged once a second. */
+	if (strstr(msg, "reached connection limit") == NULL &&
+	    strstr(msg, "reached per-IP") == NULL)
+		return false;
+	atomic_fetch_add_explicit(&lim.refused_mhd, 1, memory_order_relaxed);
+	now = now_ms();
+	last =
+	    atomic_load_explicit(&lim.last_refusal_log, memory_order_relaxed);
+	if (now - last >= 1000 &&
+	    atomic_compare_exchange_strong(&lim.last_refusal_log, &last, now))
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "http: refusing connections over "
+		             "http_max_connections_per_address (%lu so far)",
+		             atomic_load_explicit(&lim.refused_mhd,
+		                                  memory_order_relaxed));
+	return true;
+}
+
 void
 apitokend_limits_notify(void *cls, struct MHD_Connection *c,
                         void **socket_context,
@@ -366,14 +390,18 @@ apitokend_limits_metrics_write(FILE *out)
 	        "# TYPE apitokend_http_connections_limit gauge\n"
 	        "apitokend_http_connections_limit %u\n"
 	        "# HELP apitokend_http_connections_refused_total Connections "
-	        "refused at once: http_max_connections were open.\n"
+	        "refused at once, by the limit they were over.\n"
 	        "# TYPE apitokend_http_connections_refused_total counter\n"
-	        "apitokend_http_connections_refused_total %lu\n"
+	        "apitokend_http_connections_refused_total{limit=\"total\"} "
+	        "%lu\n"
+	        "apitokend_http_connections_refused_total{limit=\"address\"} "
+	        "%lu\n"
 	        "# HELP apitokend_http_connections_cut_total Connections cut "
 	        "for sending too slowly.\n"
 	        "# TYPE apitokend_http_connections_cut_total counter\n"
 	        "apitokend_http_connections_cut_total{phase=\"head\"} %lu\n"
 	        "apitokend_http_connections_cut_total{phase=\"body\"} %lu\n",
 	        atomic_load(&lim.live), lim.limit, atomic_load(&lim.refused),
-	        atomic_load(&lim.cut_head), atomic_load(&lim.cut_body));
+	        atomic_load(&lim.refused_mhd), atomic_load(&lim.cut_head),
+	        atomic_load(&lim.cut_body));
 }

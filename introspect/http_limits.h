@@ -5,6 +5,7 @@
 #ifndef APITOKEND_HTTP_LIMITS_H
 #define APITOKEND_HTTP_LIMITS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -38,6 +39,10 @@ void apitokend_limits_head_done(struct MHD_Connection *c);
 void apitokend_limits_body(struct MHD_Connection *c, size_t n);
 void apitokend_limits_answering(struct MHD_Connection *c);
 void apitokend_limits_request_done(struct MHD_Connection *c);
+
+/* true: msg (from libmicrohttpd's logger) is a refusal over a connection
+ * limit, counted and logged here at most once a second; do not log it. */
+bool apitokend_limits_mhd_message(const char *msg);
 
 void apitokend_limits_metrics_write(FILE *out);
 
