@@ -6,10 +6,13 @@
  * client that trickles a request in one byte at a time, and at its
  * connection limit it stops accepting, so new clients queue in the
  * kernel's backlog behind the flood.  Here:
- *   - the global budget is ours: the accept policy refuses a connection
- *     at once (closed, not queued) when http_max_connections are open;
- *     libmicrohttpd's own limit is set well above it, so it never stops
- *     accepting before we refuse;
+ *   - the global budget is ours: when http_max_connections are open, the
+ *     accept policy makes room by cutting the connection that has waited
+ *     longest (over a second) for a request head -- an idle keep-alive
+ *     connection or a slow sender, never one being answered -- and
+ *     refuses the new one at once (closed, not queued) if there is none;
+ *     libmicrohttpd's own limit is set well above ours, so it never
+ *     stops accepting before we decide;
  *   - every connection is tracked from the notify-connection callback;
  *     a reaper thread cuts (shutdown(2)) any whose request head is not
  *     complete http_header_timeout seconds after it opened or after the
@@ -63,7 +66,7 @@ static struct {
 	unsigned n, free_head;
 	unsigned limit;
 	atomic_uint live;
-	atomic_ulong refused, refused_mhd, cut_head, cut_body;
+	atomic_ulong refused, refused_mhd, cut_head, cut_body, evicted;
 	atomic_llong last_refusal_log;
 } lim = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -240,16 +243,55 @@ apitokend_limits_stop(void)
 	lim.n = 0;
 }
 
+/* Cut the connection waiting longest (> 1 s) for a request head; false
+ * if there is none. */
+static bool
+evict_oldest_waiting(void)
+{
+	struct track *t, *oldest = NULL;
+	int64_t now = now_ms(), since, best = now - 1000;
+	unsigned i;
+
+	pthread_mutex_lock(&lim.mu);
+	for (i = 0; i < lim.n; i++) {
+		t = &lim.t[i];
+		if (t->fd < 0 ||
+		    atomic_load_explicit(&t->phase, memory_order_relaxed) !=
+		        PH_HEAD)
+			continue;
+		since = atomic_load_explicit(&t->since, memory_order_relaxed);
+		if (since < best) {
+			best = since;
+			oldest = t;
+		}
+	}
+	if (oldest != NULL) {
+		(void)shutdown(oldest->fd, SHUT_RDWR);
+		oldest->fd = -2; /* cut, still tracked until CLOSED */
+		atomic_fetch_add_explicit(&lim.evicted, 1,
+		                          memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&lim.mu);
+	return oldest != NULL;
+}
+
 enum MHD_Result
 apitokend_limits_accept(void *cls, const struct sockaddr *addr,
                         socklen_t addrlen)
 {
 	int64_t now, last;
+	unsigned live;
 
 	(void)cls;
 	(void)addr;
 	(void)addrlen;
-	if (atomic_load_explicit(&lim.live, memory_order_relaxed) < lim.limit)
+	live = atomic_load_explicit(&lim.live, memory_order_relaxed);
+	if (live < lim.limit)
+		return MHD_YES;
+	/* Over our budget by the connections being cut at most: they close
+	 * within a round of libmicrohttpd's loop. */
+	if (live < lim.limit + lim.limit / 4 + 16 && live + 16 < lim.n &&
+	    evict_oldest_waiting())
 		return MHD_YES;
 	atomic_fetch_add_explicit(&lim.refused, 1, memory_order_relaxed);
 	/* One line a second at most: a flood must not flood the log. */
@@ -397,11 +439,14 @@ apitokend_limits_metrics_write(FILE *out)
 	        "apitokend_http_connections_refused_total{limit=\"address\"} "
 	        "%lu\n"
 	        "# HELP apitokend_http_connections_cut_total Connections cut "
-	        "for sending too slowly.\n"
+	        "for sending too slowly, or (evicted) to make room while "
+	        "http_max_connections were open.\n"
 	        "# TYPE apitokend_http_connections_cut_total counter\n"
 	        "apitokend_http_connections_cut_total{phase=\"head\"} %lu\n"
-	        "apitokend_http_connections_cut_total{phase=\"body\"} %lu\n",
+	        "apitokend_http_connections_cut_total{phase=\"body\"} %lu\n"
+	        "apitokend_http_connections_cut_total{phase=\"evicted\"} "
+	        "%lu\n",
 	        atomic_load(&lim.live), lim.limit, atomic_load(&lim.refused),
 	        atomic_load(&lim.refused_mhd), atomic_load(&lim.cut_head),
-	        atomic_load(&lim.cut_body));
+	        atomic_load(&lim.cut_body), atomic_load(&lim.evicted));
 }

@@ -218,6 +218,25 @@ for mode in idle slowloris; do
 	check "$mode flood: at most 64 held (per-address limit; $held)" \
 		[ "$held" -le 64 ]
 done
+# From 20 addresses, 4000 connections exceed http_max_connections (1024):
+# the server makes room by cutting those waiting longest for a head.
+got=$($FD flood "$DAEMON_PORT" 4000 127.0.0.30+20 slowloris 200 127.0.0.2 \
+	"rs1:$SR" "$TA")
+diag "4000 slowloris connections from 20 addresses: $got"
+check_match "20-address flood: the normal client got every answer" \
+	'answered=200/200' "$got"
+p99=$(echo "$got" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/')
+check "20-address flood: normal client's p99 < 50 ms ($p99 ms)" \
+	python3 -c "import sys; sys.exit(0 if $p99 < 50 else 1)"
+http GET /metrics
+check_match "metrics: refusals over the per-address limit counted" \
+	'apitokend_http_connections_refused_total\{limit="address"\} [0-9]{4}' \
+	"$HTTP_BODY"
+check_match "metrics: connections evicted for room" \
+	'apitokend_http_connections_cut_total\{phase="evicted"\} [1-9]' \
+	"$HTTP_BODY"
+n=$(grep -c 'connection limit\|refusing connections' "$DAEMON_LOG")
+check "floods: at most a few log lines about refusals ($n)" [ "$n" -lt 20 ]
 still_serving "after the floods"
 check "apitokend still running" kill -0 "$DAEMON_PID"
 

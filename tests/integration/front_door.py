@@ -20,15 +20,23 @@ line of results; it never decides pass or fail itself.
                            prints "closed after <seconds> s" (or
                            "answered <status>")
   flood PORT N FROM MODE REQS TO AUTH TOKEN
-                           hold N connections from address FROM (MODE
+                           hold N connections from address FROM (or
+                           FROM+K: K consecutive addresses in turn; MODE
                            idle: connect only; slowloris: a partial
                            request head, one more byte every second),
                            then send REQS introspections from address TO,
                            each on a new connection; prints
                            "held=<n> answered=<n>/<REQS> p50_ms= p99_ms=
                            max_ms= refused_at_once=<n>"
+  throttle PORT N FROM AUTH_BAD AUTH_GOOD TOKEN
+                           N introspections with a wrong secret from FROM
+                           on one keep-alive connection, then the right
+                           secret until it is answered; prints "first_429=
+                           <n> codes=<code:count,...> rate=<req/s>
+                           retry_after=<s> recovered_after_s=<s>"
 """
 import base64
+import os
 import resource
 import socket
 import sys
@@ -173,8 +181,17 @@ def cmd_slow(port, what, step, auth):
     print("answered", status)
 
 
+def sources(spec):
+    base, _, k = spec.partition("+")
+    if not k:
+        return [base]
+    a, b, c, d = (int(x) for x in base.split("."))
+    return ["%d.%d.%d.%d" % (a, b, c, d + i) for i in range(int(k))]
+
+
 def cmd_flood(port, n, src, mode, reqs, dst, auth, token):
     n, reqs = int(n), int(reqs)
+    srcs = sources(src)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     conns = []
@@ -182,13 +199,15 @@ def cmd_flood(port, n, src, mode, reqs, dst, auth, token):
                auth_header(auth))
     for i in range(n):
         try:
-            s = connect(port, src)
+            s = connect(port, srcs[i % len(srcs)])
         except OSError:
             break
         if mode == "slowloris":
             s.sendall(partial[:20])
         conns.append(s)
-    time.sleep(0.5)
+    # A flood holds its connections for long; give the server time to
+    # see them as waiting (it makes room only from those over 1 s old).
+    time.sleep(1.5)
     # Which of them the server kept: a refused one reads EOF at once.
     held = 0
     for s in conns:
@@ -207,7 +226,13 @@ def cmd_flood(port, n, src, mode, reqs, dst, auth, token):
     lat = []
     answered = 0
     last_drip = time.monotonic()
+    budget = float(os.environ.get("FLOOD_BUDGET_S", "60"))
+    start = time.monotonic()
     for i in range(reqs):
+        # Against a server that hangs, stop trying (the rest count as
+        # not answered).
+        if time.monotonic() - start > budget:
+            break
         if mode == "slowloris" and time.monotonic() - last_drip > 1:
             for s in conns:
                 try:
@@ -232,17 +257,89 @@ def cmd_flood(port, n, src, mode, reqs, dst, auth, token):
         return lat[min(len(lat) - 1, int(len(lat) * p))]
 
     print("held=%d answered=%d/%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f "
-          "refused_at_once=%d" % (held, answered, reqs, pct(0.5), pct(0.99),
-                                  lat[-1], len(conns) - held))
+          "refused_at_once=%d attempted=%d" % (
+              held, answered, reqs, pct(0.5), pct(0.99), lat[-1],
+              len(conns) - held, len(lat)))
     for s in conns:
         s.close()
+
+
+def request(body, auth, keep=True):
+    return (b"POST /introspect HTTP/1.1\r\nHost: x\r\n" + auth_header(auth) +
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def cmd_throttle(port, n, src, bad, good, token):
+    n = int(n)
+    body = b"token=" + token.encode()
+    codes = {}
+    first = None
+    retry = None
+    s = connect(port, src)
+    t0 = time.monotonic()
+    for i in range(n):
+        s.sendall(request(body, bad))
+        status, rbody, closed = read_response_fast(s)
+        if status is None:
+            s = connect(port, src)
+            continue
+        codes[status] = codes.get(status, 0) + 1
+        if status == 429 and first is None:
+            first = i + 1
+    elapsed = time.monotonic() - t0
+    # Right secret: how long until it gets in.
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < 120:
+        s2 = connect(port, src)
+        s2.sendall(request(body, good))
+        status, rbody, hdrs = read_response_fast(s2, headers=True)
+        s2.close()
+        if status == 200:
+            break
+        if retry is None:
+            retry = hdrs.get(b"retry-after", b"?").decode()
+        time.sleep(0.05)
+    print("first_429=%s codes=%s rate=%.0f retry_after=%s "
+          "recovered_after_s=%.2f" % (
+              first, ",".join("%d:%d" % kv for kv in sorted(codes.items())),
+              n / elapsed, retry, time.monotonic() - t1))
+
+
+def read_response_fast(s, headers=False):
+    """One response on a keep-alive connection, no wait for a close."""
+    s.settimeout(5)
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return (None, b"", {}) if headers else (None, b"", True)
+            buf += d
+        head, body = buf.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        hdrs = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(b":")
+            hdrs[k.strip().lower()] = v.strip()
+        length = int(hdrs.get(b"content-length", b"0"))
+        while len(body) < length:
+            d = s.recv(65536)
+            if not d:
+                break
+            body += d
+    except (ConnectionResetError, socket.timeout):
+        return (None, b"", {}) if headers else (None, b"", True)
+    status = int(lines[0].split()[1])
+    return (status, body, hdrs) if headers else (status, body, False)
 
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     port = int(args[0])
     {"raw": cmd_raw, "bigbody": cmd_bigbody, "endless": cmd_endless,
-     "slow": cmd_slow, "flood": cmd_flood}[cmd](port, *args[1:])
+     "slow": cmd_slow, "flood": cmd_flood,
+     "throttle": cmd_throttle}[cmd](port, *args[1:])
 
 
 if __name__ == "__main__":
