@@ -114,13 +114,14 @@ apitokend_bearer(struct MHD_Connection *c, size_t *len_out)
 }
 
 static enum apitokend_auth
-authenticate(struct apitokend *d, const char *id, const char *secret,
-             size_t secret_len, struct apitokend_client *client_out)
+authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
+             const char *secret, size_t secret_len,
+             struct apitokend_client *client_out)
 {
 	uint64_t epoch =
 	    atomic_load_explicit(&auth_epoch, memory_order_acquire);
 	uint8_t hash[APITOKEN_HASH_LEN];
-	unsigned int hlen = 0;
+	unsigned int hlen = 0, secs;
 	bool hashed = false;
 	apitoken_client_t *client = NULL;
 	struct cache_entry *e;
@@ -145,6 +146,13 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 		}
 		break;
 	}
+	/* Only a secret this worker has not seen succeed is a guess. */
+	secs = apitokend_auth_throttle_wait(c, id);
+	if (secs > 0) {
+		OPENSSL_cleanse(hash, sizeof(hash));
+		client_out->retry_after = secs;
+		return APITOKEND_AUTH_THROTTLED;
+	}
 	rc = apitoken_client_authenticate(d->store, id, secret, secret_len,
 	                                  &client);
 	if (rc == 0) {
@@ -163,17 +171,20 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 	}
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (rc == APITOKEN_ERR_DENIED || rc == APITOKEN_ERR_INVALID ||
-	    rc == APITOKEN_ERR_NOT_FOUND)
+	    rc == APITOKEN_ERR_NOT_FOUND) {
+		apitokend_auth_throttle_failed(c, id);
 		return APITOKEND_AUTH_BAD;
+	}
 	apitokend_metrics_store_error();
 	apitoken_log(APITOKEN_LOG_ERR, "client authentication failed: %s",
 	             apitoken_last_error());
 	return APITOKEND_AUTH_ERROR;
 }
 
+/* body: the form when it also names a client_id (it must be this one). */
 static enum apitokend_auth
-basic(struct apitokend *d, const char *b64,
-      struct apitokend_client *client_out)
+basic(struct apitokend *d, struct MHD_Connection *c, const char *b64,
+      const struct apitokend_form *body, struct apitokend_client *client_out)
 {
 	unsigned char buf[APITOKEND_BASIC_MAX];
 	const char *id = NULL, *secret = NULL;
@@ -181,8 +192,20 @@ basic(struct apitokend *d, const char *b64,
 	enum apitokend_auth res = APITOKEND_AUTH_BAD;
 
 	if (apitokend_basic_decode(b64, buf, &wipe, &id, &secret,
-	                           &secret_len) == 0)
-		res = authenticate(d, id, secret, secret_len, client_out);
+	                           &secret_len) != 0) {
+		apitokend_auth_throttle_failed(c, NULL);
+		goto out;
+	}
+	/* RFC 6749 2.3.1 forbids two authentication methods; a client_id
+	 * that names the Basic user is not a second one (some resource
+	 * servers send it).  Another id is a contradiction. */
+	if (body != NULL && (body->client_id_len != strlen(id) ||
+	                     memcmp(body->client_id, id, strlen(id)) != 0)) {
+		res = APITOKEND_AUTH_MISMATCH;
+		goto out;
+	}
+	res = authenticate(d, c, id, secret, secret_len, client_out);
+out:
 	OPENSSL_cleanse(buf, wipe);
 	return res;
 }
@@ -195,23 +218,36 @@ apitokend_client_auth(struct apitokend *d, struct MHD_Connection *c,
 	const char *h = authorization(c);
 	bool has_basic = h != NULL && strncasecmp(h, "Basic ", 6) == 0;
 
+	unsigned secs;
+
 	client_out->id[0] = '\0';
 	client_out->flags = 0;
+	client_out->retry_after = 0;
 	if (f->n_client_id > 1 || f->n_client_secret > 1)
 		return APITOKEND_AUTH_TWICE;
-	if (has_basic && (f->n_client_id > 0 || f->n_client_secret > 0))
+	if (has_basic && f->n_client_secret > 0)
 		return APITOKEND_AUTH_TWICE;
+	if (!has_basic && f->n_client_id == 0 && f->n_client_secret == 0)
+		return APITOKEND_AUTH_NONE;
+	/* A throttled source gets no further, right secret or not. */
+	secs = apitokend_auth_throttle_wait(c, NULL);
+	if (secs > 0) {
+		client_out->retry_after = secs;
+		return APITOKEND_AUTH_THROTTLED;
+	}
 	if (has_basic) {
 		h += 6;
 		while (*h == ' ')
 			h++;
-		return basic(d, h, client_out);
+		return basic(d, c, h, f->n_client_id > 0 ? f : NULL,
+		             client_out);
 	}
-	if (f->n_client_id == 0 && f->n_client_secret == 0)
-		return APITOKEND_AUTH_NONE;
 	if (f->n_client_id == 0 || f->n_client_secret == 0 ||
-	    f->client_id[0] == '\0')
+	    f->client_id_len == 0 ||
+	    strlen(f->client_id) != f->client_id_len) {
+		apitokend_auth_throttle_failed(c, NULL);
 		return APITOKEND_AUTH_BAD;
-	return authenticate(d, f->client_id, f->client_secret,
+	}
+	return authenticate(d, c, f->client_id, f->client_secret,
 	                    f->client_secret_len, client_out);
 }

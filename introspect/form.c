@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -14,30 +13,45 @@
 
 #include "apitokend.h"
 
+static int
+hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Every byte is kept, a raw or escaped NUL too, and the length returned
+ * is the real one: a value is taken whole or refused by its user (a
+ * token with a NUL is malformed, an id with one unknown), never cut at
+ * the NUL.  MHD_http_unescape() stops at the first NUL, so it cannot be
+ * used here.  A '%' not followed by two hex digits stays as it is.
+ */
 size_t
 apitokend_form_decode(char *s, size_t len)
 {
-	size_t i, end = len;
-	bool escaped = false;
+	size_t i, o = 0;
 
 	for (i = 0; i < len; i++) {
-		if (s[i] == '+')
-			s[i] = ' ';
-		else if (s[i] == '%')
-			escaped = true;
-		else if (s[i] == '\0' && end == len)
-			end = i;
+		if (s[i] == '+') {
+			s[o++] = ' ';
+		} else if (s[i] == '%' && i + 2 < len &&
+		           hex_value(s[i + 1]) >= 0 &&
+		           hex_value(s[i + 2]) >= 0) {
+			s[o++] = (char)(hex_value(s[i + 1]) << 4 |
+			                hex_value(s[i + 2]));
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
 	}
-	/* MHD_http_unescape works on a NUL-terminated string. */
-	s[len] = '\0';
-	/*
-	 * Tokens, ids and secrets are usually sent unescaped: without a '%'
-	 * MHD_http_unescape would only copy the string over itself up to
-	 * its first NUL, so skip that second pass.
-	 */
-	if (!escaped)
-		return end;
-	return MHD_http_unescape(s);
+	s[o] = '\0';
+	return o;
 }
 
 /*
@@ -77,6 +91,7 @@ apitokend_form_parse(char *body, size_t len, struct apitokend_form *f)
 			f->n_token++;
 		} else if (klen == 9 && memcmp(p, "client_id", 9) == 0) {
 			f->client_id = eq < amp ? eq + 1 : "";
+			f->client_id_len = vlen;
 			f->n_client_id++;
 		} else if (klen == 13 && memcmp(p, "client_secret", 13) == 0) {
 			f->client_secret = eq < amp ? eq + 1 : "";

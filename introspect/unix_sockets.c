@@ -6,6 +6,16 @@
  * may last a while and must not hold up the others.  Peers are identified
  * by SO_PEERCRED.  At shutdown the connections are shut down and waited
  * for, so no thread still uses the store when it is closed.
+ *
+ * No local user may starve PAM or the administrator: the two sockets
+ * have separate budgets (local_socket_max_connections,
+ * admin_socket_max_connections), each uid but root may hold at most
+ * socket_max_connections_per_uid of each, and a request line must be
+ * complete within local_socket_timeout of the connection or of the
+ * previous answer (a deadline; bytes do not restart it).  A peer over a
+ * budget is told "busy" (the admin socket answers with exit 75,
+ * EX_TEMPFAIL) rather than hung up on, which apitokenctl would report as
+ * a permission problem.
  */
 #include "config.h"
 
@@ -21,9 +31,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -36,7 +45,6 @@
 #include "apitokend.h"
 #include "metrics.h"
 
-#define MAX_CONN 256
 #define LINE_MAX_LEN 4096
 #define ADMIN_IO_TIMEOUT_S 60
 
@@ -48,12 +56,20 @@ struct apitokend_sockets {
 	bool thread_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int conns[MAX_CONN];
-	unsigned n_conn;
+	struct peer *conns; /* max_conn entries */
+	unsigned n_conn, max_conn;
+	time_t last_busy_log;
+	unsigned long busy_refused;
 	bool stopping;
 	char *admin_path, *local_path;
 	bool has_group;
 	gid_t admin_gid;
+};
+
+struct peer {
+	int fd;
+	uid_t uid;
+	bool admin;
 };
 
 struct conn {
@@ -71,7 +87,7 @@ conn_release(struct conn *cn)
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->n_conn; i++) {
-		if (s->conns[i] == cn->fd) {
+		if (s->conns[i].fd == cn->fd) {
 			s->conns[i] = s->conns[--s->n_conn];
 			break;
 		}
@@ -99,32 +115,10 @@ send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/*
- * The reply and its newline in one sendmsg(): sent apart, the client
- * often woke up for a reply without its end and had to wait again (a
- * fifth of a local check's time).
- */
 static int
 send_line(int fd, const char *json)
 {
-	struct iovec iov[2] = {{(void *)json, strlen(json)},
-	                       {(void *)"\n", 1}};
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 2;
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -1;
-	if ((size_t)n == iov[0].iov_len + 1)
-		return 0;
-	/* Short (a full socket buffer): the rest the slow way. */
-	if ((size_t)n < iov[0].iov_len &&
-	    send_all(fd, json + n, iov[0].iov_len - (size_t)n) != 0)
+	if (send_all(fd, json, strlen(json)) != 0)
 		return -1;
 	return send_all(fd, "\n", 1);
 }
@@ -207,7 +201,7 @@ op_user(struct apitokend *d, int fd, const char *name)
 	return rc;
 }
 
-/* One request line.  0 to keep the connection, -1 to close it. */
+/* apitokend_local_parse refuses control bytes and NULs whole. */
 static int
 local_line(struct apitokend *d, int fd, const char *line, size_t len)
 {
@@ -227,17 +221,35 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 	return rc;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Per request: a SIGHUP applies to open connections. */
+static int64_t
+local_timeout_ms(struct apitokend *d)
+{
+	return (int64_t)apitokend_gen(d)->cfg->local_socket_timeout * 1000;
+}
+
 static void
 serve_local(struct conn *cn)
 {
 	struct apitokend *d = cn->s->d;
 	char buf[LINE_MAX_LEN + 1];
 	size_t have = 0, used, i;
-	unsigned timeout_set = 0, timeout;
-	struct timeval tv;
+	struct pollfd p;
 	ssize_t n;
 	char *nl;
+	int64_t deadline = mono_ms() + local_timeout_ms(d), left;
 
+	p.fd = cn->fd;
+	p.events = POLLIN;
 	for (;;) {
 		/* Serve every complete line already buffered. */
 		while ((nl = memchr(buf, '\n', have)) != NULL) {
@@ -252,33 +264,32 @@ serve_local(struct conn *cn)
 			OPENSSL_cleanse(buf, used);
 			memmove(buf, buf + used, have - used);
 			have -= used;
+			/* The next request's deadline starts at this answer.
+			 */
+			deadline = mono_ms() + local_timeout_ms(d);
 		}
 		if (have >= LINE_MAX_LEN) {
 			send_error(cn->fd, "invalid_request",
 			           "line longer than 4096 bytes");
 			break;
 		}
-		/* Read per wait: a SIGHUP applies to open connections.
-		 * A receive timeout, not a poll() before each recv(): one
-		 * system call per request instead of two. */
-		timeout = apitokend_gen(d)->cfg->local_socket_timeout;
-		if (timeout != timeout_set) {
-			tv.tv_sec = (time_t)timeout;
-			tv.tv_usec = 0;
-			if (setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-			               sizeof(tv)) != 0)
-				break;
-			timeout_set = timeout;
+		/* A deadline, not an idle timer: a peer that trickles a
+		 * byte now and then is cut all the same. */
+		left = deadline - mono_ms();
+		n = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			apitoken_log(
+			    APITOKEN_LOG_DEBUG,
+			    "local socket: pid %ld sent no whole request"
+			    " in time, closing",
+			    (long)cn->cred.pid);
+			break;
 		}
 		n = recv(cn->fd, buf + have, LINE_MAX_LEN - have, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			apitoken_log(APITOKEN_LOG_DEBUG,
-			             "local socket: pid %ld idle, closing",
-			             (long)cn->cred.pid);
-			break;
-		}
 		if (n <= 0)
 			break;
 		have += (size_t)n;
@@ -340,6 +351,9 @@ serve_admin(struct conn *cn)
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());
+	/* A command may have queued notices (issue, revoke, remove). */
+	if (s->d->mail != NULL)
+		apitokend_mail_kick(s->d->mail);
 }
 
 static void *
@@ -355,6 +369,69 @@ conn_main(void *arg)
 	return NULL;
 }
 
+/* Under s->lock: NULL, or why this peer may not have one more. */
+static const char *
+over_budget(struct apitokend_sockets *s, bool admin, const struct ucred *cr)
+{
+	const apitoken_config_t *cfg = apitokend_gen(s->d)->cfg;
+	unsigned i, same = 0, mine = 0;
+	unsigned max = admin ? cfg->admin_socket_max_connections
+	                     : cfg->local_socket_max_connections;
+
+	for (i = 0; i < s->n_conn; i++) {
+		if (s->conns[i].admin != admin)
+			continue;
+		same++;
+		if (s->conns[i].uid == cr->uid)
+			mine++;
+	}
+	/* The table was sized at start; a SIGHUP cannot grow it. */
+	if (same >= max || s->n_conn >= s->max_conn)
+		return "too many connections";
+	/* Root is the PAM hosts (sshd, login): not limited per uid. */
+	if (cr->uid != 0 && mine >= cfg->socket_max_connections_per_uid)
+		return "too many connections from this uid";
+	return NULL;
+}
+
+/*
+ * Tell a peer over budget that we are busy, without blocking the accept
+ * thread (a fresh socket's buffer takes the short answer), and log at
+ * most once a second.
+ */
+static void
+refuse_busy(struct apitokend_sockets *s, int fd, bool admin,
+            const struct ucred *cr, const char *why)
+{
+	static const char local_busy[] =
+	    "{\"error\":\"temporarily_unavailable\","
+	    "\"error_description\":\"apitokend is busy: too many "
+	    "connections\"}\n";
+	struct timeval tv = {0, 100000};
+	unsigned long n;
+	time_t now = time(NULL);
+	bool log;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (admin)
+		(void)apitoken_admin_refuse_busy(fd, why);
+	else
+		(void)send(fd, local_busy, sizeof(local_busy) - 1,
+		           MSG_NOSIGNAL | MSG_DONTWAIT);
+	pthread_mutex_lock(&s->lock);
+	n = ++s->busy_refused;
+	log = now != s->last_busy_log;
+	if (log)
+		s->last_busy_log = now;
+	pthread_mutex_unlock(&s->lock);
+	if (log)
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "%s socket: %s, refusing uid %ld pid %ld (%lu "
+		             "refused so far)",
+		             admin ? "admin" : "local", why, (long)cr->uid,
+		             (long)cr->pid, n);
+}
+
 static void
 accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 {
@@ -362,6 +439,7 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 	socklen_t len = sizeof(struct ucred);
 	pthread_attr_t attr;
 	pthread_t t;
+	const char *why;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -398,17 +476,18 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 		             "local socket: connection from uid %ld pid %ld",
 		             (long)cn->cred.uid, (long)cn->cred.pid);
 	pthread_mutex_lock(&s->lock);
-	if (s->stopping || s->n_conn >= MAX_CONN) {
+	why = s->stopping ? "shutting down" : over_budget(s, admin, &cn->cred);
+	if (why != NULL) {
 		pthread_mutex_unlock(&s->lock);
-		apitoken_log(APITOKEN_LOG_WARNING,
-		             "%s socket: too many connections, refusing pid "
-		             "%ld",
-		             admin ? "admin" : "local", (long)cn->cred.pid);
+		refuse_busy(s, fd, admin, &cn->cred, why);
 		close(fd);
 		free(cn);
 		return;
 	}
-	s->conns[s->n_conn++] = fd;
+	s->conns[s->n_conn].fd = fd;
+	s->conns[s->n_conn].uid = cn->cred.uid;
+	s->conns[s->n_conn].admin = admin;
+	s->n_conn++;
 	pthread_mutex_unlock(&s->lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -525,6 +604,9 @@ apitokend_sockets_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	s->d = d;
 	s->admin_fd = s->local_fd = s->wake[0] = s->wake[1] = -1;
+	s->max_conn = cfg->local_socket_max_connections +
+	              cfg->admin_socket_max_connections;
+	s->conns = calloc(s->max_conn, sizeof(*s->conns));
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	d->sockets = s;
@@ -542,7 +624,7 @@ apitokend_sockets_start(struct apitokend *d)
 	}
 	s->admin_path = strdup(cfg->admin_socket);
 	s->local_path = strdup(cfg->local_socket);
-	if (s->admin_path == NULL || s->local_path == NULL)
+	if (s->admin_path == NULL || s->local_path == NULL || s->conns == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	apitokend_sockets_unlink_stale(cfg);
 	rc = listen_unix(s->admin_path, s->has_group ? 0660 : 0600,
@@ -580,7 +662,7 @@ apitokend_sockets_stop(struct apitokend *d)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	for (i = 0; i < s->n_conn; i++)
-		shutdown(s->conns[i], SHUT_RDWR);
+		shutdown(s->conns[i].fd, SHUT_RDWR);
 	while (s->n_conn > 0)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
@@ -600,6 +682,7 @@ apitokend_sockets_stop(struct apitokend *d)
 	pthread_mutex_destroy(&s->lock);
 	free(s->admin_path);
 	free(s->local_path);
+	free(s->conns);
 	free(s);
 	d->sockets = NULL;
 }
