@@ -1,7 +1,7 @@
 # core/: the token store (Berkeley DB).  Owner: store.
 core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
 	core/store_users.c core/store_tokens.c core/store_clients.c \
-	core/store_snapshot.c \
+	core/store_snapshot.c core/store_changes.c core/store_counts.c \
 	core/store_audit.c core/store_outbox.c core/store_int.h
 
 store_tests = tests/unit/test_store tests/unit/test_store_lifecycle \
