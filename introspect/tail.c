@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct apitokend_tail {
 	bool kicked;  /* a local commit wrote records */
 	bool failing; /* the last read failed (logged once) */
 	_Atomic uint64_t retired;
+	_Atomic uint64_t records; /* retired, in all */
+	_Atomic uint64_t all;     /* of which "everything" */
 };
 
 /* The store's change hook: in the writer's thread, after its commit. */
@@ -67,6 +70,10 @@ retire(const apitoken_change_t *c, void *arg)
 	struct apitokend_answers *a =
 	    atomic_load_explicit(&d->answers, memory_order_acquire);
 
+	atomic_fetch_add_explicit(&d->tail->records, 1, memory_order_relaxed);
+	if (c->kind == APITOKEN_CHANGE_ALL)
+		atomic_fetch_add_explicit(&d->tail->all, 1,
+		                          memory_order_relaxed);
 	switch (c->kind) {
 	case APITOKEN_CHANGE_TOKEN:
 		if (c->subject_len == APITOKEN_HASH_LEN)
@@ -229,4 +236,33 @@ apitokend_tail_retired(struct apitokend *d)
 	if (d->tail == NULL)
 		return 0;
 	return atomic_load_explicit(&d->tail->retired, memory_order_acquire);
+}
+
+void
+apitokend_tail_write_metrics(struct apitokend *d, FILE *out)
+{
+	struct apitokend_tail *t = d->tail;
+
+	if (t == NULL)
+		return;
+	fprintf(out,
+	        "# HELP apitokend_changes_visible Last change record this"
+	        " process's reads can see.\n"
+	        "# TYPE apitokend_changes_visible gauge\n"
+	        "apitokend_changes_visible %" PRIu64 "\n"
+	        "# HELP apitokend_changes_retired Last change record whose"
+	        " kept answers are retired (kept answers are used only while"
+	        " it equals apitokend_changes_visible).\n"
+	        "# TYPE apitokend_changes_retired gauge\n"
+	        "apitokend_changes_retired %" PRIu64 "\n"
+	        "# HELP apitokend_changes_total Change records retired, and"
+	        " of them how many dropped every kept answer.\n"
+	        "# TYPE apitokend_changes_total counter\n"
+	        "apitokend_changes_total{scope=\"targeted\"} %" PRIu64 "\n"
+	        "apitokend_changes_total{scope=\"all\"} %" PRIu64 "\n",
+	        apitoken_store_changes_visible(d->store),
+	        atomic_load_explicit(&t->retired, memory_order_acquire),
+	        atomic_load_explicit(&t->records, memory_order_relaxed) -
+	            atomic_load_explicit(&t->all, memory_order_relaxed),
+	        atomic_load_explicit(&t->all, memory_order_relaxed));
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct apitokend;
 
@@ -30,7 +31,11 @@ void apitokend_tail_stop(struct apitokend *d);
  */
 bool apitokend_tail_current(struct apitokend *d);
 
-/* The seq of the last change record retired (for /metrics). */
+/* The seq of the last change record retired. */
 uint64_t apitokend_tail_retired(struct apitokend *d);
+
+/* The gauges apitokend_changes_visible and apitokend_changes_retired
+ * (Prometheus text) and the counter of records retired. */
+void apitokend_tail_write_metrics(struct apitokend *d, FILE *out);
 
 #endif /* APITOKEND_TAIL_H */
