@@ -351,9 +351,6 @@ serve_admin(struct conn *cn)
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());
-	/* A command may have queued notices (issue, revoke, remove). */
-	if (s->d->mail != NULL)
-		apitokend_mail_kick(s->d->mail);
 }
 
 static void *
