@@ -499,9 +499,11 @@ apitokend_sockets_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	s->d = d;
 	s->admin_fd = s->local_fd = s->wake[0] = s->wake[1] = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	d->sockets = s;
+	if (pthread_mutex_init(&s->lock, NULL) != 0 ||
+	    pthread_cond_init(&s->cond, NULL) != 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM,
+		                      "sockets: cannot make a lock");
 	if (cfg->admin_group != NULL && cfg->admin_group[0] != '\0') {
 		if (getgrnam_r(cfg->admin_group, &gr, grbuf, sizeof(grbuf),
 		               &grp) != 0 ||
