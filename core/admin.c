@@ -424,7 +424,10 @@ audit_one(const apitoken_audit_t *r, void *vctx)
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
-		cJSON_AddItemToArray(ctx->array, o);
+		if (!cJSON_AddItemToArray(ctx->array, o)) {
+			cJSON_Delete(o);
+			return APITOKEN_ERR_NOMEM;
+		}
 		if (cJSON_AddNumberToObject(o, "seq", (double)r->seq) ==
 		        NULL ||
 		    cJSON_AddNumberToObject(o, "time", (double)r->time) ==
@@ -494,7 +497,10 @@ outbox_one(const apitoken_notice_t *n, void *vctx)
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
-		cJSON_AddItemToArray(ctx->array, o);
+		if (!cJSON_AddItemToArray(ctx->array, o)) {
+			cJSON_Delete(o);
+			return APITOKEN_ERR_NOMEM;
+		}
 		if (cJSON_AddNumberToObject(o, "seq", (double)n->seq) ==
 		        NULL ||
 		    cJSON_AddStringToObject(o, "kind", n->kind) == NULL ||

@@ -25,3 +25,6 @@ cli_tests = tests/integration/cli.sh tests/integration/cli-online.sh \
 	tests/integration/cli-import.sh
 TESTS += tests/unit/test_admin $(cli_tests)
 dist_check_SCRIPTS += $(cli_tests)
+# readpassphrase(3) for the token prompt.
+core_apitokenctl_CFLAGS += $(LIBBSD_CFLAGS)
+core_apitokenctl_LDADD += $(LIBBSD_LIBS)

@@ -160,7 +160,10 @@ list_one(const apitoken_client_t *c, void *vctx)
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
-		cJSON_AddItemToArray(ctx->array, o);
+		if (!cJSON_AddItemToArray(ctx->array, o)) {
+			cJSON_Delete(o);
+			return APITOKEN_ERR_NOMEM;
+		}
 		if (cJSON_AddStringToObject(o, "client_id", c->id) == NULL ||
 		    cJSON_AddStringToObject(
 		        o, "name", c->name != NULL ? c->name : "") == NULL ||

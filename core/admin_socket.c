@@ -606,7 +606,10 @@ build_request(int argc, char **argv, const apitoken_admin_io_t *io,
 
 		if (s == NULL)
 			goto out;
-		cJSON_AddItemToArray(av, s);
+		if (!cJSON_AddItemToArray(av, s)) {
+			cJSON_Delete(s);
+			goto out;
+		}
 	}
 	if (cJSON_AddBoolToObject(o, "json", io->json) == NULL)
 		goto out;

@@ -215,7 +215,10 @@ list_one(const apitoken_token_info_t *t, void *vctx)
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
-		cJSON_AddItemToArray(ctx->array, o);
+		if (!cJSON_AddItemToArray(ctx->array, o)) {
+			cJSON_Delete(o);
+			return APITOKEN_ERR_NOMEM;
+		}
 		return 0;
 	}
 	admin_time_iso(t->iat, iat, sizeof(iat));
@@ -304,7 +307,10 @@ claims_json(const apitoken_claims_t *c)
 
 		if (s == NULL)
 			goto fail;
-		cJSON_AddItemToArray(bus, s);
+		if (!cJSON_AddItemToArray(bus, s)) {
+			cJSON_Delete(s);
+			goto fail;
+		}
 	}
 	return o;
 fail:

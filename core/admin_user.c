@@ -116,7 +116,10 @@ admin_user_json(const apitoken_user_t *u)
 
 		if (s == NULL)
 			goto fail;
-		cJSON_AddItemToArray(bus, s);
+		if (!cJSON_AddItemToArray(bus, s)) {
+			cJSON_Delete(s);
+			goto fail;
+		}
 	}
 	if (cJSON_AddBoolToObject(o, "api_access", u->api_access) == NULL ||
 	    cJSON_AddNumberToObject(o, "created", (double)u->created) ==
@@ -408,11 +411,11 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 			               ? admin_token_json(&tok, apitoken_now())
 			               : cJSON_CreateNull();
 
-			if (t == NULL) {
+			if (t == NULL ||
+			    !cJSON_AddItemToObject(o, "token", t)) {
+				cJSON_Delete(t);
 				cJSON_Delete(o);
 				o = NULL;
-			} else {
-				cJSON_AddItemToObject(o, "token", t);
 			}
 		}
 		rc = admin_print_json(io, o);
@@ -457,7 +460,10 @@ list_one(const apitoken_user_t *u, void *vctx)
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
-		cJSON_AddItemToArray(ctx->array, o);
+		if (!cJSON_AddItemToArray(ctx->array, o)) {
+			cJSON_Delete(o);
+			return APITOKEN_ERR_NOMEM;
+		}
 		return 0;
 	}
 	fprintf(ctx->io->out, "%-20s  %-30s  %-12s  %-3s  ", u->name, u->email,

@@ -604,9 +604,11 @@ apitokend_sockets_start(struct apitokend *d)
 	s->max_conn = cfg->local_socket_max_connections +
 	              cfg->admin_socket_max_connections;
 	s->conns = calloc(s->max_conn, sizeof(*s->conns));
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	d->sockets = s;
+	if (pthread_mutex_init(&s->lock, NULL) != 0 ||
+	    pthread_cond_init(&s->cond, NULL) != 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM,
+		                      "sockets: cannot make a lock");
 	if (cfg->admin_group != NULL && cfg->admin_group[0] != '\0') {
 		if (getgrnam_r(cfg->admin_group, &gr, grbuf, sizeof(grbuf),
 		               &grp) != 0 ||

@@ -7,6 +7,13 @@
  * (idle timeout, restart) shows up as EPIPE or EOF on the next request;
  * the request is then retried once on a fresh connection.  Every wait is
  * a poll() bounded by the one deadline of the call.
+ *
+ * Before trusting an answer the back end checks who listens: the server's
+ * uid (SO_PEERCRED) must be the owner of the socket's folder (or root), so
+ * that another local user cannot answer "active" from a socket planted
+ * where a misconfigured socket= points.  A fork() while another thread
+ * holds a handle's lock would leave that lock held forever in the child:
+ * a pthread_atfork() handler makes every handle's lock fresh there.
  */
 #include "config.h"
 
@@ -18,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +35,7 @@
 #include "validator_int.h"
 
 struct vlocal {
+	struct vlocal *prev, *next; /* every handle, for the fork handler */
 	pthread_mutex_t lock;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_ms;
@@ -85,6 +94,84 @@ wait_fd(int fd, short events, long long deadline)
 	}
 }
 
+/* Every handle of the process, for atfork_child(). */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vlocal *all_head;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_rc;
+
+static void
+atfork_prepare(void)
+{
+	(void)pthread_mutex_lock(&all_lock);
+}
+
+static void
+atfork_parent(void)
+{
+	(void)pthread_mutex_unlock(&all_lock);
+}
+
+static void
+atfork_child(void)
+{
+	struct vlocal *l;
+
+	/*
+	 * Only the forking thread lives on: a lock another thread held is
+	 * held forever here.  Nothing uses the handles yet, so make each
+	 * lock fresh; the inherited connection is dropped on first use
+	 * (fd_pid).
+	 */
+	for (l = all_head; l != NULL; l = l->next)
+		(void)pthread_mutex_init(&l->lock, NULL);
+	(void)pthread_mutex_unlock(&all_lock);
+}
+
+static void
+atfork_init(void)
+{
+	atfork_rc =
+	    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/*
+ * The server must run as the owner of the socket's folder (or as root):
+ * apitokend owns its store folder, where the socket lives.
+ */
+static int
+check_peer(int fd, const char *path, char *reason, size_t reason_len)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct stat st;
+	char *slash;
+
+	(void)snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		(void)snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0 ||
+	    stat(dir, &st) != 0) {
+		reasonf(reason, reason_len, "cannot tell who listens at %s",
+		        path);
+		return -1;
+	}
+	if (cr.uid != 0 && cr.uid != st.st_uid) {
+		reasonf(reason, reason_len,
+		        "the server at %s runs as uid %u, not as the owner of "
+		        "%s (uid %u): not apitokend",
+		        path, (unsigned)cr.uid, dir, (unsigned)st.st_uid);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 drop(struct vlocal *l)
 {
@@ -127,6 +214,8 @@ connect_sock(struct vlocal *l, long long deadline, char *reason,
 			goto fail;
 		}
 	}
+	if (check_peer(fd, l->path, reason, reason_len) != 0)
+		goto fail;
 	l->fd = fd;
 	l->fd_pid = getpid();
 	return 0;
@@ -238,6 +327,8 @@ vlocal_open(const struct vconf *conf, struct vlocal **out)
 	struct vlocal *l;
 
 	*out = NULL;
+	if (pthread_once(&atfork_once, atfork_init) != 0 || atfork_rc != 0)
+		return -1;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -1;
@@ -248,6 +339,12 @@ vlocal_open(const struct vconf *conf, struct vlocal **out)
 	(void)snprintf(l->path, sizeof(l->path), "%s", conf->socket);
 	l->timeout_ms = conf->timeout_ms;
 	l->fd = -1;
+	(void)pthread_mutex_lock(&all_lock);
+	l->next = all_head;
+	if (all_head != NULL)
+		all_head->prev = l;
+	all_head = l;
+	(void)pthread_mutex_unlock(&all_lock);
 	*out = l;
 	return 0;
 }
@@ -257,6 +354,14 @@ vlocal_close(struct vlocal *l)
 {
 	if (l == NULL)
 		return;
+	(void)pthread_mutex_lock(&all_lock);
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		all_head = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	(void)pthread_mutex_unlock(&all_lock);
 	drop(l);
 	(void)pthread_mutex_destroy(&l->lock);
 	free(l);

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include <bsd/readpassphrase.h>
 #include <openssl/crypto.h>
 
 #include <apitoken/admin.h>
@@ -100,31 +100,23 @@ parse_global(int argc, char **argv, struct opts *o)
 
 /*
  * "token check" typed on a terminal: prompt, read without echo, and hand
- * the command a memory stream holding the line.
+ * the command a memory stream holding the line.  libbsd's readpassphrase
+ * (on the controlling terminal, which stdin is here) turns echo off and
+ * gives it back even when a signal (Ctrl-C) ends us at the prompt: it
+ * restores the terminal, then lets the signal act.
  */
 static FILE *
 read_token_tty(char *buf, size_t len)
 {
-	struct termios old, quiet;
-	bool restore = false;
 	size_t n;
-	FILE *f;
 
-	fputs("token: ", stderr);
-	fflush(stderr);
-	if (tcgetattr(STDIN_FILENO, &old) == 0) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		restore = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
-	}
-	if (fgets(buf, (int)len, stdin) == NULL)
+	if (readpassphrase("token: ", buf, len, RPP_ECHO_OFF) == NULL)
 		buf[0] = '\0';
-	if (restore)
-		(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
-	fputc('\n', stderr);
 	n = strlen(buf);
-	f = fmemopen(buf, n, "r");
-	return f;
+	/* readpassphrase drops the newline; the command reads a line. */
+	if (n + 1 < len)
+		buf[n++] = '\n';
+	return fmemopen(buf, n, "r");
 }
 
 /*

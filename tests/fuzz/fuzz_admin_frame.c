@@ -3,11 +3,14 @@
  * The bytes arrive on a real socket as apitokend reads them
  * (admin_recv_frame); a frame is then read as a request
  * (admin_check_request) and as a reply (admin_parse_reply, what
- * apitokenctl reads back).
+ * apitokenctl reads back).  The first byte's low bit: 1, the rest goes on
+ * the socket as it is (framing); 0, the rest is a frame's text and gets a
+ * correct length in front (so that the fuzzer reaches the JSON).
  */
 #include "config.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +39,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *null;
 	apitoken_admin_io_t io = {0};
 
-	if (size > 200000)
+	bool raw;
+
+	if (size < 1 || size > 200000)
 		return 0;
+	raw = (data[0] & 1) != 0;
+	data++;
+	size--;
 	assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	/* The socket buffer holds a fuzzer input whole; then EOF. */
 	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){262144},
 	                 sizeof(int));
+	if (!raw) {
+		uint8_t hdr[4] = {(uint8_t)(size >> 24), (uint8_t)(size >> 16),
+		                  (uint8_t)(size >> 8), (uint8_t)size};
+
+		assert(write(sv[0], hdr, 4) == 4);
+	}
 	assert(write(sv[0], data, size) == (ssize_t)size);
 	(void)shutdown(sv[0], SHUT_WR);
 	/* A deadline far ahead: the peer already closed, nothing waits. */
@@ -52,7 +66,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(len > FRAME_MAX && buf == NULL);
 	if (rc != 0)
 		return 0;
-	assert(buf[len] == '\0' && len + 4 <= size);
+	assert(buf[len] == '\0' && (raw ? len + 4 <= size : len == size));
 
 	req = cJSON_ParseWithLength(buf, len);
 	if (req != NULL) {

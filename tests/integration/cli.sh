@@ -362,4 +362,30 @@ check_match "audit records the expiry" " expired " "$out"
 run --json purge
 check "purge --json" json_ok "d['purged'] == 0"
 
+# "token check" on a terminal reads without echo; Ctrl-C at the prompt
+# must give the terminal its echo back.
+cat >"$scratch/ctrlc.py" <<'PY'
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+buf, end = b"", time.time() + 10
+while b"token: " not in buf and time.time() < end:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            buf += os.read(fd, 1024)
+        except OSError:
+            break
+time.sleep(0.2)
+os.write(fd, b"\x03")
+_, st = os.waitpid(pid, 0)
+echo = termios.tcgetattr(fd)[3] & termios.ECHO
+print("prompt" if b"token: " in buf else "no-prompt",
+      "signal" if os.WIFSIGNALED(st) else "exit",
+      "echo-on" if echo else "echo-off")
+PY
+out=$(python3 "$scratch/ctrlc.py" "$APITOKENCTL" token check 2>&1)
+check_eq "token check: Ctrl-C at the prompt leaves echo on" \
+	"prompt signal echo-on" "$out"
+
 done_testing

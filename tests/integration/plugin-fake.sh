@@ -158,6 +158,13 @@ out=$(printf '%s\n' "$T_GOOD" | run -T 8)
 check_match "8 threads through one handle agree" '^VALID threads agree' \
 	"$(printf '%s\n' "$out" | sed -n 2p)"
 
+# A fork while another thread is inside a check (holding the handle's
+# lock, waiting for a slow answer): the child's own check must work.
+out=$(printf '%s\n' "$T_SILENT" "$T_GOOD" | "$HOST" -F "$SO" mode=local \
+	"socket=$scratch/fake.sock" timeout=1000)
+check_match "fork during another thread's check: the child checks fine" \
+	'^child VALID user=alice' "$out"
+
 # A plugin of the next minor (its result has one member more) in this
 # 1.0 host: it writes only the 1.0 members (host.c guards the bytes after
 # its struct), with the same answers as the 1.0 plugin.
@@ -195,6 +202,33 @@ out=$(printf '%s\n' "$T_GOOD" | run)
 check_match "no daemon at all: UNAVAILABLE" \
 	'^UNAVAILABLE reason="cannot connect to' \
 	"$(printf '%s\n' "$out" | sed -n 2p)"
+
+# Who listens: a server that does not run as the owner of the socket's
+# folder (or as root) is not apitokend.  /tmp belongs to root; the fake
+# runs as ourselves, or as nobody when we are root.
+peer="/tmp/apitoken-peer-$$"
+cp "$scratch/fake.py" "$peer.py"
+chmod 644 "$peer.py"
+runas="" py=python3
+if [ "$(id -u)" = 0 ]; then
+	# (root's python3 may be a shim under /root that nobody can run)
+	runas="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	py=/usr/bin/python3
+fi
+$runas $py "$peer.py" "$peer.sock" keep "$peer.conns" &
+peer_pid=$!
+at_exit "kill $peer_pid 2>/dev/null; rm -f $peer.py $peer.sock $peer.sock.ready $peer.conns"
+for i in $(seq 1 100); do
+	[ -e "$peer.sock.ready" ] && break
+	sleep 0.05
+done
+out=$(printf '%s\n' "$T_GOOD" | "$HOST" "$SO" mode=local \
+	"socket=$peer.sock" timeout=1000)
+check_match "a server not run by the socket folder's owner is refused" \
+	'^UNAVAILABLE reason="the server at /tmp/apitoken-peer-[0-9]*.sock runs as uid [0-9]*, not as the owner of /tmp \(uid 0\)' \
+	"$(printf '%s\n' "$out" | sed -n 2p)"
+kill "$peer_pid" 2>/dev/null
+wait "$peer_pid" 2>/dev/null
 
 # Options and versions.
 out=$("$HOST" "$SO" mode=foo </dev/null)

@@ -6,10 +6,14 @@
  *     INVALID reason="inactive token" flags=0
  * Used by tests/integration/plugin*.sh.
  *
- * usage: host [-s scope] [-a host_abi] [-T threads] SO [option...]
+ * usage: host [-s scope] [-a host_abi] [-T threads] [-F] SO [option...]
  *   -a  pretend to be a host of this ABI version (to see it refused)
  *   -T  check every token from that many threads at once through one
  *       handle; all answers must agree ("threads agree" is printed)
+ *   -F  fork while another thread is in a check: the first line's token
+ *       is checked in a thread, the second one in a child forked during
+ *       that check ("child VALID ...", or "child stuck" and exit 6 if
+ *       it hangs for 5 s)
  * The result lies in front of guard bytes, as the host's stack would: a
  * plugin that writes past this host's struct (a newer minor's members)
  * makes it print "RESULT OVERRUN" and exit 5.
@@ -19,6 +23,10 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +88,57 @@ run(void *arg)
 	return NULL;
 }
 
+static void *
+check_once(void *arg)
+{
+	struct apitoken_validation r;
+
+	v->check(handle, arg, strlen(arg), scope, &r);
+	return NULL;
+}
+
+/* -F: fork while another thread is inside check(). */
+static int
+fork_during_check(void)
+{
+	char slow[1024], tok[1024];
+	struct apitoken_validation r;
+	struct timespec pause = {0, 150 * 1000 * 1000};
+	pthread_t tid;
+	pid_t pid;
+	int st;
+
+	if (fgets(slow, sizeof(slow), stdin) == NULL ||
+	    fgets(tok, sizeof(tok), stdin) == NULL)
+		return 1;
+	slow[strcspn(slow, "\n")] = '\0';
+	tok[strcspn(tok, "\n")] = '\0';
+	if (pthread_create(&tid, NULL, check_once, slow) != 0)
+		return 1;
+	/* The thread is now waiting for the slow answer, inside check(). */
+	(void)nanosleep(&pause, NULL);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		alarm(5);
+		v->check(handle, tok, strlen(tok), scope, &r);
+		printf("child %s user=%s\n", status_name(r.status),
+		       r.username);
+		fflush(stdout);
+		_exit(0);
+	}
+	(void)pthread_join(tid, NULL);
+	if (waitpid(pid, &st, 0) != pid)
+		return 1;
+	if (WIFSIGNALED(st)) {
+		printf("child stuck (signal %d)\n", WTERMSIG(st));
+		return 6;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,10 +148,14 @@ main(int argc, char **argv)
 	const char *errstr = NULL;
 	char line[1024];
 	int opt, threads = 0, i, rc = 0;
+	bool fork_test = false;
 	void *dl;
 
-	while ((opt = getopt(argc, argv, "+s:a:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "+s:a:T:F")) != -1) {
 		switch (opt) {
+		case 'F':
+			fork_test = true;
+			break;
 		case 's':
 			scope = optarg;
 			break;
@@ -136,6 +199,8 @@ main(int argc, char **argv)
 		printf("open refused: %s\n", errstr ? errstr : "(null)");
 		return 2;
 	}
+	if (fork_test)
+		return fork_during_check();
 	while (fgets(line, sizeof(line), stdin) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
 		if (threads > 0) {

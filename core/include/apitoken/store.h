@@ -41,7 +41,13 @@ typedef struct apitoken_store apitoken_store_t;
 
 /* Open flags. */
 #define APITOKEN_STORE_CREATE 0x1 /* create the folder and databases */
-#define APITOKEN_STORE_RDONLY 0x2 /* never write (still takes the lock) */
+/*
+ * Never writes data (and still takes the lock).  The open still runs
+ * recovery, which after a crash rewrites the log and the regions: reading
+ * without it could see half-written pages or wait forever for a lock
+ * that the dead writer held.
+ */
+#define APITOKEN_STORE_RDONLY 0x2
 
 /* Seconds since the Epoch, from the real-time clock. */
 int64_t apitoken_now(void);
