@@ -239,5 +239,7 @@ n=$(grep -c 'connection limit\|refusing connections' "$DAEMON_LOG")
 check "floods: at most a few log lines about refusals ($n)" [ "$n" -lt 20 ]
 still_serving "after the floods"
 check "apitokend still running" kill -0 "$DAEMON_PID"
+stop_daemon
+check_eq "clean shutdown (no leak or sanitizer report)" 0 "$?"
 
 done_testing

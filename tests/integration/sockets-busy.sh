@@ -163,5 +163,7 @@ check_match "local: user name with \\n: refused" '"error":"invalid_request"' "$r
 r=$(local_request '{"op":"user","user":"alice"}')
 check_match "local: plain user name still answered" '"active":true' "$r"
 check "apitokend still running" kill -0 "$DAEMON_PID"
+stop_daemon
+check_eq "clean shutdown (no leak or sanitizer report)" 0 "$?"
 
 done_testing
