@@ -204,6 +204,17 @@ apitoken_store_changes_visible(apitoken_store_t *store)
 	                            memory_order_acquire);
 }
 
+bool
+apitoken_store_changes_external(apitoken_store_t *store)
+{
+	u_int32_t flags = 0;
+
+	if (store == NULL || store->env == NULL ||
+	    store->env->get_open_flags(store->env, &flags) != 0)
+		return true; /* cannot tell: poll */
+	return (flags & DB_INIT_REP) != 0;
+}
+
 void
 apitoken_store_set_change_hook(apitoken_store_t *store,
                                apitoken_change_hook_fn fn, void *arg)

@@ -138,13 +138,17 @@ tail_main(void *arg)
 	struct apitokend *d = arg;
 	struct apitokend_tail *t = d->tail;
 	struct timespec until;
+	long poll_ms = apitoken_store_changes_external(d->store)
+	                   ? APITOKEND_TAIL_POLL_MS
+	                   : APITOKEND_TAIL_IDLE_MS;
 	bool kicked;
 
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
 		if (!t->kicked) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += APITOKEND_TAIL_POLL_MS * 1000000L;
+			until.tv_sec += poll_ms / 1000;
+			until.tv_nsec += (poll_ms % 1000) * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
