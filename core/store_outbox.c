@@ -613,12 +613,37 @@ out:
 	return rc;
 }
 
+/* Queue the reminders due for tokens expiring in (lo, hi]. */
+static int
+remind_range(apitoken_store_t *store, struct remind_op *op, int64_t lo,
+             int64_t hi, size_t *total)
+{
+	uint8_t ff[APITOKEN_HASH_LEN];
+	int rc;
+
+	/* Resume "after" (lo, ff..ff): the first key of a later second. */
+	memset(ff, 0xff, sizeof(ff));
+	store_expiry_key(op->start, lo, ff);
+	op->started = true;
+	op->horizon = hi;
+	for (;;) {
+		rc = store_write(store, remind_txn, op);
+		if (rc != 0)
+			return rc;
+		*total += op->queued;
+		if (op->finished)
+			return 0;
+		memcpy(op->start, op->last, STORE_EXPIRY_KEY_LEN);
+	}
+}
+
 int
-apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
-                                const int64_t *leads, size_t n_leads,
-                                size_t *queued_out)
+apitoken_outbox_queue_reminders_since(apitoken_store_t *store, int64_t since,
+                                      int64_t now, const int64_t *leads,
+                                      size_t n_leads, size_t *queued_out)
 {
 	struct remind_op op;
+	int64_t horizon = now;
 	size_t total = 0, i;
 	int rc = 0;
 
@@ -630,27 +655,39 @@ apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
 	op.now = now;
 	op.leads = leads;
 	op.n_leads = n_leads;
-	op.horizon = now;
 	for (i = 0; i < n_leads; i++) {
 		if (leads[i] > 0 && leads[i] < INT64_MAX - now &&
-		    now + leads[i] > op.horizon)
-			op.horizon = now + leads[i];
+		    now + leads[i] > horizon)
+			horizon = now + leads[i];
 	}
-	if (op.horizon == now)
+	if (horizon == now)
 		return 0;
-	for (;;) {
-		rc = store_write(store, remind_txn, &op);
-		if (rc != 0)
-			break;
-		total += op.queued;
-		if (op.finished)
-			break;
-		memcpy(op.start, op.last, STORE_EXPIRY_KEY_LEN);
-		op.started = true;
-	}
+	/*
+	 * A token issued since the last scan may already be within a lead
+	 * (a lifetime shorter than the lead): then every scan is a full
+	 * one.  Expired tokens need no reminder (the purge announces them):
+	 * a full scan starts after now.
+	 */
+	if (since <= 0 || since >= now ||
+	    store_cfg(store)->token_lifetime <= horizon - now)
+		rc = remind_range(store, &op, now, horizon, &total);
+	else
+		for (i = 0; i < n_leads && rc == 0; i++)
+			if (leads[i] > 0 && leads[i] < INT64_MAX - now)
+				rc = remind_range(store, &op, since + leads[i],
+				                  now + leads[i], &total);
 	if (queued_out != NULL)
 		*queued_out = total;
 	return rc;
+}
+
+int
+apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
+                                const int64_t *leads, size_t n_leads,
+                                size_t *queued_out)
+{
+	return apitoken_outbox_queue_reminders_since(store, 0, now, leads,
+	                                             n_leads, queued_out);
 }
 
 /* ---- due notices, the bound, the count --------------------------------- */

@@ -87,6 +87,7 @@ struct apitokend_mail {
 	struct mail_settings *next; /* from a reload, under lock */
 	bool pw_failing;            /* the password file error was logged */
 	int64_t next_reminders;
+	int64_t reminders_since; /* last complete scan; 0: none yet */
 
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -541,8 +542,12 @@ queue_reminders(apitokend_mail_t *mail, int64_t now)
 	if (cfg->n_reminders == 0 || now < mail->next_reminders)
 		return;
 	mail->next_reminders = now + mail->set->reminder_every;
-	rc = apitoken_outbox_queue_reminders(mail->store, now, cfg->reminders,
-	                                     cfg->n_reminders, &queued);
+	/* Only what came within a lead since the last scan. */
+	rc = apitoken_outbox_queue_reminders_since(
+	    mail->store, mail->reminders_since, now, cfg->reminders,
+	    cfg->n_reminders, &queued);
+	if (rc == 0)
+		mail->reminders_since = now;
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_WARNING,
 		             "mail: cannot queue expiry reminders: %s",
@@ -791,6 +796,7 @@ mail_thread(void *arg)
 			last->older = mail->set;
 			mail->set = adopt;
 			mail->next_reminders = 0;
+			mail->reminders_since = 0; /* the leads may differ */
 			mail->pw_failing = false;
 			settings_describe(mail->set, "settings reloaded: ");
 		}

@@ -272,10 +272,11 @@ apitoken_outbox_give_up(apitoken_store_t *store, uint64_t seq, int64_t now,
 }
 
 int
-apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
-                                const int64_t *leads, size_t n_leads,
-                                size_t *queued_out)
+apitoken_outbox_queue_reminders_since(apitoken_store_t *store, int64_t since,
+                                      int64_t now, const int64_t *leads,
+                                      size_t n_leads, size_t *queued_out)
 {
+	(void)since;
 	(void)now;
 	(void)leads;
 	pthread_mutex_lock(&store->lock);

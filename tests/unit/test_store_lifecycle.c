@@ -558,6 +558,44 @@ START_TEST(test_reminders)
 }
 END_TEST
 
+static size_t
+reminders_since(int64_t since, int64_t now)
+{
+	static const int64_t leads[] = {30 * 86400, 7 * 86400, 86400};
+	size_t n;
+
+	ck_assert_int_eq(apitoken_outbox_queue_reminders_since(
+	                     ts_st, since, now, leads, 3, &n),
+	                 0);
+	return n;
+}
+
+/* A periodic scan reads only the tokens that came within a lead since
+ * the previous one; since 0 reads them all. */
+START_TEST(test_reminders_since)
+{
+	apitoken_token_info_t a;
+	int64_t e;
+
+	ts_cfg->token_lifetime = 60 * 86400; /* longer than every lead */
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &a), 0);
+	e = a.exp;
+	/* Came within 30 days between the two scans: reminded. */
+	ck_assert_uint_eq(
+	    reminders_since(e - 30 * 86400 - 50, e - 30 * 86400 + 50), 1);
+	/* Within 7 days since long before this scan: a windowed scan
+	 * does not look (the scan at that time would have), ... */
+	ck_assert_uint_eq(reminders_since(e - 6 * 86400 - 50, e - 6 * 86400),
+	                  0);
+	/* ... a first scan does. */
+	ck_assert_uint_eq(reminders_since(0, e - 6 * 86400), 1);
+	ck_assert_uint_eq(reminders_since(0, e - 6 * 86400), 0);
+	ck_assert_uint_eq(ts_notice_count("alice", "reminder"), 2);
+}
+END_TEST
+
 static int
 first_notice(const apitoken_notice_t *n, void *ctx)
 {
@@ -721,6 +759,7 @@ lifecycle_suite(void)
 	tcase_add_test(tc, test_malformed_no_store_access);
 	tcase_add_test(tc, test_no_secret_in_records);
 	tcase_add_test(tc, test_reminders);
+	tcase_add_test(tc, test_reminders_since);
 	tcase_add_test(tc, test_outbox_ops);
 	tcase_add_test(tc, test_listing_order_and_count);
 	tcase_add_test(tc, test_config_swap);

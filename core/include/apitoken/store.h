@@ -377,6 +377,17 @@ int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
 int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
                                     const int64_t *leads, size_t n_leads,
                                     size_t *queued_out);
+/*
+ * The same, looking only at the tokens that came within a lead since the
+ * scan at since (expiry in (since + lead, now + lead] for each lead), so
+ * a periodic scan reads what became due, not every token within the
+ * longest lead.  since 0 (the first scan, or after the leads changed):
+ * every token that has not expired.
+ */
+int apitoken_outbox_queue_reminders_since(apitoken_store_t *store,
+                                          int64_t since, int64_t now,
+                                          const int64_t *leads,
+                                          size_t n_leads, size_t *queued_out);
 
 /*
  * The notices due at now (next_attempt <= now), earliest first, at most
