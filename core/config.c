@@ -18,6 +18,8 @@
 #include <apitoken/error.h>
 #include <apitoken/policy.h>
 
+#include "config_int.h"
+
 /* The file comes from outside: bound what we read. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MAX_REMINDERS 16
@@ -185,6 +187,7 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	config_web_free(cfg->web);
 	free(priv(cfg));
 }
 
@@ -851,6 +854,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_duration(ld, it, k, &cfg->sweep_interval);
 	if (strcmp(k, "mail") == 0)
 		return parse_mail(ld, it);
+	if (strcmp(k, "web") == 0)
+		return config_web_parse(ld->path, it, &cfg->web);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }
