@@ -12,3 +12,8 @@ webdir = $(pkgdatadir)/web
 dist_web_DATA = introspect/web/index.html introspect/web/app.js \
 	introspect/web/style.css
 EXTRA_DIST += contrib/apache/apitoken-selfservice.conf
+
+dist_check_DATA += tests/web-lib.sh tests/lsan-pam.supp
+web_tests = tests/integration/web.sh
+TESTS += $(web_tests)
+dist_check_SCRIPTS += $(web_tests)
