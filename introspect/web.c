@@ -53,6 +53,7 @@ static const struct asset_def {
     {"/account/", "index.html", "text/html; charset=utf-8"},
     {"/account/app.js", "app.js", "text/javascript; charset=utf-8"},
     {"/account/style.css", "style.css", "text/css; charset=utf-8"},
+    {"/account/icon.svg", "icon.svg", "image/svg+xml"},
 };
 #define N_ASSETS (sizeof(asset_defs) / sizeof(asset_defs[0]))
 
@@ -814,17 +815,20 @@ me_token(struct apitokend *d, struct apitokend_req *r,
 	struct web_session_info info;
 	struct web_actor actor;
 	enum MHD_Result ret;
-	bool refused;
+	bool refused, unsafe;
 
+	unsafe = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+	if (unsafe) {
+		ret = refuse_unsafe(r, c, len, &refused);
+		if (refused)
+			return ret;
+	}
 	if (find_session(d, c, peer, &info) != 0)
 		return web_reply_error(r, c, MHD_HTTP_UNAUTHORIZED,
 		                       "not_signed_in",
 		                       "sign in first (the session may have "
 		                       "expired)");
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		ret = refuse_unsafe(r, c, len, &refused);
-		if (refused)
-			return ret;
+	if (unsafe) {
 		if (!csrf_ok(c, &info))
 			return web_reply_error(r, c, MHD_HTTP_FORBIDDEN,
 			                       "csrf",

@@ -10,10 +10,12 @@ introspect_apitokend_LDADD += $(PAM_LIBS)
 
 webdir = $(pkgdatadir)/web
 dist_web_DATA = introspect/web/index.html introspect/web/app.js \
-	introspect/web/style.css
+	introspect/web/style.css introspect/web/icon.svg
 EXTRA_DIST += contrib/apache/apitoken-selfservice.conf
 
 dist_check_DATA += tests/web-lib.sh tests/lsan-pam.supp
-web_tests = tests/integration/web.sh
+web_tests = tests/integration/web.sh tests/integration/web-browser.sh
 TESTS += $(web_tests)
 dist_check_SCRIPTS += $(web_tests)
+EXTRA_DIST += tests/web/package.json tests/web/package-lock.json \
+	tests/web/browser.mjs

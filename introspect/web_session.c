@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -24,15 +25,28 @@ struct session {
 	struct session *next;
 	char id[WEB_ID_HEX + 1];
 	struct web_session_info info;
-	int64_t created;
+	int64_t created; /* CLOCK_MONOTONIC, milliseconds */
 	int64_t used;
+	uint64_t use_seq; /* orders uses within one millisecond */
 };
 
 struct web_sessions {
 	pthread_mutex_t lock;
 	struct session *bucket[BUCKETS];
 	size_t n;
+	uint64_t seq;
 };
+
+/* Milliseconds: whole seconds would make a 2 s idle limit anything
+ * between 1 and 2 s. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool
 hex_ok(const char *s)
@@ -113,7 +127,7 @@ web_sessions_free(struct web_sessions *s)
 static bool
 expired(const struct session *e, int64_t now, int64_t idle, int64_t max)
 {
-	return now - e->used >= idle || now - e->created >= max;
+	return now - e->used >= idle * 1000 || now - e->created >= max * 1000;
 }
 
 /* Unlink *pp (caller holds the lock). */
@@ -140,7 +154,7 @@ make_room(struct web_sessions *s, size_t max)
 			for (pp = &s->bucket[i]; *pp != NULL;
 			     pp = &(*pp)->next)
 				if (oldest == NULL ||
-				    (*pp)->used < (*oldest)->used)
+				    (*pp)->use_seq < (*oldest)->use_seq)
 					oldest = pp;
 		if (oldest == NULL)
 			return;
@@ -163,10 +177,11 @@ web_session_create(struct web_sessions *s, const char *user, size_t max,
 		return APITOKEN_ERR_INTERNAL;
 	}
 	snprintf(e->info.user, sizeof(e->info.user), "%s", user);
-	e->created = e->used = apitoken_now();
+	e->created = e->used = now_ms();
 	b = bucket_of(e->id);
 	pthread_mutex_lock(&s->lock);
 	make_room(s, max > 0 ? max : 1);
+	e->use_seq = ++s->seq;
 	e->next = s->bucket[b];
 	s->bucket[b] = e;
 	s->n++;
@@ -192,7 +207,7 @@ web_session_find(struct web_sessions *s, const char *id, int64_t idle,
                  int64_t max, struct web_session_info *info_out)
 {
 	struct session **pp;
-	int64_t now = apitoken_now();
+	int64_t now = now_ms();
 	int rc = APITOKEN_ERR_NOT_FOUND;
 
 	if (id == NULL || !hex_ok(id))
@@ -203,6 +218,7 @@ web_session_find(struct web_sessions *s, const char *id, int64_t idle,
 		unlink_at(s, pp);
 	} else if (pp != NULL) {
 		(*pp)->used = now;
+		(*pp)->use_seq = ++s->seq;
 		*info_out = (*pp)->info;
 		rc = 0;
 	}

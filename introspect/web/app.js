@@ -101,8 +101,8 @@
 		case 'disabled':
 			st.classList.add('off');
 			st.textContent = 'API tokens have been switched off for ' +
-				'your account by an administrator. Your token does ' +
-				'not work while they are off.';
+				'your account by an administrator.' + (t ? ' Your ' +
+				'token does not work while they are off.' : '');
 			if (s.support_contact) {
 				$('contact').textContent = 'To have them switched on ' +
 					'again, contact: ' + s.support_contact;
@@ -322,8 +322,10 @@
 			$('reveal-label').textContent = shown ? 'Show' : 'Hide';
 		});
 		$('copy').addEventListener('click', copySecret);
-		$('secret-done').addEventListener('click', () =>
-			closeDialog('dlg-secret'));
+		$('secret-done').addEventListener('click', () => {
+			clearSecret();
+			closeDialog('dlg-secret');
+		});
 		$('dlg-secret').addEventListener('close', clearSecret);
 		for (const id of ['dlg-secret', 'dlg-regenerate', 'dlg-revoke'])
 			$(id).addEventListener('close', () => {
