@@ -11,7 +11,7 @@ introspect_apitokend_LDADD += $(PAM_LIBS)
 webdir = $(pkgdatadir)/web
 dist_web_DATA = introspect/web/index.html introspect/web/app.js \
 	introspect/web/style.css introspect/web/icon.svg
-EXTRA_DIST += contrib/apache/apitoken-selfservice.conf
+EXTRA_DIST += contrib/apache/apitoken-selfservice.conf docs/selfservice.png
 
 dist_check_DATA += tests/web-lib.sh tests/lsan-pam.supp
 web_tests = tests/integration/web.sh tests/integration/web-browser.sh
