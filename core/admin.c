@@ -39,7 +39,7 @@ apitoken_admin_usage(FILE *out)
 "  token show USER                 public facts, never the token\n"
 "  token list [--expiring-within DURATION]\n"
 "  token check                     read a token on stdin, print claims\n"
-"  client add CLIENT_ID [--name TEXT] [--can-revoke]\n"
+"  client add CLIENT_ID [--name TEXT] [--can-revoke] [--can-manage]\n"
 "  client remove CLIENT_ID\n"
 "  client list\n"
 "  purge                           delete expired tokens\n"

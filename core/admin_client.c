@@ -88,16 +88,17 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
         const apitoken_admin_io_t *io)
 {
 	const char *name = NULL, *pos[1];
-	bool can_revoke = false;
+	bool can_revoke = false, can_manage = false;
 	const struct admin_opt opts[] = {
 	    {"--name", ADMIN_OPT_STRING, &name},
 	    {"--can-revoke", ADMIN_OPT_FLAG, &can_revoke},
+	    {"--can-manage", ADMIN_OPT_FLAG, &can_manage},
 	};
 	char secret[APITOKEN_TOKEN_LEN + 1];
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts, 2, pos, 1,
+	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts, 3, pos, 1,
 	                      &n_pos);
 	if (rc != 0)
 		return rc;
@@ -112,7 +113,9 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		return EX_DATAERR;
 	}
 	rc = apitoken_client_add(store, pos[0], name != NULL ? name : "",
-	                         can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0,
+	                         (can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0) |
+	                             (can_manage ? APITOKEN_CLIENT_CAN_MANAGE
+	                                         : 0),
 	                         io->origin, secret);
 	if (rc < 0)
 		return admin_fail(io, rc);
@@ -153,6 +156,7 @@ list_one(const apitoken_client_t *c, void *vctx)
 {
 	struct list_ctx *ctx = vctx;
 	bool can_revoke = (c->flags & APITOKEN_CLIENT_CAN_REVOKE) != 0;
+	bool can_manage = (c->flags & APITOKEN_CLIENT_CAN_MANAGE) != 0;
 	char created[32];
 
 	if (ctx->array != NULL) {
@@ -169,14 +173,16 @@ list_one(const apitoken_client_t *c, void *vctx)
 		        o, "name", c->name != NULL ? c->name : "") == NULL ||
 		    cJSON_AddBoolToObject(o, "can_revoke", can_revoke) ==
 		        NULL ||
+		    cJSON_AddBoolToObject(o, "can_manage", can_manage) ==
+		        NULL ||
 		    cJSON_AddNumberToObject(o, "created",
 		                            (double)c->created) == NULL)
 			return APITOKEN_ERR_NOMEM;
 		return 0;
 	}
 	admin_time_iso(c->created, created, sizeof(created));
-	fprintf(ctx->io->out, "%-24s  %-10s  %-20s  %s\n", c->id,
-	        can_revoke ? "yes" : "no", created,
+	fprintf(ctx->io->out, "%-24s  %-10s  %-10s  %-20s  %s\n", c->id,
+	        can_revoke ? "yes" : "no", can_manage ? "yes" : "no", created,
 	        c->name != NULL && *c->name != '\0' ? c->name : "-");
 	return 0;
 }
@@ -199,8 +205,9 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 		if (ctx.array == NULL)
 			return admin_print_json(io, NULL);
 	} else {
-		fprintf(io->out, "%-24s  %-10s  %-20s  %s\n", "CLIENT_ID",
-		        "CAN_REVOKE", "CREATED", "NAME");
+		fprintf(io->out, "%-24s  %-10s  %-10s  %-20s  %s\n",
+		        "CLIENT_ID", "CAN_REVOKE", "CAN_MANAGE", "CREATED",
+		        "NAME");
 	}
 	rc = apitoken_client_foreach(store, list_one, &ctx);
 	if (rc < 0) {

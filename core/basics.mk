@@ -1,6 +1,6 @@
 # core/: token format, scope policy and configuration (owner: basics).
 core_libapitoken_la_SOURCES += core/token.c core/scope.c core/policy.c \
-	core/config.c core/config_size.c
+	core/config.c core/config_size.c core/config_web.c core/config_int.h
 core_libapitoken_la_CFLAGS += $(ZLIB_CFLAGS)
 core_libapitoken_la_LIBADD += $(ZLIB_LIBS)
 

@@ -19,6 +19,8 @@
 #include <apitoken/error.h>
 #include <apitoken/policy.h>
 
+#include "config_int.h"
+
 /* The file comes from outside: bound what we read. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MAX_REMINDERS 16
@@ -188,6 +190,7 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	config_web_free(cfg->web);
 	free(priv(cfg));
 }
 
@@ -956,6 +959,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 	rc = parse_limit_key(ld, it);
 	if (rc != 1)
 		return rc;
+	if (strcmp(k, "web") == 0)
+		return config_web_parse(ld->path, it, &cfg->web);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

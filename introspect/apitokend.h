@@ -32,6 +32,7 @@ struct apitokend_gen {
 struct apitokend_sockets;
 struct apitokend_sweep;
 struct apitokend_tail;
+struct apitokend_web;
 
 struct apitokend {
 	_Atomic(struct apitokend_gen *) gen;
@@ -40,6 +41,7 @@ struct apitokend {
 	struct MHD_Daemon *mhd;
 	struct apitokend_sockets *sockets;
 	struct apitokend_sweep *sweep;
+	struct apitokend_web *web; /* the self-service page (web.h); NULL: off */
 	/* Kept active answers (answer_cache.h); NULL: none.  Published once
 	 * the issuer is final, so no answer with a provisional one is kept. */
 	_Atomic(struct apitokend_answers *) answers;
@@ -110,6 +112,8 @@ enum MHD_Result apitokend_reply_throttled(struct apitokend_req *r,
 /* Remember the authenticated client and the token id for the access log. */
 void apitokend_req_note(struct apitokend_req *r, const char *client_id,
                         const char *jti);
+/* web.c's per-request slot (freed by apitokend_web_req_done). */
+void **apitokend_req_web_slot(struct apitokend_req *r);
 /* Remote address as text, for origins. */
 void apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len);
 

@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "throttle.h"
 #include "tail.h"
+#include "web.h"
 
 #define FREE_LIST_MAX 64
 /* A body over max_body is read and dropped up to this size, so that the
@@ -52,6 +53,7 @@ struct apitokend_req {
 	char path[64];
 	char client_id[APITOKEN_CLIENT_ID_MAX + 1];
 	char jti[APITOKEN_ID_LEN + 1];
+	void *web; /* web.c's state (a sign-in in flight), or NULL */
 };
 
 struct free_list {
@@ -113,6 +115,7 @@ req_get(void)
 	r->len = 0;
 	r->client_id[0] = '\0';
 	r->jti[0] = '\0';
+	r->web = NULL;
 	return r;
 }
 
@@ -295,6 +298,12 @@ apitokend_req_note(struct apitokend_req *r, const char *client_id,
 		copy_str(r->jti, sizeof(r->jti), jti);
 }
 
+void **
+apitokend_req_web_slot(struct apitokend_req *r)
+{
+	return &r->web;
+}
+
 void
 apitokend_req_peer(struct MHD_Connection *c, char *buf, size_t len)
 {
@@ -331,6 +340,8 @@ route(const char *url)
 		return EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return EP_METRICS;
+	if (apitokend_web_path(url))
+		return EP_WEB;
 	return EP_OTHER;
 }
 
@@ -625,6 +636,9 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	apitokend_limits_answering(c);
+	if (r->ep == EP_WEB)
+		return apitokend_web(d, r, c, url, method, r->body, r->len,
+		                     r->too_large);
 	return last_call(d, r, c, method);
 }
 
@@ -642,6 +656,10 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r == NULL)
 		return;
 	*req_cls = NULL;
+	if (r->web != NULL) {
+		apitokend_web_req_done(r->web);
+		r->web = NULL;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - r->start.tv_sec) +
 	       (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
@@ -692,7 +710,8 @@ apitokend_http_start(struct apitokend *d)
 	const apitoken_config_t *cfg = apitokend_gen(d)->cfg;
 	struct addrinfo hints, *ai = NULL;
 	struct MHD_OptionItem opts[20];
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	                 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
 	char port[8];
 	const union MHD_DaemonInfo *info;
@@ -707,6 +726,9 @@ apitokend_http_start(struct apitokend *d)
 	             1, "Basic realm=\"apitoken\"");
 	if (resp_inactive == NULL || resp_invalid_client == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	rc = apitokend_web_start(d);
+	if (rc != 0)
+		return rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -790,11 +812,13 @@ void
 apitokend_http_stop(struct apitokend *d)
 {
 	if (d->mhd != NULL) {
+		apitokend_web_stop(d);
 		MHD_stop_daemon(d->mhd);
 		d->mhd = NULL;
 	}
 	apitokend_limits_stop();
 	apitokend_auth_throttle_stop();
+	apitokend_web_free(d);
 	if (resp_inactive != NULL)
 		MHD_destroy_response(resp_inactive);
 	if (resp_invalid_client != NULL)

@@ -20,6 +20,7 @@ enum apitokend_endpoint {
 	EP_METADATA,
 	EP_HEALTHZ,
 	EP_METRICS,
+	EP_WEB, /* the self-service page and /api/v1/ (web.c) */
 	EP_OTHER,
 	EP_COUNT
 };

@@ -12,7 +12,14 @@ packages=(
 	apache2 libapache2-mod-oauth2 libapache2-mod-auth-openidc
 	wrk valgrind clang-format strace
 	libbsd-dev clang libclang-rt-14-dev
+	chromium apache2-utils
 )
+# The browser tests' npm packages (tests/web/) need Node.js and npm.  A
+# machine may already have both from elsewhere (NodeSource's nodejs ships
+# npm and conflicts with Debian's npm package): take Debian's only if the
+# commands are missing.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

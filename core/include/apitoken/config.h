@@ -31,7 +31,8 @@
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
- *             "give_up_after": "5d", "outbox_max_age": "7d" }
+ *             "give_up_after": "5d", "outbox_max_age": "7d" },
+ *   "web": { see apitoken_web_config_t below; absent: no page, no API }
  * }
  */
 #ifndef APITOKEN_CONFIG_H
@@ -106,7 +107,39 @@ typedef struct apitoken_config {
 	unsigned local_socket_max_connections;     /* 256 */
 	unsigned admin_socket_max_connections;     /* 16 */
 	unsigned socket_max_connections_per_uid;   /* 32; uid 0 exempt */
+	/* the self-service page and its API (key "web"); NULL: off */
+	struct apitoken_web_config *web;
 } apitoken_config_t;
+
+/*
+ * "web": the user's API Token page at /account/ and /api/v1/ (config_web.c).
+ *   {"auth": "pam", "pam_service": "apitoken-web", "session_idle": "30m",
+ *    "session_max": "12h", "max_sessions": 10000, "support_contact": "",
+ *    "user_header": "X-Remote-User", "trusted_proxies": ["127.0.0.1"],
+ *    "secure_cookies": <true when apitokend serves TLS>,
+ *    "signin_failures": 5, "signin_lockout": "5m", "assets": "<dir>"}
+ * "auth" is required; "user_header" and "trusted_proxies" only with
+ * "header" (and required there).
+ */
+#define APITOKEN_WEB_AUTH_PAM 1
+#define APITOKEN_WEB_AUTH_HEADER 2
+#define APITOKEN_WEB_PROXIES_MAX 64
+
+typedef struct apitoken_web_config {
+	int auth;              /* APITOKEN_WEB_AUTH_* */
+	char *pam_service;     /* "apitoken-web" */
+	int64_t session_idle;  /* seconds, 1800 */
+	int64_t session_max;   /* seconds, 43200 */
+	size_t max_sessions;   /* kept in memory, 10000 */
+	char *support_contact; /* shown when API access is off; NULL: none */
+	char *user_header;     /* "X-Remote-User" */
+	char **trusted_proxies; /* numeric IPv4/IPv6 addresses */
+	size_t n_trusted_proxies;
+	int secure_cookies;        /* -1: when TLS is on, 0 no, 1 yes */
+	unsigned signin_failures;  /* failures before a lockout, 5 */
+	int64_t signin_lockout;    /* seconds, 300 */
+	char *assets;              /* NULL: the installed page */
+} apitoken_web_config_t;
 
 /*
  * Load configuration.  path NULL: $APITOKEN_CONFIG if set, else

@@ -275,6 +275,9 @@ int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 
 #define APITOKEN_CLIENT_ID_MAX 64 /* [A-Za-z0-9._-], 1..64 */
 #define APITOKEN_CLIENT_CAN_REVOKE 0x1
+/* May read, issue and revoke any user's token through /api/v1/users/ (a
+ * portal acting for its signed-in users). */
+#define APITOKEN_CLIENT_CAN_MANAGE 0x2
 
 typedef struct apitoken_client {
 	char *id;
