@@ -769,6 +769,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	if (rc != 0)
 		goto out;
 	store_cache_priorities(st);
+	rc = store_outbox_index_fill(st);
+	if (rc != 0)
+		goto out;
 	warn_settings(st);
 	*store_out = st;
 	st = NULL;

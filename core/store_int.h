@@ -13,8 +13,8 @@
  *   audit.db    btree  be64(seq) -> audit record (never a secret or hash)
  *   outbox.db   btree  be64(seq) -> notice record
  *   outbox_due.db btree be64(next_attempt) + be64(seq) -> be64(seq);
- *               secondary index of outbox.db (DB->associate), made on
- *               the first open of an older store
+ *               secondary index of outbox.db (DB->associate), made and
+ *               filled on the first open of an older store
  *   changes.db  btree  be64(seq) -> change record (store_changes.c)
  *   meta.db also holds "seq.changes" and the running counts
  *   "count.tokens", "count.users", "count.clients" (store_counts.c)
@@ -278,6 +278,9 @@ int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 
 /* Open outbox_due.db and associate it with outbox.db (inside txn). */
 int store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn);
+/* After the open: fill an empty index of a non-empty outbox (a store
+ * made before the index), in batches. */
+int store_outbox_index_fill(apitoken_store_t *st);
 /* store_write(): before each attempt, and after a successful commit
  * (calls the hook when the transaction queued or re-timed notices). */
 void store_outbox_txn_begin(void);

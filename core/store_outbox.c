@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <apitoken/error.h>
+#include <apitoken/log.h>
 
 #include "store_int.h"
 
@@ -131,9 +132,10 @@ store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn)
 		(void)db->close(db, 0);
 		return store_dberr(ret, STORE_DB_OUTBOX_DUE);
 	}
-	/* DB_CREATE: an empty index is filled from the outbox now. */
-	ret = st->outbox->associate(st->outbox, txn, db, due_key,
-	                            st->rdonly ? 0 : DB_CREATE);
+	/* Not DB_CREATE: filling an index for a large outbox in this one
+	 * transaction would run out of locks; store_outbox_index_fill()
+	 * does it in batches. */
+	ret = st->outbox->associate(st->outbox, txn, db, due_key, 0);
 	if (ret != 0) {
 		(void)db->close(db, 0);
 		return store_dberr(ret, "index the outbox");
@@ -688,6 +690,159 @@ apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
 {
 	return apitoken_outbox_queue_reminders_since(store, 0, now, leads,
 	                                             n_leads, queued_out);
+}
+
+/* ---- filling the index of an older store ------------------------------- */
+
+#define FILL_BATCH 1000
+
+struct fill_op {
+	DB *plain; /* outbox_due.db, not associated: writable */
+	uint8_t next[8];
+	bool started, finished;
+	size_t done;
+};
+
+static int
+fill_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct fill_op *op = arg;
+	DBC *cur = NULL;
+	DBT key, data, skey;
+	size_t n = 0;
+	int rc = 0, ret;
+
+	op->finished = false;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = st->outbox->cursor(st->outbox, txn, &cur, 0);
+	if (ret != 0) {
+		rc = store_dberr(ret, "outbox cursor");
+		goto out;
+	}
+	if (op->started) {
+		key.data = malloc(8);
+		if (key.data == NULL) {
+			rc = apitoken_error(APITOKEN_ERR_NOMEM,
+			                    "out of memory");
+			goto out;
+		}
+		memcpy(key.data, op->next, 8);
+		key.size = 8;
+		ret = cur->get(cur, &key, &data, DB_SET_RANGE);
+	} else {
+		ret = cur->get(cur, &key, &data, DB_FIRST);
+	}
+	for (; ret == 0; ret = cur->get(cur, &key, &data, DB_NEXT)) {
+		if (n == FILL_BATCH) {
+			memcpy(op->next, key.data, 8);
+			op->started = true;
+			goto out; /* commit, go on in the next one */
+		}
+		memset(&skey, 0, sizeof(skey));
+		ret = due_key(NULL, &key, &data, &skey);
+		if (ret == DB_DONOTINDEX)
+			continue;
+		if (ret != 0) {
+			rc = store_dberr(ret, "index notice");
+			goto out;
+		}
+		ret = op->plain->put(op->plain, txn, &skey, &key, 0);
+		free(skey.data);
+		if (ret != 0) {
+			rc = store_dberr(ret, "index notice");
+			goto out;
+		}
+		n++;
+	}
+	if (ret != DB_NOTFOUND) {
+		rc = store_dberr(ret, "read outbox");
+		goto out;
+	}
+	op->finished = true;
+out:
+	if (rc == 0)
+		op->done += n;
+	if (cur != NULL)
+		(void)cur->close(cur);
+	free(key.data);
+	free(data.data);
+	return rc;
+}
+
+/* Is db empty?  1 yes, 0 no, or an error. */
+static int
+db_empty(apitoken_store_t *st, DB *db)
+{
+	DBC *cur = NULL;
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_PARTIAL; /* no bytes wanted */
+	data.flags = DB_DBT_PARTIAL;
+	ret = db->cursor(db, NULL, &cur, 0);
+	if (ret == 0) {
+		ret = cur->get(cur, &key, &data, DB_FIRST);
+		(void)cur->close(cur);
+	}
+	if (ret == DB_NOTFOUND)
+		return 1;
+	if (ret == 0)
+		return 0;
+	ret = store_dberr(ret, "read outbox");
+	(void)st;
+	return ret == STORE_RETRY ? APITOKEN_ERR_STORE : ret;
+}
+
+int
+store_outbox_index_fill(apitoken_store_t *st)
+{
+	struct fill_op op;
+	DB_TXN *txn = NULL;
+	int rc, ret;
+
+	if (st->rdonly || st->outbox_due == NULL)
+		return 0;
+	rc = db_empty(st, st->outbox_due);
+	if (rc != 1)
+		return rc;
+	rc = db_empty(st, st->outbox);
+	if (rc != 0)
+		return rc == 1 ? 0 : rc;
+	memset(&op, 0, sizeof(op));
+	ret = db_create(&op.plain, st->env, 0);
+	if (ret != 0)
+		return store_dberr(ret, "create handle");
+	ret = st->env->txn_begin(st->env, NULL, &txn, 0);
+	if (ret == 0)
+		ret = op.plain->open(op.plain, txn, STORE_DB_OUTBOX_DUE, NULL,
+		                     DB_BTREE, DB_THREAD | DB_MULTIVERSION,
+		                     0600);
+	if (ret == 0)
+		ret = txn->commit(txn, 0);
+	else if (txn != NULL)
+		(void)txn->abort(txn);
+	if (ret != 0) {
+		(void)op.plain->close(op.plain, 0);
+		rc = store_dberr(ret, STORE_DB_OUTBOX_DUE);
+		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
+	}
+	apitoken_log(APITOKEN_LOG_NOTICE,
+	             "store %s: indexing the outbox by due time (once)",
+	             st->dir);
+	do
+		rc = store_write(st, fill_txn, &op);
+	while (rc == 0 && !op.finished);
+	(void)op.plain->close(op.plain, 0);
+	if (rc == 0)
+		apitoken_log(APITOKEN_LOG_NOTICE,
+		             "store %s: %zu queued notice(s) indexed", st->dir,
+		             op.done);
+	return rc;
 }
 
 /* ---- due notices, the bound, the count --------------------------------- */

@@ -639,6 +639,81 @@ START_TEST(test_snapshot_sees_writes)
 }
 END_TEST
 
+static int
+count_due(const apitoken_notice_t *n, void *ctx)
+{
+	(void)n;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/*
+ * Notices are found by due time; a store made before the due-time index
+ * gets it, filled from its outbox, at the next open.
+ */
+START_TEST(test_outbox_due_index)
+{
+	char tok[APITOKEN_TOKEN_LEN + 1];
+	size_t n = 0, count = 0;
+	int64_t next = 0, now = apitoken_now();
+	DB_ENV *env = NULL;
+
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(ts_add_user("bob", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "bob", 0, "test", tok, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_outbox_due(ts_st, now + 5, 10, count_due, &n, &next), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(next, INT64_MAX);
+	/* One is deferred: not due now, and it says when. */
+	ck_assert_int_eq(apitoken_outbox_defer(ts_st, 1, now + 100, "x"), 0);
+	n = 0;
+	ck_assert_int_eq(
+	    apitoken_outbox_due(ts_st, now + 5, 10, count_due, &n, &next), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(next, now + 100);
+	/* At most max, then "more now". */
+	n = 0;
+	ck_assert_int_eq(
+	    apitoken_outbox_due(ts_st, now + 200, 1, count_due, &n, &next), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(next, now + 200);
+
+	/* As if made before the index: remove it, then open. */
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ck_assert_int_eq(db_env_create(&env, 0), 0);
+	ck_assert_int_eq(env->open(env, ts_store_dir,
+	                           DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	                               DB_INIT_LOG | DB_INIT_MPOOL,
+	                           0600),
+	                 0);
+	ck_assert_int_eq(
+	    env->dbremove(env, NULL, "outbox_due.db", NULL, DB_AUTO_COMMIT),
+	    0);
+	ck_assert_int_eq(env->close(env, 0), 0);
+	ts_reopen();
+	n = 0;
+	ck_assert_int_eq(
+	    apitoken_outbox_due(ts_st, now + 5, 10, count_due, &n, &next), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(next, now + 100);
+	ck_assert_int_eq(apitoken_outbox_count(ts_st, &count), 0);
+	ck_assert_uint_eq(count, 2);
+	/* Deleting a notice takes it out of the index too. */
+	ck_assert_int_eq(apitoken_outbox_done(ts_st, 1), 0);
+	n = 0;
+	ck_assert_int_eq(
+	    apitoken_outbox_due(ts_st, now + 200, 10, count_due, &n, &next),
+	    0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(next, INT64_MAX);
+}
+END_TEST
+
 /*
  * The write epoch (what apitokend's kept answers are checked against)
  * moves on with every write, and not with a periodic scan that found
@@ -832,6 +907,7 @@ store_suite(void)
 	tcase_add_test(tc, test_snapshot_sees_writes);
 	tcase_add_test(tc, test_snapshot_close_while_thread_lives);
 	tcase_add_test(tc, test_write_epoch);
+	tcase_add_test(tc, test_outbox_due_index);
 	tcase_add_test(tc, test_read_only);
 	suite_add_tcase(s, tc);
 	return s;
