@@ -18,7 +18,8 @@
  * Answers for active tokens are cached (liboauth2 "shm" cache, keyed by a
  * SHA-256 of endpoint, client and token; it never stores the token) for
  * cache_ttl seconds: a token revoked meanwhile keeps working that long
- * here, but never past its exp.  Inactive answers and failures are never cached.
+ * here, but never past its exp.  Inactive answers and failures are never
+ * cached.
  */
 #include "config.h"
 
