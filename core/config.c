@@ -17,6 +17,7 @@
 #include <apitoken/config.h>
 #include <apitoken/error.h>
 #include <apitoken/policy.h>
+#include <apitoken/replication.h>
 
 /* The file comes from outside: bound what we read. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -185,6 +186,7 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	apitoken_replication_free(cfg->replication);
 	free(priv(cfg));
 }
 
@@ -851,6 +853,9 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_duration(ld, it, k, &cfg->sweep_interval);
 	if (strcmp(k, "mail") == 0)
 		return parse_mail(ld, it);
+	if (strcmp(k, "replication") == 0)
+		return apitoken_replication_parse(ld->path, it,
+		                                  &cfg->replication);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

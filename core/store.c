@@ -18,6 +18,7 @@
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/store.h>
+#include <apitoken/store_rep.h>
 
 #include "store_int.h"
 
@@ -81,6 +82,9 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 	if (st->rdonly)
 		return apitoken_error(APITOKEN_ERR_DENIED,
 		                      "store %s is open read-only", st->dir);
+	rc = store_rep_write_begin(st);
+	if (rc != 0)
+		return rc;
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
@@ -99,7 +103,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				ret = txn->commit(txn, 0);
 				store_snaps_written(st);
 				if (ret == 0)
-					return 0;
+					return store_rep_write_done(st);
 				return store_dberr(ret, "commit");
 			}
 			(void)txn->abort(txn);
@@ -550,6 +554,7 @@ store_destroy(apitoken_store_t *st)
 	close_dbs(st);
 	if (st->env != NULL)
 		(void)st->env->close(st->env, 0);
+	store_rep_destroy(st);
 	if (st->lock_fd >= 0)
 		(void)close(st->lock_fd); /* releases the lock */
 	free(st->dir);
@@ -595,6 +600,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	bool create = (flags & APITOKEN_STORE_CREATE) != 0;
 	bool existing;
 	char *meta_path = NULL;
+	u_int32_t env_flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	                      DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
+	                      DB_RECOVER;
 	struct stat sb;
 	int ret, rc;
 
@@ -689,11 +697,10 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	 * databases back to the last committed transaction, also after
 	 * kill -9.
 	 */
-	ret = st->env->open(st->env, st->dir,
-	                    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	                        DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
-	                        DB_RECOVER,
-	                    0600);
+	rc = store_rep_prepare(st, cfg, flags, &env_flags);
+	if (rc != 0)
+		goto out;
+	ret = st->env->open(st->env, st->dir, env_flags, 0600);
 	if (ret != 0) {
 		rc = apitoken_error(APITOKEN_ERR_STORE,
 		                    "store %s: cannot open environment: %s",
@@ -701,6 +708,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 		apitoken_log(APITOKEN_LOG_ERR, "%s", apitoken_last_error());
 		goto out;
 	}
+	rc = store_rep_start(st, &create);
+	if (rc != 0)
+		goto out;
 	rc = open_dbs(st, create);
 	if (rc != 0)
 		goto out;

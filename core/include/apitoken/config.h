@@ -88,6 +88,9 @@ typedef struct apitoken_config {
 	size_t n_reminders;         /* default 30d, 7d, 1d */
 	int64_t mail_retry_max;     /* longest backoff, seconds, 3600 */
 	int64_t mail_give_up_after; /* seconds after the change, 5 days */
+
+	/* Regions (apitoken/replication.h); NULL: single site. */
+	struct apitoken_replication *replication;
 } apitoken_config_t;
 
 /*

@@ -1,0 +1,14 @@
+# Regions (issue 9): replication of the store with Berkeley DB's
+# replication manager, and apitokend's part (forwarding writes to the
+# master, role and staleness reporting, TCP_NODELAY on repmgr sockets).
+core_libapitoken_la_SOURCES += core/config_replication.c core/store_rep.c
+apitokeninclude_HEADERS += core/include/apitoken/replication.h \
+	core/include/apitoken/store_rep.h
+
+regions_unit_tests = tests/unit/test_config_replication
+check_PROGRAMS += $(regions_unit_tests)
+TESTS += $(regions_unit_tests)
+tests_unit_test_config_replication_SOURCES = \
+	tests/unit/test_config_replication.c
+tests_unit_test_config_replication_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_config_replication_LDADD = $(unit_ldadd)
