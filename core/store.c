@@ -398,7 +398,10 @@ open_db(apitoken_store_t *st, DB_TXN *txn, DB **dbp, const char *file,
         DBTYPE type, bool create)
 {
 	DB *db = NULL;
-	u_int32_t flags = DB_THREAD | DB_MULTIVERSION;
+	/* Not with replication: a replica's apply threads open the same
+	 * files without DB_MULTIVERSION, and BDB refuses to mix the two
+	 * (store_rep.c); reads then run read-committed. */
+	u_int32_t flags = DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0);
 	int ret;
 
 	ret = db_create(&db, st->env, 0);

@@ -160,7 +160,9 @@ snap_begin(apitoken_store_t *st, DB_TXN **txn_out)
 	int ret;
 
 	*txn_out = NULL;
-	ret = st->env->txn_begin(st->env, NULL, txn_out, DB_TXN_SNAPSHOT);
+	ret = st->env->txn_begin(st->env, NULL, txn_out,
+	                         st->rep == NULL ? DB_TXN_SNAPSHOT
+	                                         : DB_READ_COMMITTED);
 	if (ret == ENOMEM) {
 		/*
 		 * The transaction region is full (tx_max too small for the
@@ -228,8 +230,10 @@ store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
 	uint64_t epoch;
 	int rc = 0;
 
-	/* On a replica, a kept snapshot would not see replicated commits. */
-	if (s == NULL || store_rep_is_replica(st))
+	/* With replication, no transaction is kept open between reads: a
+	 * replica's would not see replicated commits, and an idle one
+	 * would hold up a change of role. */
+	if (s == NULL || st->rep != NULL)
 		return snap_begin(st, txn_out);
 	pthread_mutex_lock(&s->mu);
 	if (s->busy) { /* a read inside a read */

@@ -33,11 +33,13 @@
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/store_rep.h>
 #include <apitoken/token.h>
 
 #include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 struct options {
 	const char *config;
@@ -643,7 +645,8 @@ main(int argc, char **argv)
 	g->cfg = cfg;
 	atomic_store(&d->gen, g);
 
-	rc = apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &d->store);
+	rc = apitoken_store_open(
+	    cfg, APITOKEN_STORE_CREATE | APITOKEN_STORE_REPLICATE, &d->store);
 	if (rc != 0) {
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
@@ -655,6 +658,11 @@ main(int argc, char **argv)
 	memcpy(d->health_token, token, sizeof(token));
 	OPENSSL_cleanse(token, sizeof(token));
 
+	rc = apitokend_regions_start(d);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
 	rc = apitokend_sockets_start(d);
 	if (rc != 0) {
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
@@ -741,6 +749,7 @@ out:
 	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);
+	apitokend_regions_stop(d);
 	if (d->mail != NULL)
 		apitokend_mail_stop(d->mail);
 	if (d->store != NULL)

@@ -29,6 +29,7 @@
 
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 #define FREE_LIST_MAX 64
 #define CONNECTION_LIMIT 1024
@@ -308,6 +309,8 @@ route(const char *url)
 		return EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return EP_METRICS;
+	if (strcmp(url, APITOKEND_REGIONS_PATH) == 0)
+		return EP_REGIONS;
 	return EP_OTHER;
 }
 
@@ -344,6 +347,7 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	static const char ok[] = "{\"status\":\"ok\"}";
 	static const char bad[] = "{\"status\":\"unavailable\"}";
 	apitoken_claims_t cl;
+	cJSON *o;
 	int rc;
 
 	/* A lookup of a well-formed, never-issued token reaches the
@@ -360,6 +364,18 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 		return apitokend_reply_json(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                            bad, sizeof(bad) - 1);
 	}
+	/* Regions: role, master, staleness; a refusing replica is not
+	 * healthy (load balancers should send clients elsewhere). */
+	if (apitokend_gen(d)->cfg->replication != NULL &&
+	    (o = cJSON_CreateObject()) != NULL) {
+		bool refuse = apitokend_regions_refuse_reads(d);
+
+		cJSON_AddStringToObject(o, "status", refuse ? "stale" : "ok");
+		apitokend_regions_health(d, o);
+		return apitokend_reply_json_take(
+		    r, c, refuse ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+		    cJSON_PrintUnformatted(o));
+	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }
 
@@ -375,6 +391,7 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	if (out == NULL)
 		return MHD_NO;
 	apitokend_metrics_write(out, d->mail);
+	apitokend_regions_metrics(d, out);
 	if (fclose(out) != 0) {
 		free(text);
 		return MHD_NO;
@@ -440,10 +457,29 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_REVOKE:
 		if (r->too_large)
 			return reply_too_large(d, r, c);
+		/* Regions: a replica sends writes to the master; the
+		 * master checks what claims to be forwarded.  Both need
+		 * the body before parse_form decodes it in place. */
+		if (r->ep == EP_REVOKE && apitokend_regions_forwarding(d))
+			return apitokend_regions_relay(d, r, c, method,
+			                               "/revoke", r->body,
+			                               r->len);
+		if (r->ep == EP_REVOKE) {
+			enum MHD_Result fr;
+
+			if (apitokend_regions_check(d, r, c, method, "/revoke",
+			                            r->body, r->len, &fr) < 0)
+				return fr;
+		}
 		parse_form(r, &f);
 		if (r->ep == EP_INTROSPECT)
 			return apitokend_introspect(d, r, c, &f);
 		return apitokend_revoke(d, r, c, &f);
+	case EP_REGIONS:
+		if (r->too_large)
+			return reply_too_large(d, r, c);
+		return apitokend_regions_admin(d, r, c, method, r->body,
+		                               r->len);
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
@@ -471,7 +507,8 @@ static int
 body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
             size_t n)
 {
-	size_t max = apitokend_gen(d)->cfg->max_body;
+	size_t max = r->ep == EP_REGIONS ? APITOKEND_REGIONS_BODY_MAX
+	                                 : apitokend_gen(d)->cfg->max_body;
 	char *nb;
 	size_t cap;
 

@@ -19,6 +19,7 @@
 #include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 struct cached_reply {
 	struct apitokend_req *r;
@@ -84,6 +85,13 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 
 	memset(&cl, 0, sizeof(cl));
 	memset(hash, 0, sizeof(hash));
+	if (apitokend_regions_refuse_reads(d))
+		return apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                             "temporarily_unavailable",
+		                             APITOKEND_REGIONS_STALE_DESC, NULL);
+	/* A replica learns of no client change: remember no login. */
+	if (apitokend_regions_forwarding(d))
+		apitokend_client_cache_invalidate();
 	switch (apitokend_client_auth(d, c, f, &client)) {
 	case APITOKEND_AUTH_OK:
 		break;

@@ -44,6 +44,7 @@
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/store_rep.h>
 #include <apitoken/store.h>
 
 #include "mail.h"
@@ -558,6 +559,11 @@ poll_once(apitokend_mail_t *mail)
 	struct collect c = {0};
 	char *password = NULL;
 	CURL *curl = NULL;
+
+	/* Regions: mail goes out from the master only (delivery records
+	 * are writes); a new master picks up the outbox on its next poll. */
+	if (apitoken_store_rep_role(mail->store) == APITOKEN_REP_REPLICA)
+		return false;
 	bool more = false;
 	size_t i;
 	int rc;

@@ -20,6 +20,7 @@ enum apitokend_endpoint {
 	EP_METADATA,
 	EP_HEALTHZ,
 	EP_METRICS,
+	EP_REGIONS, /* /_regions/admin: forwarded admin commands */
 	EP_OTHER,
 	EP_COUNT
 };

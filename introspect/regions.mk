@@ -1,7 +1,8 @@
 # Regions (issue 9): replication of the store with Berkeley DB's
 # replication manager, and apitokend's part (forwarding writes to the
 # master, role and staleness reporting, TCP_NODELAY on repmgr sockets).
-core_libapitoken_la_SOURCES += core/config_replication.c core/store_rep.c
+core_libapitoken_la_SOURCES += core/config_replication.c core/store_rep.c \
+	core/admin_status.c
 apitokeninclude_HEADERS += core/include/apitoken/replication.h \
 	core/include/apitoken/store_rep.h
 
@@ -12,3 +13,11 @@ tests_unit_test_config_replication_SOURCES = \
 	tests/unit/test_config_replication.c
 tests_unit_test_config_replication_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_config_replication_LDADD = $(unit_ldadd)
+
+introspect_apitokend_SOURCES += introspect/regions.c introspect/regions.h \
+	introspect/regions_int.h introspect/regions_forward.c \
+	introspect/regions_nodelay.c
+# libdb's call to setsockopt() must bind to regions_nodelay.c's.
+introspect_apitokend_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--export-dynamic-symbol=setsockopt
+introspect_apitokend_LDADD += -ldl
