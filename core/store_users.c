@@ -234,6 +234,12 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		               u.api_access ? "" : ", api access off");
 		rc = store_audit_append(st, txn, op->now, "user-added", u.name,
 		                        "", op->origin, detail);
+		if (rc == 0)
+			rc = store_count_add(st, txn, STORE_COUNT_USERS, 1);
+		/* A reader may keep "no such user" (PAM account checks). */
+		if (rc == 0)
+			rc = store_change_name(st, txn, APITOKEN_CHANGE_USER,
+			                       u.name);
 		if (rc != 0)
 			return rc;
 	}
@@ -397,6 +403,9 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc == 0)
 		rc = store_audit_append(st, txn, op->now, "user-changed",
 		                        op->name, "", op->origin, detail);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_USER, op->name);
 	free(raw);
 	return rc;
 }
@@ -461,6 +470,11 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	}
 	rc = store_audit_append(st, txn, op->now, "user-removed", op->name, "",
 	                        op->origin, "");
+	if (rc == 0)
+		rc = store_count_add(st, txn, STORE_COUNT_USERS, -1);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_USER, op->name);
 out:
 	free(raw);
 	return rc;
@@ -550,7 +564,7 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 		*user_out = NULL;
 	if (store == NULL || user_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
+	rc = store_read_begin_answer(store, &txn);
 	if (rc != 0)
 		return rc;
 	rc = store_user_read(store, txn, name, 0, &raw, &v);
@@ -560,7 +574,7 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 	free(raw);
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	return rc;
+	return store_note(rc);
 }
 
 struct user_walk {
