@@ -303,9 +303,24 @@ store_rep_start(apitoken_store_t *st, bool *create)
 	rc = write_mark(st);
 	if (rc != 0)
 		return rc;
-	ret = st->env->repmgr_start(st->env, 3, DB_REP_ELECTION);
-	if (ret != 0 && ret != DB_REP_IGNORE)
-		return rep_fail(ret, "start");
+	/*
+	 * Joining adds this site to the group's membership, itself a write
+	 * that a quorum must acknowledge: while another site is still
+	 * joining or catching up it can fail with DB_REP_UNAVAIL.  Try
+	 * again for a while.
+	 */
+	for (int i = 0;; i++) {
+		ret = st->env->repmgr_start(st->env, 3, DB_REP_ELECTION);
+		if (ret == 0 || ret == DB_REP_IGNORE)
+			break;
+		if (ret != DB_REP_UNAVAIL || i >= START_WAIT_MS / 1000)
+			return rep_fail(ret, "start");
+		apitoken_log(APITOKEN_LOG_NOTICE,
+		             "replication: site %s cannot join yet (%s); "
+		             "trying again",
+		             r->cfg->name, db_strerror(ret));
+		(void)sleep(1);
+	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += START_WAIT_MS / 1000;
 	pthread_mutex_lock(&r->mu);
@@ -398,8 +413,7 @@ apitoken_store_rep_stale_ms(apitoken_store_t *st)
 {
 	int64_t since;
 
-	if (st == NULL || st->rep == NULL ||
-	    atomic_load(&st->rep->role) == APITOKEN_REP_MASTER)
+	if (st == NULL || st->rep == NULL)
 		return 0;
 	since = atomic_load(&st->rep->stale_since_ms);
 	return since == 0 ? 0 : mono_ms() - since;
@@ -428,9 +442,25 @@ apitoken_store_rep_tick(apitoken_store_t *st)
 	int eid;
 	bool reachable = false;
 
-	if (st == NULL || (r = st->rep) == NULL ||
-	    atomic_load(&r->role) == APITOKEN_REP_MASTER)
+	if (st == NULL || (r = st->rep) == NULL)
 		return;
+	if (atomic_load(&r->role) == APITOKEN_REP_MASTER) {
+		/* A master cut off from a majority may have been replaced
+		 * on the other side: it is as stale as a lone replica. */
+		u_int connected = 0;
+
+		if (st->env->repmgr_site_list(st->env, &n, &list) != 0)
+			return;
+		for (i = 0; i < n; i++)
+			if (list[i].status == DB_REPMGR_CONNECTED)
+				connected++;
+		free(list);
+		if (connected + 1 >= (r->cfg->n_sites + 1) / 2 + 1)
+			atomic_store(&r->stale_since_ms, 0);
+		else
+			lost_contact(r);
+		return;
+	}
 	eid = atomic_load(&r->master_eid);
 	if (eid == DB_EID_INVALID) {
 		lost_contact(r);

@@ -350,6 +350,17 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	cJSON *o;
 	int rc;
 
+	/* Regions: a replica refusing because it is stale says so first
+	 * (its store may be locked out while the group elects). */
+	if (apitokend_gen(d)->cfg->replication != NULL &&
+	    apitokend_regions_refuse_reads(d) &&
+	    (o = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(o, "status", "stale");
+		apitokend_regions_health(d, o);
+		return apitokend_reply_json_take(r, c,
+		                                 MHD_HTTP_SERVICE_UNAVAILABLE,
+		                                 cJSON_PrintUnformatted(o));
+	}
 	/* A lookup of a well-formed, never-issued token reaches the
 	 * database without changing anything. */
 	memset(&cl, 0, sizeof(cl));
@@ -368,13 +379,10 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	 * healthy (load balancers should send clients elsewhere). */
 	if (apitokend_gen(d)->cfg->replication != NULL &&
 	    (o = cJSON_CreateObject()) != NULL) {
-		bool refuse = apitokend_regions_refuse_reads(d);
-
-		cJSON_AddStringToObject(o, "status", refuse ? "stale" : "ok");
+		cJSON_AddStringToObject(o, "status", "ok");
 		apitokend_regions_health(d, o);
-		return apitokend_reply_json_take(
-		    r, c, refuse ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
-		    cJSON_PrintUnformatted(o));
+		return apitokend_reply_json_take(r, c, MHD_HTTP_OK,
+		                                 cJSON_PrintUnformatted(o));
 	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }

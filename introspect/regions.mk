@@ -21,3 +21,8 @@ introspect_apitokend_SOURCES += introspect/regions.c introspect/regions.h \
 introspect_apitokend_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--export-dynamic-symbol=setsockopt
 introspect_apitokend_LDADD += -ldl
+
+# Three sites on 127.0.0.1 (about a minute: failover, staleness).
+TESTS += tests/integration/regions.sh
+dist_check_SCRIPTS += tests/integration/regions.sh
+dist_check_DATA += tests/regions-lib.sh

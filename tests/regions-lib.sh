@@ -10,7 +10,8 @@
 #   kill_site SITE [SIG]  send SIG (default KILL) to SITE's apitokend
 #   ctl_at SITE ARGS...   apitokenctl with SITE's configuration
 #   url_of SITE           https://127.0.0.1:PORT
-#   curl_at SITE PATH [curl options]  prints the body, status in $HTTP_CODE
+#   curl_at SITE PATH [curl options]  prints the body; status in
+#       $HTTP_CODE, or $(last_code) after a $(curl_at ...) subshell
 #   introspect_at SITE TOKEN  prints the introspection answer (client rs1,
 #       secret in $RS_SECRET)
 #   active_at SITE TOKEN  true if SITE says the token is active
@@ -135,8 +136,9 @@ ctl_at() {
 curl_at() {
 	local s="$1" path="$2"
 	shift 2
-	HTTP_CODE=$(curl -s --cacert "$scratch/ca.pem" -o "$scratch/curl.body" \
-		-w '%{http_code}' "$@" "$(url_of "$s")$path")
+	curl -s --cacert "$scratch/ca.pem" -o "$scratch/curl.body" \
+		-w '%{http_code}' "$@" "$(url_of "$s")$path" >"$scratch/curl.code"
+	HTTP_CODE=$(cat "$scratch/curl.code")
 	cat "$scratch/curl.body"
 }
 
@@ -178,3 +180,5 @@ wait_for() {
 	done
 	return 1
 }
+
+last_code() { cat "$scratch/curl.code"; }

@@ -46,7 +46,7 @@ typedef struct apitoken_rep_status {
 	enum apitoken_rep_role role;
 	char master[65];   /* the master's name, "" if none is known */
 	int master_site;   /* index in cfg sites[], -1 this site or none */
-	int64_t stale_ms;  /* 0 in contact with a master (or master) */
+	int64_t stale_ms;  /* 0 in contact (see apitoken_store_rep_stale_ms) */
 	uint64_t lsn_file; /* this site's log position */
 	uint64_t lsn_offset;
 	size_t n_sites; /* the other members as repmgr sees them */
@@ -65,8 +65,9 @@ typedef struct apitoken_rep_status {
 /* APITOKEN_REP_SINGLE if the store is not replicated. */
 enum apitoken_rep_role apitoken_store_rep_role(apitoken_store_t *store);
 
-/* Milliseconds since this replica last had a master it can reach; 0 on
- * the master and on a single site. */
+/* Milliseconds since this replica last had a master it can reach, or
+ * this master a majority of the group; 0 in contact and on a single
+ * site. */
 int64_t apitoken_store_rep_stale_ms(apitoken_store_t *store);
 
 /* Fill st; 0, or an error if the store is not replicated. */
