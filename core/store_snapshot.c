@@ -143,15 +143,6 @@ store_snaps_destroy(apitoken_store_t *st)
 uint64_t
 apitoken_store_epoch(apitoken_store_t *st)
 {
-	/* A replica applies the master's commits without store_write():
-	 * the epoch cannot vouch for anything there, so each call gets a
-	 * value never seen before and nothing derived from one is reused
-	 * (until the change records of the Scale issue retire kept answers
-	 * by what changed). */
-	if (store_rep_is_replica(st))
-		return atomic_fetch_add_explicit(&st->write_epoch, 1,
-		                                 memory_order_acq_rel) +
-		       1;
 	return atomic_load_explicit(&st->write_epoch, memory_order_acquire);
 }
 

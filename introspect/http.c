@@ -30,6 +30,7 @@
 #include "apitokend.h"
 #include "metrics.h"
 #include "regions.h"
+#include "tail.h"
 
 #define FREE_LIST_MAX 64
 #define CONNECTION_LIMIT 1024
@@ -400,6 +401,7 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 		return MHD_NO;
 	apitokend_metrics_write(out, d->mail);
 	apitokend_regions_metrics(d, out);
+	apitokend_tail_write_metrics(d, out);
 	if (fclose(out) != 0) {
 		free(text);
 		return MHD_NO;

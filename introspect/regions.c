@@ -30,6 +30,7 @@
 
 #include "regions.h"
 #include "regions_int.h"
+#include "tail.h"
 
 #define STALE_TICK_MS 200
 
@@ -132,6 +133,18 @@ apitokend_regions_refuse_reads(struct apitokend *d)
 	atomic_fetch_add_explicit(&regions.stale_refused, 1,
 	                          memory_order_relaxed);
 	return true;
+}
+
+bool
+apitokend_regions_kept_ok(struct apitokend *d)
+{
+	uint64_t last = 0;
+
+	if (!apitokend_regions_forwarding(d))
+		return true;
+	if (apitoken_store_changes_last(d->store, &last) != 0)
+		return false;
+	return last <= apitokend_tail_retired(d);
 }
 
 static const char *

@@ -100,6 +100,15 @@ enum MHD_Result apitokend_regions_admin(struct apitokend *d,
                                         const char *method, const char *body,
                                         size_t len);
 
+/*
+ * May a kept answer or a remembered client login be used now?  On a
+ * replica the change tail learns of replicated commits by polling, so
+ * this reads the last change record's seq (one point read) and says yes
+ * only if the tail has retired it: a change applied here is seen by the
+ * very next request.  Always true on the master and a single site.
+ */
+bool apitokend_regions_kept_ok(struct apitokend *d);
+
 /* Members of /healthz ("replication": {...}); nothing without it. */
 void apitokend_regions_health(struct apitokend *d, cJSON *obj);
 /* Lines of /metrics. */

@@ -341,8 +341,8 @@ serve_admin(struct conn *cn)
 	             " pid %ld",
 	             (long)cn->cred.uid, (long)cn->cred.pid);
 	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
-	/* The command may have removed a client or changed its rights. */
-	apitokend_client_cache_invalidate();
+	/* Client changes reach the login cache through their change
+	 * records (tail.c), whoever writes them. */
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());

@@ -101,6 +101,44 @@ for s in a b c; do
 		wait_for 5 role_admin "$s"
 done
 
+# Kept answers on a replica (introspection_cache is on by default): a
+# revoke, a role change and a client removal made at the master are seen
+# by the replica's very next introspection once its store has them.
+hits_at() {
+	curl_at "$1" /metrics |
+		sed -n 's/^apitokend_introspection_cache_total{result="hit"} //p'
+}
+ctl_at a user add kim --email kim@example.org --role user >/dev/null
+TK=$(ctl_at a token generate kim 2>/dev/null)
+wait_for 5 active_at c "$TK"
+h0=$(hits_at c)
+introspect_at c "$TK" >/dev/null
+introspect_at c "$TK" >/dev/null
+h1=$(hits_at c)
+check "a replica keeps answers (hit counter moves)" [ "${h1:-0}" -gt "${h0:-0}" ]
+ctl_at a user set kim --role admin >/dev/null
+role_here() { ctl_at c user show kim | grep -q 'role: *admin'; }
+wait_for 5 role_here
+check_match "role change at the master: the replica's next answer has it" \
+	'"role":"admin"' "$(introspect_at c "$TK")"
+ctl_at a token revoke kim >/dev/null
+gone_here() { ! ctl_at c token show kim 2>/dev/null | grep -q expires; }
+wait_for 5 gone_here
+check_eq "revoke at the master: the replica's next answer is inactive" \
+	'{"active":false}' "$(introspect_at c "$TK")"
+S2=$(ctl_at a client add rs2 2>/dev/null)
+TK=$(ctl_at a token generate kim 2>/dev/null)
+wait_for 5 sh -c "curl -s --cacert '$scratch/ca.pem' -u 'rs2:$S2' -d 'token=$TK' '$(url_of c)/introspect' | grep -q active.:true"
+curl -s --cacert "$scratch/ca.pem" -u "rs2:$S2" -d "token=$TK" \
+	"$(url_of c)/introspect" >/dev/null
+ctl_at a client remove rs2 >/dev/null
+client_gone() { ! ctl_at c client list | grep -q '^rs2'; }
+wait_for 5 client_gone
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$scratch/ca.pem" \
+	-u "rs2:$S2" -d "token=$TK" "$(url_of c)/introspect")
+check_eq "client removed at the master: the replica's next login fails" \
+	401 "$code"
+
 # Forged forwarding is refused.
 body=$(curl_at a /_regions/admin -H 'Content-Type: application/json' \
 	-d '{"v":1,"argv":["user","remove","alice"]}')
