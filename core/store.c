@@ -87,6 +87,8 @@ store_dberr(int ret, const char *what)
 {
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
 		return STORE_RETRY;
+	if (ret == DB_REP_HANDLE_DEAD)
+		store_rep_handle_dead();
 	store_failed();
 	if (ret == ENOMEM)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "store: %s: %s",

@@ -338,6 +338,9 @@ void store_rep_destroy(apitoken_store_t *st);
  * after a commit returned 0, an error if a quorum did not confirm it. */
 int store_rep_write_begin(apitoken_store_t *st);
 int store_rep_write_done(apitoken_store_t *st);
+/* Replication rolled back commits this site had: its database handles
+ * are dead until the store is reopened (apitoken_store_rep_dead()). */
+void store_rep_handle_dead(void);
 /* A replica: replicated commits do not move the write epoch. */
 bool store_rep_is_replica(apitoken_store_t *st);
 

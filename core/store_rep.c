@@ -55,6 +55,24 @@ struct store_rep {
 };
 
 static _Thread_local bool perm_failed_here;
+static atomic_bool handles_dead;
+
+void
+store_rep_handle_dead(void)
+{
+	if (!atomic_exchange(&handles_dead, true))
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "replication rolled back transactions this site "
+		             "had; the store must be reopened (apitokend "
+		             "restarts)");
+}
+
+bool
+apitoken_store_rep_dead(apitoken_store_t *st)
+{
+	(void)st;
+	return atomic_load(&handles_dead);
+}
 
 static int64_t
 mono_ms(void)

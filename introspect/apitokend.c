@@ -747,6 +747,8 @@ main(int argc, char **argv)
 		}
 		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
 		             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (apitokend_regions_restart_wanted())
+			code = EX_TEMPFAIL; /* systemd starts us again */
 		break;
 	}
 out:

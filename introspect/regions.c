@@ -14,11 +14,13 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -48,6 +50,9 @@ tick_main(void *arg)
 
 		pthread_mutex_unlock(&regions.mu);
 		apitoken_store_rep_tick(d->store);
+		if (apitoken_store_rep_dead(d->store) &&
+		    !atomic_exchange(&regions.restart, true))
+			(void)kill(getpid(), SIGTERM);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += ts.tv_nsec;
 		if (until.tv_nsec >= 1000000000L) {
@@ -104,6 +109,12 @@ apitokend_regions_stop(struct apitokend *d)
 	}
 	regions_forward_cleanup();
 	regions.cfg = NULL;
+}
+
+bool
+apitokend_regions_restart_wanted(void)
+{
+	return atomic_load(&regions.restart);
 }
 
 bool

@@ -42,6 +42,10 @@
 int apitokend_regions_start(struct apitokend *d);
 void apitokend_regions_stop(struct apitokend *d);
 
+/* The store needs reopening (replication rolled back commits here): the
+ * daemon exits with EX_TEMPFAIL so that its supervisor restarts it. */
+bool apitokend_regions_restart_wanted(void);
+
 /* Replication on and this site is not the master: writes go elsewhere. */
 bool apitokend_regions_forwarding(struct apitokend *d);
 

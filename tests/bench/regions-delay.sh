@@ -54,8 +54,8 @@ PYEOF
 	exit 1
 cut -d' ' -f2 "$scratch/issued" | head -n "$N" >"$scratch/tokens"
 
-pgids=""
-at_exit 'for g in $pgids; do kill -- -$g 2>/dev/null; done'
+pgids="" pids=""
+at_exit 'for g in $pgids; do kill -- -$g 2>/dev/null; done; kill $pids 2>/dev/null'
 start_ns_site() {
 	local s=$1 n o m
 	n=$(idx "$s")
@@ -76,7 +76,7 @@ start_ns_site() {
 	eval "HTTP_PORT_$s=$(free_port)"
 	python3 "$PROXY" "tcp:127.0.0.1:$(eval echo \$HTTP_PORT_$s)" \
 		"unix:$scratch/http-$s.sock" &
-	pgids="$pgids $!"
+	pids="$pids $!"
 }
 up() {
 	curl -s -o /dev/null --max-time 2 --cacert "$scratch/ca.pem" \
@@ -86,6 +86,9 @@ for s in a b c; do
 	start_ns_site "$s"
 	wait_for 90 up "$s" || { echo "site $s did not start" >&2; tail "$scratch/$s.log" >&2; exit 1; }
 done
+one_master() { [ -n "$(master_site)" ]; }
+for s in a b c; do eval "SITE_PID_$s=1"; done # for master_site
+wait_for 30 one_master
 echo "# group up: master $(master_site)" >&2
 RS_SECRET=$(ctl_at a client add rs1 --can-revoke 2>/dev/null)
 AUTH="Basic $(printf 'rs1:%s' "$RS_SECRET" | base64 -w0)"

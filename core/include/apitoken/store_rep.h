@@ -75,6 +75,15 @@ int apitoken_store_rep_status(apitoken_store_t *store,
                               apitoken_rep_status_t *st);
 
 /*
+ * True once Berkeley DB said DB_REP_HANDLE_DEAD: replication rolled back
+ * commits this site had (e.g. an old master rejoining) and the open
+ * database handles cannot be used again.  apitokend then exits with a
+ * failure status so that its supervisor (systemd Restart=on-failure)
+ * starts it again on a fresh open.
+ */
+bool apitoken_store_rep_dead(apitoken_store_t *store);
+
+/*
  * Called every few hundred milliseconds by the daemon: looks at repmgr's
  * connections to keep the staleness clock right (a master that is
  * unreachable but not yet replaced counts as lost).
