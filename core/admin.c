@@ -46,6 +46,7 @@ apitoken_admin_usage(FILE *out)
 "  audit [USER]                    the audit log\n"
 "  outbox list                     queued notifications\n"
 "  outbox retry                    make every queued notification due\n"
+"  status                          replication: role, master, sites, lag\n"
 "  help, --help, --version\n"
 "\n"
 "CSV columns: user,email,role,unit;unit (header optional).  JSON lines:\n"
@@ -624,6 +625,8 @@ admin_run_flags(apitoken_store_t *store, int argc, char **argv,
 		return cmd_audit(store, argc, argv, io);
 	if (strcmp(cmd, "outbox") == 0)
 		return cmd_outbox(store, argc, argv, io);
+	if (strcmp(cmd, "status") == 0)
+		return admin_cmd_status(store, argc, argv, io);
 	admin_errorf(io, "unknown command '%s'; see apitokenctl --help", cmd);
 	return EX_USAGE;
 }

@@ -139,6 +139,9 @@ int admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
                     const apitoken_admin_io_t *io);
 int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io);
+/* admin_status.c: "status" (Regions). */
+int admin_cmd_status(apitoken_store_t *store, int argc, char **argv,
+                     const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io, unsigned flags);
 

@@ -188,9 +188,21 @@ json_wipe_string(cJSON *item)
 
 /* ---- server ------------------------------------------------------------ */
 
+/*
+ * Where a reply goes: the peer's socket (fd >= 0), or a malloc'ed text
+ * (*text) for a request that came from another site (apitokend forwards
+ * admin commands from a replica to the master, see regions_forward.c).
+ */
+struct reply_sink {
+	int fd;
+	char **text;
+	size_t *len;
+};
+
 /* Send {"exit":code,"stdout":out,"stderr":err}; wipes its own copies. */
 static int
-send_reply(int fd, int code, const char *out, const char *err)
+send_reply(const struct reply_sink *sink, int code, const char *out,
+           const char *err)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *so = NULL;
@@ -211,19 +223,26 @@ send_reply(int fd, int code, const char *out, const char *err)
 		text = NULL;
 		json_wipe_string(so);
 		cJSON_Delete(o);
-		return send_reply(fd, EX_SOFTWARE, "",
+		return send_reply(sink, EX_SOFTWARE, "",
 		                  ADMIN_PROG
 		                  ": output too large for the admin "
 		                  "socket; run the command while "
 		                  "apitokend is stopped\n");
 	}
-	if (send_frame(fd, text, len, now_ms() + SERVE_TIMEOUT_MS) < 0)
+	if (sink->fd < 0) {
+		*sink->text = text;
+		*sink->len = len;
+		text = NULL;
+		rc = 0;
+	} else if (send_frame(sink->fd, text, len,
+	                      now_ms() + SERVE_TIMEOUT_MS) < 0) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
 		                    "admin socket: cannot "
 		                    "send the reply: %s",
 		                    strerror(errno));
-	else
+	} else {
 		rc = 0;
+	}
 out:
 	if (text != NULL)
 		admin_freezero(text, len);
@@ -233,14 +252,14 @@ out:
 }
 
 static int
-refuse(int fd, const char *why)
+refuse(const struct reply_sink *sink, const char *why)
 {
 	char msg[300];
 
 	(void)snprintf(msg, sizeof(msg),
 	               ADMIN_PROG ": admin socket: malformed request: %s\n",
 	               why);
-	(void)send_reply(fd, EX_PROTOCOL, "", msg);
+	(void)send_reply(sink, EX_PROTOCOL, "", msg);
 	return apitoken_error(APITOKEN_ERR_INVALID,
 	                      "admin socket: malformed request: %s", why);
 }
@@ -248,13 +267,14 @@ refuse(int fd, const char *why)
 int
 apitoken_admin_refuse_busy(int fd, const char *why)
 {
+	struct reply_sink sink = {.fd = fd};
 	char msg[300];
 
 	(void)snprintf(msg, sizeof(msg),
 	               ADMIN_PROG ": apitokend is busy (%s on its admin "
 	                          "socket); try again later\n",
 	               why);
-	return send_reply(fd, EX_TEMPFAIL, "", msg);
+	return send_reply(&sink, EX_TEMPFAIL, "", msg);
 }
 
 /*
@@ -314,48 +334,90 @@ admin_check_request(cJSON *req, char **argv, int *argc, bool *json,
 	return NULL;
 }
 
-int
-apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+static apitoken_admin_forward_fn forward_fn;
+static void *forward_ctx;
+
+void
+apitoken_admin_set_forward(apitoken_admin_forward_fn fn, void *ctx)
 {
-	char *buf = NULL, *argv[ADMIN_ARGV_MAX + 1];
+	forward_ctx = ctx;
+	forward_fn = fn;
+}
+
+/* Commands that only read: always answered from this site's store. */
+static bool
+reads_only(int argc, char **argv)
+{
+	static const char *const reads[][2] = {
+	    {"user", "show"},   {"user", "list"},    {"token", "show"},
+	    {"token", "list"},  {"token", "check"},  {"client", "list"},
+	    {"outbox", "list"}, {"audit", NULL},     {"help", NULL},
+	    {"--help", NULL},   {"status", NULL}};
+	size_t i;
+
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strcmp(argv[0], reads[i][0]) == 0 &&
+		    (reads[i][1] == NULL ||
+		     (argc >= 2 && strcmp(argv[1], reads[i][1]) == 0)))
+			return true;
+	return false;
+}
+
+/* Run one request (buf, len bytes of JSON) and reply to sink. */
+static int
+serve_request(apitoken_store_t *store, const struct reply_sink *sink,
+              char *buf, size_t len, const char *origin, bool may_forward)
+{
+	char *argv[ADMIN_ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
-	size_t len = 0, out_len = 0, err_len = 0, in_len = 0;
+	size_t out_len = 0, err_len = 0, in_len = 0;
 	apitoken_admin_io_t io = {.origin = origin};
 	cJSON *req = NULL, *in_item = NULL;
 	const char *why;
 	unsigned flags = 0;
 	int argc = 0, rc, code, mode;
 
-	rc = admin_recv_frame(fd, ADMIN_REQUEST_MAX,
-	                      now_ms() + SERVE_TIMEOUT_MS, &buf, &len);
-	if (rc == -2) {
-		char msg[96];
-
-		(void)snprintf(msg, sizeof(msg),
-		               "request of %zu bytes is larger than the "
-		               "limit of %u",
-		               len, ADMIN_REQUEST_MAX);
-		return refuse(fd, msg);
-	}
-	if (rc < 0)
-		return apitoken_error(
-		    APITOKEN_ERR_IO, "admin socket: no request: %s",
-		    errno == 0 ? "peer closed" : strerror(errno));
 	req = cJSON_ParseWithLength(buf, len);
 	if (req == NULL) {
-		rc = refuse(fd, "not JSON");
+		rc = refuse(sink, "not JSON");
 		goto out;
 	}
 	why = admin_check_request(req, argv, &argc, &io.json, &in_item);
 	if (why != NULL) {
-		rc = refuse(fd, why);
+		rc = refuse(sink, why);
 		goto out;
+	}
+	if (may_forward && forward_fn != NULL && sink->fd >= 0 &&
+	    !reads_only(argc, argv)) {
+		char *reply = NULL;
+		size_t rlen = 0;
+
+		rc = forward_fn(forward_ctx, buf, len, origin, &reply, &rlen);
+		if (rc == 0) {
+			if (send_frame(sink->fd, reply, rlen,
+			               now_ms() + SERVE_TIMEOUT_MS) < 0)
+				rc = apitoken_error(APITOKEN_ERR_IO,
+				                    "admin socket: cannot send "
+				                    "the reply: %s",
+				                    strerror(errno));
+			admin_freezero(reply, rlen);
+			goto out;
+		}
+		if (rc < 0) {
+			char msg[600];
+
+			(void)snprintf(msg, sizeof(msg), ADMIN_PROG ": %s\n",
+			               apitoken_last_error());
+			rc = send_reply(sink, EX_UNAVAILABLE, "", msg);
+			goto out;
+		}
+		/* 1: this site writes itself. */
 	}
 	mode = admin_cmd_input(argc, argv);
 	if (mode == 3) {
 		if (in_item == NULL) {
-			rc = refuse(fd, "\"user import FILE\" needs the "
-			                "file's content in \"stdin\"");
+			rc = refuse(sink, "\"user import FILE\" needs the "
+			                  "file's content in \"stdin\"");
 			goto out;
 		}
 		flags |= ADMIN_RUN_IN_IS_FILE;
@@ -379,7 +441,7 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 	fclose(io.out);
 	fclose(io.err);
 	io.out = io.err = NULL;
-	rc = send_reply(fd, code, out_buf != NULL ? out_buf : "",
+	rc = send_reply(sink, code, out_buf != NULL ? out_buf : "",
 	                err_buf != NULL ? err_buf : "");
 out:
 	if (io.in != NULL)
@@ -392,8 +454,62 @@ out:
 	admin_freezero(err_buf, err_len);
 	json_wipe_string(in_item);
 	cJSON_Delete(req);
+	return rc;
+}
+
+int
+apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+{
+	struct reply_sink sink = {.fd = fd};
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = admin_recv_frame(fd, ADMIN_REQUEST_MAX,
+	                      now_ms() + SERVE_TIMEOUT_MS, &buf, &len);
+	if (rc == -2) {
+		char msg[96];
+
+		(void)snprintf(msg, sizeof(msg),
+		               "request of %zu bytes is larger than the "
+		               "limit of %u",
+		               len, ADMIN_REQUEST_MAX);
+		return refuse(&sink, msg);
+	}
+	if (rc < 0)
+		return apitoken_error(
+		    APITOKEN_ERR_IO, "admin socket: no request: %s",
+		    errno == 0 ? "peer closed" : strerror(errno));
+	rc = serve_request(store, &sink, buf, len, origin, true);
 	admin_freezero(buf, len);
 	return rc;
+}
+
+int
+apitoken_admin_handle(apitoken_store_t *store, const char *request,
+                      size_t len, const char *origin, char **reply_out,
+                      size_t *reply_len)
+{
+	struct reply_sink sink = {.fd = -1, .text = reply_out,
+	                          .len = reply_len};
+	char *buf;
+	int rc;
+
+	*reply_out = NULL;
+	*reply_len = 0;
+	if (len > ADMIN_REQUEST_MAX)
+		return apitoken_error(APITOKEN_ERR_INVALID,
+		                      "admin request too large");
+	buf = malloc(len + 1);
+	if (buf == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	memcpy(buf, request, len);
+	buf[len] = '\0';
+	rc = serve_request(store, &sink, buf, len, origin, false);
+	admin_freezero(buf, len + 1);
+	if (*reply_out != NULL)
+		return 0;
+	return rc != 0 ? rc : APITOKEN_ERR_INTERNAL;
 }
 
 /* ---- client ------------------------------------------------------------ */

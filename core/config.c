@@ -18,6 +18,7 @@
 #include <apitoken/config.h>
 #include <apitoken/error.h>
 #include <apitoken/policy.h>
+#include <apitoken/replication.h>
 
 #include "config_int.h"
 
@@ -191,6 +192,7 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
 	config_web_free(cfg->web);
+	apitoken_replication_free(cfg->replication);
 	free(priv(cfg));
 }
 
@@ -961,6 +963,9 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return rc;
 	if (strcmp(k, "web") == 0)
 		return config_web_parse(ld->path, it, &cfg->web);
+	if (strcmp(k, "replication") == 0)
+		return apitoken_replication_parse(ld->path, it,
+		                                  &cfg->replication);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

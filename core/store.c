@@ -18,6 +18,7 @@
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/store.h>
+#include <apitoken/store_rep.h>
 
 #include "store_int.h"
 
@@ -85,6 +86,8 @@ store_dberr(int ret, const char *what)
 {
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
 		return STORE_RETRY;
+	if (ret == DB_REP_HANDLE_DEAD)
+		store_rep_handle_dead();
 	store_failed();
 	if (ret == ENOMEM)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "store: %s: %s",
@@ -111,6 +114,9 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 	if (st->rdonly)
 		return apitoken_error(APITOKEN_ERR_DENIED,
 		                      "store %s is open read-only", st->dir);
+	rc = store_rep_write_begin(st);
+	if (rc != 0)
+		return rc;
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
 		store_outbox_txn_begin();
@@ -137,7 +143,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				store_snaps_written(st, last != 0 || ret != 0);
 				if (ret == 0) {
 					store_outbox_txn_committed(st);
-					return 0;
+					return store_rep_write_done(st);
 				}
 				return store_dberr(ret, "commit");
 			}
@@ -435,7 +441,10 @@ open_db(apitoken_store_t *st, DB_TXN *txn, DB **dbp, const char *file,
         DBTYPE type, bool create)
 {
 	DB *db = NULL;
-	u_int32_t flags = DB_THREAD | DB_MULTIVERSION;
+	/* Not with replication: a replica's apply threads open the same
+	 * files without DB_MULTIVERSION, and BDB refuses to mix the two
+	 * (store_rep.c); reads then run read-committed. */
+	u_int32_t flags = DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0);
 	int ret;
 
 	ret = db_create(&db, st->env, 0);
@@ -607,6 +616,7 @@ store_destroy(apitoken_store_t *st)
 	close_dbs(st);
 	if (st->env != NULL)
 		(void)st->env->close(st->env, 0);
+	store_rep_destroy(st);
 	if (st->lock_fd >= 0)
 		(void)close(st->lock_fd); /* releases the lock */
 	free(st->dir);
@@ -652,6 +662,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	bool create = (flags & APITOKEN_STORE_CREATE) != 0;
 	bool existing;
 	char *meta_path = NULL;
+	u_int32_t env_flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	                      DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
+	                      DB_RECOVER;
 	struct stat sb;
 	int ret, rc;
 
@@ -749,11 +762,10 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 	 * databases back to the last committed transaction, also after
 	 * kill -9.
 	 */
-	ret = st->env->open(st->env, st->dir,
-	                    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	                        DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |
-	                        DB_RECOVER,
-	                    0600);
+	rc = store_rep_prepare(st, cfg, flags, &env_flags);
+	if (rc != 0)
+		goto out;
+	ret = st->env->open(st->env, st->dir, env_flags, 0600);
 	if (ret != 0) {
 		rc = apitoken_error(APITOKEN_ERR_STORE,
 		                    "store %s: cannot open environment: %s",
@@ -761,6 +773,9 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 		apitoken_log(APITOKEN_LOG_ERR, "%s", apitoken_last_error());
 		goto out;
 	}
+	rc = store_rep_start(st, &create);
+	if (rc != 0)
+		goto out;
 	rc = open_dbs(st, create);
 	if (rc == 0)
 		rc = store_changes_init(st);

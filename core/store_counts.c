@@ -174,7 +174,8 @@ init_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 int
 store_counts_init(apitoken_store_t *st)
 {
-	if (st->rdonly)
+	/* Regions: only the master writes; a replica gets the master's. */
+	if (st->rdonly || st->rep_offline || store_rep_is_replica(st))
 		return 0;
 	return store_write(st, init_txn, NULL);
 }

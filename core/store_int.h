@@ -111,6 +111,9 @@ struct apitoken_store {
 	apitoken_outbox_hook_fn outbox_hook;
 	void *outbox_hook_ctx;
 	_Atomic bool outbox_hook_on;
+	/* store_rep.c: NULL unless apitokend joined a replication group */
+	struct store_rep *rep;
+	bool rep_offline; /* a group member opened without replication */
 	/* store_changes.c */
 	_Atomic uint64_t change_visible;
 	apitoken_change_hook_fn change_hook;
@@ -345,5 +348,25 @@ int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
                             const char *user, const char *email, int64_t now,
                             const char *event, const char *origin,
                             const char *detail);
+
+/* ---- store_rep.c: replication (apitoken/store_rep.h) ----------------- */
+
+/* Before the environment opens: configure repmgr (adds DB_INIT_REP to
+ * *env_flags) or note an offline open of a group member. */
+int store_rep_prepare(apitoken_store_t *st, const apitoken_config_t *cfg,
+                      unsigned flags, u_int32_t *env_flags);
+/* After it opened, before any database: start repmgr and wait until this
+ * site is master or synced; clears *create on a replica. */
+int store_rep_start(apitoken_store_t *st, bool *create);
+void store_rep_destroy(apitoken_store_t *st);
+/* Around every write transaction: refuse where writes may not happen;
+ * after a commit returned 0, an error if a quorum did not confirm it. */
+int store_rep_write_begin(apitoken_store_t *st);
+int store_rep_write_done(apitoken_store_t *st);
+/* Replication rolled back commits this site had: its database handles
+ * are dead until the store is reopened (apitoken_store_rep_dead()). */
+void store_rep_handle_dead(void);
+/* A replica: replicated commits do not move the write epoch. */
+bool store_rep_is_replica(apitoken_store_t *st);
 
 #endif /* APITOKEN_STORE_INT_H */

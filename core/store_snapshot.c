@@ -173,7 +173,9 @@ snap_begin(apitoken_store_t *st, DB_TXN **txn_out)
 	int ret;
 
 	*txn_out = NULL;
-	ret = st->env->txn_begin(st->env, NULL, txn_out, DB_TXN_SNAPSHOT);
+	ret = st->env->txn_begin(st->env, NULL, txn_out,
+	                         st->rep == NULL ? DB_TXN_SNAPSHOT
+	                                         : DB_READ_COMMITTED);
 	if (ret == ENOMEM) {
 		/*
 		 * The transaction region is full (tx_max too small for the
@@ -268,7 +270,10 @@ store_read_begin_answer(apitoken_store_t *st, DB_TXN **txn_out)
 	int64_t ms;
 	int rc = 0;
 
-	if (s == NULL)
+	/* With replication, no transaction is kept open between reads: a
+	 * replica's would not see replicated commits, and an idle one
+	 * would hold up a change of role. */
+	if (s == NULL || st->rep != NULL)
 		return snap_begin(st, txn_out);
 	pthread_mutex_lock(&s->mu);
 	if (s->busy) { /* a read inside a read */

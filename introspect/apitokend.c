@@ -33,12 +33,14 @@
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/store_rep.h>
 #include <apitoken/token.h>
 
 #include "answer_cache.h"
 #include "tail.h"
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 struct options {
 	const char *config;
@@ -638,7 +640,8 @@ main(int argc, char **argv)
 	g->cfg = cfg;
 	atomic_store(&d->gen, g);
 
-	rc = apitoken_store_open(cfg, APITOKEN_STORE_CREATE, &d->store);
+	rc = apitoken_store_open(
+	    cfg, APITOKEN_STORE_CREATE | APITOKEN_STORE_REPLICATE, &d->store);
 	if (rc != 0) {
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
@@ -660,6 +663,8 @@ main(int argc, char **argv)
 	rc = apitokend_listen_bind(cfg, &d->listen_fd, &d->port);
 	if (rc == 0 && fix_issuer(cfg, default_issuer, d->port) != 0)
 		rc = apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = apitokend_regions_start(d);
 	if (rc != 0) {
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
@@ -743,6 +748,8 @@ main(int argc, char **argv)
 		}
 		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
 		             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (apitokend_regions_restart_wanted())
+			code = EX_TEMPFAIL; /* systemd starts us again */
 		break;
 	}
 out:
@@ -750,6 +757,7 @@ out:
 	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);
+	apitokend_regions_stop(d);
 	if (d->mail != NULL)
 		apitokend_mail_stop(d->mail);
 	/* After every writer: the store's hook points into the tail. */

@@ -34,6 +34,7 @@
 #include <apitoken/store.h>
 
 #include "apitokend.h"
+#include "regions.h"
 #include "metrics.h"
 #include "tail.h"
 
@@ -126,7 +127,8 @@ authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
 	uint64_t epoch =
 	    atomic_load_explicit(&auth_epoch, memory_order_acquire);
 	unsigned long failures = apitoken_store_failures(d->store);
-	bool current = apitokend_tail_current(d);
+	bool current =
+	    apitokend_tail_current(d) && apitokend_regions_kept_ok(d);
 	uint8_t hash[APITOKEN_HASH_LEN];
 	unsigned int hlen = 0, secs;
 	bool hashed = false;

@@ -31,6 +31,7 @@
 #include "http_limits.h"
 #include "metrics.h"
 #include "throttle.h"
+#include "regions.h"
 #include "tail.h"
 #include "web.h"
 
@@ -342,6 +343,8 @@ route(const char *url)
 		return EP_METRICS;
 	if (apitokend_web_path(url))
 		return EP_WEB;
+	if (strcmp(url, APITOKEND_REGIONS_PATH) == 0)
+		return EP_REGIONS;
 	return EP_OTHER;
 }
 
@@ -421,8 +424,20 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	static const char ok[] = "{\"status\":\"ok\"}";
 	static const char bad[] = "{\"status\":\"unavailable\"}";
 	apitoken_claims_t cl;
+	cJSON *o;
 	int rc;
 
+	/* Regions: a replica refusing because it is stale says so first
+	 * (its store may be locked out while the group elects). */
+	if (apitokend_gen(d)->cfg->replication != NULL &&
+	    apitokend_regions_refuse_reads(d) &&
+	    (o = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(o, "status", "stale");
+		apitokend_regions_health(d, o);
+		return apitokend_reply_json_take(r, c,
+		                                 MHD_HTTP_SERVICE_UNAVAILABLE,
+		                                 cJSON_PrintUnformatted(o));
+	}
 	/* A lookup of a well-formed, never-issued token reaches the
 	 * database without changing anything. */
 	memset(&cl, 0, sizeof(cl));
@@ -436,6 +451,15 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 		             apitoken_last_error());
 		return apitokend_reply_json(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                            bad, sizeof(bad) - 1);
+	}
+	/* Regions: role, master, staleness; a refusing replica is not
+	 * healthy (load balancers should send clients elsewhere). */
+	if (apitokend_gen(d)->cfg->replication != NULL &&
+	    (o = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(o, "status", "ok");
+		apitokend_regions_health(d, o);
+		return apitokend_reply_json_take(r, c, MHD_HTTP_OK,
+		                                 cJSON_PrintUnformatted(o));
 	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }
@@ -454,6 +478,7 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	apitokend_metrics_write(out, d->mail);
 	apitokend_limits_metrics_write(out);
 	apitokend_throttle_metrics_write(out);
+	apitokend_regions_metrics(d, out);
 	apitokend_tail_write_metrics(d, out);
 	if (fclose(out) != 0) {
 		free(text);
@@ -533,10 +558,29 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_REVOKE:
 		if (r->too_large)
 			return reply_too_large(d, r, c, false);
+		/* Regions: a replica sends writes to the master; the
+		 * master checks what claims to be forwarded.  Both need
+		 * the body before parse_form decodes it in place. */
+		if (r->ep == EP_REVOKE && apitokend_regions_forwarding(d))
+			return apitokend_regions_relay(d, r, c, method,
+			                               "/revoke", r->body,
+			                               r->len);
+		if (r->ep == EP_REVOKE) {
+			enum MHD_Result fr;
+
+			if (apitokend_regions_check(d, r, c, method, "/revoke",
+			                            r->body, r->len, &fr) < 0)
+				return fr;
+		}
 		apitokend_form_parse(r->body, r->len, &f);
 		if (r->ep == EP_INTROSPECT)
 			return apitokend_introspect(d, r, c, &f);
 		return apitokend_revoke(d, r, c, &f);
+	case EP_REGIONS:
+		if (r->too_large)
+			return reply_too_large(d, r, c, false);
+		return apitokend_regions_admin(d, r, c, method, r->body,
+		                               r->len);
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
@@ -564,7 +608,8 @@ static int
 body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
             size_t n)
 {
-	size_t max = apitokend_gen(d)->cfg->max_body;
+	size_t max = r->ep == EP_REGIONS ? APITOKEND_REGIONS_BODY_MAX
+	                                 : apitokend_gen(d)->cfg->max_body;
 	char *nb;
 	size_t cap;
 

@@ -19,6 +19,7 @@
 #include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 #include "tail.h"
 
 struct cached_reply {
@@ -86,6 +87,10 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 
 	memset(&cl, 0, sizeof(cl));
 	memset(hash, 0, sizeof(hash));
+	if (apitokend_regions_refuse_reads(d))
+		return apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                             "temporarily_unavailable",
+		                             APITOKEND_REGIONS_STALE_DESC, NULL);
 	switch (apitokend_client_auth(d, c, f, &client)) {
 	case APITOKEND_AUTH_OK:
 		break;
@@ -147,6 +152,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	now = apitoken_now();
 	/* Nothing kept is used while a visible change awaits retiring. */
 	if (answers != NULL && apitokend_tail_current(d) &&
+	    apitokend_regions_kept_ok(d) &&
 	    apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
 		apitokend_metrics_answer_cache(true);
 		ret = cr.ret;

@@ -53,6 +53,7 @@
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/policy.h>
+#include <apitoken/store_rep.h>
 #include <apitoken/store.h>
 
 #include "mail.h"
@@ -701,6 +702,12 @@ work_once(apitokend_mail_t *mail, bool *more)
 	int64_t now = apitoken_now(), next;
 
 	*more = false;
+	/* Regions: the outbox is worked on the master only (deliveries,
+	 * reminders and drops are writes).  A replica looks at its role
+	 * once a second (no outbox read), so a new master takes the outbox
+	 * over within a second of its election. */
+	if (apitoken_store_rep_role(mail->store) == APITOKEN_REP_REPLICA)
+		return now + 1;
 	if (mail->set->cfg->mail_relay == NULL) {
 		drop_old(mail, now, &next);
 		return next;

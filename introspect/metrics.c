@@ -51,7 +51,7 @@ static atomic_size_t tokens_active;
 
 static const char *const ep_names[EP_COUNT] = {
     "introspect", "revoke", "metadata", "healthz", "metrics", "web",
-    "other"};
+    "regions", "other"};
 
 const char *
 apitokend_endpoint_name(enum apitokend_endpoint ep)

@@ -13,6 +13,7 @@
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/store_rep.h>
 
 #include "apitokend.h"
 #include "metrics.h"
@@ -29,9 +30,12 @@ sweep_once(struct apitokend *d)
 {
 	int64_t now = apitoken_now();
 	size_t deleted = 0, active = 0;
-	int rc;
+	int rc = 0;
 
-	rc = apitoken_store_purge(d->store, now, NULL, NULL, &deleted);
+	/* Regions: only the master purges (a replica cannot write); after
+	 * a failover the new master's next sweep takes over. */
+	if (apitoken_store_rep_role(d->store) != APITOKEN_REP_REPLICA)
+		rc = apitoken_store_purge(d->store, now, NULL, NULL, &deleted);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR, "sweep: purge failed: %s",

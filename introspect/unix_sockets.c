@@ -44,6 +44,7 @@
 
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 #define LINE_MAX_LEN 4096
 #define ADMIN_IO_TIMEOUT_S 60
@@ -148,6 +149,9 @@ op_check(struct apitokend *d, int fd, const char *token)
 	int rc;
 
 	memset(&cl, 0, sizeof(cl));
+	if (apitokend_regions_refuse_reads(d))
+		return send_error(fd, "temporarily_unavailable",
+		                  APITOKEND_REGIONS_STALE_DESC);
 	rc = apitoken_token_check(d->store, token, strlen(token),
 	                          apitoken_now(), &cl);
 	if (rc != 0) {
@@ -176,6 +180,9 @@ op_user(struct apitokend *d, int fd, const char *name)
 	bool active = false;
 	int rc;
 
+	if (apitokend_regions_refuse_reads(d))
+		return send_error(fd, "temporarily_unavailable",
+		                  APITOKEND_REGIONS_STALE_DESC);
 	rc = apitoken_user_get(d->store, name, &user);
 	if (rc == 0) {
 		active = user->api_access;

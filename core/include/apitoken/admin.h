@@ -11,6 +11,7 @@
 #define APITOKEN_ADMIN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <apitoken/store.h>
@@ -57,6 +58,45 @@ int apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin);
  * message naming why.  0 or APITOKEN_ERR_IO.
  */
 int apitoken_admin_refuse_busy(int fd, const char *why);
+
+/*
+ * Regions: on a replica apitokend sends every command that writes to the
+ * master.  fn gets the request exactly as the admin socket received it
+ * and the origin; it returns 0 with the master's reply (malloc'ed JSON,
+ * sent to the peer unchanged, then wiped), 1 to run the command here
+ * (this site is the master), or a negative error (the peer gets exit
+ * EX_UNAVAILABLE and the error's detail).  NULL: everything runs here.
+ */
+typedef int (*apitoken_admin_forward_fn)(void *ctx, const char *request,
+                                         size_t len, const char *origin,
+                                         char **reply, size_t *reply_len);
+void apitoken_admin_set_forward(apitoken_admin_forward_fn fn, void *ctx);
+
+/*
+ * "apitokenctl status" asks each other site of the group for its state
+ * through this hook (apitokend sets it: GET <url>/healthz).  0 with *out
+ * filled, or a negative error (the site is shown as unreachable).
+ */
+typedef struct apitoken_admin_peer {
+	char role[16]; /* "master", "replica" */
+	char master[65];
+	uint64_t lsn_file, lsn_offset;
+	int64_t stale_ms;
+} apitoken_admin_peer_t;
+typedef int (*apitoken_admin_status_peer_fn)(void *ctx, size_t site,
+                                             apitoken_admin_peer_t *out);
+void apitoken_admin_set_status_peer(apitoken_admin_status_peer_fn fn,
+                                    void *ctx);
+
+/*
+ * Run one admin-socket request (the JSON text of a frame) as
+ * apitoken_admin_serve() would, never forwarding it, and give back the
+ * reply's JSON text (malloc'ed; the caller wipes and frees it).  0, or an
+ * error if no reply could be made.
+ */
+int apitoken_admin_handle(apitoken_store_t *store, const char *request,
+                          size_t len, const char *origin, char **reply_out,
+                          size_t *reply_len);
 
 /*
  * Client side: connect to socket_path, send the command (argv as for

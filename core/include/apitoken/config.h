@@ -109,6 +109,8 @@ typedef struct apitoken_config {
 	unsigned socket_max_connections_per_uid;   /* 32; uid 0 exempt */
 	/* the self-service page and its API (key "web"); NULL: off */
 	struct apitoken_web_config *web;
+	/* Regions (apitoken/replication.h); NULL: single site. */
+	struct apitoken_replication *replication;
 } apitoken_config_t;
 
 /*
