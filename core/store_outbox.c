@@ -113,7 +113,8 @@ due_key(DB *sec, const DBT *pkey, const DBT *pdata, DBT *skey)
 int
 store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn)
 {
-	u_int32_t flags = DB_THREAD | DB_MULTIVERSION;
+	/* As open_db(): no MVCC with replication (store_rep.c). */
+	u_int32_t flags = DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0);
 	DB *db = NULL;
 	int ret;
 
@@ -819,9 +820,9 @@ store_outbox_index_fill(apitoken_store_t *st)
 		return store_dberr(ret, "create handle");
 	ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 	if (ret == 0)
-		ret = op.plain->open(op.plain, txn, STORE_DB_OUTBOX_DUE, NULL,
-		                     DB_BTREE, DB_THREAD | DB_MULTIVERSION,
-		                     0600);
+		ret = op.plain->open(
+		    op.plain, txn, STORE_DB_OUTBOX_DUE, NULL, DB_BTREE,
+		    DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0), 0600);
 	if (ret == 0)
 		ret = txn->commit(txn, 0);
 	else if (txn != NULL)
