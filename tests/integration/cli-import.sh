@@ -77,7 +77,7 @@ jo,broken,reader
 EOF
 run user import "$scratch/multi.csv"
 check_eq "CSV: quoted line break, next record numbered 3" \
-	"65 imported 1 users, rejected 1 $scratch/multi.csv:3: invalid email address 'broken' (expected one '@' between a name and a domain, in printable ASCII without < > \" ( ) , ; : \\ [ ])" \
+	"65 imported 1 users, rejected 1 $scratch/multi.csv:3: invalid email address 'broken' (expected one '@' between a name and a domain)" \
 	"$rc $out $err"
 run --json user show ivy
 check "CSV: units across the line break" python3 -c \
@@ -163,8 +163,8 @@ t1=$(date +%s.%N)
 diag "imported 20000-line CSV in $(echo "$t1 - $t0" | bc 2>/dev/null || echo '?') s"
 check_eq "20k import: summary" "imported 19998 users, rejected 2" "$out"
 check_eq "20k import: the two bad lines, numbered across batches" \
-"$big:701: invalid email address 'broken' (expected one '@' between a name and a domain, in printable ASCII without < > \" ( ) , ; : \\ [ ])
-$big:15002: invalid email address 'broken' (expected one '@' between a name and a domain, in printable ASCII without < > \" ( ) , ; : \\ [ ])" \
+"$big:701: invalid email address 'broken' (expected one '@' between a name and a domain)
+$big:15002: invalid email address 'broken' (expected one '@' between a name and a domain)" \
 	"$err"
 check_eq "20k import: all good users stored" "$((before + 19998))" \
 	"$(count_users)"
@@ -176,17 +176,17 @@ check "20k import: last user intact" python3 -c \
 # ---- progress: on a terminal only ------------------------------------------
 # (Above, stderr was a file: it held the rejected lines and nothing else.)
 if command -v script >/dev/null 2>&1; then
-	awk 'BEGIN { for (i = 1; i <= 4200; i++)
+	awk 'BEGIN { for (i = 1; i <= 1200; i++)
 		printf "tty%05d,tty%05d@example.com,reader\n", i, i }' \
 		>"$scratch/tty.csv"
 	script -qec "'$APITOKENCTL' --config '$cfg' --store '$store' \
 		user import '$scratch/tty.csv' 2>&1" /dev/null \
 		</dev/null >"$scratch/tty.out" 2>&1
-	check_match "terminal: progress after each batch of 2000" \
-		"imported 2000 users, rejected 0\.\.\..*imported 4000 users" \
+	check_match "terminal: progress after each batch of 500" \
+		"imported 500 users, rejected 0\.\.\..*imported 1000 users" \
 		"$(tr '\r\n' '  ' <"$scratch/tty.out")"
 	check_match "terminal: the summary still at the end" \
-		"imported 4200 users, rejected 0.?$" \
+		"imported 1200 users, rejected 0.?$" \
 		"$(tr -d '\r' <"$scratch/tty.out" | tail -n 1)"
 else
 	diag "script(1) not found: progress on a terminal not tested"
