@@ -1,10 +1,11 @@
 #!/bin/sh
 # Every write to the store commits through store_write() (core/store.c).
-# That is what moves the write epoch on before a write returns, which
-# reused snapshots (core/store_snapshot.c) and apitokend's kept
-# introspection answers (introspect/answer_cache.c) rely on to never show
-# what was true before a write: a transaction begun anywhere else would be
-# a revocation that a kept answer could outlive.  So: the only
+# That is what makes a write's change records visible
+# (apitoken_store_changes_visible) before it returns, which reused
+# snapshots (core/store_snapshot.c) and apitokend's kept introspection
+# answers (introspect/answer_cache.c, introspect/tail.c) rely on to never
+# show what was true before a write: a transaction begun anywhere else
+# would be a revocation that a kept answer could outlive.  So: the only
 # transactions begun outside store_write() are the one that creates the
 # databases in store_open() (before any reader exists) and the read-only
 # snapshots, and nothing but store_write() and that one commits.
