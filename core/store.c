@@ -82,7 +82,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		                      "store %s is open read-only", st->dir);
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
-		store_outbox_txn_begin();
+		store_outbox_attempt();
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0) {
 			rc = store_dberr(ret, "begin transaction");
@@ -99,7 +99,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				ret = txn->commit(txn, 0);
 				store_snaps_written(st);
 				if (ret == 0) {
-					store_outbox_txn_committed(st);
+					store_outbox_committed(st);
 					return 0;
 				}
 				return store_dberr(ret, "commit");
@@ -533,9 +533,10 @@ open_dbs(apitoken_store_t *st, bool create)
 static void
 close_dbs(apitoken_store_t *st)
 {
-	DB **dbs[] = {&st->outbox_due, &st->outbox, &st->audit,
-	              &st->clients,    &st->expiry, &st->user_token,
-	              &st->tokens,     &st->users,  &st->meta};
+	DB **dbs[] = {&st->outbox_fill, &st->outbox_due, &st->outbox,
+	              &st->audit,       &st->clients,    &st->expiry,
+	              &st->user_token,  &st->tokens,     &st->users,
+	              &st->meta};
 	size_t i;
 
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
