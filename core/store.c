@@ -119,7 +119,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		return rc;
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
-		store_outbox_txn_begin();
+		store_outbox_attempt();
 		store_changes_reset();
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0) {
@@ -142,7 +142,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 					store_failed();
 				store_snaps_written(st, last != 0 || ret != 0);
 				if (ret == 0) {
-					store_outbox_txn_committed(st);
+					store_outbox_committed(st);
 					return store_rep_write_done(st);
 				}
 				return store_dberr(ret, "commit");
@@ -593,10 +593,10 @@ open_dbs(apitoken_store_t *st, bool create)
 static void
 close_dbs(apitoken_store_t *st)
 {
-	DB **dbs[] = {&st->changes, &st->outbox_due, &st->outbox,
-	              &st->audit,   &st->clients,    &st->expiry,
-	              &st->user_token, &st->tokens,  &st->users,
-	              &st->meta};
+	DB **dbs[] = {&st->changes, &st->outbox_fill, &st->outbox_due,
+	              &st->outbox,  &st->audit,       &st->clients,
+	              &st->expiry,  &st->user_token,  &st->tokens,
+	              &st->users,   &st->meta};
 	size_t i;
 
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {

@@ -107,7 +107,8 @@ struct apitoken_store {
 	pthread_key_t snap_key;
 	bool snap_key_ok, snaps_ready;
 	/* store_outbox.c: due-time index and the queued-notice hook */
-	DB *outbox_due; /* NULL: read-only store without it */
+	DB *outbox_due;  /* NULL: read-only store without it */
+	DB *outbox_fill; /* outbox_due.db to fill at open, else NULL */
 	apitoken_outbox_hook_fn outbox_hook;
 	void *outbox_hook_ctx;
 	_Atomic bool outbox_hook_on;
@@ -287,8 +288,8 @@ int store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn);
 int store_outbox_index_fill(apitoken_store_t *st);
 /* store_write(): before each attempt, and after a successful commit
  * (calls the hook when the transaction queued or re-timed notices). */
-void store_outbox_txn_begin(void);
-void store_outbox_txn_committed(apitoken_store_t *st);
+void store_outbox_attempt(void);
+void store_outbox_committed(apitoken_store_t *st);
 
 /* ---- store_cache.c: cache size and page priorities ------------------- */
 

@@ -46,13 +46,13 @@ txn_note(size_t queued, int64_t due, int64_t time)
 }
 
 void
-store_outbox_txn_begin(void)
+store_outbox_attempt(void)
 {
 	txn_notices.any = false;
 }
 
 void
-store_outbox_txn_committed(apitoken_store_t *st)
+store_outbox_committed(apitoken_store_t *st)
 {
 	if (!txn_notices.any)
 		return;
@@ -110,11 +110,37 @@ due_key(DB *sec, const DBT *pkey, const DBT *pdata, DBT *skey)
 	return 0;
 }
 
+/* *empty: whether db has no record (read in txn).  0 or a BDB error. */
+static int
+db_empty(DB_TXN *txn, DB *db, bool *empty)
+{
+	DBC *cur = NULL;
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_MALLOC;
+	data.flags = DB_DBT_MALLOC;
+	ret = db->cursor(db, txn, &cur, 0);
+	if (ret == 0) {
+		ret = cur->get(cur, &key, &data, DB_FIRST);
+		(void)cur->close(cur);
+	}
+	if (ret == 0) {
+		free(key.data);
+		free(data.data);
+	}
+	*empty = ret == DB_NOTFOUND;
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
 int
 store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn)
 {
 	/* As open_db(): no MVCC with replication (store_rep.c). */
 	u_int32_t flags = DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0);
+	bool index_empty = false, outbox_empty = true;
 	DB *db = NULL;
 	int ret;
 
@@ -142,6 +168,29 @@ store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn)
 		return store_dberr(ret, "index the outbox");
 	}
 	st->outbox_due = db;
+	if (st->rdonly)
+		return 0;
+	/* An empty index of a non-empty outbox: a store made before it.
+	 * A second handle (not associated, so writable) fills it after
+	 * the open (store_outbox_index_fill). */
+	ret = db_empty(txn, st->outbox_due, &index_empty);
+	if (ret == 0 && index_empty)
+		ret = db_empty(txn, st->outbox, &outbox_empty);
+	if (ret != 0)
+		return store_dberr(ret, "read outbox");
+	if (!index_empty || outbox_empty)
+		return 0;
+	ret = db_create(&st->outbox_fill, st->env, 0);
+	if (ret == 0)
+		ret = st->outbox_fill->open(
+		    st->outbox_fill, txn, STORE_DB_OUTBOX_DUE, NULL, DB_BTREE,
+		    DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0), 0600);
+	if (ret != 0) {
+		if (st->outbox_fill != NULL)
+			(void)st->outbox_fill->close(st->outbox_fill, 0);
+		st->outbox_fill = NULL;
+		return store_dberr(ret, STORE_DB_OUTBOX_DUE);
+	}
 	return 0;
 }
 
@@ -773,72 +822,24 @@ out:
 	return rc;
 }
 
-/* Is db empty?  1 yes, 0 no, or an error. */
-static int
-db_empty(apitoken_store_t *st, DB *db)
-{
-	DBC *cur = NULL;
-	DBT key, data;
-	int ret;
-
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.flags = DB_DBT_PARTIAL; /* no bytes wanted */
-	data.flags = DB_DBT_PARTIAL;
-	ret = db->cursor(db, NULL, &cur, 0);
-	if (ret == 0) {
-		ret = cur->get(cur, &key, &data, DB_FIRST);
-		(void)cur->close(cur);
-	}
-	if (ret == DB_NOTFOUND)
-		return 1;
-	if (ret == 0)
-		return 0;
-	ret = store_dberr(ret, "read outbox");
-	(void)st;
-	return ret == STORE_RETRY ? APITOKEN_ERR_STORE : ret;
-}
-
 int
 store_outbox_index_fill(apitoken_store_t *st)
 {
 	struct fill_op op;
-	DB_TXN *txn = NULL;
-	int rc, ret;
+	int rc;
 
-	if (st->rdonly || st->outbox_due == NULL)
+	if (st->outbox_fill == NULL)
 		return 0;
-	rc = db_empty(st, st->outbox_due);
-	if (rc != 1)
-		return rc;
-	rc = db_empty(st, st->outbox);
-	if (rc != 0)
-		return rc == 1 ? 0 : rc;
 	memset(&op, 0, sizeof(op));
-	ret = db_create(&op.plain, st->env, 0);
-	if (ret != 0)
-		return store_dberr(ret, "create handle");
-	ret = st->env->txn_begin(st->env, NULL, &txn, 0);
-	if (ret == 0)
-		ret = op.plain->open(
-		    op.plain, txn, STORE_DB_OUTBOX_DUE, NULL, DB_BTREE,
-		    DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0), 0600);
-	if (ret == 0)
-		ret = txn->commit(txn, 0);
-	else if (txn != NULL)
-		(void)txn->abort(txn);
-	if (ret != 0) {
-		(void)op.plain->close(op.plain, 0);
-		rc = store_dberr(ret, STORE_DB_OUTBOX_DUE);
-		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
-	}
+	op.plain = st->outbox_fill;
 	apitoken_log(APITOKEN_LOG_NOTICE,
 	             "store %s: indexing the outbox by due time (once)",
 	             st->dir);
 	do
 		rc = store_write(st, fill_txn, &op);
 	while (rc == 0 && !op.finished);
-	(void)op.plain->close(op.plain, 0);
+	(void)st->outbox_fill->close(st->outbox_fill, 0);
+	st->outbox_fill = NULL;
 	if (rc == 0)
 		apitoken_log(APITOKEN_LOG_NOTICE,
 		             "store %s: %zu queued notice(s) indexed", st->dir,

@@ -105,8 +105,9 @@ one(apitoken_store_t *st, DB_TXN *txn, const struct args *a, size_t i,
 	apitoken_token_hash(token, APITOKEN_TOKEN_LEN, h);
 	memcpy(t.user, name, strlen(name) + 1);
 	memcpy(t.hint, token + APITOKEN_TOKEN_LEN - 4, 4);
-	t.exp = a->expire_at != 0 ? a->expire_at
-	                          : now + apitoken_store_config(st)->token_lifetime;
+	t.exp = a->expire_at != 0
+	            ? a->expire_at
+	            : now + apitoken_store_config(st)->token_lifetime;
 	t.iat = t.exp - apitoken_store_config(st)->token_lifetime;
 	w.len = 0;
 	if (tok_encode(&t, &w) != 0 ||
@@ -230,9 +231,10 @@ main(int argc, char **argv)
 		}
 	}
 	if (a.config == NULL || a.out == NULL || a.count == 0) {
-		fprintf(stderr, "usage: bench_populate --config FILE --count N "
-		                "[--prefix P] [--expire-at T] [--notices] "
-		                "--out FILE\n");
+		fprintf(stderr,
+		        "usage: bench_populate --config FILE --count N "
+		        "[--prefix P] [--expire-at T] [--notices] "
+		        "--out FILE\n");
 		return 64;
 	}
 	if (apitoken_config_load(a.config, &cfg) != 0 ||

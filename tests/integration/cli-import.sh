@@ -176,17 +176,17 @@ check "20k import: last user intact" python3 -c \
 # ---- progress: on a terminal only ------------------------------------------
 # (Above, stderr was a file: it held the rejected lines and nothing else.)
 if command -v script >/dev/null 2>&1; then
-	awk 'BEGIN { for (i = 1; i <= 1200; i++)
+	awk 'BEGIN { for (i = 1; i <= 4200; i++)
 		printf "tty%05d,tty%05d@example.com,reader\n", i, i }' \
 		>"$scratch/tty.csv"
 	script -qec "'$APITOKENCTL' --config '$cfg' --store '$store' \
 		user import '$scratch/tty.csv' 2>&1" /dev/null \
 		</dev/null >"$scratch/tty.out" 2>&1
-	check_match "terminal: progress after each batch of 500" \
-		"imported 500 users, rejected 0\.\.\..*imported 1000 users" \
+	check_match "terminal: progress after each batch of 2000" \
+		"imported 2000 users, rejected 0\.\.\..*imported 4000 users" \
 		"$(tr '\r\n' '  ' <"$scratch/tty.out")"
 	check_match "terminal: the summary still at the end" \
-		"imported 1200 users, rejected 0.?$" \
+		"imported 4200 users, rejected 0.?$" \
 		"$(tr -d '\r' <"$scratch/tty.out" | tail -n 1)"
 else
 	diag "script(1) not found: progress on a terminal not tested"

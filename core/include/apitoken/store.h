@@ -389,8 +389,8 @@ int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
  */
 int apitoken_outbox_queue_reminders_since(apitoken_store_t *store,
                                           int64_t since, int64_t now,
-                                          const int64_t *leads,
-                                          size_t n_leads, size_t *queued_out);
+                                          const int64_t *leads, size_t n_leads,
+                                          size_t *queued_out);
 
 /*
  * The notices due at now (next_attempt <= now), earliest first, at most
