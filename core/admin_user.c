@@ -32,10 +32,18 @@ email_valid(const char *email)
 			                      "a space or control character",
 			                      email);
 	}
+	for (const unsigned char *p = (const unsigned char *)email; *p; p++) {
+		if (*p > 0x7f || strchr("<>\"(),;:\\[]", *p) != NULL)
+			return apitoken_error(
+			    APITOKEN_ERR_INVALID,
+			    "email address '%s' contains a character that "
+			    "mail cannot carry (non-ASCII, or one of "
+			    "< > \" ( ) , ; : \\ [ ])",
+			    email);
+	}
 	return apitoken_error(APITOKEN_ERR_INVALID,
 	                      "invalid email address '%s' (expected one '@' "
-	                      "between a name and a domain, in printable "
-	                      "ASCII without < > \" ( ) , ; : \\ [ ])",
+	                      "between a name and a domain)",
 	                      email);
 }
 

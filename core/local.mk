@@ -21,4 +21,7 @@ EXTRA_DIST += core/apitoken.pc.in
 install-exec-hook: install-exec-hook-core
 install-exec-hook-core:
 	rm -f "$(DESTDIR)$(pkglibdir)/libapitoken.la"
-.PHONY: install-exec-hook-core
+uninstall-hook: uninstall-hook-core
+uninstall-hook-core:
+	rm -f "$(DESTDIR)$(pkglibdir)/libapitoken.so"
+.PHONY: install-exec-hook-core uninstall-hook-core
