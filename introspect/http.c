@@ -481,9 +481,8 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 		 * master checks what claims to be forwarded.  Both need
 		 * the body before parse_form decodes it in place. */
 		if (r->ep == EP_REVOKE && apitokend_regions_forwarding(d))
-			return apitokend_regions_relay(d, r, c, method,
-			                               "/revoke", r->body,
-			                               r->len);
+			return apitokend_regions_relay(
+			    d, r, c, method, "/revoke", r->body, r->len);
 		if (r->ep == EP_REVOKE) {
 			enum MHD_Result fr;
 
