@@ -120,7 +120,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		return rc;
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
-		store_changes_txn_begin();
+		store_changes_reset();
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0) {
 			rc = store_dberr(ret, "begin transaction");
@@ -135,7 +135,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				 * flush (only a bench DB_CONFIG relaxes
 				 * it). */
 				ret = txn->commit(txn, 0);
-				last = store_changes_txn_last();
+				last = store_changes_written();
 				if (ret == 0 && last != 0)
 					store_changes_committed(st, last);
 				else if (ret != 0)

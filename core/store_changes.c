@@ -34,13 +34,13 @@
 static _Thread_local uint64_t txn_last;
 
 void
-store_changes_txn_begin(void)
+store_changes_reset(void)
 {
 	txn_last = 0;
 }
 
 uint64_t
-store_changes_txn_last(void)
+store_changes_written(void)
 {
 	return txn_last;
 }
@@ -90,8 +90,8 @@ store_change_add(apitoken_store_t *st, DB_TXN *txn,
 	ret = st->changes->put(st->changes, txn, &key, &data, DB_NOOVERWRITE);
 	if (ret != 0)
 		return store_dberr(ret, "append change record");
-	if (seq > APITOKEN_CHANGES_KEEP) {
-		store_be64(kbuf, seq - APITOKEN_CHANGES_KEEP);
+	if (seq > st->changes_keep) {
+		store_be64(kbuf, seq - st->changes_keep);
 		ret = st->changes->del(st->changes, txn, &key, 0);
 		if (ret != 0 && ret != DB_NOTFOUND)
 			return store_dberr(ret, "trim change records");
@@ -164,6 +164,7 @@ store_changes_init(apitoken_store_t *st)
 	int rc;
 
 	atomic_init(&st->change_visible, 0);
+	st->changes_keep = APITOKEN_CHANGES_KEEP;
 	rc = store_read_begin(st, &txn);
 	if (rc == 0)
 		rc = read_last(st, txn, &last);
@@ -202,6 +203,17 @@ apitoken_store_changes_visible(apitoken_store_t *store)
 {
 	return atomic_load_explicit(&store->change_visible,
 	                            memory_order_acquire);
+}
+
+bool
+apitoken_store_changes_external(apitoken_store_t *store)
+{
+	u_int32_t flags = 0;
+
+	if (store == NULL || store->env == NULL ||
+	    store->env->get_open_flags(store->env, &flags) != 0)
+		return true; /* cannot tell: poll */
+	return (flags & DB_INIT_REP) != 0;
 }
 
 void

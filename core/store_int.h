@@ -107,6 +107,7 @@ struct apitoken_store {
 	bool rep_offline; /* a group member opened without replication */
 	/* store_changes.c */
 	_Atomic uint64_t change_visible;
+	uint64_t changes_keep; /* APITOKEN_CHANGES_KEEP; tests lower it */
 	apitoken_change_hook_fn change_hook;
 	void *change_hook_arg;
 };
@@ -287,10 +288,10 @@ int store_change_token(apitoken_store_t *st, DB_TXN *txn,
                        const uint8_t h[APITOKEN_HASH_LEN]);
 int store_change_name(apitoken_store_t *st, DB_TXN *txn,
                       apitoken_change_kind_t kind, const char *name);
-/* store_write(): before each attempt, and after a commit (the seq of the
- * last record this attempt wrote, 0 if none). */
-void store_changes_txn_begin(void);
-uint64_t store_changes_txn_last(void);
+/* store_write(): reset before each attempt; after a commit, the seq of
+ * the last record this attempt wrote (0 if none). */
+void store_changes_reset(void);
+uint64_t store_changes_written(void);
 /* After a commit with records: raise the visible seq, call the hook. */
 void store_changes_committed(apitoken_store_t *st, uint64_t last);
 /* At open: the visible seq starts at the last committed record. */

@@ -213,7 +213,7 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	struct add_op *op = arg;
 	apitoken_user_t u;
 	char detail[96];
-	size_t i;
+	size_t i, added = 0;
 	int rc;
 
 	for (i = 0; i < op->n; i++) {
@@ -234,8 +234,7 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		               u.api_access ? "" : ", api access off");
 		rc = store_audit_append(st, txn, op->now, "user-added", u.name,
 		                        "", op->origin, detail);
-		if (rc == 0)
-			rc = store_count_add(st, txn, STORE_COUNT_USERS, 1);
+		added++;
 		/* A reader may keep "no such user" (PAM account checks). */
 		if (rc == 0)
 			rc = store_change_name(st, txn, APITOKEN_CHANGE_USER,
@@ -243,7 +242,10 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		if (rc != 0)
 			return rc;
 	}
-	return 0;
+	/* One counter update per batch (bulk import). */
+	return added > 0 ? store_count_add(st, txn, STORE_COUNT_USERS,
+	                                   (int64_t)added)
+	                 : 0;
 }
 
 int

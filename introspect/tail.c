@@ -7,7 +7,8 @@
  *      commit, apitoken_store_changes_read() raises it when it reads the
  *      record, before handing it over);
  *   2. the tail retires what the record touched (answers dropped or
- *      marked stale, client logins forgotten);
+ *      marked stale, client logins forgotten): the writer itself, from
+ *      the store's hook, when no round is running, else the tail thread;
  *   3. the tail stores `retired' = that seq.
  * A reader uses a kept answer only if retired >= visible (visible read
  * first), so between 1 and 3 it asks the store, whose reused snapshots
@@ -39,8 +40,10 @@
 #include "tail.h"
 
 struct apitokend_tail {
+	struct apitokend *d;
 	pthread_t thread;
-	pthread_mutex_t mu;
+	pthread_mutex_t work; /* one catch_up() at a time */
+	pthread_mutex_t mu;   /* the fields below */
 	pthread_cond_t cond;
 	bool stop;
 	bool kicked;  /* a local commit wrote records */
@@ -50,13 +53,28 @@ struct apitokend_tail {
 	_Atomic uint64_t all;     /* of which "everything" */
 };
 
-/* The store's change hook: in the writer's thread, after its commit. */
+static void catch_up(struct apitokend *d, struct apitokend_tail *t,
+                     bool kicked);
+
+/*
+ * The store's change hook: in the writer's thread, after its commit and
+ * before the write returns.  The writer retires its own change at once
+ * when no catch-up is running (readers then miss kept answers for the
+ * microseconds of one read of the records, not for as long as the tail
+ * thread takes to be scheduled on a busy machine); else it wakes the
+ * tail thread, whose round in progress may have begun before this commit.
+ */
 static void
 kick(uint64_t seq, void *arg)
 {
 	struct apitokend_tail *t = arg;
 
 	(void)seq;
+	if (pthread_mutex_trylock(&t->work) == 0) {
+		catch_up(t->d, t, true);
+		pthread_mutex_unlock(&t->work);
+		return;
+	}
 	pthread_mutex_lock(&t->mu);
 	t->kicked = true;
 	pthread_cond_signal(&t->cond);
@@ -98,7 +116,7 @@ retire(const apitoken_change_t *c, void *arg)
 	return 0;
 }
 
-/* Retire everything committed since the last call. */
+/* Retire everything committed since the last call; t->work held. */
 static void
 catch_up(struct apitokend *d, struct apitokend_tail *t, bool kicked)
 {
@@ -138,13 +156,17 @@ tail_main(void *arg)
 	struct apitokend *d = arg;
 	struct apitokend_tail *t = d->tail;
 	struct timespec until;
+	long poll_ms = apitoken_store_changes_external(d->store)
+	                   ? APITOKEND_TAIL_POLL_MS
+	                   : APITOKEND_TAIL_IDLE_MS;
 	bool kicked;
 
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
 		if (!t->kicked) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += APITOKEND_TAIL_POLL_MS * 1000000L;
+			until.tv_sec += poll_ms / 1000;
+			until.tv_nsec += (poll_ms % 1000) * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
@@ -159,7 +181,9 @@ tail_main(void *arg)
 		kicked = t->kicked;
 		t->kicked = false;
 		pthread_mutex_unlock(&t->mu);
+		pthread_mutex_lock(&t->work);
 		catch_up(d, t, kicked);
+		pthread_mutex_unlock(&t->work);
 		pthread_mutex_lock(&t->mu);
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -174,6 +198,8 @@ apitokend_tail_start(struct apitokend *d)
 
 	if (t == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	t->d = d;
+	pthread_mutex_init(&t->work, NULL);
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -187,6 +213,7 @@ apitokend_tail_start(struct apitokend *d)
 		apitoken_store_set_change_hook(d->store, NULL, NULL);
 		pthread_cond_destroy(&t->cond);
 		pthread_mutex_destroy(&t->mu);
+		pthread_mutex_destroy(&t->work);
 		free(t);
 		d->tail = NULL;
 		return apitoken_error(APITOKEN_ERR_IO,
@@ -211,6 +238,7 @@ apitokend_tail_stop(struct apitokend *d)
 	apitoken_store_set_change_hook(d->store, NULL, NULL);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->mu);
+	pthread_mutex_destroy(&t->work);
 	free(t);
 	d->tail = NULL;
 }

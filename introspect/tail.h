@@ -4,8 +4,10 @@
  * and retires what each touched: kept introspection answers
  * (answer_cache.h) and remembered client logins (client_auth.c).  Woken
  * by this process's own commits (the store's change hook) and polling
- * every APITOKEND_TAIL_POLL_MS, so that it also sees commits applied by
- * replication, which no hook announces.
+ * every APITOKEND_TAIL_POLL_MS when the store is replicated
+ * (apitoken_store_changes_external), so that it also sees commits applied
+ * by replication, which no hook announces; every APITOKEND_TAIL_IDLE_MS
+ * otherwise (a safety net: each commit there wakes it).
  */
 #ifndef APITOKEND_TAIL_H
 #define APITOKEND_TAIL_H
@@ -17,6 +19,7 @@
 struct apitokend;
 
 #define APITOKEND_TAIL_POLL_MS 5
+#define APITOKEND_TAIL_IDLE_MS 1000
 
 /* Start the thread; before anything else uses d->store. */
 int apitokend_tail_start(struct apitokend *d);

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Every write to the store commits through store_write() (core/store.c).
-# That is what moves the write epoch on before a write returns, which
-# reused snapshots (core/store_snapshot.c) and apitokend's kept
-# introspection answers (introspect/answer_cache.c) rely on to never show
-# what was true before a write: a transaction begun anywhere else would be
-# a revocation that a kept answer could outlive.  So: the only
+# That is what makes a write's change records visible
+# (apitoken_store_changes_visible) before it returns, which reused
+# snapshots (core/store_snapshot.c) and apitokend's kept introspection
+# answers (introspect/answer_cache.c, introspect/tail.c) rely on to never
+# show what was true before a write: a transaction begun anywhere else
+# would be a revocation that a kept answer could outlive.  So: the only
 # transactions begun outside store_write() are the one that creates the
 # databases in store_open() (before any reader exists) and the read-only
 # snapshots, and nothing but store_write() and that one commits.
@@ -17,8 +18,9 @@ begins=$(grep -n 'txn_begin(' $srcs | sed 's/:[[:space:]]*/: /')
 check_eq "transactions are begun in store_write, store_open and the snapshot code only" \
 	"core/store.c core/store.c core/store_snapshot.c" \
 	"$(printf '%s\n' "$begins" | cut -d: -f1 | tr '\n' ' ' | sed 's/ $//')"
+# (Regions: with replication they are read-committed, no MVCC there.)
 check_match "the snapshot code begins read-only snapshots only" \
-	'DB_TXN_SNAPSHOT' "$(printf '%s\n' "$begins" | grep store_snapshot.c)"
+	'DB_TXN_SNAPSHOT' "$(grep -A2 'txn_begin(' core/store_snapshot.c)"
 
 # Between store_write()'s opening line and the next function: one begin.
 in_write=$(awk '/^store_write\(/ { on = 1 } on && /^}/ { on = 0 }

@@ -446,6 +446,15 @@ int apitoken_store_changes_last(apitoken_store_t *store, uint64_t *seq_out);
 uint64_t apitoken_store_changes_visible(apitoken_store_t *store);
 
 /*
+ * true if commits this process did not make can appear in the store: the
+ * environment was opened for replication (DB_INIT_REP), so a replica's
+ * applied transactions announce themselves only through the records.  A
+ * tail must then poll apitoken_store_changes_last() often; otherwise the
+ * change hook below sees every commit.
+ */
+bool apitoken_store_changes_external(apitoken_store_t *store);
+
+/*
  * Called after each commit that wrote change records, with the seq of the
  * last one, in the writing thread, before the write returns (to wake a
  * tail).  Must not block or call the store.  Set before other threads
