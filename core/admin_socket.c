@@ -349,9 +349,9 @@ static bool
 reads_only(int argc, char **argv)
 {
 	static const char *const reads[][2] = {
-	    {"user", "show"},   {"user", "list"},    {"token", "show"},
-	    {"token", "list"},  {"token", "check"},  {"client", "list"},
-	    {"outbox", "list"}, {"audit", NULL},     {"help", NULL},
+	    {"user", "show"},   {"user", "list"},   {"token", "show"},
+	    {"token", "list"},  {"token", "check"}, {"client", "list"},
+	    {"outbox", "list"}, {"audit", NULL},    {"help", NULL},
 	    {"--help", NULL},   {"status", NULL}};
 	size_t i;
 
@@ -396,10 +396,11 @@ serve_request(apitoken_store_t *store, const struct reply_sink *sink,
 		if (rc == 0) {
 			if (send_frame(sink->fd, reply, rlen,
 			               now_ms() + SERVE_TIMEOUT_MS) < 0)
-				rc = apitoken_error(APITOKEN_ERR_IO,
-				                    "admin socket: cannot send "
-				                    "the reply: %s",
-				                    strerror(errno));
+				rc =
+				    apitoken_error(APITOKEN_ERR_IO,
+				                   "admin socket: cannot send "
+				                   "the reply: %s",
+				                   strerror(errno));
 			admin_freezero(reply, rlen);
 			goto out;
 		}
@@ -486,12 +487,11 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 }
 
 int
-apitoken_admin_handle(apitoken_store_t *store, const char *request,
-                      size_t len, const char *origin, char **reply_out,
-                      size_t *reply_len)
+apitoken_admin_handle(apitoken_store_t *store, const char *request, size_t len,
+                      const char *origin, char **reply_out, size_t *reply_len)
 {
-	struct reply_sink sink = {.fd = -1, .text = reply_out,
-	                          .len = reply_len};
+	struct reply_sink sink = {
+	    .fd = -1, .text = reply_out, .len = reply_len};
 	char *buf;
 	int rc;
 

@@ -432,11 +432,16 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	if (apitokend_gen(d)->cfg->replication != NULL &&
 	    apitokend_regions_refuse_reads(d) &&
 	    (o = cJSON_CreateObject()) != NULL) {
+		char *text;
+
 		cJSON_AddStringToObject(o, "status", "stale");
 		apitokend_regions_health(d, o);
-		return apitokend_reply_json_take(r, c,
-		                                 MHD_HTTP_SERVICE_UNAVAILABLE,
-		                                 cJSON_PrintUnformatted(o));
+		text = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (text == NULL)
+			return MHD_NO;
+		return apitokend_reply_json_take(
+		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE, text);
 	}
 	/* A lookup of a well-formed, never-issued token reaches the
 	 * database without changing anything. */
@@ -456,10 +461,15 @@ health(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	 * healthy (load balancers should send clients elsewhere). */
 	if (apitokend_gen(d)->cfg->replication != NULL &&
 	    (o = cJSON_CreateObject()) != NULL) {
+		char *text;
+
 		cJSON_AddStringToObject(o, "status", "ok");
 		apitokend_regions_health(d, o);
-		return apitokend_reply_json_take(r, c, MHD_HTTP_OK,
-		                                 cJSON_PrintUnformatted(o));
+		text = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (text == NULL)
+			return MHD_NO;
+		return apitokend_reply_json_take(r, c, MHD_HTTP_OK, text);
 	}
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }
@@ -562,9 +572,8 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 		 * master checks what claims to be forwarded.  Both need
 		 * the body before parse_form decodes it in place. */
 		if (r->ep == EP_REVOKE && apitokend_regions_forwarding(d))
-			return apitokend_regions_relay(d, r, c, method,
-			                               "/revoke", r->body,
-			                               r->len);
+			return apitokend_regions_relay(
+			    d, r, c, method, "/revoke", r->body, r->len);
 		if (r->ep == EP_REVOKE) {
 			enum MHD_Result fr;
 

@@ -88,9 +88,10 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	memset(&cl, 0, sizeof(cl));
 	memset(hash, 0, sizeof(hash));
 	if (apitokend_regions_refuse_reads(d))
-		return apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                             "temporarily_unavailable",
-		                             APITOKEND_REGIONS_STALE_DESC, NULL);
+		return apitokend_reply_error(
+		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "temporarily_unavailable", APITOKEND_REGIONS_STALE_DESC,
+		    NULL);
 	switch (apitokend_client_auth(d, c, f, &client)) {
 	case APITOKEND_AUTH_OK:
 		break;

@@ -288,6 +288,18 @@ if [ "$rc" -eq 0 ]; then
 else
 	ok "the write at the stopped master was not reported done (exit $rc)"
 fi
+# Commits the hung master made after SIGCONT were rolled back: once it
+# touches a dead handle it exits EX_TEMPFAIL for systemd to restart it.
+sleep 2
+if ! kill -0 "$pid" 2>/dev/null; then
+	wait "$pid"
+	check_eq "the old master, its commits rolled back, exits EX_TEMPFAIL" \
+		75 "$?"
+	eval "SITE_PID_$M="
+	check "... and rejoins when started again" start_site "$M"
+fi
+is_replica() { [ "$(role_of "$M")" = replica ]; }
+check "the old master is a replica of the one history" wait_for 15 is_replica
 
 # Staleness: a site left alone (the two others killed) has no majority
 # (a replica: no master; or it may have just been elected master).

@@ -30,6 +30,7 @@
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/store.h>
+#include <apitoken/store_rep.h>
 
 #include "../../introspect/mail.h"
 #include "../../introspect/mail_int.h"
@@ -65,6 +66,14 @@ struct apitoken_store {
 };
 
 static struct apitoken_store fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* mail.c sends only from a replication master or a single site. */
+enum apitoken_rep_role
+apitoken_store_rep_role(apitoken_store_t *st)
+{
+	(void)st;
+	return APITOKEN_REP_SINGLE;
+}
 
 int64_t
 apitoken_now(void)
