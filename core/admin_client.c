@@ -112,11 +112,11 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		             CLIENT_NAME_MAX);
 		return EX_DATAERR;
 	}
-	rc = apitoken_client_add(store, pos[0], name != NULL ? name : "",
-	                         (can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0) |
-	                             (can_manage ? APITOKEN_CLIENT_CAN_MANAGE
-	                                         : 0),
-	                         io->origin, secret);
+	rc = apitoken_client_add(
+	    store, pos[0], name != NULL ? name : "",
+	    (can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0) |
+	        (can_manage ? APITOKEN_CLIENT_CAN_MANAGE : 0),
+	    io->origin, secret);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_client_secret(io, pos[0], secret);

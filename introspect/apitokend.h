@@ -39,7 +39,8 @@ struct apitokend {
 	struct MHD_Daemon *mhd;
 	struct apitokend_sockets *sockets;
 	struct apitokend_sweep *sweep;
-	struct apitokend_web *web; /* the self-service page (web.h); NULL: off */
+	/* The self-service page (web.h); NULL: off. */
+	struct apitokend_web *web;
 	/* Kept active answers (answer_cache.h); NULL: none.  Published once
 	 * the issuer is final, so no answer with a provisional one is kept. */
 	_Atomic(struct apitokend_answers *) answers;

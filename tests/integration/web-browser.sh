@@ -159,7 +159,9 @@ browser header bob pw-bob "$APURL"
 check "bob's emails: created, regenerated, revoked" \
 	wait_kinds bob "created regenerated revoked"
 stop_httpd
-stop_daemon
+check "apitokend exits cleanly" stop_daemon
+check_eq "no sanitizer report in the daemon's log" "" \
+	"$(grep -E 'Sanitizer|runtime error' "$DAEMON_LOG")"
 
 # ---- no secret anywhere it should not be ----
 n=$(wc -l <"$scratch/secrets")

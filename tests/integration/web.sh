@@ -29,7 +29,7 @@ stop_daemon
 bad_config() {
 	local what="$1" web="$2" want="$3" out
 	daemon_config "\"web\": {$web}"
-	out=$("$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
+	out=$($DAEMON_WRAPPER "$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
 		--port-file "$scratch/bad.port" 2>&1 </dev/null)
 	check_match "config refused: $what" "$want" "$out"
 }
@@ -287,7 +287,8 @@ for s in "$T1" "$T2" "$TB" pw-alice pw-bob pw-frank; do
 		ok "no secret or password in the daemon's log"
 	fi
 done
-stop_daemon
+check "apitokend exits cleanly (sessions, sign-ins and tables freed)" \
+	stop_daemon
 
 # ---- session expiry, and a token deleted by expiry ----
 web_config '"auth": "pam", "session_idle": "3s", "session_max": "7s"' \
@@ -384,5 +385,7 @@ check_eq "another user's header does not take over alice's session" 401 \
 http POST /api/v1/session -H 'Content-Type: application/json' \
 	--data '{"user": "alice", "password": "pw-alice"}'
 check_eq "no password sign-in in header mode: 405" 405 "$HTTP_CODE"
-stop_daemon
+check "apitokend exits cleanly in header mode" stop_daemon
+check_eq "no sanitizer report in the daemon's log" "" \
+	"$(grep -E 'Sanitizer|runtime error' "$DAEMON_LOG")"
 done_testing

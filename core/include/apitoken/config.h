@@ -109,19 +109,19 @@ typedef struct apitoken_config {
 #define APITOKEN_WEB_PROXIES_MAX 64
 
 typedef struct apitoken_web_config {
-	int auth;              /* APITOKEN_WEB_AUTH_* */
-	char *pam_service;     /* "apitoken-web" */
-	int64_t session_idle;  /* seconds, 1800 */
-	int64_t session_max;   /* seconds, 43200 */
-	size_t max_sessions;   /* kept in memory, 10000 */
-	char *support_contact; /* shown when API access is off; NULL: none */
-	char *user_header;     /* "X-Remote-User" */
+	int auth;               /* APITOKEN_WEB_AUTH_* */
+	char *pam_service;      /* "apitoken-web" */
+	int64_t session_idle;   /* seconds, 1800 */
+	int64_t session_max;    /* seconds, 43200 */
+	size_t max_sessions;    /* kept in memory, 10000 */
+	char *support_contact;  /* shown when API access is off; NULL: none */
+	char *user_header;      /* "X-Remote-User" */
 	char **trusted_proxies; /* numeric IPv4/IPv6 addresses */
 	size_t n_trusted_proxies;
-	int secure_cookies;        /* -1: when TLS is on, 0 no, 1 yes */
-	unsigned signin_failures;  /* failures before a lockout, 5 */
-	int64_t signin_lockout;    /* seconds, 300 */
-	char *assets;              /* NULL: the installed page */
+	int secure_cookies;       /* -1: when TLS is on, 0 no, 1 yes */
+	unsigned signin_failures; /* failures before a lockout, 5 */
+	int64_t signin_lockout;   /* seconds, 300 */
+	char *assets;             /* NULL: the installed page */
 } apitoken_web_config_t;
 
 /*
