@@ -87,6 +87,7 @@ static int
 cmd_add(apitoken_store_t *store, int argc, char **argv,
         const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *name = NULL, *pos[1];
 	bool can_revoke = false;
 	const struct admin_opt opts[] = {
@@ -111,9 +112,10 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		             CLIENT_NAME_MAX);
 		return EX_DATAERR;
 	}
-	rc = apitoken_client_add(store, pos[0], name != NULL ? name : "",
-	                         can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0,
-	                         io->origin, secret);
+	rc =
+	    apitoken_client_add_as(store, pos[0], name != NULL ? name : "",
+	                           can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0,
+	                           admin_actor(io, &ab), secret);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_client_secret(io, pos[0], secret);
@@ -125,6 +127,7 @@ static int
 cmd_remove(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
@@ -136,7 +139,7 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
 	rc = id_arg(io, "client remove", n_pos, pos[0]);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_client_remove(store, pos[0], io->origin);
+	rc = apitoken_client_remove_as(store, pos[0], admin_actor(io, &ab));
 	if (rc < 0)
 		return admin_fail(io, rc);
 	fprintf(io->out, "removed client %s\n", pos[0]);

@@ -122,6 +122,10 @@ int admin_user_fields_valid(apitoken_store_t *store, const char *name,
                             const char *email, const char *role,
                             char *const *bus, size_t n_bus);
 
+/* io->actor, or io->origin as an actor of kind "other" (in *buf). */
+const apitoken_actor_t *admin_actor(const apitoken_admin_io_t *io,
+                                    apitoken_actor_t *buf);
+
 /* The command groups. */
 int admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
                    const apitoken_admin_io_t *io, unsigned flags);
@@ -129,6 +133,8 @@ int admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
                     const apitoken_admin_io_t *io);
 int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io);
+int admin_cmd_audit(apitoken_store_t *store, int argc, char **argv,
+                    const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io, unsigned flags);
 

@@ -303,13 +303,33 @@ check_request(cJSON *req, char **argv, int *argc, bool *json,
 	return NULL;
 }
 
+static int serve(apitoken_store_t *store, int fd, const char *origin,
+                 const apitoken_actor_t *actor);
+
 int
 apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+{
+	return serve(store, fd, origin, NULL);
+}
+
+int
+apitoken_admin_serve_as(apitoken_store_t *store, int fd,
+                        const apitoken_actor_t *actor)
+{
+	char origin[256];
+
+	apitoken_actor_describe(actor, origin, sizeof(origin));
+	return serve(store, fd, origin, actor);
+}
+
+static int
+serve(apitoken_store_t *store, int fd, const char *origin,
+      const apitoken_actor_t *actor)
 {
 	char *buf = NULL, *argv[ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t len = 0, out_len = 0, err_len = 0, in_len = 0;
-	apitoken_admin_io_t io = {.origin = origin};
+	apitoken_admin_io_t io = {.origin = origin, .actor = actor};
 	cJSON *req = NULL, *in_item = NULL;
 	const char *why;
 	unsigned flags = 0;

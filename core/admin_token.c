@@ -98,6 +98,7 @@ static int
 cmd_generate(apitoken_store_t *store, int argc, char **argv,
              const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	bool replace = false;
 	const struct admin_opt opts[] = {
 	    {"--replace", ADMIN_OPT_FLAG, &replace},
@@ -111,9 +112,9 @@ cmd_generate(apitoken_store_t *store, int argc, char **argv,
 	rc = one_user_arg(io, "token generate", argc, argv, opts, 1, &user);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_token_issue(store, user,
-	                          replace ? APITOKEN_ISSUE_REPLACE : 0,
-	                          io->origin, secret, &info);
+	rc = apitoken_token_issue_as(store, user,
+	                             replace ? APITOKEN_ISSUE_REPLACE : 0,
+	                             admin_actor(io, &ab), secret, &info);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_secret(io, secret, &info);
@@ -132,6 +133,7 @@ static int
 cmd_revoke(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	apitoken_token_info_t info;
 	const char *user = NULL;
 	int rc;
@@ -139,7 +141,8 @@ cmd_revoke(apitoken_store_t *store, int argc, char **argv,
 	rc = one_user_arg(io, "token revoke", argc, argv, NULL, 0, &user);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_token_revoke(store, user, io->origin, &info);
+	rc =
+	    apitoken_token_revoke_as(store, user, admin_actor(io, &ab), &info);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	fprintf(io->out, "revoked token %s of user %s\n", info.id, user);

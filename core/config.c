@@ -235,6 +235,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
+	cfg->audit_retention = 400LL * 86400;
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
 		return APITOKEN_ERR_NOMEM;
@@ -851,6 +852,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return get_duration(ld, it, k, &cfg->sweep_interval);
 	if (strcmp(k, "mail") == 0)
 		return parse_mail(ld, it);
+	if (strcmp(k, "audit_retention") == 0)
+		return get_duration(ld, it, k, &cfg->audit_retention);
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

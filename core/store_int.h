@@ -51,7 +51,8 @@
 
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_REC_VERSION 1u
-#define STORE_BUS_MAX 64 /* Business Units per user */
+#define STORE_AUDIT_REC_VERSION 2u /* 2: with the actor */
+#define STORE_BUS_MAX 64           /* Business Units per user */
 #define STORE_ORIGIN_MAX 256
 #define STORE_CLIENT_NAME_MAX 128
 #define STORE_PURGE_BATCH 500 /* tokens deleted per transaction */
@@ -239,15 +240,16 @@ int store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
 
 /* ---- store_audit.c / store_outbox.c --------------------------------- */
 
+/* Append an audit record; actor NULL is "system". */
 int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-                       const char *event, const char *user,
-                       const char *token_id, const char *origin,
+                       apitoken_audit_event_t event, const char *user,
+                       const char *token_id, const apitoken_actor_t *actor,
                        const char *detail);
 
 /* Queue a notice for tok (kind "created", ...) with the user's email. */
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                        const char *kind, const struct tok_rec *tok,
-                       const char *email, const char *origin);
+                       const char *email, const apitoken_actor_t *actor);
 
 /* ---- store_tokens.c ------------------------------------------------- */
 
@@ -260,7 +262,7 @@ int store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  * user had none. */
 int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
                             const char *user, const char *email, int64_t now,
-                            const char *event, const char *origin,
-                            const char *detail);
+                            apitoken_audit_event_t event,
+                            const apitoken_actor_t *actor, const char *detail);
 
 #endif /* APITOKEN_STORE_INT_H */

@@ -204,9 +204,9 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  */
 static int
 revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
-                  const char *email, int64_t now, const char *event,
-                  const char *origin, const char *detail, const char *notice,
-                  struct tok_rec *tok_out)
+                  const char *email, int64_t now, apitoken_audit_event_t event,
+                  const apitoken_actor_t *actor, const char *detail,
+                  const char *notice, struct tok_rec *tok_out)
 {
 	uint8_t h[APITOKEN_HASH_LEN];
 	int rc;
@@ -246,24 +246,25 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	}
 	if (rc != 0)
 		return rc;
-	rc = store_audit_append(st, txn, now, event, user, tok_out->id, origin,
+	rc = store_audit_append(st, txn, now, event, user, tok_out->id, actor,
 	                        detail);
 	if (rc == 0 && notice != NULL)
 		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
-		                        origin);
+		                        actor);
 	return rc;
 }
 
 int
 store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
-                        const char *email, int64_t now, const char *event,
-                        const char *origin, const char *detail)
+                        const char *email, int64_t now,
+                        apitoken_audit_event_t event,
+                        const apitoken_actor_t *actor, const char *detail)
 {
 	struct tok_rec t;
 	int rc;
 
-	rc = revoke_user_token(st, txn, user, email, now, event, origin,
-	                       detail, "revoked", &t);
+	rc = revoke_user_token(st, txn, user, email, now, event, actor, detail,
+	                       "revoked", &t);
 	return rc == APITOKEN_ERR_NOT_FOUND ? 0 : rc;
 }
 
@@ -272,7 +273,7 @@ store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
 struct issue_op {
 	const char *user;
 	unsigned flags;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 	uint8_t hash[APITOKEN_HASH_LEN];
 	struct tok_rec tok;
@@ -319,8 +320,8 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		/* One mail for a regeneration: the "regenerated" notice
 		 * below, naming the new token. */
 		rc = revoke_user_token(st, txn, op->user, v.email, op->now,
-		                       "replaced", op->origin, detail, NULL,
-		                       &op->old);
+		                       APITOKEN_AUDIT_REPLACED, op->actor,
+		                       detail, NULL, &op->old);
 		if (rc == 0)
 			op->replaced = true;
 		else if (rc != APITOKEN_ERR_NOT_FOUND)
@@ -334,23 +335,23 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		               op->old.id);
 	else
 		detail[0] = '\0';
-	rc = store_audit_append(st, txn, op->now, "issued", op->user,
-	                        op->tok.id, op->origin, detail);
+	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_ISSUED,
+	                        op->user, op->tok.id, op->actor, detail);
 	if (rc != 0)
 		goto out;
 	rc = store_notice_queue(st, txn, op->now,
 	                        op->replaced ? "regenerated" : "created",
-	                        &op->tok, v.email, op->origin);
+	                        &op->tok, v.email, op->actor);
 out:
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
-                     const char *origin,
-                     char token_out[APITOKEN_TOKEN_LEN + 1],
-                     apitoken_token_info_t *info_out)
+apitoken_token_issue_as(apitoken_store_t *store, const char *user,
+                        unsigned flags, const apitoken_actor_t *actor,
+                        char token_out[APITOKEN_TOKEN_LEN + 1],
+                        apitoken_token_info_t *info_out)
 {
 	struct issue_op op;
 	char token[APITOKEN_TOKEN_LEN + 1];
@@ -367,7 +368,7 @@ apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
 	memset(&op, 0, sizeof(op));
 	op.user = user;
 	op.flags = flags;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = apitoken_token_create(APITOKEN_TOKEN_PREFIX, token);
 	if (rc == 0)
@@ -404,7 +405,8 @@ struct revoke_op {
 	const char *user;    /* revoke by user, or */
 	const uint8_t *hash; /* by secret */
 	const char *only_user;
-	const char *origin;
+	apitoken_audit_event_t event;
+	const apitoken_actor_t *actor;
 	int64_t now;
 	struct tok_rec tok;
 };
@@ -420,15 +422,17 @@ revoke_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	rc = store_user_read(st, txn, op->user, DB_RMW, &raw, &v);
 	if (rc != 0)
 		return rc;
-	rc = revoke_user_token(st, txn, op->user, v.email, op->now, "revoked",
-	                       op->origin, "", "revoked", &op->tok);
+	rc = revoke_user_token(st, txn, op->user, v.email, op->now,
+	                       APITOKEN_AUDIT_REVOKED, op->actor, "",
+	                       "revoked", &op->tok);
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_revoke(apitoken_store_t *store, const char *user,
-                      const char *origin, apitoken_token_info_t *info_out)
+apitoken_token_revoke_as(apitoken_store_t *store, const char *user,
+                         const apitoken_actor_t *actor,
+                         apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	int rc;
@@ -442,7 +446,7 @@ apitoken_token_revoke(apitoken_store_t *store, const char *user,
 		                      "no such user (invalid name)");
 	memset(&op, 0, sizeof(op));
 	op.user = user;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = store_write(store, revoke_txn, &op);
 	if (rc == 0) {
@@ -480,21 +484,22 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		rc = 0;
 	}
 	if (rc == 0)
-		rc = store_audit_append(st, txn, op->now, "revoked",
-		                        op->tok.user, op->tok.id, op->origin,
+		rc = store_audit_append(st, txn, op->now, op->event,
+		                        op->tok.user, op->tok.id, op->actor,
 		                        "revoked with the token itself");
 	if (rc == 0)
 		rc = store_notice_queue(st, txn, op->now, "revoked", &op->tok,
-		                        v.email, op->origin);
+		                        v.email, op->actor);
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
-                             size_t len, const char *only_user,
-                             const char *origin,
-                             apitoken_token_info_t *info_out)
+apitoken_token_revoke_secret_as(apitoken_store_t *store, const char *token,
+                                size_t len, const char *only_user,
+                                apitoken_audit_event_t event,
+                                const apitoken_actor_t *actor,
+                                apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	uint8_t h[APITOKEN_HASH_LEN];
@@ -511,7 +516,10 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 	memset(&op, 0, sizeof(op));
 	op.hash = h;
 	op.only_user = only_user;
-	op.origin = origin;
+	op.event = event == APITOKEN_AUDIT_LEAK_REPORTED
+	               ? event
+	               : APITOKEN_AUDIT_REVOKED;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = store_write(store, revoke_secret_txn, &op);
 	OPENSSL_cleanse(h, sizeof(h));
@@ -762,6 +770,9 @@ struct purge_op {
 	bool finished;
 };
 
+static const apitoken_actor_t purge_actor = {.kind = APITOKEN_ACTOR_SYSTEM,
+                                             .id = "purge"};
+
 static int
 purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 {
@@ -839,11 +850,12 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			rc = 0;
 		}
 		if (rc == 0)
-			rc = store_audit_append(st, txn, op->now, "expired",
-			                        t.user, t.id, "purge", "");
+			rc = store_audit_append(st, txn, op->now,
+			                        APITOKEN_AUDIT_EXPIRED, t.user,
+			                        t.id, &purge_actor, "");
 		if (rc == 0)
 			rc = store_notice_queue(st, txn, op->now, "expired",
-			                        &t, v.email, "purge");
+			                        &t, v.email, &purge_actor);
 		if (rc != 0)
 			goto out;
 		op->batch++;

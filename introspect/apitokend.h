@@ -172,4 +172,7 @@ void apitokend_access_log(const char *method, const char *path,
 int apitokend_read_pem(const char *path, char **pem_out);
 void apitokend_free_pem(char *pem);
 
+/* sweep_audit.c: prune audit records older than audit_retention. */
+void apitokend_sweep_audit(struct apitokend *d, int64_t now);
+
 #endif /* APITOKEND_H */

@@ -60,3 +60,6 @@ tests_integration_libsyslogcap_la_LDFLAGS = -module -avoid-version \
 	-shared -rpath /nowhere
 TESTS += tests/integration/syslog.sh
 dist_check_SCRIPTS += tests/integration/syslog.sh
+
+# Visibility (issue 13): audit retention in the sweep.
+introspect_apitokend_SOURCES += introspect/sweep_audit.c

@@ -42,6 +42,7 @@ sweep_once(struct apitokend *d)
 		if (d->mail != NULL)
 			apitokend_mail_kick(d->mail);
 	}
+	apitokend_sweep_audit(d, now);
 	rc = apitoken_store_checkpoint(d->store);
 	if (rc != 0) {
 		apitokend_metrics_store_error();

@@ -313,7 +313,8 @@ serve_admin(struct conn *cn)
 {
 	struct apitokend_sockets *s = cn->s;
 	struct timeval tv = {ADMIN_IO_TIMEOUT_S, 0};
-	char origin[96];
+	char uid[24], source[48];
+	apitoken_actor_t actor;
 	int rc;
 
 	if (cn->cred.uid != 0 && cn->cred.uid != geteuid() &&
@@ -327,13 +328,18 @@ serve_admin(struct conn *cn)
 	/* A stalled client must not keep its thread forever. */
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	snprintf(origin, sizeof(origin), "admin socket uid %ld pid %ld",
-	         (long)cn->cred.uid, (long)cn->cred.pid);
+	snprintf(uid, sizeof(uid), "%ld", (long)cn->cred.uid);
+	snprintf(source, sizeof(source), "admin socket pid %ld",
+	         (long)cn->cred.pid);
+	memset(&actor, 0, sizeof(actor));
+	actor.kind = APITOKEN_ACTOR_ADMIN;
+	actor.id = uid;
+	actor.source = source;
 	apitoken_log(APITOKEN_LOG_INFO,
 	             "admin socket: connection from uid %ld"
 	             " pid %ld",
 	             (long)cn->cred.uid, (long)cn->cred.pid);
-	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
+	rc = apitoken_admin_serve_as(s->d->store, cn->fd, &actor);
 	/* The command may have removed a client or changed its rights. */
 	apitokend_client_cache_invalidate();
 	if (rc != 0)

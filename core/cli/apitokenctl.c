@@ -220,7 +220,8 @@ main(int argc, char **argv)
 	struct opts o = {0};
 	apitoken_config_t *cfg = NULL;
 	apitoken_admin_io_t io = {0};
-	char origin[64], token_buf[1100];
+	char origin[64], token_buf[1100], uid[24], source[48];
+	apitoken_actor_t actor = {.kind = APITOKEN_ACTOR_ADMIN};
 	FILE *tty_in = NULL;
 	int first, rc, n;
 	bool busy = false;
@@ -272,6 +273,12 @@ main(int argc, char **argv)
 	io.json = o.json;
 	io.tty = isatty(STDERR_FILENO) == 1;
 	io.origin = origin;
+	(void)snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
+	(void)snprintf(source, sizeof(source), "apitokenctl pid %ld",
+	               (long)getpid());
+	actor.id = uid;
+	actor.source = source;
+	io.actor = &actor;
 	if (n == 2 && strcmp(argv[0], "token") == 0 &&
 	    strcmp(argv[1], "check") == 0 && isatty(STDIN_FILENO) == 1) {
 		tty_in = read_token_tty(token_buf, sizeof(token_buf));

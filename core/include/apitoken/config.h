@@ -26,6 +26,7 @@
  *   "local_socket_timeout": 30,           seconds
  *   "introspection_cache": 16384,         answers kept; 0: none
  *   "sweep_interval": "60s",
+ *   "audit_retention": "400d",
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
@@ -88,6 +89,9 @@ typedef struct apitoken_config {
 	size_t n_reminders;         /* default 30d, 7d, 1d */
 	int64_t mail_retry_max;     /* longest backoff, seconds, 3600 */
 	int64_t mail_give_up_after; /* seconds after the change, 5 days */
+
+	/* visibility (issue 13) */
+	int64_t audit_retention; /* seconds, 400 days; older records pruned */
 } apitoken_config_t;
 
 /*

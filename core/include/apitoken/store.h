@@ -302,22 +302,154 @@ int apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 
 /* ---- audit log ------------------------------------------------------- */
 
+/*
+ * Lifecycle events.  Stored by name (apitoken_audit_event_name), so the
+ * numbers may change; a name this version does not know reads as
+ * APITOKEN_AUDIT_OTHER with the name kept in apitoken_audit_t.event.
+ */
+typedef enum apitoken_audit_event {
+	APITOKEN_AUDIT_OTHER = 0,
+	APITOKEN_AUDIT_USER_ADDED,           /* "user-added" */
+	APITOKEN_AUDIT_USER_CHANGED,         /* "user-changed": email, role,
+	                                        units (detail says which) */
+	APITOKEN_AUDIT_USER_DISABLED,        /* "user-disabled": API access
+	                                        off (with any other change) */
+	APITOKEN_AUDIT_USER_ENABLED,         /* "user-enabled" */
+	APITOKEN_AUDIT_USER_REMOVED,         /* "user-removed" */
+	APITOKEN_AUDIT_ISSUED,               /* "issued" */
+	APITOKEN_AUDIT_REPLACED,             /* "replaced" (regenerated) */
+	APITOKEN_AUDIT_REVOKED,              /* "revoked" */
+	APITOKEN_AUDIT_EXPIRED,              /* "expired" (purged) */
+	APITOKEN_AUDIT_CLIENT_ADDED,         /* "client-added" */
+	APITOKEN_AUDIT_CLIENT_REMOVED,       /* "client-removed" */
+	APITOKEN_AUDIT_NOTICE_UNDELIVERABLE, /* "notice-undeliverable" */
+	APITOKEN_AUDIT_LEAK_REPORTED,        /* "leak-reported": revoked
+	                                        because it was found leaked */
+	APITOKEN_AUDIT_EVENT_COUNT
+} apitoken_audit_event_t;
+
+/* "issued", ...; NULL for OTHER or out of range. */
+const char *apitoken_audit_event_name(apitoken_audit_event_t ev);
+/* The event of a name, APITOKEN_AUDIT_OTHER if unknown. */
+apitoken_audit_event_t apitoken_audit_event_parse(const char *name);
+
+/*
+ * Who made a change, and from where.  Every write below has an "_as"
+ * form taking an actor; the older forms taking an origin string record
+ * APITOKEN_ACTOR_OTHER with the string as id.
+ */
+typedef enum apitoken_actor_kind {
+	APITOKEN_ACTOR_OTHER = 0, /* unknown (records older than actors) */
+	APITOKEN_ACTOR_SYSTEM,    /* the daemon itself: id "sweep", "mail" */
+	APITOKEN_ACTOR_ADMIN,     /* a local administrator: id = the uid */
+	APITOKEN_ACTOR_USER,      /* a user on their own token: id = name
+	                             (web session, self-revocation) */
+	APITOKEN_ACTOR_CLIENT     /* a registered client: id = client id */
+} apitoken_actor_kind_t;
+
+typedef struct apitoken_actor {
+	apitoken_actor_kind_t kind;
+	const char *id;     /* see the kind; may be NULL */
+	const char *source; /* "127.0.0.1:43122", "unix pid 42", may be NULL */
+	const char *reason; /* why, free text (a leak's URL), may be NULL */
+} apitoken_actor_t;
+
+/* "system", "admin", "user", "client", "other". */
+const char *apitoken_actor_kind_name(apitoken_actor_kind_t kind);
+/* Parse such a name; -1 if unknown. */
+int apitoken_actor_kind_parse(const char *name);
+/*
+ * One line for people (email "By:", the audit's origin column):
+ * "admin uid 0 (unix pid 42)", "client rs1 (127.0.0.1:5000)".
+ * Always NUL-terminated; cut to size.
+ */
+void apitoken_actor_describe(const apitoken_actor_t *actor, char *buf,
+                             size_t size);
+
 typedef struct apitoken_audit {
 	uint64_t seq;
 	int64_t time;
-	const char *event;    /* "user-added", "user-changed", "user-removed",
-	                         "issued", "replaced", "revoked", "expired",
-	                         "client-added", "client-removed" */
+	const char *event;    /* its name, also for events this version does
+	                         not know */
 	const char *user;     /* may be "" */
 	const char *token_id; /* may be "" */
-	const char *origin;
-	const char *detail; /* may be "" */
+	const char *origin;   /* the actor described, for people */
+	const char *detail;   /* what changed; may be "" */
+	/* Appended: "" / OTHER in records written before actors. */
+	apitoken_audit_event_t kind;
+	apitoken_actor_kind_t actor_kind;
+	const char *actor_id;
+	const char *source;
+	const char *reason;
 } apitoken_audit_t;
 
 typedef int (*apitoken_audit_fn)(const apitoken_audit_t *rec, void *ctx);
 /* Records in time order, only user's when user is not NULL. */
 int apitoken_audit_foreach(apitoken_store_t *store, const char *user,
                            apitoken_audit_fn fn, void *ctx);
+
+/* What apitoken_audit_query returns; NULL / 0 / -1 fields match all. */
+typedef struct apitoken_audit_filter {
+	const char *user;
+	int event;              /* an apitoken_audit_event_t, or -1 */
+	const char *event_name; /* for events this version does not know */
+	int64_t since;          /* time >= since, 0: no bound */
+	int64_t until;          /* time < until, 0: no bound */
+	int actor_kind;         /* an apitoken_actor_kind_t, or -1 */
+	const char *actor_id;
+} apitoken_audit_filter_t;
+
+/* Records matching filter in time order. */
+int apitoken_audit_query(apitoken_store_t *store,
+                         const apitoken_audit_filter_t *filter,
+                         apitoken_audit_fn fn, void *ctx);
+
+/*
+ * Delete records older than now - retention, oldest first, at most batch
+ * per transaction (each commits on its own, so a long backlog never holds
+ * locks long) and at most max in all (0: no limit; the rest waits for the
+ * next call).  *deleted_out (may be NULL) gets the count.  retention <= 0
+ * keeps everything.
+ */
+int apitoken_audit_prune(apitoken_store_t *store, int64_t now,
+                         int64_t retention, size_t batch, size_t max,
+                         size_t *deleted_out);
+
+/* ---- the same writes, with an actor --------------------------------- */
+
+int apitoken_user_add_as(apitoken_store_t *store, const apitoken_user_t *user,
+                         const apitoken_actor_t *actor);
+int apitoken_user_add_batch_as(apitoken_store_t *store,
+                               const apitoken_user_t *users, size_t n,
+                               const apitoken_actor_t *actor, int *results,
+                               char **errors_out);
+int apitoken_user_update_as(apitoken_store_t *store, const char *name,
+                            const apitoken_user_change_t *change,
+                            const apitoken_actor_t *actor);
+int apitoken_user_remove_as(apitoken_store_t *store, const char *name,
+                            const apitoken_actor_t *actor);
+int apitoken_token_issue_as(apitoken_store_t *store, const char *user,
+                            unsigned flags, const apitoken_actor_t *actor,
+                            char token_out[APITOKEN_TOKEN_LEN + 1],
+                            apitoken_token_info_t *info_out);
+int apitoken_token_revoke_as(apitoken_store_t *store, const char *user,
+                             const apitoken_actor_t *actor,
+                             apitoken_token_info_t *info_out);
+/*
+ * event: APITOKEN_AUDIT_REVOKED, or APITOKEN_AUDIT_LEAK_REPORTED for a
+ * token revoked because it was found (the actor's reason says where).
+ */
+int apitoken_token_revoke_secret_as(apitoken_store_t *store, const char *token,
+                                    size_t len, const char *only_user,
+                                    apitoken_audit_event_t event,
+                                    const apitoken_actor_t *actor,
+                                    apitoken_token_info_t *info_out);
+int apitoken_client_add_as(apitoken_store_t *store, const char *id,
+                           const char *name, unsigned flags,
+                           const apitoken_actor_t *actor,
+                           char secret_out[APITOKEN_TOKEN_LEN + 1]);
+int apitoken_client_remove_as(apitoken_store_t *store, const char *id,
+                              const apitoken_actor_t *actor);
 
 /* ---- notification outbox --------------------------------------------- */
 
