@@ -37,8 +37,11 @@ apitoken_admin_usage(FILE *out)
 "  token generate USER [--replace] print a new token once on stdout\n"
 "  token revoke USER\n"
 "  token show USER                 public facts, never the token\n"
-"  token list [--expiring-within DURATION]\n"
+"  token list [--expiring-within DURATION] [--unused-for DURATION]\n"
 "  token check                     read a token on stdin, print claims\n"
+"  token identify                  read a token on stdin: whose, its state\n"
+"                                  (active, disabled, expired, revoked,\n"
+"                                  unknown), dates, last use\n"
 "  client add CLIENT_ID [--name TEXT] [--can-revoke]\n"
 "  client remove CLIENT_ID\n"
 "  client list\n"
@@ -506,7 +509,8 @@ int
 admin_cmd_input(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[0], "token") == 0 &&
-	    strcmp(argv[1], "check") == 0)
+	    (strcmp(argv[1], "check") == 0 ||
+	     strcmp(argv[1], "identify") == 0))
 		return 2;
 	if (argc == 3 && strcmp(argv[0], "user") == 0 &&
 	    strcmp(argv[1], "import") == 0)

@@ -133,6 +133,13 @@ int admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
                     const apitoken_admin_io_t *io);
 int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io);
+/* "token identify" (admin_identify.c). */
+int admin_token_identify(apitoken_store_t *store, int argc, char **argv,
+                         const apitoken_admin_io_t *io);
+/* The last use as JSON ({"time","source","client"}) or null if never. */
+cJSON *admin_last_use_json(const apitoken_last_use_t *u);
+/* "2026-01-31T12:00:00Z from 127.0.0.1 (client rs1)" or "never seen". */
+void admin_last_use_text(const apitoken_last_use_t *u, char *buf, size_t len);
 int admin_cmd_audit(apitoken_store_t *store, int argc, char **argv,
                     const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,

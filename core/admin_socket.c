@@ -595,7 +595,8 @@ build_request(int argc, char **argv, const apitoken_admin_io_t *io,
 {
 	cJSON *o = cJSON_CreateObject(), *av, *in = NULL;
 	bool hide = argc > 2 && strcmp(argv[0], "token") == 0 &&
-	            strcmp(argv[1], "check") == 0;
+	            (strcmp(argv[1], "check") == 0 ||
+	             strcmp(argv[1], "identify") == 0);
 	int rc = APITOKEN_ERR_NOMEM;
 
 	*text_out = NULL;

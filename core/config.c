@@ -236,6 +236,8 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
 	cfg->audit_retention = 400LL * 86400;
+	cfg->last_used = 1;
+	cfg->last_used_interval = 600;
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
 		return APITOKEN_ERR_NOMEM;
@@ -854,6 +856,14 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return parse_mail(ld, it);
 	if (strcmp(k, "audit_retention") == 0)
 		return get_duration(ld, it, k, &cfg->audit_retention);
+	if (strcmp(k, "last_used_interval") == 0)
+		return get_duration(ld, it, k, &cfg->last_used_interval);
+	if (strcmp(k, "last_used") == 0) {
+		if (!cJSON_IsBool(it))
+			return key_error(ld, k, "true or false");
+		cfg->last_used = cJSON_IsTrue(it) ? 1 : 0;
+		return 0;
+	}
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
 }

@@ -12,6 +12,10 @@
  *   clients.db  btree  client id -> client record (SHA-256 of the secret)
  *   audit.db    btree  be64(seq) -> audit record (never a secret or hash)
  *   outbox.db   btree  be64(seq) -> notice record
+ *   lastuse.db  btree  token id -> last use (time, source, client);
+ *               written without moving the write epoch
+ *   tombstones.db btree HMAC(meta "tombstone.key", SHA-256)[0..16) ->
+ *               what an ended token was (never a secret or verifier)
  *
  * Every record starts with a format version byte.  Strings are stored as
  * a big-endian u16 length that counts a trailing NUL, so decoded views
@@ -98,6 +102,13 @@ struct apitoken_store {
 	struct store_snap *snaps;
 	pthread_key_t snap_key;
 	bool snap_key_ok, snaps_ready;
+	/* store_tombstone.c (created on the first writable open) */
+	DB *tombstones;
+	uint8_t tomb_key[32];
+	bool tomb_key_ok;
+	/* store_lastuse.c */
+	DB *lastuse;
+	struct store_lastuse *lastuse_mem;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
@@ -264,5 +275,31 @@ int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
                             const char *user, const char *email, int64_t now,
                             apitoken_audit_event_t event,
                             const apitoken_actor_t *actor, const char *detail);
+
+/* ---- store_tombstone.c ---------------------------------------------- */
+
+#define STORE_DB_TOMBSTONES "tombstones.db"
+#define STORE_TOMB_KEY_LEN 16
+
+/* Open (creating it and the key unless read-only) inside open_dbs. */
+int store_tombstones_open(apitoken_store_t *st, DB_TXN *txn);
+void store_tombstones_close(apitoken_store_t *st);
+/* Remember that the token with hash h ended (why: its audit event). */
+int store_tombstone_put(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        const struct tok_rec *t, apitoken_audit_event_t why,
+                        int64_t now);
+/* The tombstone of hash h: 0, APITOKEN_ERR_NOT_FOUND or an error. */
+int store_tombstone_get(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        apitoken_identity_t *out);
+
+/* ---- store_lastuse.c ------------------------------------------------ */
+
+#define STORE_DB_LASTUSE "lastuse.db"
+
+/* Open (creating unless read-only) inside open_dbs; free at close. */
+int store_lastuse_open(apitoken_store_t *st, DB_TXN *txn);
+void store_lastuse_close(apitoken_store_t *st);
 
 #endif /* APITOKEN_STORE_INT_H */

@@ -236,6 +236,8 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 		if (rc == 0)
 			rc = APITOKEN_ERR_NOT_FOUND;
 	}
+	if (rc == 0)
+		rc = store_tombstone_put(st, txn, h, tok_out, event, now);
 	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == APITOKEN_ERR_NOT_FOUND) {
 		rc = del_key(st->user_token, txn, user, strlen(user),
@@ -476,6 +478,9 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		    apitoken_user_name_valid(op->only_user) ? op->only_user
 		                                            : "that user");
 	rc = store_token_delete(st, txn, op->hash, &op->tok);
+	if (rc == 0)
+		rc = store_tombstone_put(st, txn, op->hash, &op->tok,
+		                         op->event, op->now);
 	if (rc != 0)
 		return rc;
 	rc = store_user_read(st, txn, op->tok.user, DB_RMW, &raw, &v);
@@ -850,6 +855,9 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			rc = 0;
 		}
 		if (rc == 0)
+			rc = store_tombstone_put(
+			    st, txn, h, &t, APITOKEN_AUDIT_EXPIRED, op->now);
+		if (rc == 0)
 			rc = store_audit_append(st, txn, op->now,
 			                        APITOKEN_AUDIT_EXPIRED, t.user,
 			                        t.id, &purge_actor, "");
@@ -960,5 +968,100 @@ out:
 	if (cur != NULL)
 		(void)cur->close(cur);
 	store_read_end(store, txn);
+	return rc;
+}
+
+/* ---- identify -------------------------------------------------------- */
+
+const char *
+apitoken_token_state_name(apitoken_token_state_t state)
+{
+	switch (state) {
+	case APITOKEN_STATE_ACTIVE:
+		return "active";
+	case APITOKEN_STATE_DISABLED:
+		return "disabled";
+	case APITOKEN_STATE_EXPIRED:
+		return "expired";
+	case APITOKEN_STATE_REVOKED:
+		return "revoked";
+	default:
+		return "unknown";
+	}
+}
+
+static int
+identify_live(apitoken_store_t *st, DB_TXN *txn, const struct tok_rec *t,
+              int64_t now, apitoken_identity_t *out)
+{
+	struct user_view v;
+	void *raw = NULL;
+	int rc;
+
+	info_from(t, &out->info);
+	if (now >= t->exp) {
+		out->state = APITOKEN_STATE_EXPIRED;
+		return 0;
+	}
+	rc = store_user_read(st, txn, t->user, 0, &raw, &v);
+	if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+		out->state = APITOKEN_STATE_DISABLED;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	out->state =
+	    v.api_access ? APITOKEN_STATE_ACTIVE : APITOKEN_STATE_DISABLED;
+	free(raw);
+	return 0;
+}
+
+int
+apitoken_token_identify(apitoken_store_t *store, const char *token, size_t len,
+                        int64_t now, apitoken_identity_t *out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	struct tok_rec t;
+	DB_TXN *txn = NULL;
+	int rc;
+
+	if (out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no result");
+	memset(out, 0, sizeof(*out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (token == NULL ||
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0) {
+		apitoken_error_clear();
+		return 0; /* unknown: not one of ours */
+	}
+	apitoken_token_hash(token, len, h);
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		goto out;
+	rc = token_read(store, txn, h, 0, &t);
+	if (rc == 0) {
+		rc = identify_live(store, txn, &t, now, out);
+		goto out;
+	}
+	if (rc != APITOKEN_ERR_NOT_FOUND)
+		goto out;
+	rc = store_tombstone_get(store, txn, h, out);
+	if (rc == 0)
+		out->state = strcmp(out->why, "expired") == 0
+		                 ? APITOKEN_STATE_EXPIRED
+		                 : APITOKEN_STATE_REVOKED;
+	else if (rc == APITOKEN_ERR_NOT_FOUND)
+		rc = 0;
+out:
+	store_read_end(store, txn);
+	OPENSSL_cleanse(h, sizeof(h));
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	/* After the snapshot ended: the last-use read takes its own. */
+	if (rc == 0 && out->info.id[0] != '\0')
+		rc = apitoken_lastuse_get(store, out->info.id, &out->last_use);
+	if (rc != 0)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }

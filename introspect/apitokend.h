@@ -175,4 +175,13 @@ void apitokend_free_pem(char *pem);
 /* sweep_audit.c: prune audit records older than audit_retention. */
 void apitokend_sweep_audit(struct apitokend *d, int64_t now);
 
+/* lastuse.c: note uses in memory, write them every last_used_interval
+ * (the thread is started and stopped with the sweep). */
+void apitokend_lastuse_http(struct apitokend *d, struct MHD_Connection *c,
+                            const char *client_id, const char *jti);
+void apitokend_lastuse_local(struct apitokend *d, long uid, long pid,
+                             const char *jti);
+int apitokend_lastuse_start(struct apitokend *d);
+void apitokend_lastuse_stop(struct apitokend *d);
+
 #endif /* APITOKEND_H */

@@ -24,6 +24,7 @@ struct cached_reply {
 	struct apitokend_req *r;
 	struct MHD_Connection *c;
 	enum MHD_Result ret;
+	char jti[APITOKEN_ID_LEN + 1]; /* of the answer used, for last use */
 };
 
 /* Under the entry's lock: queueing takes libmicrohttpd's reference. */
@@ -33,6 +34,7 @@ queue_cached(struct MHD_Response *resp, const char *jti, void *arg)
 	struct cached_reply *cr = arg;
 
 	apitokend_req_note(cr->r, NULL, jti);
+	(void)snprintf(cr->jti, sizeof(cr->jti), "%s", jti != NULL ? jti : "");
 	cr->ret = apitokend_reply(cr->r, cr->c, MHD_HTTP_OK, resp);
 }
 
@@ -74,7 +76,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	uint8_t hash[APITOKEN_HASH_LEN];
 	struct apitokend_answers *answers;
 	struct apitokend_answer_key k;
-	struct cached_reply cr = {r, c, MHD_NO};
+	struct cached_reply cr = {r, c, MHD_NO, ""};
 	struct apitokend_client client;
 	const struct apitokend_gen *g;
 	apitoken_claims_t cl;
@@ -130,6 +132,9 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	if (apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
 		apitokend_metrics_answer_cache(true);
 		ret = cr.ret;
+		/* Outside the entry's lock. */
+		if (cr.jti[0] != '\0')
+			apitokend_lastuse_http(d, c, client.id, cr.jti);
 		goto out;
 	}
 	if (answers != NULL)
@@ -151,6 +156,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	}
 	apitokend_req_note(r, NULL, cl.jti);
 	ret = reply_active(answers, r, c, &k, &cl, g);
+	apitokend_lastuse_http(d, c, client.id, cl.jti);
 out:
 	apitoken_claims_clear(&cl);
 	OPENSSL_cleanse(hash, sizeof(hash));

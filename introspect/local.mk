@@ -62,4 +62,7 @@ TESTS += tests/integration/syslog.sh
 dist_check_SCRIPTS += tests/integration/syslog.sh
 
 # Visibility (issue 13): audit retention in the sweep.
-introspect_apitokend_SOURCES += introspect/sweep_audit.c
+introspect_apitokend_SOURCES += introspect/sweep_audit.c \
+	introspect/lastuse.c
+TESTS += tests/integration/lastuse.sh
+dist_check_SCRIPTS += tests/integration/lastuse.sh

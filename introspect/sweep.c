@@ -110,7 +110,7 @@ apitokend_sweep_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_IO,
 		                      "cannot start the sweep thread");
 	}
-	return 0;
+	return apitokend_lastuse_start(d);
 }
 
 void
@@ -118,6 +118,7 @@ apitokend_sweep_stop(struct apitokend *d)
 {
 	struct apitokend_sweep *s = d->sweep;
 
+	apitokend_lastuse_stop(d);
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);

@@ -15,6 +15,11 @@
 
 #define AUDIT_PRUNE_BATCH 1000
 #define AUDIT_PRUNE_MAX 20000
+/* Tombstones are keyed by fingerprint, not time, so pruning them walks
+ * them all: once an hour is enough for a retention counted in days. */
+#define TOMB_PRUNE_EVERY 3600
+
+static int64_t tomb_pruned_at; /* only the sweep thread touches it */
 
 void
 apitokend_sweep_audit(struct apitokend *d, int64_t now)
@@ -36,4 +41,21 @@ apitokend_sweep_audit(struct apitokend *d, int64_t now)
 		             "sweep: pruned %zu audit record(s) older than "
 		             "audit_retention",
 		             total);
+	if (now - tomb_pruned_at < TOMB_PRUNE_EVERY &&
+	    now - tomb_pruned_at >= 0)
+		return;
+	tomb_pruned_at = now;
+	rc = apitoken_tombstone_prune(d->store, now, retention,
+	                              AUDIT_PRUNE_BATCH, 0, &total);
+	if (rc != 0) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "sweep: tombstone retention failed: %s",
+		             apitoken_last_error());
+	} else if (total > 0) {
+		apitoken_log(APITOKEN_LOG_INFO,
+		             "sweep: pruned %zu tombstone(s) older than "
+		             "audit_retention",
+		             total);
+	}
 }

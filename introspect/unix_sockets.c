@@ -123,7 +123,8 @@ send_error(int fd, const char *code, const char *desc)
 }
 
 static int
-op_check(struct apitokend *d, int fd, const char *token)
+op_check(struct apitokend *d, int fd, const char *token,
+         const struct ucred *cred)
 {
 	apitoken_claims_t cl;
 	char *text;
@@ -140,6 +141,9 @@ op_check(struct apitokend *d, int fd, const char *token)
 		return send_error(fd, "temporarily_unavailable",
 		                  "the token store failed");
 	}
+	if (cl.active)
+		apitokend_lastuse_local(d, (long)cred->uid, (long)cred->pid,
+		                        cl.jti);
 	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
 	apitoken_claims_clear(&cl);
 	if (text == NULL)
@@ -185,7 +189,8 @@ op_user(struct apitokend *d, int fd, const char *name)
 
 /* One request line.  0 to keep the connection, -1 to close it. */
 static int
-local_line(struct apitokend *d, int fd, const char *line, size_t len)
+local_line(struct apitokend *d, int fd, const char *line, size_t len,
+           const struct ucred *cred)
 {
 	cJSON *req = cJSON_ParseWithLength(line, len);
 	const cJSON *op, *arg;
@@ -209,7 +214,7 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 			                "missing member \"token\"");
 			goto close;
 		}
-		rc = op_check(d, fd, arg->valuestring);
+		rc = op_check(d, fd, arg->valuestring, cred);
 		OPENSSL_cleanse(arg->valuestring, strlen(arg->valuestring));
 	} else if (strcmp(op->valuestring, "user") == 0) {
 		arg = cJSON_GetObjectItemCaseSensitive(req, "user");
@@ -250,7 +255,7 @@ serve_local(struct conn *cn)
 			i = used - 1;
 			if (i > 0 && buf[i - 1] == '\r')
 				i--;
-			if (local_line(d, cn->fd, buf, i) != 0) {
+			if (local_line(d, cn->fd, buf, i, &cn->cred) != 0) {
 				OPENSSL_cleanse(buf, sizeof(buf));
 				return;
 			}

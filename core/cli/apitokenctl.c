@@ -280,7 +280,9 @@ main(int argc, char **argv)
 	actor.source = source;
 	io.actor = &actor;
 	if (n == 2 && strcmp(argv[0], "token") == 0 &&
-	    strcmp(argv[1], "check") == 0 && isatty(STDIN_FILENO) == 1) {
+	    (strcmp(argv[1], "check") == 0 ||
+	     strcmp(argv[1], "identify") == 0) &&
+	    isatty(STDIN_FILENO) == 1) {
 		tty_in = read_token_tty(token_buf, sizeof(token_buf));
 		if (tty_in != NULL)
 			io.in = tty_in;

@@ -27,6 +27,7 @@
  *   "introspection_cache": 16384,         answers kept; 0: none
  *   "sweep_interval": "60s",
  *   "audit_retention": "400d",
+ *   "last_used": true, "last_used_interval": "10m",
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
@@ -92,6 +93,8 @@ typedef struct apitoken_config {
 
 	/* visibility (issue 13) */
 	int64_t audit_retention; /* seconds, 400 days; older records pruned */
+	int last_used;           /* 1: record last use (default), 0: off */
+	int64_t last_used_interval; /* seconds, 600: store writes per token */
 } apitoken_config_t;
 
 /*

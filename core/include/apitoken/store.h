@@ -415,6 +415,80 @@ int apitoken_audit_prune(apitoken_store_t *store, int64_t now,
                          int64_t retention, size_t batch, size_t max,
                          size_t *deleted_out);
 
+/* ---- identify: whose token is this string? ------------------------- */
+
+typedef enum apitoken_token_state {
+	APITOKEN_STATE_UNKNOWN = 0, /* never ours, malformed, or its end is
+	                               older than audit_retention */
+	APITOKEN_STATE_ACTIVE,      /* valid now */
+	APITOKEN_STATE_DISABLED,    /* valid, but its owner's API access is
+	                               off (or the owner was removed) */
+	APITOKEN_STATE_EXPIRED,     /* past exp (purged or not yet) */
+	APITOKEN_STATE_REVOKED      /* revoked, replaced or reported leaked */
+} apitoken_token_state_t;
+
+/* "unknown", "active", "disabled", "expired", "revoked". */
+const char *apitoken_token_state_name(apitoken_token_state_t state);
+
+/* The last use of a token, as apitokend saw it. */
+typedef struct apitoken_last_use {
+	int64_t time;    /* 0: never seen */
+	char source[64]; /* "127.0.0.1", "local uid 1000 pid 42" */
+	char client[APITOKEN_CLIENT_ID_MAX + 1]; /* client id, "local" */
+} apitoken_last_use_t;
+
+typedef struct apitoken_identity {
+	apitoken_token_state_t state;
+	apitoken_token_info_t info; /* empty when unknown */
+	int64_t ended;              /* revoked/purged at, 0 if live */
+	char why[24];               /* the ending event: "revoked",
+	                               "replaced", "leak-reported", "expired" */
+	apitoken_last_use_t last_use;
+} apitoken_identity_t;
+
+/*
+ * Whose is this token, and what became of it?  Live tokens are found by
+ * their hash; ended ones (revoked, replaced, expired and purged) by a
+ * tombstone kept for audit_retention, keyed by a keyed fingerprint of the
+ * token (HMAC-SHA-256 under a random key of this store, cut to 128 bits;
+ * see docs/visibility.md): no secret, no verifier hash is kept.  Never
+ * writes, never logs the token.
+ */
+int apitoken_token_identify(apitoken_store_t *store, const char *token,
+                            size_t len, int64_t now, apitoken_identity_t *out);
+
+/* Delete tombstones that ended before now - retention (as the audit). */
+int apitoken_tombstone_prune(apitoken_store_t *store, int64_t now,
+                             int64_t retention, size_t batch, size_t max,
+                             size_t *deleted_out);
+
+/* ---- last use ------------------------------------------------------- */
+
+/*
+ * Note a use of the token with public id token_id (an active
+ * introspection, local-socket check or PAM success): in memory only,
+ * cheap, thread-safe.  source and client are cut to the sizes of
+ * apitoken_last_use_t.
+ */
+void apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
+                           int64_t when, const char *source,
+                           const char *client);
+
+/*
+ * Write every use noted since the last flush to the store's own
+ * last-use database, in batched transactions.  This write changes
+ * nothing a check reads, so it does not move the write epoch: no kept
+ * introspection answer of any token is dropped.  Called by apitokend
+ * every last_used_interval, so each token is written at most once per
+ * interval (and a crash loses at most one interval).
+ */
+int apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out);
+
+/* The last use of token_id: memory first, else the store; time 0 if
+ * never seen. */
+int apitoken_lastuse_get(apitoken_store_t *store, const char *token_id,
+                         apitoken_last_use_t *out);
+
 /* ---- the same writes, with an actor --------------------------------- */
 
 int apitoken_user_add_as(apitoken_store_t *store, const apitoken_user_t *user,
