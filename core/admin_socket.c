@@ -246,6 +246,18 @@ refuse(int fd, const char *why)
 	                      "admin socket: malformed request: %s", why);
 }
 
+int
+apitoken_admin_refuse_busy(int fd, const char *why)
+{
+	char msg[300];
+
+	(void)snprintf(msg, sizeof(msg),
+	               ADMIN_PROG ": apitokend is busy (%s on its admin "
+	                          "socket); try again later\n",
+	               why);
+	return send_reply(fd, EX_TEMPFAIL, "", msg);
+}
+
 /*
  * Check a parsed request.  Fills argv (pointers into req), json and
  * stdin; returns NULL or the reason it is refused.
@@ -506,7 +518,12 @@ connect_unix(const char *path, int64_t deadline, int *fd_out)
 	*fd_out = fd;
 	return 0;
 timeout:
-	errno = ETIMEDOUT;
+	close(fd);
+	return apitoken_error(APITOKEN_ERR_BUSY,
+	                      "apitokend is busy: its admin socket %s "
+	                      "accepted no connection in time; try again "
+	                      "later",
+	                      path);
 fail:
 	e = errno;
 	close(fd);
@@ -695,10 +712,20 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 	if (rc < 0)
 		goto out;
 	if (send_frame(fd, req, req_len, deadline) < 0) {
+		int e = errno;
+
+		/* A daemon over its budget answers "busy" without reading
+		 * the request and hangs up: that answer may be waiting. */
+		if ((e == EPIPE || e == ECONNRESET) &&
+		    recv_frame(fd, ADMIN_REPLY_MAX, now_ms() + 1000, &reply,
+		               &reply_len) == 0) {
+			rc = parse_reply(reply, reply_len, io);
+			goto out;
+		}
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
 		                    "apitokend did not take the request on "
 		                    "%s: %s",
-		                    socket_path, strerror(errno));
+		                    socket_path, strerror(e));
 		goto out;
 	}
 	/* The command may take a while: the timeout restarts here. */

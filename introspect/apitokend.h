@@ -67,6 +67,7 @@ struct apitokend_form {
 	const char *client_secret;
 	size_t client_secret_len;
 	unsigned n_client_secret;
+	size_t client_id_len; /* decoded length (may hide a NUL) */
 };
 
 struct apitokend_req;
@@ -94,6 +95,10 @@ enum MHD_Result apitokend_reply_inactive(struct apitokend_req *r,
                                          struct MHD_Connection *c);
 enum MHD_Result apitokend_reply_invalid_client(struct apitokend_req *r,
                                                struct MHD_Connection *c);
+/* 429 with Retry-After: retry_after seconds (auth_throttle.c). */
+enum MHD_Result apitokend_reply_throttled(struct apitokend_req *r,
+                                          struct MHD_Connection *c,
+                                          unsigned retry_after);
 /* Remember the authenticated client and the token id for the access log. */
 void apitokend_req_note(struct apitokend_req *r, const char *client_id,
                         const char *jti);
@@ -105,15 +110,18 @@ int apitokend_json_headers(struct MHD_Response *resp);
 
 /* client_auth.c */
 enum apitokend_auth {
-	APITOKEND_AUTH_OK,    /* *client_out set */
-	APITOKEND_AUTH_NONE,  /* no credentials at all */
-	APITOKEND_AUTH_BAD,   /* unknown client, wrong secret, garbage */
-	APITOKEND_AUTH_TWICE, /* two methods at once, repeated field */
-	APITOKEND_AUTH_ERROR  /* the store failed */
+	APITOKEND_AUTH_OK,        /* *client_out set */
+	APITOKEND_AUTH_NONE,      /* no credentials at all */
+	APITOKEND_AUTH_BAD,       /* unknown client, wrong secret, garbage */
+	APITOKEND_AUTH_TWICE,     /* two methods at once, repeated field */
+	APITOKEND_AUTH_ERROR,     /* the store failed */
+	APITOKEND_AUTH_THROTTLED, /* too many failures: retry_after set */
+	APITOKEND_AUTH_MISMATCH   /* body client_id is not the Basic user */
 };
 struct apitokend_client {
 	char id[APITOKEN_CLIENT_ID_MAX + 1];
-	unsigned flags; /* APITOKEN_CLIENT_* */
+	unsigned flags;       /* APITOKEN_CLIENT_* */
+	unsigned retry_after; /* seconds, with APITOKEND_AUTH_THROTTLED */
 };
 enum apitokend_auth apitokend_client_auth(struct apitokend *d,
                                           struct MHD_Connection *c,
@@ -129,6 +137,19 @@ const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
  * s[len] must be writable (it becomes the terminating NUL).  New length.
  */
 size_t apitokend_form_decode(char *s, size_t len);
+
+/*
+ * auth_throttle.c: failed authentication per source address (IPv6 by
+ * its /64) and per client id, on throttle.h tables sized from the
+ * configuration at start.  wait: 0 or the seconds a 429 asks for;
+ * client_id may be NULL (address only).
+ */
+int apitokend_auth_throttle_start(const apitoken_config_t *cfg);
+void apitokend_auth_throttle_stop(void);
+unsigned apitokend_auth_throttle_wait(struct MHD_Connection *c,
+                                      const char *client_id);
+void apitokend_auth_throttle_failed(struct MHD_Connection *c,
+                                    const char *client_id);
 
 /* introspect.c, revoke.c, metadata.c */
 enum MHD_Result apitokend_introspect(struct apitokend *d,

@@ -95,6 +95,14 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		                             "use one client authentication "
 		                             "method, once",
 		                             NULL);
+	case APITOKEND_AUTH_MISMATCH:
+		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
+		                             "invalid_request",
+		                             "client_id is not the client "
+		                             "authenticated by Basic",
+		                             NULL);
+	case APITOKEND_AUTH_THROTTLED:
+		return apitokend_reply_throttled(r, c, client.retry_after);
 	case APITOKEND_AUTH_ERROR:
 		return apitokend_reply_error(
 		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -20,7 +20,8 @@
 #include "metrics.h"
 
 /* Status codes we count separately; anything else goes to "other". */
-static const unsigned codes[] = {200, 400, 401, 403, 404, 405, 413, 500, 503};
+static const unsigned codes[] = {200, 400, 401, 403, 404,
+                                 405, 413, 429, 500, 503};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
 /* Histogram bucket upper bounds in seconds (Prometheus "le"). */

@@ -88,6 +88,7 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 	char peer[64];
 	apitoken_actor_t actor;
 	enum MHD_Result ret;
+	unsigned secs;
 	int rc;
 
 	memset(&cl, 0, sizeof(cl));
@@ -97,6 +98,10 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 		                             "use either a bearer token or "
 		                             "client credentials",
 		                             NULL);
+	/* A wrong bearer is a failed authentication like a wrong secret. */
+	secs = apitokend_auth_throttle_wait(c, NULL);
+	if (secs > 0)
+		return apitokend_reply_throttled(r, c, secs);
 	rc = apitoken_token_check(d->store, bearer, blen, apitoken_now(), &cl);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
@@ -105,6 +110,7 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 		return unavailable(r, c);
 	}
 	if (!cl.active) {
+		apitokend_auth_throttle_failed(c, NULL);
 		ret = apitokend_reply_error(r, c, MHD_HTTP_UNAUTHORIZED,
 		                            "invalid_token",
 		                            "the bearer token is not active",
@@ -159,6 +165,14 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 		                             "use one client authentication "
 		                             "method, once",
 		                             NULL);
+	case APITOKEND_AUTH_MISMATCH:
+		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
+		                             "invalid_request",
+		                             "client_id is not the client "
+		                             "authenticated by Basic",
+		                             NULL);
+	case APITOKEND_AUTH_THROTTLED:
+		return apitokend_reply_throttled(r, c, client.retry_after);
 	case APITOKEND_AUTH_ERROR:
 		return unavailable(r, c);
 	default:

@@ -208,6 +208,8 @@ run_online(const apitoken_config_t *cfg, int argc, char **argv,
 	                         CALL_TIMEOUT_MS);
 	if (rc < 0) {
 		fprintf(stderr, PROG ": %s\n", apitoken_last_error());
+		if (rc == APITOKEN_ERR_BUSY)
+			return EX_TEMPFAIL;
 		return rc == APITOKEN_ERR_UNAVAILABLE ? EX_UNAVAILABLE
 		                                      : EX_IOERR;
 	}
