@@ -42,13 +42,17 @@ apitoken_admin_usage(FILE *out)
 "  token identify                  read a token on stdin: whose, its state\n"
 "                                  (active, disabled, expired, revoked,\n"
 "                                  unknown), dates, last use\n"
-"  client add CLIENT_ID [--name TEXT] [--can-revoke]\n"
+"  client add CLIENT_ID [--name TEXT] [--can-revoke] [--can-report-leaks]\n"
 "  client remove CLIENT_ID\n"
 "  client list\n"
 "  purge                           delete expired tokens\n"
 "  audit [USER] [--user USER] [--event EVENT] [--since TIME]\n"
 "        [--until TIME] [--actor KIND[:ID]]   the audit log (--json:\n"
 "                                  one JSON object per line)\n"
+"  key list                        keys that sign introspection answers\n"
+"  key rotate                      new signing key; the old one stays\n"
+"                                  published until key retire\n"
+"  key retire                      stop publishing the previous key\n"
 "  outbox list                     queued notifications\n"
 "  outbox retry                    make every queued notification due\n"
 "  help, --help, --version\n"
@@ -359,7 +363,7 @@ cmd_init(apitoken_store_t *store, int argc, char **argv,
 	 * itself before it gets here (and says so).
 	 */
 	fprintf(io->out, "store %s already exists\n", cfg->store);
-	return EX_OK;
+	return admin_init_signing_key(io, cfg);
 }
 
 static void
@@ -550,6 +554,8 @@ admin_run_flags(apitoken_store_t *store, int argc, char **argv,
 		return admin_cmd_client(store, argc, argv, io);
 	if (strcmp(cmd, "purge") == 0)
 		return cmd_purge(store, argc, argv, io);
+	if (strcmp(cmd, "key") == 0)
+		return admin_cmd_key(store, argc, argv, io);
 	if (strcmp(cmd, "audit") == 0)
 		return admin_cmd_audit(store, argc, argv, io);
 	if (strcmp(cmd, "outbox") == 0)

@@ -1,7 +1,8 @@
 # core/: administration commands (apitokenctl) and the admin socket.
 core_libapitoken_la_SOURCES += core/admin.c core/admin_user.c \
 	core/admin_token.c core/admin_client.c core/admin_import.c \
-	core/admin_socket.c core/admin_audit.c core/admin_identify.c \
+	core/admin_socket.c core/admin_audit.c core/admin_identify.c core/admin_key.c \
+	core/signing_keys.c core/include/apitoken/signing.h \
 	core/admin_int.h
 
 bin_PROGRAMS += core/apitokenctl

@@ -140,6 +140,11 @@ int admin_token_identify(apitoken_store_t *store, int argc, char **argv,
 cJSON *admin_last_use_json(const apitoken_last_use_t *u);
 /* "2026-01-31T12:00:00Z from 127.0.0.1 (client rs1)" or "never seen". */
 void admin_last_use_text(const apitoken_last_use_t *u, char *buf, size_t len);
+/* init: make the signing key if missing (and say so). */
+int admin_init_signing_key(const apitoken_admin_io_t *io,
+                           const apitoken_config_t *cfg);
+int admin_cmd_key(apitoken_store_t *store, int argc, char **argv,
+                  const apitoken_admin_io_t *io);
 int admin_cmd_audit(apitoken_store_t *store, int argc, char **argv,
                     const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,

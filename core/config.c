@@ -186,6 +186,14 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	free(cfg->signing_key);
+	free(cfg->signing_key_previous);
+	for (size_t i = 0; i < cfg->n_leak_keys; i++) {
+		free(cfg->leak_key_ids[i]);
+		free(cfg->leak_key_files[i]);
+	}
+	free(cfg->leak_key_ids);
+	free(cfg->leak_key_files);
 	free(priv(cfg));
 }
 
@@ -822,6 +830,8 @@ parse_limit_key(const struct loader *ld, const cJSON *it)
 	return rc;
 }
 
+static int parse_leak_keys(const struct loader *ld, const cJSON *obj);
+
 static int
 parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 {
@@ -922,6 +932,12 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return parse_mail(ld, it);
 	if (strcmp(k, "audit_retention") == 0)
 		return get_duration(ld, it, k, &cfg->audit_retention);
+	if (strcmp(k, "leak_report_keys") == 0)
+		return parse_leak_keys(ld, it);
+	if (strcmp(k, "signing_key") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key);
+	if (strcmp(k, "signing_key_previous") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key_previous);
 	if (strcmp(k, "last_used_interval") == 0)
 		return get_duration(ld, it, k, &cfg->last_used_interval);
 	if (strcmp(k, "last_used") == 0) {
@@ -935,6 +951,44 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return rc;
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
+}
+
+/* "leak_report_keys": {"<key identifier>": "<PEM file>", ...} */
+static int
+parse_leak_keys(const struct loader *ld, const cJSON *obj)
+{
+	static const char expected[] =
+	    "an object of key identifier: public key PEM file";
+	apitoken_config_t *cfg = ld->cfg;
+	const cJSON *it;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!cJSON_IsObject(obj))
+		return key_error(ld, "leak_report_keys", expected);
+	cJSON_ArrayForEach(it, obj) n++;
+	cfg->leak_key_ids = calloc(n + 1, sizeof(char *));
+	cfg->leak_key_files = calloc(n + 1, sizeof(char *));
+	if (cfg->leak_key_ids == NULL || cfg->leak_key_files == NULL)
+		return nomem();
+	cJSON_ArrayForEach(it, obj)
+	{
+		if (it->string == NULL || it->string[0] == '\0' ||
+		    strlen(it->string) > 256 || !no_ctl(it->string))
+			return key_error(ld, "leak_report_keys", expected);
+		rc = get_string(ld, it, "leak_report_keys", false,
+		                &cfg->leak_key_files[cfg->n_leak_keys]);
+		if (rc != 0)
+			return rc;
+		cfg->leak_key_ids[cfg->n_leak_keys] = strdup(it->string);
+		if (cfg->leak_key_ids[cfg->n_leak_keys] == NULL) {
+			free(cfg->leak_key_files[cfg->n_leak_keys]);
+			cfg->leak_key_files[cfg->n_leak_keys] = NULL;
+			return nomem();
+		}
+		cfg->n_leak_keys++;
+	}
+	return 0;
 }
 
 /* Read the whole file into a NUL-terminated buffer. */

@@ -125,7 +125,8 @@ apitoken_client_add_as(apitoken_store_t *store, const char *id,
 		                      "client %s: invalid name (1 to %d "
 		                      "printable characters)",
 		                      id, STORE_CLIENT_NAME_MAX);
-	if (flags & ~(unsigned)APITOKEN_CLIENT_CAN_REVOKE)
+	if (flags & ~(unsigned)(APITOKEN_CLIENT_CAN_REVOKE |
+	                        APITOKEN_CLIENT_CAN_REPORT_LEAKS))
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "client %s: unknown flags", id);
 	memset(&op, 0, sizeof(op));

@@ -114,9 +114,24 @@ store_lastuse_close(apitoken_store_t *st)
 	st->lastuse_mem = NULL;
 }
 
+static void
+copy_source(char *buf, size_t len, void *ctx)
+{
+	(void)snprintf(buf, len, "%s", ctx != NULL ? (const char *)ctx : "");
+}
+
 void
 apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
                       int64_t when, const char *source, const char *client)
+{
+	apitoken_lastuse_note_lazy(store, token_id, when, copy_source,
+	                           (void *)source, client);
+}
+
+void
+apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
+                           int64_t when, apitoken_lastuse_source_fn source_fn,
+                           void *ctx, const char *client)
 {
 	struct shard *sh;
 	struct use **slot, *e;
@@ -143,12 +158,17 @@ apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
 		e->next = *slot;
 		*slot = e;
 	}
+	if (client == NULL)
+		client = "";
+	/* The hot case: this client used it already this second. */
+	if (when == e->u.time && strcmp(e->u.client, client) == 0) {
+		pthread_mutex_unlock(&sh->mu);
+		return;
+	}
 	if (when >= e->u.time) {
 		e->u.time = when;
-		(void)snprintf(e->u.source, sizeof(e->u.source), "%s",
-		               source != NULL ? source : "");
-		(void)snprintf(e->u.client, sizeof(e->u.client), "%s",
-		               client != NULL ? client : "");
+		source_fn(e->u.source, sizeof(e->u.source), ctx);
+		(void)snprintf(e->u.client, sizeof(e->u.client), "%s", client);
 		e->dirty = true;
 	}
 	pthread_mutex_unlock(&sh->mu);

@@ -409,6 +409,7 @@ struct revoke_op {
 	const char *only_user;
 	apitoken_audit_event_t event;
 	const apitoken_actor_t *actor;
+	apitoken_actor_t by; /* the notice's, for a leak */
 	int64_t now;
 	struct tok_rec tok;
 };
@@ -459,10 +460,31 @@ apitoken_token_revoke_as(apitoken_store_t *store, const char *user,
 	return rc;
 }
 
+/*
+ * The mail's "By:" line: for a leaked token also where it was found (the
+ * actor's reason), so that its owner knows what to clean up.
+ */
+static const apitoken_actor_t *
+notice_actor(struct revoke_op *op, char *buf, size_t size)
+{
+	size_t n;
+
+	if (op->event != APITOKEN_AUDIT_LEAK_REPORTED || op->actor == NULL ||
+	    op->actor->reason == NULL)
+		return op->actor;
+	apitoken_actor_describe(op->actor, buf, size);
+	n = strlen(buf);
+	(void)snprintf(buf + n, size - n, ", %s", op->actor->reason);
+	op->by.kind = APITOKEN_ACTOR_OTHER;
+	op->by.id = buf;
+	return &op->by;
+}
+
 static int
 revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 {
 	struct revoke_op *op = arg;
+	char by[STORE_ORIGIN_MAX + 1];
 	struct user_view v;
 	void *raw = NULL;
 	int rc;
@@ -494,7 +516,8 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		                        "revoked with the token itself");
 	if (rc == 0)
 		rc = store_notice_queue(st, txn, op->now, "revoked", &op->tok,
-		                        v.email, op->actor);
+		                        v.email,
+		                        notice_actor(op, by, sizeof(by)));
 	free(raw);
 	return rc;
 }

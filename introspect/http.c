@@ -330,6 +330,10 @@ route(const char *url)
 		return EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return EP_METRICS;
+	if (strcmp(url, "/.well-known/jwks.json") == 0)
+		return EP_JWKS;
+	if (strcmp(url, "/leaks") == 0)
+		return EP_LEAKS;
 	return EP_OTHER;
 }
 
@@ -526,6 +530,10 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 		if (r->ep == EP_INTROSPECT)
 			return apitokend_introspect(d, r, c, &f);
 		return apitokend_revoke(d, r, c, &f);
+	case EP_LEAKS:
+		return apitokend_leaks(d, r, c, method, r->body, r->len,
+		                       r->too_large);
+	case EP_JWKS:
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
@@ -541,6 +549,8 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 			                       apitokend_gen(d)->metadata);
 		if (r->ep == EP_HEALTHZ)
 			return health(d, r, c);
+		if (r->ep == EP_JWKS)
+			return apitokend_jwks(d, r, c);
 		return metrics(d, r, c);
 	default:
 		return apitokend_reply_error(r, c, MHD_HTTP_NOT_FOUND,
@@ -553,7 +563,8 @@ static int
 body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
             size_t n)
 {
-	size_t max = apitokend_gen(d)->cfg->max_body;
+	size_t max = r->ep == EP_LEAKS ? APITOKEND_LEAKS_MAX_BODY
+	                               : apitokend_gen(d)->cfg->max_body;
 	char *nb;
 	size_t cap;
 

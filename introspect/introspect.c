@@ -69,6 +69,48 @@ reply_active(struct apitokend_answers *answers, struct apitokend_req *r,
 	return ret;
 }
 
+/*
+ * RFC 9701: the same answer as a signed JWT.  Computed every time (kept
+ * answers are plain JSON responses); also for an inactive token.
+ */
+static enum MHD_Result
+signed_answer(struct apitokend *d, struct apitokend_req *r,
+              struct MHD_Connection *c, const struct apitokend_form *f,
+              const char *client_id)
+{
+	apitoken_claims_t cl;
+	enum MHD_Result ret;
+	char *body;
+	int rc;
+
+	memset(&cl, 0, sizeof(cl));
+	rc = apitoken_token_check(d->store, f->token, f->token_len,
+	                          apitoken_now(), &cl);
+	if (rc != 0) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "introspection: store failed: %s",
+		             apitoken_last_error());
+		return apitokend_reply_error(
+		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "temporarily_unavailable", "the token store failed", NULL);
+	}
+	if (!cl.active)
+		return apitokend_jwt_reply(d, r, c, client_id,
+		                           "{\"active\":false}");
+	apitokend_req_note(r, NULL, cl.jti);
+	body = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, client_id);
+	if (body == NULL) {
+		apitoken_claims_clear(&cl);
+		return MHD_NO;
+	}
+	ret = apitokend_jwt_reply(d, r, c, client_id, body);
+	apitokend_lastuse_http(d, c, client_id, cl.jti);
+	free(body);
+	apitoken_claims_clear(&cl);
+	return ret;
+}
+
 enum MHD_Result
 apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
                      struct MHD_Connection *c, const struct apitokend_form *f)
@@ -124,7 +166,14 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	                         f->token_len) != 0) {
 		/* Garbage never reaches the store. */
 		apitoken_error_clear();
-		ret = apitokend_reply_inactive(r, c);
+		ret = apitokend_jwt_wanted(c)
+		          ? apitokend_jwt_reply(d, r, c, client.id,
+		                                "{\"active\":false}")
+		          : apitokend_reply_inactive(r, c);
+		goto out;
+	}
+	if (apitokend_jwt_wanted(c)) {
+		ret = signed_answer(d, r, c, f, client.id);
 		goto out;
 	}
 	apitoken_token_hash(f->token, f->token_len, hash);

@@ -36,16 +36,21 @@ enabled(struct apitokend *d)
 	return apitokend_gen(d)->cfg->last_used != 0;
 }
 
+static void
+peer_source(char *buf, size_t len, void *ctx)
+{
+	apitokend_req_peer(ctx, buf, len);
+}
+
 void
 apitokend_lastuse_http(struct apitokend *d, struct MHD_Connection *c,
                        const char *client_id, const char *jti)
 {
-	char peer[64];
-
 	if (!enabled(d) || jti == NULL)
 		return;
-	apitokend_req_peer(c, peer, sizeof(peer));
-	apitoken_lastuse_note(d->store, jti, apitoken_now(), peer, client_id);
+	/* The peer address is formatted only for a use that is news. */
+	apitoken_lastuse_note_lazy(d->store, jti, apitoken_now(), peer_source,
+	                           c, client_id);
 }
 
 void

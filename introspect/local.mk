@@ -63,9 +63,13 @@ dist_check_SCRIPTS += tests/integration/syslog.sh
 
 # Visibility (issue 13): audit retention in the sweep.
 introspect_apitokend_SOURCES += introspect/sweep_audit.c \
-	introspect/lastuse.c
-TESTS += tests/integration/lastuse.sh
-dist_check_SCRIPTS += tests/integration/lastuse.sh
+	introspect/lastuse.c introspect/jwt.c introspect/leaks.c
+introspect_apitokend_CFLAGS += $(CJOSE_CFLAGS)
+introspect_apitokend_LDADD += $(CJOSE_LIBS)
+TESTS += tests/integration/lastuse.sh tests/integration/signed-answers.sh \
+	tests/integration/leaks.sh
+dist_check_SCRIPTS += tests/integration/lastuse.sh \
+	tests/integration/signed-answers.sh tests/integration/leaks.sh
 
 # Failed-authentication throttling (introspect/throttle.c), reusable by
 # every route that authenticates someone.

@@ -20,6 +20,8 @@ enum apitokend_endpoint {
 	EP_METADATA,
 	EP_HEALTHZ,
 	EP_METRICS,
+	EP_JWKS,  /* visibility: /.well-known/jwks.json */
+	EP_LEAKS, /* visibility: POST /leaks */
 	EP_OTHER,
 	EP_COUNT
 };

@@ -437,6 +437,8 @@ serve_admin(struct conn *cn)
 	rc = apitoken_admin_serve_as(s->d->store, cn->fd, &actor);
 	/* The command may have removed a client or changed its rights. */
 	apitokend_client_cache_invalidate();
+	/* "key rotate" may have made new signing keys. */
+	apitokend_jwt_reload(s->d);
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());

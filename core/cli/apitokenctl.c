@@ -26,6 +26,7 @@
 #include <apitoken/config.h>
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/signing.h>
 #include <apitoken/store.h>
 
 #define PROG "apitokenctl"
@@ -182,6 +183,14 @@ run_offline(apitoken_config_t *cfg, int argc, char **argv,
 		if (rc == 0) {
 			fprintf(io->out, "created store %s\n", cfg->store);
 			apitoken_store_close(store);
+			/* The key that signs introspection answers, made
+			 * like an SSH host key (apitoken/signing.h). */
+			rc = apitoken_signing_ensure(cfg, NULL);
+			if (rc < 0) {
+				fprintf(stderr, PROG ": %s\n",
+				        apitoken_last_error());
+				return EX_CANTCREAT;
+			}
 			return EX_OK;
 		}
 	}

@@ -28,6 +28,8 @@
  *   "sweep_interval": "60s",
  *   "audit_retention": "400d",
  *   "last_used": true, "last_used_interval": "10m",
+ *   "signing_key": "", "signing_key_previous": "",   "": <store> keys
+ *   "leak_report_keys": { "<GitHub key identifier>": "/path/key.pem" },
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
@@ -108,6 +110,12 @@ typedef struct apitoken_config {
 	int64_t audit_retention; /* seconds, 400 days; older records pruned */
 	int last_used;           /* 1: record last use (default), 0: off */
 	int64_t last_used_interval; /* seconds, 600: store writes per token */
+	char *signing_key;          /* PEM; NULL: <store>/signing-key.pem */
+	char *signing_key_previous; /* PEM, published only; NULL: none */
+	/* GitHub secret scanning: key identifier -> public key PEM file */
+	char **leak_key_ids;
+	char **leak_key_files;
+	size_t n_leak_keys;
 } apitoken_config_t;
 
 /*

@@ -267,6 +267,7 @@ int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 
 #define APITOKEN_CLIENT_ID_MAX 64 /* [A-Za-z0-9._-], 1..64 */
 #define APITOKEN_CLIENT_CAN_REVOKE 0x1
+#define APITOKEN_CLIENT_CAN_REPORT_LEAKS 0x2 /* POST /leaks */
 
 typedef struct apitoken_client {
 	char *id;
@@ -482,6 +483,18 @@ void apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
  * every last_used_interval, so each token is written at most once per
  * interval (and a crash loses at most one interval).
  */
+/*
+ * The same with the source formatted only when needed: a use in the same
+ * second by the same client as the one noted changes nothing, and then
+ * source_fn (writing at most len bytes into buf) is not called.  Under
+ * a lock: source_fn must be quick and must not call back.
+ */
+typedef void (*apitoken_lastuse_source_fn)(char *buf, size_t len, void *ctx);
+void apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
+                                int64_t when,
+                                apitoken_lastuse_source_fn source_fn,
+                                void *ctx, const char *client);
+
 int apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out);
 
 /* The last use of token_id: memory first, else the store; time 0 if
