@@ -246,6 +246,18 @@ refuse(int fd, const char *why)
 	                      "admin socket: malformed request: %s", why);
 }
 
+int
+apitoken_admin_refuse_busy(int fd, const char *why)
+{
+	char msg[300];
+
+	(void)snprintf(msg, sizeof(msg),
+	               ADMIN_PROG ": apitokend is busy (%s on its admin "
+	                          "socket); try again later\n",
+	               why);
+	return send_reply(fd, EX_TEMPFAIL, "", msg);
+}
+
 /*
  * Check a parsed request.  Fills argv (pointers into req), json and
  * stdin; returns NULL or the reason it is refused.
@@ -303,13 +315,33 @@ check_request(cJSON *req, char **argv, int *argc, bool *json,
 	return NULL;
 }
 
+static int serve(apitoken_store_t *store, int fd, const char *origin,
+                 const apitoken_actor_t *actor);
+
 int
 apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+{
+	return serve(store, fd, origin, NULL);
+}
+
+int
+apitoken_admin_serve_as(apitoken_store_t *store, int fd,
+                        const apitoken_actor_t *actor)
+{
+	char origin[256];
+
+	apitoken_actor_describe(actor, origin, sizeof(origin));
+	return serve(store, fd, origin, actor);
+}
+
+static int
+serve(apitoken_store_t *store, int fd, const char *origin,
+      const apitoken_actor_t *actor)
 {
 	char *buf = NULL, *argv[ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t len = 0, out_len = 0, err_len = 0, in_len = 0;
-	apitoken_admin_io_t io = {.origin = origin};
+	apitoken_admin_io_t io = {.origin = origin, .actor = actor};
 	cJSON *req = NULL, *in_item = NULL;
 	const char *why;
 	unsigned flags = 0;
@@ -486,7 +518,12 @@ connect_unix(const char *path, int64_t deadline, int *fd_out)
 	*fd_out = fd;
 	return 0;
 timeout:
-	errno = ETIMEDOUT;
+	close(fd);
+	return apitoken_error(APITOKEN_ERR_BUSY,
+	                      "apitokend is busy: its admin socket %s "
+	                      "accepted no connection in time; try again "
+	                      "later",
+	                      path);
 fail:
 	e = errno;
 	close(fd);
@@ -575,7 +612,8 @@ build_request(int argc, char **argv, const apitoken_admin_io_t *io,
 {
 	cJSON *o = cJSON_CreateObject(), *av, *in = NULL;
 	bool hide = argc > 2 && strcmp(argv[0], "token") == 0 &&
-	            strcmp(argv[1], "check") == 0;
+	            (strcmp(argv[1], "check") == 0 ||
+	             strcmp(argv[1], "identify") == 0);
 	int rc = APITOKEN_ERR_NOMEM;
 
 	*text_out = NULL;
@@ -674,10 +712,20 @@ apitoken_admin_call(const char *socket_path, int argc, char **argv,
 	if (rc < 0)
 		goto out;
 	if (send_frame(fd, req, req_len, deadline) < 0) {
+		int e = errno;
+
+		/* A daemon over its budget answers "busy" without reading
+		 * the request and hangs up: that answer may be waiting. */
+		if ((e == EPIPE || e == ECONNRESET) &&
+		    recv_frame(fd, ADMIN_REPLY_MAX, now_ms() + 1000, &reply,
+		               &reply_len) == 0) {
+			rc = parse_reply(reply, reply_len, io);
+			goto out;
+		}
 		rc = apitoken_error(APITOKEN_ERR_UNAVAILABLE,
 		                    "apitokend did not take the request on "
 		                    "%s: %s",
-		                    socket_path, strerror(errno));
+		                    socket_path, strerror(e));
 		goto out;
 	}
 	/* The command may take a while: the timeout restarts here. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,14 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	free(cfg->signing_key);
+	free(cfg->signing_key_previous);
+	for (size_t i = 0; i < cfg->n_leak_keys; i++) {
+		free(cfg->leak_key_ids[i]);
+		free(cfg->leak_key_files[i]);
+	}
+	free(cfg->leak_key_ids);
+	free(cfg->leak_key_files);
 	config_web_free(cfg->web);
 	free(priv(cfg));
 }
@@ -218,6 +227,8 @@ add_role(apitoken_config_t *cfg, const char *name, const char *const *scopes,
 	return 0;
 }
 
+static void set_limit_defaults(apitoken_config_t *cfg);
+
 static int
 fill_defaults(apitoken_config_t *cfg)
 {
@@ -231,13 +242,17 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->listen_port = 8080;
 	cfg->local_socket_mode = 0660;
 	cfg->threads = 0;
-	cfg->max_body = 4096;
+	cfg->max_body = 65536;
 	cfg->connection_timeout = 10;
 	cfg->local_socket_timeout = 30;
 	cfg->introspection_cache = 16384;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
+	cfg->audit_retention = 400LL * 86400;
+	cfg->last_used = 1;
+	cfg->last_used_interval = 600;
+	set_limit_defaults(cfg);
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
 		return APITOKEN_ERR_NOMEM;
@@ -756,6 +771,70 @@ parse_socket(const struct loader *ld, const cJSON *it, const char *key,
 	return 0;
 }
 
+/* The front door's whole-number keys (issue 12): name, range, default. */
+static const struct limit_key {
+	const char *name;
+	size_t off;
+	unsigned min, max, def;
+	const char *expected;
+} limit_keys[] = {
+#define LIMIT(f) offsetof(apitoken_config_t, f)
+    {"http_max_connections", LIMIT(http_max_connections), 16, 1000000, 1024,
+     "a whole number of connections from 16 to 1000000"},
+    {"http_max_connections_per_address",
+     LIMIT(http_max_connections_per_address), 1, 1000000, 64,
+     "a whole number of connections from 1 to 1000000"},
+    {"http_header_timeout", LIMIT(http_header_timeout), 1, 3600, 10,
+     "a whole number of seconds from 1 to 3600"},
+    {"http_min_body_rate", LIMIT(http_min_body_rate), 0, 1 << 30, 1024,
+     "a whole number of bytes per second (0: no minimum)"},
+    {"auth_throttle_burst", LIMIT(auth_throttle_burst), 0, 1000000, 20,
+     "a whole number of failures from 0 (off) to 1000000"},
+    {"auth_throttle_per_minute", LIMIT(auth_throttle_per_minute), 1, 6000000,
+     60, "a whole number of failures from 1 to 6000000"},
+    {"auth_throttle_slots", LIMIT(auth_throttle_slots), 64, 1 << 24, 16384,
+     "a whole number of entries from 64 to 16777216"},
+    {"local_socket_max_connections", LIMIT(local_socket_max_connections), 1,
+     65536, 256, "a whole number of connections from 1 to 65536"},
+    {"admin_socket_max_connections", LIMIT(admin_socket_max_connections), 1,
+     65536, 16, "a whole number of connections from 1 to 65536"},
+    {"socket_max_connections_per_uid", LIMIT(socket_max_connections_per_uid),
+     1, 65536, 32, "a whole number of connections from 1 to 65536"},
+#undef LIMIT
+};
+
+static void
+set_limit_defaults(apitoken_config_t *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+		*(unsigned *)(void *)((char *)cfg + limit_keys[i].off) =
+		    limit_keys[i].def;
+}
+
+/* 1: not one of limit_keys; else 0 or the error. */
+static int
+parse_limit_key(const struct loader *ld, const cJSON *it)
+{
+	const struct limit_key *lk = NULL;
+	size_t i;
+	double v;
+	int rc;
+
+	for (i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+		if (strcmp(it->string, limit_keys[i].name) == 0)
+			lk = &limit_keys[i];
+	if (lk == NULL)
+		return 1;
+	rc = get_uint(ld, it, lk->name, lk->min, lk->max, lk->expected, &v);
+	if (rc == 0)
+		*(unsigned *)(void *)((char *)ld->cfg + lk->off) = (unsigned)v;
+	return rc;
+}
+
+static int parse_leak_keys(const struct loader *ld, const cJSON *obj);
+
 static int
 parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 {
@@ -856,8 +935,65 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 		return parse_mail(ld, it);
 	if (strcmp(k, "web") == 0)
 		return config_web_parse(ld->path, it, &cfg->web);
+	if (strcmp(k, "audit_retention") == 0)
+		return get_duration(ld, it, k, &cfg->audit_retention);
+	if (strcmp(k, "leak_report_keys") == 0)
+		return parse_leak_keys(ld, it);
+	if (strcmp(k, "signing_key") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key);
+	if (strcmp(k, "signing_key_previous") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key_previous);
+	if (strcmp(k, "last_used_interval") == 0)
+		return get_duration(ld, it, k, &cfg->last_used_interval);
+	if (strcmp(k, "last_used") == 0) {
+		if (!cJSON_IsBool(it))
+			return key_error(ld, k, "true or false");
+		cfg->last_used = cJSON_IsTrue(it) ? 1 : 0;
+		return 0;
+	}
+	rc = parse_limit_key(ld, it);
+	if (rc != 1)
+		return rc;
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
+}
+
+/* "leak_report_keys": {"<key identifier>": "<PEM file>", ...} */
+static int
+parse_leak_keys(const struct loader *ld, const cJSON *obj)
+{
+	static const char expected[] =
+	    "an object of key identifier: public key PEM file";
+	apitoken_config_t *cfg = ld->cfg;
+	const cJSON *it;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!cJSON_IsObject(obj))
+		return key_error(ld, "leak_report_keys", expected);
+	cJSON_ArrayForEach(it, obj) n++;
+	cfg->leak_key_ids = calloc(n + 1, sizeof(char *));
+	cfg->leak_key_files = calloc(n + 1, sizeof(char *));
+	if (cfg->leak_key_ids == NULL || cfg->leak_key_files == NULL)
+		return nomem();
+	cJSON_ArrayForEach(it, obj)
+	{
+		if (it->string == NULL || it->string[0] == '\0' ||
+		    strlen(it->string) > 256 || !no_ctl(it->string))
+			return key_error(ld, "leak_report_keys", expected);
+		rc = get_string(ld, it, "leak_report_keys", false,
+		                &cfg->leak_key_files[cfg->n_leak_keys]);
+		if (rc != 0)
+			return rc;
+		cfg->leak_key_ids[cfg->n_leak_keys] = strdup(it->string);
+		if (cfg->leak_key_ids[cfg->n_leak_keys] == NULL) {
+			free(cfg->leak_key_files[cfg->n_leak_keys]);
+			cfg->leak_key_files[cfg->n_leak_keys] = NULL;
+			return nomem();
+		}
+		cfg->n_leak_keys++;
+	}
+	return 0;
 }
 
 /* Read the whole file into a NUL-terminated buffer. */

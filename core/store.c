@@ -514,6 +514,10 @@ open_dbs(apitoken_store_t *st, bool create)
 	if (rc == 0)
 		rc = open_db(st, txn, &st->outbox, STORE_DB_OUTBOX, DB_BTREE,
 		             create);
+	if (rc == 0)
+		rc = store_tombstones_open(st, txn);
+	if (rc == 0)
+		rc = store_lastuse_open(st, txn);
 	if (rc != 0) {
 		(void)txn->abort(txn);
 		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
@@ -533,6 +537,8 @@ close_dbs(apitoken_store_t *st)
 	              &st->user_token, &st->tokens, &st->users,   &st->meta};
 	size_t i;
 
+	store_tombstones_close(st);
+	store_lastuse_close(st);
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], 0);

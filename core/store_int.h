@@ -12,6 +12,10 @@
  *   clients.db  btree  client id -> client record (SHA-256 of the secret)
  *   audit.db    btree  be64(seq) -> audit record (never a secret or hash)
  *   outbox.db   btree  be64(seq) -> notice record
+ *   lastuse.db  btree  token id -> last use (time, source, client);
+ *               written without moving the write epoch
+ *   tombstones.db btree HMAC(meta "tombstone.key", SHA-256)[0..16) ->
+ *               what an ended token was (never a secret or verifier)
  *
  * Every record starts with a format version byte.  Strings are stored as
  * a big-endian u16 length that counts a trailing NUL, so decoded views
@@ -51,7 +55,8 @@
 
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_REC_VERSION 1u
-#define STORE_BUS_MAX 64 /* Business Units per user */
+#define STORE_AUDIT_REC_VERSION 2u /* 2: with the actor */
+#define STORE_BUS_MAX 64           /* Business Units per user */
 #define STORE_ORIGIN_MAX 256
 #define STORE_CLIENT_NAME_MAX 128
 #define STORE_PURGE_BATCH 500 /* tokens deleted per transaction */
@@ -97,6 +102,13 @@ struct apitoken_store {
 	struct store_snap *snaps;
 	pthread_key_t snap_key;
 	bool snap_key_ok, snaps_ready;
+	/* store_tombstone.c (created on the first writable open) */
+	DB *tombstones;
+	uint8_t tomb_key[32];
+	bool tomb_key_ok;
+	/* store_lastuse.c */
+	DB *lastuse;
+	struct store_lastuse *lastuse_mem;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
@@ -239,15 +251,16 @@ int store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
 
 /* ---- store_audit.c / store_outbox.c --------------------------------- */
 
+/* Append an audit record; actor NULL is "system". */
 int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-                       const char *event, const char *user,
-                       const char *token_id, const char *origin,
+                       apitoken_audit_event_t event, const char *user,
+                       const char *token_id, const apitoken_actor_t *actor,
                        const char *detail);
 
 /* Queue a notice for tok (kind "created", ...) with the user's email. */
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                        const char *kind, const struct tok_rec *tok,
-                       const char *email, const char *origin);
+                       const char *email, const apitoken_actor_t *actor);
 
 /* ---- store_tokens.c ------------------------------------------------- */
 
@@ -260,7 +273,33 @@ int store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  * user had none. */
 int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
                             const char *user, const char *email, int64_t now,
-                            const char *event, const char *origin,
-                            const char *detail);
+                            apitoken_audit_event_t event,
+                            const apitoken_actor_t *actor, const char *detail);
+
+/* ---- store_tombstone.c ---------------------------------------------- */
+
+#define STORE_DB_TOMBSTONES "tombstones.db"
+#define STORE_TOMB_KEY_LEN 16
+
+/* Open (creating it and the key unless read-only) inside open_dbs. */
+int store_tombstones_open(apitoken_store_t *st, DB_TXN *txn);
+void store_tombstones_close(apitoken_store_t *st);
+/* Remember that the token with hash h ended (why: its audit event). */
+int store_tombstone_put(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        const struct tok_rec *t, apitoken_audit_event_t why,
+                        int64_t now);
+/* The tombstone of hash h: 0, APITOKEN_ERR_NOT_FOUND or an error. */
+int store_tombstone_get(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        apitoken_identity_t *out);
+
+/* ---- store_lastuse.c ------------------------------------------------ */
+
+#define STORE_DB_LASTUSE "lastuse.db"
+
+/* Open (creating unless read-only) inside open_dbs; free at close. */
+int store_lastuse_open(apitoken_store_t *st, DB_TXN *txn);
+void store_lastuse_close(apitoken_store_t *st);
 
 #endif /* APITOKEN_STORE_INT_H */

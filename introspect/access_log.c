@@ -200,6 +200,32 @@ put(char *line, size_t n, const char *s)
 	return n + k;
 }
 
+/*
+ * Copy src, every byte outside visible ASCII (and the backslash) written
+ * as \xNN: the method, the path and the client id come from outside, and
+ * a raw ESC, CR or BEL would reach a terminal or forge a log line.
+ */
+static const char *
+escape(char *dst, size_t size, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)src;
+	size_t o = 0;
+
+	for (; *p != '\0' && o + 5 < size; p++) {
+		if (*p > 0x20 && *p < 0x7f && *p != '\\') {
+			dst[o++] = (char)*p;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[*p >> 4];
+			dst[o++] = hex[*p & 15];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
 /* Append v in decimal, zero-padded to width digits. */
 static size_t
 put_uint(char *line, size_t n, uint64_t v, int width)
@@ -221,6 +247,7 @@ apitokend_access_log(const char *method, const char *path, unsigned status,
                      double seconds, const char *client_id, const char *jti)
 {
 	char line[ACCESS_LINE_MAX];
+	char m_esc[64], p_esc[260], c_esc[260];
 	uint64_t us;
 	size_t n;
 
@@ -234,9 +261,11 @@ apitokend_access_log(const char *method, const char *path, unsigned status,
 	if (!(seconds >= 0) || seconds > 1e9)
 		seconds = 0;
 	us = (uint64_t)(seconds * 1e6 + 0.5);
-	method = method != NULL ? method : "-";
-	path = path != NULL ? path : "-";
-	client_id = client_id != NULL && *client_id ? client_id : "-";
+	method = method != NULL ? escape(m_esc, sizeof(m_esc), method) : "-";
+	path = path != NULL ? escape(p_esc, sizeof(p_esc), path) : "-";
+	client_id = client_id != NULL && *client_id
+	                ? escape(c_esc, sizeof(c_esc), client_id)
+	                : "-";
 	jti = jti != NULL && *jti ? jti : "-";
 	if (out_fd < 0) {
 		apitoken_log(APITOKEN_LOG_INFO,

@@ -70,6 +70,7 @@ struct apitokend_form {
 	const char *client_secret;
 	size_t client_secret_len;
 	unsigned n_client_secret;
+	size_t client_id_len; /* decoded length (may hide a NUL) */
 };
 
 struct apitokend_req;
@@ -97,6 +98,10 @@ enum MHD_Result apitokend_reply_inactive(struct apitokend_req *r,
                                          struct MHD_Connection *c);
 enum MHD_Result apitokend_reply_invalid_client(struct apitokend_req *r,
                                                struct MHD_Connection *c);
+/* 429 with Retry-After: retry_after seconds (auth_throttle.c). */
+enum MHD_Result apitokend_reply_throttled(struct apitokend_req *r,
+                                          struct MHD_Connection *c,
+                                          unsigned retry_after);
 /* Remember the authenticated client and the token id for the access log. */
 void apitokend_req_note(struct apitokend_req *r, const char *client_id,
                         const char *jti);
@@ -110,15 +115,18 @@ int apitokend_json_headers(struct MHD_Response *resp);
 
 /* client_auth.c */
 enum apitokend_auth {
-	APITOKEND_AUTH_OK,    /* *client_out set */
-	APITOKEND_AUTH_NONE,  /* no credentials at all */
-	APITOKEND_AUTH_BAD,   /* unknown client, wrong secret, garbage */
-	APITOKEND_AUTH_TWICE, /* two methods at once, repeated field */
-	APITOKEND_AUTH_ERROR  /* the store failed */
+	APITOKEND_AUTH_OK,        /* *client_out set */
+	APITOKEND_AUTH_NONE,      /* no credentials at all */
+	APITOKEND_AUTH_BAD,       /* unknown client, wrong secret, garbage */
+	APITOKEND_AUTH_TWICE,     /* two methods at once, repeated field */
+	APITOKEND_AUTH_ERROR,     /* the store failed */
+	APITOKEND_AUTH_THROTTLED, /* too many failures: retry_after set */
+	APITOKEND_AUTH_MISMATCH   /* body client_id is not the Basic user */
 };
 struct apitokend_client {
 	char id[APITOKEN_CLIENT_ID_MAX + 1];
-	unsigned flags; /* APITOKEN_CLIENT_* */
+	unsigned flags;       /* APITOKEN_CLIENT_* */
+	unsigned retry_after; /* seconds, with APITOKEND_AUTH_THROTTLED */
 };
 enum apitokend_auth apitokend_client_auth(struct apitokend *d,
                                           struct MHD_Connection *c,
@@ -134,6 +142,19 @@ const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
  * s[len] must be writable (it becomes the terminating NUL).  New length.
  */
 size_t apitokend_form_decode(char *s, size_t len);
+
+/*
+ * auth_throttle.c: failed authentication per source address (IPv6 by
+ * its /64) and per client id, on throttle.h tables sized from the
+ * configuration at start.  wait: 0 or the seconds a 429 asks for;
+ * client_id may be NULL (address only).
+ */
+int apitokend_auth_throttle_start(const apitoken_config_t *cfg);
+void apitokend_auth_throttle_stop(void);
+unsigned apitokend_auth_throttle_wait(struct MHD_Connection *c,
+                                      const char *client_id);
+void apitokend_auth_throttle_failed(struct MHD_Connection *c,
+                                    const char *client_id);
 
 /* introspect.c, revoke.c, metadata.c */
 enum MHD_Result apitokend_introspect(struct apitokend *d,
@@ -176,5 +197,39 @@ void apitokend_access_log(const char *method, const char *path,
 /* tls.c: read a PEM file whole (caller wipes and frees). */
 int apitokend_read_pem(const char *path, char **pem_out);
 void apitokend_free_pem(char *pem);
+
+/* sweep_audit.c: prune audit records older than audit_retention. */
+void apitokend_sweep_audit(struct apitokend *d, int64_t now);
+
+/* lastuse.c: note uses in memory, write them every last_used_interval
+ * (the thread is started and stopped with the sweep). */
+void apitokend_lastuse_http(struct apitokend *d, struct MHD_Connection *c,
+                            const char *client_id, const char *jti);
+void apitokend_lastuse_local(struct apitokend *d, long uid, long pid,
+                             const char *jti);
+int apitokend_lastuse_start(struct apitokend *d);
+/* jwt.c: signed introspection answers (RFC 9701) and the JWKS. */
+int apitokend_jwt_start(struct apitokend *d);
+void apitokend_jwt_reload(struct apitokend *d);
+void apitokend_jwt_stop(void);
+bool apitokend_jwt_wanted(struct MHD_Connection *c);
+char *apitokend_jwt_sign(struct apitokend *d, const char *client_id,
+                         const char *answer_json);
+enum MHD_Result apitokend_jwt_reply(struct apitokend *d,
+                                    struct apitokend_req *r,
+                                    struct MHD_Connection *c,
+                                    const char *client_id,
+                                    const char *answer_json);
+enum MHD_Result apitokend_jwks(struct apitokend *d, struct apitokend_req *r,
+                               struct MHD_Connection *c);
+/* Up to 1000 items of a token, an URL and a source. */
+#define APITOKEND_LEAKS_MAX_BODY (1024 * 1024)
+int apitokend_leaks_start(void);
+void apitokend_leaks_stop(void);
+/* leaks.c: POST /leaks (the body as read; too_large past its limit). */
+enum MHD_Result apitokend_leaks(struct apitokend *d, struct apitokend_req *r,
+                                struct MHD_Connection *c, const char *method,
+                                const char *body, size_t len, bool too_large);
+void apitokend_lastuse_stop(struct apitokend *d);
 
 #endif /* APITOKEND_H */

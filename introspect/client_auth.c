@@ -91,30 +91,45 @@ now_coarse(void)
 	return ts.tv_sec;
 }
 
+static int
+hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Every byte is kept, a raw or escaped NUL too, and the length returned
+ * is the real one: a value is taken whole or refused by its user (a
+ * token with a NUL is malformed, an id with one unknown), never cut at
+ * the NUL.  MHD_http_unescape() stops at the first NUL, so it cannot be
+ * used here.  A '%' not followed by two hex digits stays as it is.
+ */
 size_t
 apitokend_form_decode(char *s, size_t len)
 {
-	size_t i, end = len;
-	bool escaped = false;
+	size_t i, o = 0;
 
 	for (i = 0; i < len; i++) {
-		if (s[i] == '+')
-			s[i] = ' ';
-		else if (s[i] == '%')
-			escaped = true;
-		else if (s[i] == '\0' && end == len)
-			end = i;
+		if (s[i] == '+') {
+			s[o++] = ' ';
+		} else if (s[i] == '%' && i + 2 < len &&
+		           hex_value(s[i + 1]) >= 0 &&
+		           hex_value(s[i + 2]) >= 0) {
+			s[o++] = (char)(hex_value(s[i + 1]) << 4 |
+			                hex_value(s[i + 2]));
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
 	}
-	/* MHD_http_unescape works on a NUL-terminated string. */
-	s[len] = '\0';
-	/*
-	 * Tokens, ids and secrets are usually sent unescaped: without a '%'
-	 * MHD_http_unescape would only copy the string over itself up to
-	 * its first NUL, so skip that second pass.
-	 */
-	if (!escaped)
-		return end;
-	return MHD_http_unescape(s);
+	s[o] = '\0';
+	return o;
 }
 
 static const char *
@@ -142,13 +157,14 @@ apitokend_bearer(struct MHD_Connection *c, size_t *len_out)
 }
 
 static enum apitokend_auth
-authenticate(struct apitokend *d, const char *id, const char *secret,
-             size_t secret_len, struct apitokend_client *client_out)
+authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
+             const char *secret, size_t secret_len,
+             struct apitokend_client *client_out)
 {
 	uint64_t epoch =
 	    atomic_load_explicit(&auth_epoch, memory_order_acquire);
 	uint8_t hash[APITOKEN_HASH_LEN];
-	unsigned int hlen = 0;
+	unsigned int hlen = 0, secs;
 	bool hashed = false;
 	apitoken_client_t *client = NULL;
 	struct cache_entry *e;
@@ -173,6 +189,13 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 		}
 		break;
 	}
+	/* Only a secret this worker has not seen succeed is a guess. */
+	secs = apitokend_auth_throttle_wait(c, id);
+	if (secs > 0) {
+		OPENSSL_cleanse(hash, sizeof(hash));
+		client_out->retry_after = secs;
+		return APITOKEND_AUTH_THROTTLED;
+	}
 	rc = apitoken_client_authenticate(d->store, id, secret, secret_len,
 	                                  &client);
 	if (rc == 0) {
@@ -191,17 +214,20 @@ authenticate(struct apitokend *d, const char *id, const char *secret,
 	}
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (rc == APITOKEN_ERR_DENIED || rc == APITOKEN_ERR_INVALID ||
-	    rc == APITOKEN_ERR_NOT_FOUND)
+	    rc == APITOKEN_ERR_NOT_FOUND) {
+		apitokend_auth_throttle_failed(c, id);
 		return APITOKEND_AUTH_BAD;
+	}
 	apitokend_metrics_store_error();
 	apitoken_log(APITOKEN_LOG_ERR, "client authentication failed: %s",
 	             apitoken_last_error());
 	return APITOKEND_AUTH_ERROR;
 }
 
+/* body: the form when it also names a client_id (it must be this one). */
 static enum apitokend_auth
-basic(struct apitokend *d, const char *b64,
-      struct apitokend_client *client_out)
+basic(struct apitokend *d, struct MHD_Connection *c, const char *b64,
+      const struct apitokend_form *body, struct apitokend_client *client_out)
 {
 	unsigned char buf[BASIC_MAX];
 	size_t len = strlen(b64), pad = 0, id_len, secret_len;
@@ -211,12 +237,15 @@ basic(struct apitokend *d, const char *b64,
 
 	while (len > 0 && b64[len - 1] == ' ')
 		len--;
-	if (len == 0 || len % 4 != 0 || len > BASIC_MAX - 4)
+	if (len == 0 || len % 4 != 0 || len > BASIC_MAX - 4) {
+		apitokend_auth_throttle_failed(c, NULL);
 		return APITOKEND_AUTH_BAD;
+	}
 	n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len);
 	if (n < 0) {
 		/* It may have decoded part of a secret before failing. */
 		OPENSSL_cleanse(buf, sizeof(buf));
+		apitokend_auth_throttle_failed(c, NULL);
 		return APITOKEND_AUTH_BAD;
 	}
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
@@ -227,17 +256,30 @@ basic(struct apitokend *d, const char *b64,
 	n -= (int)pad;
 	buf[n] = '\0';
 	colon = memchr(buf, ':', (size_t)n);
-	if (colon == NULL)
+	if (colon == NULL) {
+		apitokend_auth_throttle_failed(c, NULL);
 		goto out;
+	}
 	*colon = '\0';
 	id_len =
 	    apitokend_form_decode((char *)buf, (size_t)(colon - (char *)buf));
 	secret_len = apitokend_form_decode(
 	    colon + 1, (size_t)n - (size_t)(colon + 1 - (char *)buf));
 	/* An id with an embedded NUL cannot be a registered one. */
-	if (id_len == 0 || strlen((char *)buf) != id_len)
+	if (id_len == 0 || strlen((char *)buf) != id_len) {
+		apitokend_auth_throttle_failed(c, NULL);
 		goto out;
-	res = authenticate(d, (char *)buf, colon + 1, secret_len, client_out);
+	}
+	/* RFC 6749 2.3.1 forbids two authentication methods; a client_id
+	 * that names the Basic user is not a second one (some resource
+	 * servers send it).  Another id is a contradiction. */
+	if (body != NULL && (body->client_id_len != id_len ||
+	                     memcmp(body->client_id, buf, id_len) != 0)) {
+		res = APITOKEND_AUTH_MISMATCH;
+		goto out;
+	}
+	res =
+	    authenticate(d, c, (char *)buf, colon + 1, secret_len, client_out);
 out:
 	/* Only the decoded bytes (and the NUL) ever held the secret. */
 	OPENSSL_cleanse(buf, (size_t)n + 1);
@@ -252,23 +294,36 @@ apitokend_client_auth(struct apitokend *d, struct MHD_Connection *c,
 	const char *h = authorization(c);
 	bool has_basic = h != NULL && strncasecmp(h, "Basic ", 6) == 0;
 
+	unsigned secs;
+
 	client_out->id[0] = '\0';
 	client_out->flags = 0;
+	client_out->retry_after = 0;
 	if (f->n_client_id > 1 || f->n_client_secret > 1)
 		return APITOKEND_AUTH_TWICE;
-	if (has_basic && (f->n_client_id > 0 || f->n_client_secret > 0))
+	if (has_basic && f->n_client_secret > 0)
 		return APITOKEND_AUTH_TWICE;
+	if (!has_basic && f->n_client_id == 0 && f->n_client_secret == 0)
+		return APITOKEND_AUTH_NONE;
+	/* A throttled source gets no further, right secret or not. */
+	secs = apitokend_auth_throttle_wait(c, NULL);
+	if (secs > 0) {
+		client_out->retry_after = secs;
+		return APITOKEND_AUTH_THROTTLED;
+	}
 	if (has_basic) {
 		h += 6;
 		while (*h == ' ')
 			h++;
-		return basic(d, h, client_out);
+		return basic(d, c, h, f->n_client_id > 0 ? f : NULL,
+		             client_out);
 	}
-	if (f->n_client_id == 0 && f->n_client_secret == 0)
-		return APITOKEND_AUTH_NONE;
 	if (f->n_client_id == 0 || f->n_client_secret == 0 ||
-	    f->client_id[0] == '\0')
+	    f->client_id_len == 0 ||
+	    strlen(f->client_id) != f->client_id_len) {
+		apitokend_auth_throttle_failed(c, NULL);
 		return APITOKEND_AUTH_BAD;
-	return authenticate(d, f->client_id, f->client_secret,
+	}
+	return authenticate(d, c, f->client_id, f->client_secret,
 	                    f->client_secret_len, client_out);
 }

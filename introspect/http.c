@@ -28,11 +28,16 @@
 #include <apitoken/log.h>
 
 #include "apitokend.h"
+#include "http_limits.h"
 #include "metrics.h"
+#include "throttle.h"
 #include "web.h"
 
 #define FREE_LIST_MAX 64
-#define CONNECTION_LIMIT 1024
+/* A body over max_body is read and dropped up to this size, so that the
+ * client, busy writing it, can then read the 413 (a close with unread
+ * data would reset the connection); past it the connection is closed. */
+#define DRAIN_MAX (8u << 20)
 
 struct apitokend_req {
 	struct apitokend_req *next; /* free list */
@@ -40,6 +45,7 @@ struct apitokend_req {
 	struct timespec start;
 	unsigned status; /* 0 until a response is queued */
 	bool too_large;
+	size_t dropped; /* body bytes read past max_body */
 	char *body;
 	size_t len, cap;
 	char method[12];
@@ -104,6 +110,7 @@ req_get(void)
 	r->ep = EP_OTHER;
 	r->status = 0;
 	r->too_large = false;
+	r->dropped = 0;
 	r->len = 0;
 	r->client_id[0] = '\0';
 	r->jti[0] = '\0';
@@ -255,6 +262,21 @@ apitokend_reply_error(struct apitokend_req *r, struct MHD_Connection *c,
 	    www_authenticate);
 }
 
+enum MHD_Result
+apitokend_reply_throttled(struct apitokend_req *r, struct MHD_Connection *c,
+                          unsigned retry_after)
+{
+	char secs[16], desc[96];
+
+	snprintf(secs, sizeof(secs), "%u", retry_after);
+	snprintf(desc, sizeof(desc),
+	         "too many failed authentications; retry after %u s",
+	         retry_after);
+	return reply_error_hdr(r, c, MHD_HTTP_TOO_MANY_REQUESTS,
+	                       "temporarily_unavailable", desc,
+	                       MHD_HTTP_HEADER_RETRY_AFTER, secs);
+}
+
 /* Bounded copy without printf: this runs on every request. */
 static void
 copy_str(char *dst, size_t size, const char *src)
@@ -317,6 +339,10 @@ route(const char *url)
 		return EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return EP_METRICS;
+	if (strcmp(url, "/.well-known/jwks.json") == 0)
+		return EP_JWKS;
+	if (strcmp(url, "/leaks") == 0)
+		return EP_LEAKS;
 	if (apitokend_web_path(url))
 		return EP_WEB;
 	return EP_OTHER;
@@ -337,16 +363,61 @@ form_content_type(struct MHD_Connection *c)
 
 static void parse_form(struct apitokend_req *r, struct apitokend_form *f);
 
+/* close: say so (the body will not be read to its end). */
 static enum MHD_Result
 reply_too_large(struct apitokend *d, struct apitokend_req *r,
-                struct MHD_Connection *c)
+                struct MHD_Connection *c, bool close)
 {
 	char desc[80];
 
 	snprintf(desc, sizeof(desc), "request body larger than %zu bytes",
 	         apitokend_gen(d)->cfg->max_body);
-	return apitokend_reply_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE,
-	                             "invalid_request", desc, NULL);
+	return reply_error_hdr(
+	    r, c, MHD_HTTP_CONTENT_TOO_LARGE, "invalid_request", desc,
+	    close ? MHD_HTTP_HEADER_CONNECTION : NULL, "close");
+}
+
+struct framing {
+	unsigned n_length;
+	bool conflict;
+	const char *first;
+};
+
+static enum MHD_Result
+count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+             const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (f->n_length++ == 0)
+		f->first = value;
+	else if (value == NULL || f->first == NULL ||
+	         strcmp(value, f->first) != 0)
+		f->conflict = true;
+	return MHD_YES;
+}
+
+/*
+ * RFC 9112 section 6.3: differing Content-Length headers, or one beside
+ * Transfer-Encoding, make the framing ambiguous (a proxy in front may
+ * read another body than we do: request smuggling).  NULL or the reason.
+ */
+static const char *
+bad_framing(struct MHD_Connection *c)
+{
+	struct framing f = {0, false, NULL};
+
+	(void)MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &f);
+	if (f.conflict)
+		return "conflicting Content-Length headers";
+	if (f.n_length > 0 &&
+	    MHD_lookup_connection_value(
+	        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return "Content-Length with Transfer-Encoding";
+	return NULL;
 }
 
 static enum MHD_Result
@@ -386,6 +457,8 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	if (out == NULL)
 		return MHD_NO;
 	apitokend_metrics_write(out, d->mail);
+	apitokend_limits_metrics_write(out);
+	apitokend_throttle_metrics_write(out);
 	if (fclose(out) != 0) {
 		free(text);
 		return MHD_NO;
@@ -417,8 +490,14 @@ static enum MHD_Result
 first_call(struct apitokend *d, struct apitokend_req *r,
            struct MHD_Connection *c, const char *method)
 {
-	const char *cl;
+	const char *cl, *why, *expect;
+	unsigned long long n;
 
+	why = bad_framing(c);
+	if (why != NULL)
+		return reply_error_hdr(r, c, MHD_HTTP_BAD_REQUEST,
+		                       "invalid_request", why,
+		                       MHD_HTTP_HEADER_CONNECTION, "close");
 	if (r->ep != EP_INTROSPECT && r->ep != EP_REVOKE)
 		return MHD_YES;
 	if (strcmp(method, "POST") != 0)
@@ -433,9 +512,16 @@ first_call(struct apitokend *d, struct apitokend_req *r,
 		    NULL);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL &&
-	    strtoull(cl, NULL, 10) > apitokend_gen(d)->cfg->max_body)
-		return reply_too_large(d, r, c);
+	n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+	if (n <= apitokend_gen(d)->cfg->max_body)
+		return MHD_YES;
+	/* A client waiting for "100 Continue" reads the 413 before it
+	 * sends; one that sends a body we can drain gets it afterwards. */
+	expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	                                     MHD_HTTP_HEADER_EXPECT);
+	if (n > DRAIN_MAX ||
+	    (expect != NULL && strcasecmp(expect, "100-continue") == 0))
+		return reply_too_large(d, r, c, true);
 	return MHD_YES;
 }
 
@@ -450,11 +536,15 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_INTROSPECT:
 	case EP_REVOKE:
 		if (r->too_large)
-			return reply_too_large(d, r, c);
+			return reply_too_large(d, r, c, false);
 		parse_form(r, &f);
 		if (r->ep == EP_INTROSPECT)
 			return apitokend_introspect(d, r, c, &f);
 		return apitokend_revoke(d, r, c, &f);
+	case EP_LEAKS:
+		return apitokend_leaks(d, r, c, method, r->body, r->len,
+		                       r->too_large);
+	case EP_JWKS:
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
@@ -470,6 +560,8 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 			                       apitokend_gen(d)->metadata);
 		if (r->ep == EP_HEALTHZ)
 			return health(d, r, c);
+		if (r->ep == EP_JWKS)
+			return apitokend_jwks(d, r, c);
 		return metrics(d, r, c);
 	default:
 		return apitokend_reply_error(r, c, MHD_HTTP_NOT_FOUND,
@@ -482,13 +574,21 @@ static int
 body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
             size_t n)
 {
-	size_t max = apitokend_gen(d)->cfg->max_body;
+	size_t max = r->ep == EP_LEAKS ? APITOKEND_LEAKS_MAX_BODY
+	                               : apitokend_gen(d)->cfg->max_body;
 	char *nb;
 	size_t cap;
 
 	if (r->too_large || n > max || r->len + n > max) {
+		/* Dropped (and wiped: it may hold a secret), counted, and
+		 * the connection closed once past DRAIN_MAX: a chunked body
+		 * has no length to refuse up front. */
 		r->too_large = true;
-		return 0;
+		r->dropped += n;
+		if (r->len > 0)
+			OPENSSL_cleanse(r->body, r->len);
+		r->len = 0;
+		return r->dropped > DRAIN_MAX ? -1 : 0;
 	}
 	/* One byte more for the NUL the form decoder writes. */
 	if (r->len + n + 1 > r->cap) {
@@ -548,6 +648,7 @@ parse_form(struct apitokend_req *r, struct apitokend_form *f)
 			f->n_token++;
 		} else if (klen == 9 && memcmp(p, "client_id", 9) == 0) {
 			f->client_id = eq < amp ? eq + 1 : "";
+			f->client_id_len = vlen;
 			f->n_client_id++;
 		} else if (klen == 13 && memcmp(p, "client_secret", 13) == 0) {
 			f->client_secret = eq < amp ? eq + 1 : "";
@@ -579,6 +680,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		 * put a token into it. */
 		copy_str(r->path, sizeof(r->path),
 		         r->ep == EP_OTHER ? "(unknown)" : url);
+		apitokend_limits_head_done(c);
 		return first_call(d, r, c, method);
 	}
 	if (r->status != 0) {
@@ -586,11 +688,13 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
+		apitokend_limits_body(c, *upload_size);
 		if (body_append(d, r, upload, *upload_size) != 0)
 			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	apitokend_limits_answering(c);
 	if (r->ep == EP_WEB)
 		return apitokend_web(d, r, c, url, method, r->body, r->len,
 		                     r->too_large);
@@ -606,8 +710,8 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	double secs;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	apitokend_limits_request_done(c);
 	if (r == NULL)
 		return;
 	*req_cls = NULL;
@@ -636,6 +740,8 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	if (apitokend_limits_mhd_message(msg))
+		return;
 	apitoken_log(APITOKEN_LOG_INFO, "http: %s", msg);
 }
 
@@ -662,12 +768,13 @@ apitokend_http_start(struct apitokend *d)
 {
 	const apitoken_config_t *cfg = apitokend_gen(d)->cfg;
 	struct addrinfo hints, *ai = NULL;
-	struct MHD_OptionItem opts[16];
+	struct MHD_OptionItem opts[20];
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	                 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
 	char port[8];
 	const union MHD_DaemonInfo *info;
+	unsigned mhd_limit = 0;
 	int n = 0, rc, gai;
 
 	pthread_once(&free_once, free_key_init);
@@ -707,8 +814,20 @@ apitokend_http_start(struct apitokend *d)
 	opts[n++] =
 	    (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
 	                            (intptr_t)cfg->connection_timeout, NULL};
+	rc = apitokend_limits_start(d, threads, &mhd_limit);
+	if (rc != 0)
+		goto out;
+	rc = apitokend_auth_throttle_start(cfg);
+	if (rc != 0)
+		goto out;
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-	                                    CONNECTION_LIMIT, NULL};
+	                                    (intptr_t)mhd_limit, NULL};
+	opts[n++] = (struct MHD_OptionItem){
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (intptr_t)cfg->http_max_connections_per_address, NULL};
+	opts[n++] =
+	    (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+	                            (intptr_t)apitokend_limits_notify, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
 	                                    (intptr_t)completed, d};
 	if (d->tls_cert != NULL) {
@@ -724,9 +843,10 @@ apitokend_http_start(struct apitokend *d)
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	/* The logger must be the very first option, or MHD warns. */
-	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, d,
-	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-	                          MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	d->mhd =
+	    MHD_start_daemon(flags, 0, apitokend_limits_accept, NULL, handler,
+	                     d, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+	                     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (d->mhd == NULL) {
 		rc = apitoken_error(APITOKEN_ERR_IO,
 		                    "cannot listen on %s:%u (address in use, "
@@ -751,6 +871,8 @@ apitokend_http_stop(struct apitokend *d)
 		MHD_stop_daemon(d->mhd);
 		d->mhd = NULL;
 	}
+	apitokend_limits_stop();
+	apitokend_auth_throttle_stop();
 	apitokend_web_free(d);
 	if (resp_inactive != NULL)
 		MHD_destroy_response(resp_inactive);

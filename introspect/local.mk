@@ -61,9 +61,20 @@ tests_integration_libsyslogcap_la_LDFLAGS = -module -avoid-version \
 TESTS += tests/integration/syslog.sh
 dist_check_SCRIPTS += tests/integration/syslog.sh
 
+# Visibility (issue 13): audit retention in the sweep.
+introspect_apitokend_SOURCES += introspect/sweep_audit.c \
+	introspect/lastuse.c introspect/jwt.c introspect/leaks.c
+introspect_apitokend_CFLAGS += $(CJOSE_CFLAGS)
+introspect_apitokend_LDADD += $(CJOSE_LIBS)
+TESTS += tests/integration/lastuse.sh tests/integration/signed-answers.sh \
+	tests/integration/leaks.sh
+dist_check_SCRIPTS += tests/integration/lastuse.sh \
+	tests/integration/signed-answers.sh tests/integration/leaks.sh
+
 # Failed-authentication throttling (introspect/throttle.c), reusable by
 # every route that authenticates someone.
-introspect_apitokend_SOURCES += introspect/throttle.c introspect/throttle.h
+introspect_apitokend_SOURCES += introspect/throttle.c introspect/throttle.h \
+	introspect/auth_throttle.c
 check_PROGRAMS += tests/unit/test_throttle
 TESTS += tests/unit/test_throttle
 tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c \
@@ -71,3 +82,17 @@ tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c \
 tests_unit_test_throttle_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
 	$(OPENSSL_CFLAGS) -pthread
 tests_unit_test_throttle_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) -lpthread
+# Connection budgets and read deadlines for the HTTP server.
+introspect_apitokend_SOURCES += introspect/http_limits.c introspect/http_limits.h
+check_PROGRAMS += tests/unit/test_config_limits
+TESTS += tests/unit/test_config_limits
+tests_unit_test_config_limits_SOURCES = tests/unit/test_config_limits.c
+tests_unit_test_config_limits_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_config_limits_LDADD = $(unit_ldadd)
+# Hostile HTTP input, slow senders, throttling and a connection flood.
+TESTS += tests/integration/front-door.sh
+dist_check_SCRIPTS += tests/integration/front-door.sh
+dist_check_DATA += tests/integration/front_door.py
+# The UNIX sockets' budgets, per-uid limit, deadline and "busy" answer.
+TESTS += tests/integration/sockets-busy.sh
+dist_check_SCRIPTS += tests/integration/sockets-busy.sh

@@ -20,7 +20,8 @@
 #include "metrics.h"
 
 /* Status codes we count separately; anything else goes to "other". */
-static const unsigned codes[] = {200, 400, 401, 403, 404, 405, 413, 500, 503};
+static const unsigned codes[] = {200, 400, 401, 403, 404,
+                                 405, 413, 429, 500, 503};
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
 /* Histogram bucket upper bounds in seconds (Prometheus "le"). */
@@ -49,7 +50,8 @@ static atomic_ulong store_errors;
 static atomic_size_t tokens_active;
 
 static const char *const ep_names[EP_COUNT] = {
-    "introspect", "revoke", "metadata", "healthz", "metrics", "web", "other"};
+    "introspect", "revoke", "metadata", "healthz", "metrics",
+    "jwks",       "leaks",  "web",      "other"};
 
 const char *
 apitokend_endpoint_name(enum apitokend_endpoint ep)

@@ -42,6 +42,7 @@ sweep_once(struct apitokend *d)
 		if (d->mail != NULL)
 			apitokend_mail_kick(d->mail);
 	}
+	apitokend_sweep_audit(d, now);
 	rc = apitoken_store_checkpoint(d->store);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
@@ -109,7 +110,7 @@ apitokend_sweep_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_IO,
 		                      "cannot start the sweep thread");
 	}
-	return 0;
+	return apitokend_lastuse_start(d);
 }
 
 void
@@ -117,6 +118,7 @@ apitokend_sweep_stop(struct apitokend *d)
 {
 	struct apitokend_sweep *s = d->sweep;
 
+	apitokend_lastuse_stop(d);
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);

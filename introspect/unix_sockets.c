@@ -6,6 +6,16 @@
  * may last a while and must not hold up the others.  Peers are identified
  * by SO_PEERCRED.  At shutdown the connections are shut down and waited
  * for, so no thread still uses the store when it is closed.
+ *
+ * No local user may starve PAM or the administrator: the two sockets
+ * have separate budgets (local_socket_max_connections,
+ * admin_socket_max_connections), each uid but root may hold at most
+ * socket_max_connections_per_uid of each, and a request line must be
+ * complete within local_socket_timeout of the connection or of the
+ * previous answer (a deadline; bytes do not restart it).  A peer over a
+ * budget is told "busy" (the admin socket answers with exit 75,
+ * EX_TEMPFAIL) rather than hung up on, which apitokenctl would report as
+ * a permission problem.
  */
 #include "config.h"
 
@@ -22,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -34,7 +45,6 @@
 #include "apitokend.h"
 #include "metrics.h"
 
-#define MAX_CONN 256
 #define LINE_MAX_LEN 4096
 #define ADMIN_IO_TIMEOUT_S 60
 
@@ -46,12 +56,20 @@ struct apitokend_sockets {
 	bool thread_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int conns[MAX_CONN];
-	unsigned n_conn;
+	struct peer *conns; /* max_conn entries */
+	unsigned n_conn, max_conn;
+	time_t last_busy_log;
+	unsigned long busy_refused;
 	bool stopping;
 	char *admin_path, *local_path;
 	bool has_group;
 	gid_t admin_gid;
+};
+
+struct peer {
+	int fd;
+	uid_t uid;
+	bool admin;
 };
 
 struct conn {
@@ -69,7 +87,7 @@ conn_release(struct conn *cn)
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->n_conn; i++) {
-		if (s->conns[i] == cn->fd) {
+		if (s->conns[i].fd == cn->fd) {
 			s->conns[i] = s->conns[--s->n_conn];
 			break;
 		}
@@ -123,7 +141,8 @@ send_error(int fd, const char *code, const char *desc)
 }
 
 static int
-op_check(struct apitokend *d, int fd, const char *token)
+op_check(struct apitokend *d, int fd, const char *token,
+         const struct ucred *cred)
 {
 	apitoken_claims_t cl;
 	char *text;
@@ -140,6 +159,9 @@ op_check(struct apitokend *d, int fd, const char *token)
 		return send_error(fd, "temporarily_unavailable",
 		                  "the token store failed");
 	}
+	if (cl.active)
+		apitokend_lastuse_local(d, (long)cred->uid, (long)cred->pid,
+		                        cl.jti);
 	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
 	apitoken_claims_clear(&cl);
 	if (text == NULL)
@@ -183,14 +205,53 @@ op_user(struct apitokend *d, int fd, const char *name)
 	return rc;
 }
 
+/*
+ * cJSON hands strings over NUL-terminated: a raw NUL or a \u0000 in a
+ * token or user name would silently cut it.  Lines with either, or any
+ * other raw control byte, are refused whole.
+ */
+static bool
+line_clean(const char *line, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			return false;
+		if (line[i] == '\\' && i + 5 < len && line[i + 1] == 'u' &&
+		    memcmp(line + i + 2, "0000", 4) == 0)
+			return false;
+		if (line[i] == '\\')
+			i++; /* an escaped backslash is not an escape */
+	}
+	return true;
+}
+
+/* A decoded control character (\u0001, \n...) in a value. */
+static bool
+has_control(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return true;
+	return false;
+}
+
 /* One request line.  0 to keep the connection, -1 to close it. */
 static int
-local_line(struct apitokend *d, int fd, const char *line, size_t len)
+local_line(struct apitokend *d, int fd, const char *line, size_t len,
+           const struct ucred *cred)
 {
-	cJSON *req = cJSON_ParseWithLength(line, len);
+	cJSON *req;
 	const cJSON *op, *arg;
 	int rc;
 
+	if (!line_clean(line, len)) {
+		(void)send_error(fd, "invalid_request",
+		                 "control character or NUL in the line");
+		return -1;
+	}
+	req = cJSON_ParseWithLength(line, len);
 	if (req == NULL || !cJSON_IsObject(req)) {
 		rc = send_error(fd, "invalid_request",
 		                "expected one JSON object per line");
@@ -209,13 +270,25 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 			                "missing member \"token\"");
 			goto close;
 		}
-		rc = op_check(d, fd, arg->valuestring);
+		if (has_control(arg->valuestring)) {
+			OPENSSL_cleanse(arg->valuestring,
+			                strlen(arg->valuestring));
+			rc = send_error(fd, "invalid_request",
+			                "control character in \"token\"");
+			goto close;
+		}
+		rc = op_check(d, fd, arg->valuestring, cred);
 		OPENSSL_cleanse(arg->valuestring, strlen(arg->valuestring));
 	} else if (strcmp(op->valuestring, "user") == 0) {
 		arg = cJSON_GetObjectItemCaseSensitive(req, "user");
 		if (!cJSON_IsString(arg)) {
 			rc = send_error(fd, "invalid_request",
 			                "missing member \"user\"");
+			goto close;
+		}
+		if (has_control(arg->valuestring)) {
+			rc = send_error(fd, "invalid_request",
+			                "control character in \"user\"");
 			goto close;
 		}
 		rc = op_user(d, fd, arg->valuestring);
@@ -231,6 +304,22 @@ close:
 	return -1;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Per request: a SIGHUP applies to open connections. */
+static int64_t
+local_timeout_ms(struct apitokend *d)
+{
+	return (int64_t)apitokend_gen(d)->cfg->local_socket_timeout * 1000;
+}
+
 static void
 serve_local(struct conn *cn)
 {
@@ -240,6 +329,7 @@ serve_local(struct conn *cn)
 	struct pollfd p;
 	ssize_t n;
 	char *nl;
+	int64_t deadline = mono_ms() + local_timeout_ms(d), left;
 
 	p.fd = cn->fd;
 	p.events = POLLIN;
@@ -250,29 +340,34 @@ serve_local(struct conn *cn)
 			i = used - 1;
 			if (i > 0 && buf[i - 1] == '\r')
 				i--;
-			if (local_line(d, cn->fd, buf, i) != 0) {
+			if (local_line(d, cn->fd, buf, i, &cn->cred) != 0) {
 				OPENSSL_cleanse(buf, sizeof(buf));
 				return;
 			}
 			OPENSSL_cleanse(buf, used);
 			memmove(buf, buf + used, have - used);
 			have -= used;
+			/* The next request's deadline starts at this answer.
+			 */
+			deadline = mono_ms() + local_timeout_ms(d);
 		}
 		if (have >= LINE_MAX_LEN) {
 			send_error(cn->fd, "invalid_request",
 			           "line longer than 4096 bytes");
 			break;
 		}
-		/* Read per wait: a SIGHUP applies to open connections. */
-		n = poll(&p, 1,
-		         (int)apitokend_gen(d)->cfg->local_socket_timeout *
-		             1000);
+		/* A deadline, not an idle timer: a peer that trickles a
+		 * byte now and then is cut all the same. */
+		left = deadline - mono_ms();
+		n = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			apitoken_log(APITOKEN_LOG_DEBUG,
-			             "local socket: pid %ld idle, closing",
-			             (long)cn->cred.pid);
+			apitoken_log(
+			    APITOKEN_LOG_DEBUG,
+			    "local socket: pid %ld sent no whole request"
+			    " in time, closing",
+			    (long)cn->cred.pid);
 			break;
 		}
 		n = recv(cn->fd, buf + have, LINE_MAX_LEN - have, 0);
@@ -313,7 +408,8 @@ serve_admin(struct conn *cn)
 {
 	struct apitokend_sockets *s = cn->s;
 	struct timeval tv = {ADMIN_IO_TIMEOUT_S, 0};
-	char origin[96];
+	char uid[24], source[48];
+	apitoken_actor_t actor;
 	int rc;
 
 	if (cn->cred.uid != 0 && cn->cred.uid != geteuid() &&
@@ -327,15 +423,22 @@ serve_admin(struct conn *cn)
 	/* A stalled client must not keep its thread forever. */
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	snprintf(origin, sizeof(origin), "admin socket uid %ld pid %ld",
-	         (long)cn->cred.uid, (long)cn->cred.pid);
+	snprintf(uid, sizeof(uid), "%ld", (long)cn->cred.uid);
+	snprintf(source, sizeof(source), "admin socket pid %ld",
+	         (long)cn->cred.pid);
+	memset(&actor, 0, sizeof(actor));
+	actor.kind = APITOKEN_ACTOR_ADMIN;
+	actor.id = uid;
+	actor.source = source;
 	apitoken_log(APITOKEN_LOG_INFO,
 	             "admin socket: connection from uid %ld"
 	             " pid %ld",
 	             (long)cn->cred.uid, (long)cn->cred.pid);
-	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
+	rc = apitoken_admin_serve_as(s->d->store, cn->fd, &actor);
 	/* The command may have removed a client or changed its rights. */
 	apitokend_client_cache_invalidate();
+	/* "key rotate" may have made new signing keys. */
+	apitokend_jwt_reload(s->d);
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());
@@ -357,6 +460,69 @@ conn_main(void *arg)
 	return NULL;
 }
 
+/* Under s->lock: NULL, or why this peer may not have one more. */
+static const char *
+over_budget(struct apitokend_sockets *s, bool admin, const struct ucred *cr)
+{
+	const apitoken_config_t *cfg = apitokend_gen(s->d)->cfg;
+	unsigned i, same = 0, mine = 0;
+	unsigned max = admin ? cfg->admin_socket_max_connections
+	                     : cfg->local_socket_max_connections;
+
+	for (i = 0; i < s->n_conn; i++) {
+		if (s->conns[i].admin != admin)
+			continue;
+		same++;
+		if (s->conns[i].uid == cr->uid)
+			mine++;
+	}
+	/* The table was sized at start; a SIGHUP cannot grow it. */
+	if (same >= max || s->n_conn >= s->max_conn)
+		return "too many connections";
+	/* Root is the PAM hosts (sshd, login): not limited per uid. */
+	if (cr->uid != 0 && mine >= cfg->socket_max_connections_per_uid)
+		return "too many connections from this uid";
+	return NULL;
+}
+
+/*
+ * Tell a peer over budget that we are busy, without blocking the accept
+ * thread (a fresh socket's buffer takes the short answer), and log at
+ * most once a second.
+ */
+static void
+refuse_busy(struct apitokend_sockets *s, int fd, bool admin,
+            const struct ucred *cr, const char *why)
+{
+	static const char local_busy[] =
+	    "{\"error\":\"temporarily_unavailable\","
+	    "\"error_description\":\"apitokend is busy: too many "
+	    "connections\"}\n";
+	struct timeval tv = {0, 100000};
+	unsigned long n;
+	time_t now = time(NULL);
+	bool log;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (admin)
+		(void)apitoken_admin_refuse_busy(fd, why);
+	else
+		(void)send(fd, local_busy, sizeof(local_busy) - 1,
+		           MSG_NOSIGNAL | MSG_DONTWAIT);
+	pthread_mutex_lock(&s->lock);
+	n = ++s->busy_refused;
+	log = now != s->last_busy_log;
+	if (log)
+		s->last_busy_log = now;
+	pthread_mutex_unlock(&s->lock);
+	if (log)
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "%s socket: %s, refusing uid %ld pid %ld (%lu "
+		             "refused so far)",
+		             admin ? "admin" : "local", why, (long)cr->uid,
+		             (long)cr->pid, n);
+}
+
 static void
 accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 {
@@ -364,6 +530,7 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 	socklen_t len = sizeof(struct ucred);
 	pthread_attr_t attr;
 	pthread_t t;
+	const char *why;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -400,17 +567,18 @@ accept_one(struct apitokend_sockets *s, int lfd, bool admin)
 		             "local socket: connection from uid %ld pid %ld",
 		             (long)cn->cred.uid, (long)cn->cred.pid);
 	pthread_mutex_lock(&s->lock);
-	if (s->stopping || s->n_conn >= MAX_CONN) {
+	why = s->stopping ? "shutting down" : over_budget(s, admin, &cn->cred);
+	if (why != NULL) {
 		pthread_mutex_unlock(&s->lock);
-		apitoken_log(APITOKEN_LOG_WARNING,
-		             "%s socket: too many connections, refusing pid "
-		             "%ld",
-		             admin ? "admin" : "local", (long)cn->cred.pid);
+		refuse_busy(s, fd, admin, &cn->cred, why);
 		close(fd);
 		free(cn);
 		return;
 	}
-	s->conns[s->n_conn++] = fd;
+	s->conns[s->n_conn].fd = fd;
+	s->conns[s->n_conn].uid = cn->cred.uid;
+	s->conns[s->n_conn].admin = admin;
+	s->n_conn++;
 	pthread_mutex_unlock(&s->lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -527,6 +695,9 @@ apitokend_sockets_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	s->d = d;
 	s->admin_fd = s->local_fd = s->wake[0] = s->wake[1] = -1;
+	s->max_conn = cfg->local_socket_max_connections +
+	              cfg->admin_socket_max_connections;
+	s->conns = calloc(s->max_conn, sizeof(*s->conns));
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	d->sockets = s;
@@ -544,7 +715,7 @@ apitokend_sockets_start(struct apitokend *d)
 	}
 	s->admin_path = strdup(cfg->admin_socket);
 	s->local_path = strdup(cfg->local_socket);
-	if (s->admin_path == NULL || s->local_path == NULL)
+	if (s->admin_path == NULL || s->local_path == NULL || s->conns == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	apitokend_sockets_unlink_stale(cfg);
 	rc = listen_unix(s->admin_path, s->has_group ? 0660 : 0600,
@@ -582,7 +753,7 @@ apitokend_sockets_stop(struct apitokend *d)
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	for (i = 0; i < s->n_conn; i++)
-		shutdown(s->conns[i], SHUT_RDWR);
+		shutdown(s->conns[i].fd, SHUT_RDWR);
 	while (s->n_conn > 0)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
@@ -602,6 +773,7 @@ apitokend_sockets_stop(struct apitokend *d)
 	pthread_mutex_destroy(&s->lock);
 	free(s->admin_path);
 	free(s->local_path);
+	free(s->conns);
 	free(s);
 	d->sockets = NULL;
 }

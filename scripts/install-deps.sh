@@ -11,6 +11,7 @@ packages=(
 	libpam-wrapper libpamtest0-dev pamtester
 	apache2 libapache2-mod-oauth2 libapache2-mod-auth-openidc
 	wrk valgrind clang-format strace
+	libcjose-dev python3-jwt python3-cryptography
 	nodejs npm chromium apache2-utils
 )
 

@@ -104,7 +104,7 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_ptr_null(cfg->tls_cert);
 	ck_assert_ptr_null(cfg->tls_key);
 	ck_assert_uint_eq(cfg->threads, 0);
-	ck_assert_uint_eq(cfg->max_body, 4096);
+	ck_assert_uint_eq(cfg->max_body, 65536);
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
 	ck_assert_uint_eq(cfg->introspection_cache, 16384);

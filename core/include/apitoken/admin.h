@@ -27,6 +27,8 @@ typedef struct apitoken_admin_io {
 	bool tty;           /* out is a terminal: progress may be shown */
 	const char *origin; /* who asks, for audit and email ("apitokenctl
 	                       uid 0", "admin socket uid 1000 pid 42") */
+	const apitoken_actor_t *actor; /* who asks, typed; NULL: origin
+	                                  as an actor of kind "other" */
 } apitoken_admin_io_t;
 
 /*
@@ -50,13 +52,26 @@ void apitoken_admin_usage(FILE *out);
  * 0, or an error if the peer sent garbage or went away (nothing ran then).
  */
 int apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin);
+/* The same with a typed actor (the daemon: kind admin, the peer's uid,
+ * source "unix pid N"). */
+int apitoken_admin_serve_as(apitoken_store_t *store, int fd,
+                            const apitoken_actor_t *actor);
+
+/*
+ * Server side, for a peer over the daemon's connection budget: answer
+ * without reading its request, exit EX_TEMPFAIL (75) and a "busy"
+ * message naming why.  0 or APITOKEN_ERR_IO.
+ */
+int apitoken_admin_refuse_busy(int fd, const char *why);
 
 /*
  * Client side: connect to socket_path, send the command (argv as for
  * apitoken_admin_run, the json flag and all of io->in when the command
  * reads standard input), copy the reply to io->out / io->err and return
  * the command's exit code.  APITOKEN_ERR_UNAVAILABLE (negative) if the
- * daemon cannot be reached within timeout_ms.
+ * daemon cannot be reached within timeout_ms, APITOKEN_ERR_BUSY if its
+ * socket's queue stayed full (a daemon over its connection budget
+ * answers EX_TEMPFAIL itself).
  */
 int apitoken_admin_call(const char *socket_path, int argc, char **argv,
                         const apitoken_admin_io_t *io, int timeout_ms);

@@ -21,11 +21,15 @@
  *   "local_socket_mode": "0660",
  *   "tls_cert": "", "tls_key": "",
  *   "threads": 0,                         0: one per CPU
- *   "max_body": 4096,                     bytes
+ *   "max_body": 65536,                    bytes
  *   "connection_timeout": 10,             seconds
  *   "local_socket_timeout": 30,           seconds
  *   "introspection_cache": 16384,         answers kept; 0: none
  *   "sweep_interval": "60s",
+ *   "audit_retention": "400d",
+ *   "last_used": true, "last_used_interval": "10m",
+ *   "signing_key": "", "signing_key_previous": "",   "": <store> keys
+ *   "leak_report_keys": { "<GitHub key identifier>": "/path/key.pem" },
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
@@ -74,7 +78,7 @@ typedef struct apitoken_config {
 	char *tls_cert;             /* NULL: plain HTTP */
 	char *tls_key;
 	unsigned threads;              /* 0: one per CPU */
-	size_t max_body;               /* 4096 */
+	size_t max_body;               /* 65536 */
 	unsigned connection_timeout;   /* seconds, 10 */
 	unsigned local_socket_timeout; /* seconds idle, 30 */
 	size_t introspection_cache;    /* active answers kept, 16384 */
@@ -89,6 +93,30 @@ typedef struct apitoken_config {
 	size_t n_reminders;         /* default 30d, 7d, 1d */
 	int64_t mail_retry_max;     /* longest backoff, seconds, 3600 */
 	int64_t mail_give_up_after; /* seconds after the change, 5 days */
+
+	/* apitokend's front door: connection budgets, read deadlines and
+	 * failed-authentication throttling (docs/apitoken.json.5) */
+	unsigned http_max_connections;             /* 1024 */
+	unsigned http_max_connections_per_address; /* 64 */
+	unsigned http_header_timeout;              /* seconds, 10 */
+	unsigned http_min_body_rate;               /* bytes per second, 1024 */
+	unsigned auth_throttle_burst;              /* failures, 20; 0: off */
+	unsigned auth_throttle_per_minute;         /* failures forgiven, 60 */
+	unsigned auth_throttle_slots;              /* keys tracked, 16384 */
+	unsigned local_socket_max_connections;     /* 256 */
+	unsigned admin_socket_max_connections;     /* 16 */
+	unsigned socket_max_connections_per_uid;   /* 32; uid 0 exempt */
+
+	/* visibility (issue 13) */
+	int64_t audit_retention; /* seconds, 400 days; older records pruned */
+	int last_used;           /* 1: record last use (default), 0: off */
+	int64_t last_used_interval; /* seconds, 600: store writes per token */
+	char *signing_key;          /* PEM; NULL: <store>/signing-key.pem */
+	char *signing_key_previous; /* PEM, published only; NULL: none */
+	/* GitHub secret scanning: key identifier -> public key PEM file */
+	char **leak_key_ids;
+	char **leak_key_files;
+	size_t n_leak_keys;
 
 	/* the self-service page and its API (key "web"); NULL: off */
 	struct apitoken_web_config *web;
