@@ -347,7 +347,7 @@ web_api_token(struct apitokend *d, struct apitokend_req *r,
               struct MHD_Connection *c, const char *method, const char *user,
               const struct web_actor *actor, const char *body, size_t len)
 {
-	if (strcmp(method, "GET") == 0)
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return status(d, r, c, user);
 	if (strcmp(method, "POST") == 0)
 		return issue_token(d, r, c, user, actor, body, len);
