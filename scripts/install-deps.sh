@@ -17,6 +17,11 @@ packages=(
 
 missing=()
 for p in "${packages[@]}"; do
+	# A Node.js that brings its own npm (NodeSource's nodejs) conflicts
+	# with Debian's npm package: only the command is needed.
+	if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+		continue
+	fi
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
