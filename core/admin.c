@@ -37,13 +37,23 @@ apitoken_admin_usage(FILE *out)
 "  token generate USER [--replace] print a new token once on stdout\n"
 "  token revoke USER\n"
 "  token show USER                 public facts, never the token\n"
-"  token list [--expiring-within DURATION]\n"
+"  token list [--expiring-within DURATION] [--unused-for DURATION]\n"
 "  token check                     read a token on stdin, print claims\n"
-"  client add CLIENT_ID [--name TEXT] [--can-revoke] [--can-manage]\n"
+"  token identify                  read a token on stdin: whose, its state\n"
+"                                  (active, disabled, expired, revoked,\n"
+"                                  unknown), dates, last use\n"
+"  client add CLIENT_ID [--name TEXT] [--can-revoke] [--can-report-leaks]\n"
+"                                  [--can-manage]\n"
 "  client remove CLIENT_ID\n"
 "  client list\n"
 "  purge                           delete expired tokens\n"
-"  audit [USER]                    the audit log\n"
+"  audit [USER] [--user USER] [--event EVENT] [--since TIME]\n"
+"        [--until TIME] [--actor KIND[:ID]]   the audit log (--json:\n"
+"                                  one JSON object per line)\n"
+"  key list                        keys that sign introspection answers\n"
+"  key rotate                      new signing key; the old one stays\n"
+"                                  published until key retire\n"
+"  key retire                      stop publishing the previous key\n"
 "  outbox list                     queued notifications\n"
 "  outbox retry                    make every queued notification due\n"
 "  status                          replication: role, master, sites, lag\n"
@@ -355,7 +365,7 @@ cmd_init(apitoken_store_t *store, int argc, char **argv,
 	 * itself before it gets here (and says so).
 	 */
 	fprintf(io->out, "store %s already exists\n", cfg->store);
-	return EX_OK;
+	return admin_init_signing_key(io, cfg);
 }
 
 static void
@@ -411,79 +421,6 @@ static const char *
 dash(const char *s)
 {
 	return s == NULL || *s == '\0' ? "-" : s;
-}
-
-static int
-audit_one(const apitoken_audit_t *r, void *vctx)
-{
-	struct list_ctx *ctx = vctx;
-	char when[32];
-
-	ctx->count++;
-	if (ctx->array != NULL) {
-		cJSON *o = cJSON_CreateObject();
-
-		if (o == NULL)
-			return APITOKEN_ERR_NOMEM;
-		if (!cJSON_AddItemToArray(ctx->array, o)) {
-			cJSON_Delete(o);
-			return APITOKEN_ERR_NOMEM;
-		}
-		if (cJSON_AddNumberToObject(o, "seq", (double)r->seq) ==
-		        NULL ||
-		    cJSON_AddNumberToObject(o, "time", (double)r->time) ==
-		        NULL ||
-		    cJSON_AddStringToObject(o, "event", r->event) == NULL ||
-		    cJSON_AddStringToObject(o, "user", r->user) == NULL ||
-		    cJSON_AddStringToObject(o, "token_id", r->token_id) ==
-		        NULL ||
-		    cJSON_AddStringToObject(o, "origin", r->origin) == NULL ||
-		    cJSON_AddStringToObject(o, "detail", r->detail) == NULL)
-			return APITOKEN_ERR_NOMEM;
-		return 0;
-	}
-	admin_time_iso(r->time, when, sizeof(when));
-	fprintf(ctx->io->out, "%-20s  %-14s  %-16s  %-16s  %s%s%s\n", when,
-	        r->event, dash(r->user), dash(r->token_id), dash(r->origin),
-	        r->detail != NULL && *r->detail != '\0' ? "  " : "",
-	        r->detail != NULL ? r->detail : "");
-	return 0;
-}
-
-static int
-cmd_audit(apitoken_store_t *store, int argc, char **argv,
-          const apitoken_admin_io_t *io)
-{
-	struct list_ctx ctx = {.io = io};
-	const char *pos[1];
-	size_t n_pos;
-	int rc;
-
-	rc = admin_parse_opts(io, "audit", argc, argv, 1, NULL, 0, pos, 1,
-	                      &n_pos);
-	if (rc != 0)
-		return rc;
-	if (n_pos == 1 && !apitoken_user_name_valid(pos[0])) {
-		admin_errorf(io, "audit: invalid user name '%s'", pos[0]);
-		return EX_DATAERR;
-	}
-	if (io->json) {
-		ctx.array = cJSON_CreateArray();
-		if (ctx.array == NULL)
-			return admin_print_json(io, NULL);
-	} else {
-		fprintf(io->out, "%-20s  %-14s  %-16s  %-16s  %s\n", "TIME",
-		        "EVENT", "USER", "TOKEN", "ORIGIN  DETAIL");
-	}
-	rc = apitoken_audit_foreach(store, n_pos == 1 ? pos[0] : NULL,
-	                            audit_one, &ctx);
-	if (rc < 0) {
-		cJSON_Delete(ctx.array);
-		return admin_fail(io, rc);
-	}
-	if (ctx.array != NULL)
-		return admin_print_json(io, ctx.array);
-	return EX_OK;
 }
 
 static int
@@ -581,7 +518,8 @@ int
 admin_cmd_input(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[0], "token") == 0 &&
-	    strcmp(argv[1], "check") == 0)
+	    (strcmp(argv[1], "check") == 0 ||
+	     strcmp(argv[1], "identify") == 0))
 		return 2;
 	if (argc == 3 && strcmp(argv[0], "user") == 0 &&
 	    strcmp(argv[1], "import") == 0)
@@ -621,8 +559,10 @@ admin_run_flags(apitoken_store_t *store, int argc, char **argv,
 		return admin_cmd_client(store, argc, argv, io);
 	if (strcmp(cmd, "purge") == 0)
 		return cmd_purge(store, argc, argv, io);
+	if (strcmp(cmd, "key") == 0)
+		return admin_cmd_key(store, argc, argv, io);
 	if (strcmp(cmd, "audit") == 0)
-		return cmd_audit(store, argc, argv, io);
+		return admin_cmd_audit(store, argc, argv, io);
 	if (strcmp(cmd, "outbox") == 0)
 		return cmd_outbox(store, argc, argv, io);
 	if (strcmp(cmd, "status") == 0)
@@ -636,4 +576,15 @@ apitoken_admin_run(apitoken_store_t *store, int argc, char **argv,
                    const apitoken_admin_io_t *io)
 {
 	return admin_run_flags(store, argc, argv, io, 0);
+}
+
+const apitoken_actor_t *
+admin_actor(const apitoken_admin_io_t *io, apitoken_actor_t *buf)
+{
+	if (io->actor != NULL)
+		return io->actor;
+	memset(buf, 0, sizeof(*buf));
+	buf->kind = APITOKEN_ACTOR_OTHER;
+	buf->id = io->origin;
+	return buf;
 }

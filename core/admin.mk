@@ -1,7 +1,9 @@
 # core/: administration commands (apitokenctl) and the admin socket.
 core_libapitoken_la_SOURCES += core/admin.c core/admin_user.c \
 	core/admin_token.c core/admin_client.c core/admin_import.c \
-	core/admin_socket.c core/admin_int.h
+	core/admin_socket.c core/admin_audit.c core/admin_identify.c core/admin_key.c \
+	core/signing_keys.c core/include/apitoken/signing.h \
+	core/admin_int.h
 
 bin_PROGRAMS += core/apitokenctl
 core_apitokenctl_SOURCES = core/cli/apitokenctl.c
@@ -28,3 +30,8 @@ dist_check_SCRIPTS += $(cli_tests)
 # readpassphrase(3) for the token prompt.
 core_apitokenctl_CFLAGS += $(LIBBSD_CFLAGS)
 core_apitokenctl_LDADD += $(LIBBSD_LIBS)
+
+# Visibility (issue 13): the audit log's actors, filters and retention.
+TESTS += tests/integration/audit.sh tests/integration/identify.sh
+dist_check_SCRIPTS += tests/integration/audit.sh \
+	tests/integration/identify.sh

@@ -87,19 +87,21 @@ static int
 cmd_add(apitoken_store_t *store, int argc, char **argv,
         const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *name = NULL, *pos[1];
-	bool can_revoke = false, can_manage = false;
+	bool can_revoke = false, can_leaks = false, can_manage = false;
 	const struct admin_opt opts[] = {
 	    {"--name", ADMIN_OPT_STRING, &name},
 	    {"--can-revoke", ADMIN_OPT_FLAG, &can_revoke},
+	    {"--can-report-leaks", ADMIN_OPT_FLAG, &can_leaks},
 	    {"--can-manage", ADMIN_OPT_FLAG, &can_manage},
 	};
 	char secret[APITOKEN_TOKEN_LEN + 1];
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts, 3, pos, 1,
-	                      &n_pos);
+	rc = admin_parse_opts(io, "client add", argc, argv, 2, opts,
+	                      sizeof(opts) / sizeof(opts[0]), pos, 1, &n_pos);
 	if (rc != 0)
 		return rc;
 	rc = id_arg(io, "client add", n_pos, pos[0]);
@@ -112,11 +114,12 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 		             CLIENT_NAME_MAX);
 		return EX_DATAERR;
 	}
-	rc = apitoken_client_add(store, pos[0], name != NULL ? name : "",
-	                         (can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0) |
-	                             (can_manage ? APITOKEN_CLIENT_CAN_MANAGE
-	                                         : 0),
-	                         io->origin, secret);
+	rc = apitoken_client_add_as(
+	    store, pos[0], name != NULL ? name : "",
+	    (can_revoke ? APITOKEN_CLIENT_CAN_REVOKE : 0) |
+	        (can_leaks ? APITOKEN_CLIENT_CAN_REPORT_LEAKS : 0) |
+	        (can_manage ? APITOKEN_CLIENT_CAN_MANAGE : 0),
+	    admin_actor(io, &ab), secret);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_client_secret(io, pos[0], secret);
@@ -128,6 +131,7 @@ static int
 cmd_remove(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *pos[1];
 	size_t n_pos;
 	int rc;
@@ -139,7 +143,7 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
 	rc = id_arg(io, "client remove", n_pos, pos[0]);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_client_remove(store, pos[0], io->origin);
+	rc = apitoken_client_remove_as(store, pos[0], admin_actor(io, &ab));
 	if (rc < 0)
 		return admin_fail(io, rc);
 	fprintf(io->out, "removed client %s\n", pos[0]);
@@ -172,6 +176,10 @@ list_one(const apitoken_client_t *c, void *vctx)
 		    cJSON_AddStringToObject(
 		        o, "name", c->name != NULL ? c->name : "") == NULL ||
 		    cJSON_AddBoolToObject(o, "can_revoke", can_revoke) ==
+		        NULL ||
+		    cJSON_AddBoolToObject(
+		        o, "can_report_leaks",
+		        (c->flags & APITOKEN_CLIENT_CAN_REPORT_LEAKS) != 0) ==
 		        NULL ||
 		    cJSON_AddBoolToObject(o, "can_manage", can_manage) ==
 		        NULL ||

@@ -481,6 +481,7 @@ report(struct import *im, size_t line, const char *reason)
 static int
 flush(struct import *im)
 {
+	apitoken_actor_t ab;
 	apitoken_user_t *users = NULL;
 	size_t *idx = NULL, n_users = 0;
 	int *results = NULL;
@@ -505,8 +506,9 @@ flush(struct import *im)
 		}
 	}
 	if (n_users > 0 && im->store != NULL) {
-		rc = apitoken_user_add_batch(im->store, users, n_users,
-		                             im->io->origin, results, errors);
+		rc = apitoken_user_add_batch_as(im->store, users, n_users,
+		                                admin_actor(im->io, &ab),
+		                                results, errors);
 		if (rc < 0)
 			goto fail;
 	}

@@ -131,6 +131,9 @@ int admin_user_fields_valid(const apitoken_config_t *cfg, const char *name,
 int admin_import_check(const apitoken_config_t *cfg, FILE *in, FILE *err,
                        const char *display, size_t *valid_out,
                        size_t *rejected_out);
+/* io->actor, or io->origin as an actor of kind "other" (in *buf). */
+const apitoken_actor_t *admin_actor(const apitoken_admin_io_t *io,
+                                    apitoken_actor_t *buf);
 
 /* The command groups. */
 int admin_cmd_user(apitoken_store_t *store, int argc, char **argv,
@@ -142,6 +145,20 @@ int admin_cmd_client(apitoken_store_t *store, int argc, char **argv,
 /* admin_status.c: "status" (Regions). */
 int admin_cmd_status(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io);
+/* "token identify" (admin_identify.c). */
+int admin_token_identify(apitoken_store_t *store, int argc, char **argv,
+                         const apitoken_admin_io_t *io);
+/* The last use as JSON ({"time","source","client"}) or null if never. */
+cJSON *admin_last_use_json(const apitoken_last_use_t *u);
+/* "2026-01-31T12:00:00Z from 127.0.0.1 (client rs1)" or "never seen". */
+void admin_last_use_text(const apitoken_last_use_t *u, char *buf, size_t len);
+/* init: make the signing key if missing (and say so). */
+int admin_init_signing_key(const apitoken_admin_io_t *io,
+                           const apitoken_config_t *cfg);
+int admin_cmd_key(apitoken_store_t *store, int argc, char **argv,
+                  const apitoken_admin_io_t *io);
+int admin_cmd_audit(apitoken_store_t *store, int argc, char **argv,
+                    const apitoken_admin_io_t *io);
 int admin_cmd_import(apitoken_store_t *store, int argc, char **argv,
                      const apitoken_admin_io_t *io, unsigned flags);
 

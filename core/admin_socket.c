@@ -366,12 +366,13 @@ reads_only(int argc, char **argv)
 /* Run one request (buf, len bytes of JSON) and reply to sink. */
 static int
 serve_request(apitoken_store_t *store, const struct reply_sink *sink,
-              char *buf, size_t len, const char *origin, bool may_forward)
+              char *buf, size_t len, const char *origin,
+              const apitoken_actor_t *actor, bool may_forward)
 {
 	char *argv[ADMIN_ARGV_MAX + 1];
 	char *out_buf = NULL, *err_buf = NULL;
 	size_t out_len = 0, err_len = 0, in_len = 0;
-	apitoken_admin_io_t io = {.origin = origin};
+	apitoken_admin_io_t io = {.origin = origin, .actor = actor};
 	cJSON *req = NULL, *in_item = NULL;
 	const char *why;
 	unsigned flags = 0;
@@ -458,8 +459,9 @@ out:
 	return rc;
 }
 
-int
-apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+static int
+serve_fd(apitoken_store_t *store, int fd, const char *origin,
+         const apitoken_actor_t *actor)
 {
 	struct reply_sink sink = {.fd = fd};
 	char *buf = NULL;
@@ -481,9 +483,25 @@ apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
 		return apitoken_error(
 		    APITOKEN_ERR_IO, "admin socket: no request: %s",
 		    errno == 0 ? "peer closed" : strerror(errno));
-	rc = serve_request(store, &sink, buf, len, origin, true);
+	rc = serve_request(store, &sink, buf, len, origin, actor, true);
 	admin_freezero(buf, len);
 	return rc;
+}
+
+int
+apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin)
+{
+	return serve_fd(store, fd, origin, NULL);
+}
+
+int
+apitoken_admin_serve_as(apitoken_store_t *store, int fd,
+                        const apitoken_actor_t *actor)
+{
+	char origin[256];
+
+	apitoken_actor_describe(actor, origin, sizeof(origin));
+	return serve_fd(store, fd, origin, actor);
 }
 
 int
@@ -505,7 +523,7 @@ apitoken_admin_handle(apitoken_store_t *store, const char *request, size_t len,
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	memcpy(buf, request, len);
 	buf[len] = '\0';
-	rc = serve_request(store, &sink, buf, len, origin, false);
+	rc = serve_request(store, &sink, buf, len, origin, NULL, false);
 	admin_freezero(buf, len + 1);
 	if (*reply_out != NULL)
 		return 0;
@@ -707,7 +725,8 @@ build_request(int argc, char **argv, const apitoken_admin_io_t *io,
 {
 	cJSON *o = cJSON_CreateObject(), *av, *in = NULL;
 	bool hide = argc > 2 && strcmp(argv[0], "token") == 0 &&
-	            strcmp(argv[1], "check") == 0;
+	            (strcmp(argv[1], "check") == 0 ||
+	             strcmp(argv[1], "identify") == 0);
 	int rc = APITOKEN_ERR_NOMEM;
 
 	*text_out = NULL;

@@ -98,6 +98,7 @@ static int
 cmd_generate(apitoken_store_t *store, int argc, char **argv,
              const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	bool replace = false;
 	const struct admin_opt opts[] = {
 	    {"--replace", ADMIN_OPT_FLAG, &replace},
@@ -111,9 +112,9 @@ cmd_generate(apitoken_store_t *store, int argc, char **argv,
 	rc = one_user_arg(io, "token generate", argc, argv, opts, 1, &user);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_token_issue(store, user,
-	                          replace ? APITOKEN_ISSUE_REPLACE : 0,
-	                          io->origin, secret, &info);
+	rc = apitoken_token_issue_as(store, user,
+	                             replace ? APITOKEN_ISSUE_REPLACE : 0,
+	                             admin_actor(io, &ab), secret, &info);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	rc = print_secret(io, secret, &info);
@@ -132,6 +133,7 @@ static int
 cmd_revoke(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	apitoken_token_info_t info;
 	const char *user = NULL;
 	int rc;
@@ -139,7 +141,8 @@ cmd_revoke(apitoken_store_t *store, int argc, char **argv,
 	rc = one_user_arg(io, "token revoke", argc, argv, NULL, 0, &user);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_token_revoke(store, user, io->origin, &info);
+	rc =
+	    apitoken_token_revoke_as(store, user, admin_actor(io, &ab), &info);
 	if (rc < 0)
 		return admin_fail(io, rc);
 	fprintf(io->out, "revoked token %s of user %s\n", info.id, user);
@@ -154,7 +157,8 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 	apitoken_user_t *u = NULL;
 	const char *user = NULL;
 	int64_t now = apitoken_now();
-	char iat[32], exp[32];
+	char iat[32], exp[32], lastbuf[160];
+	apitoken_last_use_t last;
 	const char *status;
 	int rc;
 
@@ -170,11 +174,19 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 		goto out;
 	}
 	status = token_status(&t, now, u->api_access);
+	rc = apitoken_lastuse_get(store, t.id, &last);
+	if (rc < 0) {
+		rc = admin_fail(io, rc);
+		goto out;
+	}
 	if (io->json) {
-		cJSON *o = admin_token_json(&t, now);
+		cJSON *o = admin_token_json(&t, now), *lu = NULL;
 
 		if (o != NULL &&
-		    cJSON_AddStringToObject(o, "status", status) == NULL) {
+		    (cJSON_AddStringToObject(o, "status", status) == NULL ||
+		     (lu = admin_last_use_json(&last)) == NULL ||
+		     !cJSON_AddItemToObject(o, "last_use", lu))) {
+			cJSON_Delete(lu);
 			cJSON_Delete(o);
 			o = NULL;
 		}
@@ -189,6 +201,8 @@ cmd_show(apitoken_store_t *store, int argc, char **argv,
 	fprintf(io->out, "issued:   %s\n", iat);
 	fprintf(io->out, "expires:  %s\n", exp);
 	fprintf(io->out, "status:   %s\n", status);
+	admin_last_use_text(&last, lastbuf, sizeof(lastbuf));
+	fprintf(io->out, "last use: %s\n", lastbuf);
 	rc = EX_OK;
 out:
 	apitoken_user_free(u);
@@ -197,21 +211,32 @@ out:
 
 struct list_ctx {
 	const apitoken_admin_io_t *io;
+	apitoken_store_t *store;
 	cJSON *array;
 	int64_t now;
-	int64_t until; /* INT64_MAX: all */
+	int64_t until;        /* INT64_MAX: all */
+	int64_t unused_since; /* INT64_MIN: all; else last use (or issue,
+	                         if never used) must be before this */
 };
 
 static int
 list_one(const apitoken_token_info_t *t, void *vctx)
 {
 	struct list_ctx *ctx = vctx;
-	char iat[32], exp[32];
+	char iat[32], exp[32], used[32];
+	apitoken_last_use_t last;
+	int rc;
 
 	if (t->exp > ctx->until)
 		return 1; /* ordered by expiry: the rest is later still */
+	rc = apitoken_lastuse_get(ctx->store, t->id, &last);
+	if (rc < 0)
+		return rc;
+	if (ctx->unused_since != INT64_MIN &&
+	    (last.time != 0 ? last.time : t->iat) >= ctx->unused_since)
+		return 0;
 	if (ctx->array != NULL) {
-		cJSON *o = admin_token_json(t, ctx->now);
+		cJSON *o = admin_token_json(t, ctx->now), *lu;
 
 		if (o == NULL)
 			return APITOKEN_ERR_NOMEM;
@@ -219,13 +244,24 @@ list_one(const apitoken_token_info_t *t, void *vctx)
 			cJSON_Delete(o);
 			return APITOKEN_ERR_NOMEM;
 		}
+		lu = admin_last_use_json(&last);
+		if (lu == NULL || !cJSON_AddItemToObject(o, "last_use", lu)) {
+			cJSON_Delete(lu);
+			return APITOKEN_ERR_NOMEM;
+		}
 		return 0;
 	}
 	admin_time_iso(t->iat, iat, sizeof(iat));
 	admin_time_iso(t->exp, exp, sizeof(exp));
-	fprintf(ctx->io->out, "%-16s  %-20s  ...%-4s  %-20s  %-20s  %s\n",
+	if (last.time != 0)
+		admin_time_iso(last.time, used, sizeof(used));
+	else
+		(void)snprintf(used, sizeof(used), "never");
+	fprintf(ctx->io->out,
+	        "%-16s  %-20s  ...%-4s  %-20s  %-20s  %-7s  %-20s  %s\n",
 	        t->id, t->user, t->hint, iat, exp,
-	        ctx->now >= t->exp ? "expired" : "valid");
+	        ctx->now >= t->exp ? "expired" : "valid", used,
+	        last.time != 0 ? last.source : "-");
 	return 0;
 }
 
@@ -233,16 +269,20 @@ static int
 cmd_list(apitoken_store_t *store, int argc, char **argv,
          const apitoken_admin_io_t *io)
 {
-	const char *within = NULL, *pos[1];
+	const char *within = NULL, *unused = NULL, *pos[1];
 	const struct admin_opt opts[] = {
 	    {"--expiring-within", ADMIN_OPT_STRING, &within},
+	    {"--unused-for", ADMIN_OPT_STRING, &unused},
 	};
-	struct list_ctx ctx = {.io = io, .until = INT64_MAX};
+	struct list_ctx ctx = {.io = io,
+	                       .store = store,
+	                       .until = INT64_MAX,
+	                       .unused_since = INT64_MIN};
 	size_t n_pos;
 	int rc;
 
-	rc = admin_parse_opts(io, "token list", argc, argv, 2, opts, 1, pos, 0,
-	                      &n_pos);
+	rc = admin_parse_opts(io, "token list", argc, argv, 2, opts,
+	                      sizeof(opts) / sizeof(opts[0]), pos, 0, &n_pos);
 	if (rc != 0)
 		return rc;
 	ctx.now = apitoken_now();
@@ -260,13 +300,29 @@ cmd_list(apitoken_store_t *store, int argc, char **argv,
 		ctx.until =
 		    secs > INT64_MAX - ctx.now ? INT64_MAX : ctx.now + secs;
 	}
+	if (unused != NULL) {
+		int64_t secs;
+
+		if (apitoken_duration_parse(unused, &secs) < 0) {
+			admin_errorf(
+			    io,
+			    "token list: --unused-for: invalid duration "
+			    "'%.40s' (expected e.g. 30d, 12h, 45m "
+			    "or 90s)",
+			    unused);
+			return EX_DATAERR;
+		}
+		ctx.unused_since = ctx.now - secs;
+	}
 	if (io->json) {
 		ctx.array = cJSON_CreateArray();
 		if (ctx.array == NULL)
 			return admin_print_json(io, NULL);
 	} else {
-		fprintf(io->out, "%-16s  %-20s  %-7s  %-20s  %-20s  %s\n",
-		        "ID", "USER", "HINT", "ISSUED", "EXPIRES", "STATUS");
+		fprintf(io->out,
+		        "%-16s  %-20s  %-7s  %-20s  %-20s  %-7s  %-20s  %s\n",
+		        "ID", "USER", "HINT", "ISSUED", "EXPIRES", "STATUS",
+		        "LAST USE", "FROM");
 	}
 	rc = apitoken_token_foreach(store, list_one, &ctx);
 	if (rc < 0) {
@@ -387,7 +443,7 @@ admin_cmd_token(apitoken_store_t *store, int argc, char **argv,
 	static const struct admin_subcmd cmds[] = {
 	    {"generate", cmd_generate}, {"revoke", cmd_revoke},
 	    {"show", cmd_show},         {"list", cmd_list},
-	    {"check", cmd_check},
+	    {"check", cmd_check},       {"identify", admin_token_identify},
 	};
 
 	return admin_dispatch(store, argc, argv, io, cmds,

@@ -189,6 +189,7 @@ static int
 cmd_add(apitoken_store_t *store, int argc, char **argv,
         const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *email = NULL, *role = NULL, *pos[1];
 	struct admin_strv bus = {0};
 	const struct admin_opt opts[] = {
@@ -228,7 +229,7 @@ cmd_add(apitoken_store_t *store, int argc, char **argv,
 	u.bus = (char **)bus.v;
 	u.n_bus = bus.n;
 	u.api_access = true;
-	rc = apitoken_user_add(store, &u, io->origin);
+	rc = apitoken_user_add_as(store, &u, admin_actor(io, &ab));
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;
@@ -244,6 +245,7 @@ static int
 cmd_set(apitoken_store_t *store, int argc, char **argv,
         const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *email = NULL, *role = NULL, *pos[1];
 	struct admin_strv bus = {0};
 	bool clear_bu = false;
@@ -289,7 +291,7 @@ cmd_set(apitoken_store_t *store, int argc, char **argv,
 	ch.set_bus = clear_bu || bus.n > 0;
 	ch.bus = (char *const *)bus.v;
 	ch.n_bus = bus.n;
-	rc = apitoken_user_update(store, pos[0], &ch, io->origin);
+	rc = apitoken_user_update_as(store, pos[0], &ch, admin_actor(io, &ab));
 	if (rc < 0) {
 		rc = admin_fail(io, rc);
 		goto out;
@@ -305,6 +307,7 @@ static int
 cmd_api_access(apitoken_store_t *store, int argc, char **argv,
                const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	apitoken_user_change_t ch = {.api_access = -1};
 	char line[APITOKEN_USER_MAX + 48];
 	const char *pos[2];
@@ -334,7 +337,7 @@ cmd_api_access(apitoken_store_t *store, int argc, char **argv,
 		             pos[1]);
 		return EX_USAGE;
 	}
-	rc = apitoken_user_update(store, pos[0], &ch, io->origin);
+	rc = apitoken_user_update_as(store, pos[0], &ch, admin_actor(io, &ab));
 	if (rc < 0)
 		return admin_fail(io, rc);
 	snprintf(line, sizeof(line), "API-token access %s for user %s", pos[1],
@@ -346,6 +349,7 @@ static int
 cmd_remove(apitoken_store_t *store, int argc, char **argv,
            const apitoken_admin_io_t *io)
 {
+	apitoken_actor_t ab;
 	const char *pos[1];
 	cJSON *o;
 	size_t n_pos;
@@ -362,7 +366,7 @@ cmd_remove(apitoken_store_t *store, int argc, char **argv,
 	rc = check_user_arg(io, pos[0]);
 	if (rc != 0)
 		return rc;
-	rc = apitoken_user_remove(store, pos[0], io->origin);
+	rc = apitoken_user_remove_as(store, pos[0], admin_actor(io, &ab));
 	if (rc < 0)
 		return admin_fail(io, rc);
 	if (!io->json) {

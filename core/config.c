@@ -191,6 +191,14 @@ apitoken_config_free(apitoken_config_t *cfg)
 	free(cfg->mail_username);
 	free(cfg->mail_password_file);
 	free(cfg->reminders);
+	free(cfg->signing_key);
+	free(cfg->signing_key_previous);
+	for (size_t i = 0; i < cfg->n_leak_keys; i++) {
+		free(cfg->leak_key_ids[i]);
+		free(cfg->leak_key_files[i]);
+	}
+	free(cfg->leak_key_ids);
+	free(cfg->leak_key_files);
 	config_web_free(cfg->web);
 	apitoken_replication_free(cfg->replication);
 	free(priv(cfg));
@@ -246,6 +254,9 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
 	cfg->mail_outbox_max_age = 7 * 86400;
+	cfg->audit_retention = 400LL * 86400;
+	cfg->last_used = 1;
+	cfg->last_used_interval = 600;
 	set_limit_defaults(cfg);
 	cfg->reminders = malloc(sizeof(reminders));
 	if (cfg->reminders == NULL)
@@ -858,6 +869,8 @@ parse_limit_key(const struct loader *ld, const cJSON *it)
 	return rc;
 }
 
+static int parse_leak_keys(const struct loader *ld, const cJSON *obj);
+
 static int
 parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 {
@@ -966,8 +979,62 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 	if (strcmp(k, "replication") == 0)
 		return apitoken_replication_parse(ld->path, it,
 		                                  &cfg->replication);
+	if (strcmp(k, "audit_retention") == 0)
+		return get_duration(ld, it, k, &cfg->audit_retention);
+	if (strcmp(k, "leak_report_keys") == 0)
+		return parse_leak_keys(ld, it);
+	if (strcmp(k, "signing_key") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key);
+	if (strcmp(k, "signing_key_previous") == 0)
+		return get_string(ld, it, k, true, &cfg->signing_key_previous);
+	if (strcmp(k, "last_used_interval") == 0)
+		return get_duration(ld, it, k, &cfg->last_used_interval);
+	if (strcmp(k, "last_used") == 0) {
+		if (!cJSON_IsBool(it))
+			return key_error(ld, k, "true or false");
+		cfg->last_used = cJSON_IsTrue(it) ? 1 : 0;
+		return 0;
+	}
 	return apitoken_error(APITOKEN_ERR_CONFIG, "%s: unknown key '%.64s'",
 	                      ld->path, k);
+}
+
+/* "leak_report_keys": {"<key identifier>": "<PEM file>", ...} */
+static int
+parse_leak_keys(const struct loader *ld, const cJSON *obj)
+{
+	static const char expected[] =
+	    "an object of key identifier: public key PEM file";
+	apitoken_config_t *cfg = ld->cfg;
+	const cJSON *it;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!cJSON_IsObject(obj))
+		return key_error(ld, "leak_report_keys", expected);
+	cJSON_ArrayForEach(it, obj) n++;
+	cfg->leak_key_ids = calloc(n + 1, sizeof(char *));
+	cfg->leak_key_files = calloc(n + 1, sizeof(char *));
+	if (cfg->leak_key_ids == NULL || cfg->leak_key_files == NULL)
+		return nomem();
+	cJSON_ArrayForEach(it, obj)
+	{
+		if (it->string == NULL || it->string[0] == '\0' ||
+		    strlen(it->string) > 256 || !no_ctl(it->string))
+			return key_error(ld, "leak_report_keys", expected);
+		rc = get_string(ld, it, "leak_report_keys", false,
+		                &cfg->leak_key_files[cfg->n_leak_keys]);
+		if (rc != 0)
+			return rc;
+		cfg->leak_key_ids[cfg->n_leak_keys] = strdup(it->string);
+		if (cfg->leak_key_ids[cfg->n_leak_keys] == NULL) {
+			free(cfg->leak_key_files[cfg->n_leak_keys]);
+			cfg->leak_key_files[cfg->n_leak_keys] = NULL;
+			return nomem();
+		}
+		cfg->n_leak_keys++;
+	}
+	return 0;
 }
 
 /* Read the whole file into a NUL-terminated buffer. */

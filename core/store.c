@@ -578,6 +578,10 @@ open_dbs(apitoken_store_t *st, bool create)
 	if (rc == 0 && !(st->rdonly && !has_changes))
 		rc = open_db(st, txn, &st->changes, STORE_DB_CHANGES, DB_BTREE,
 		             !st->rdonly);
+	if (rc == 0)
+		rc = store_tombstones_open(st, txn);
+	if (rc == 0)
+		rc = store_lastuse_open(st, txn);
 	if (rc != 0) {
 		(void)txn->abort(txn);
 		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
@@ -599,6 +603,8 @@ close_dbs(apitoken_store_t *st)
 	              &st->users,   &st->meta};
 	size_t i;
 
+	store_tombstones_close(st);
+	store_lastuse_close(st);
 	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], 0);

@@ -2,7 +2,8 @@
 core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
 	core/store_users.c core/store_tokens.c core/store_clients.c \
 	core/store_snapshot.c core/store_changes.c core/store_counts.c \
-	core/store_audit.c core/store_outbox.c core/store_int.h \
+	core/store_audit.c core/store_actor.c core/store_outbox.c \
+	core/store_tombstone.c core/store_lastuse.c core/store_int.h \
 	core/store_cache.c
 
 store_tests = tests/unit/test_store tests/unit/test_store_lifecycle \

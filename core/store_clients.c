@@ -58,7 +58,7 @@ struct client_op {
 	const char *id;
 	const char *name;
 	unsigned flags;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 	uint8_t hash[APITOKEN_HASH_LEN];
 };
@@ -91,8 +91,8 @@ client_add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		goto out;
 	}
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
-	rc = store_audit_append(st, txn, op->now, "client-added", "", "",
-	                        op->origin, detail);
+	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_CLIENT_ADDED,
+	                        "", "", op->actor, detail);
 	if (rc == 0)
 		rc = store_count_add(st, txn, STORE_COUNT_CLIENTS, 1);
 	if (rc == 0)
@@ -106,9 +106,10 @@ out:
 }
 
 int
-apitoken_client_add(apitoken_store_t *store, const char *id, const char *name,
-                    unsigned flags, const char *origin,
-                    char secret_out[APITOKEN_TOKEN_LEN + 1])
+apitoken_client_add_as(apitoken_store_t *store, const char *id,
+                       const char *name, unsigned flags,
+                       const apitoken_actor_t *actor,
+                       char secret_out[APITOKEN_TOKEN_LEN + 1])
 {
 	struct client_op op;
 	char secret[APITOKEN_TOKEN_LEN + 1];
@@ -130,6 +131,7 @@ apitoken_client_add(apitoken_store_t *store, const char *id, const char *name,
 		                      "printable characters)",
 		                      id, STORE_CLIENT_NAME_MAX);
 	if (flags & ~(unsigned)(APITOKEN_CLIENT_CAN_REVOKE |
+	                        APITOKEN_CLIENT_CAN_REPORT_LEAKS |
 	                        APITOKEN_CLIENT_CAN_MANAGE))
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "client %s: unknown flags", id);
@@ -137,7 +139,7 @@ apitoken_client_add(apitoken_store_t *store, const char *id, const char *name,
 	op.id = id;
 	op.name = name;
 	op.flags = flags;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = apitoken_token_create(APITOKEN_CLIENT_SECRET_PREFIX, secret);
 	if (rc != 0)
@@ -169,8 +171,9 @@ client_remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (ret != 0)
 		return store_dberr(ret, "delete client");
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
-	rc = store_audit_append(st, txn, op->now, "client-removed", "", "",
-	                        op->origin, detail);
+	rc =
+	    store_audit_append(st, txn, op->now, APITOKEN_AUDIT_CLIENT_REMOVED,
+	                       "", "", op->actor, detail);
 	if (rc == 0)
 		rc = store_count_add(st, txn, STORE_COUNT_CLIENTS, -1);
 	if (rc == 0)
@@ -180,8 +183,8 @@ client_remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 }
 
 int
-apitoken_client_remove(apitoken_store_t *store, const char *id,
-                       const char *origin)
+apitoken_client_remove_as(apitoken_store_t *store, const char *id,
+                          const apitoken_actor_t *actor)
 {
 	struct client_op op;
 
@@ -192,7 +195,7 @@ apitoken_client_remove(apitoken_store_t *store, const char *id,
 		                      "no such client (invalid id)");
 	memset(&op, 0, sizeof(op));
 	op.id = id;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	return store_write(store, client_remove_txn, &op);
 }

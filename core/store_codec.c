@@ -362,13 +362,18 @@ client_decode(const void *p, size_t len, struct client_view *v)
 int
 audit_encode(const apitoken_audit_t *a, struct wbuf *w)
 {
-	wbuf_u8(w, STORE_REC_VERSION);
+	/* Version 2 appends the actor; version 1 records still decode. */
+	wbuf_u8(w, STORE_AUDIT_REC_VERSION);
 	wbuf_i64(w, a->time);
 	wbuf_str(w, a->event);
 	wbuf_str(w, a->user);
 	wbuf_str(w, a->token_id);
 	wbuf_str(w, a->origin);
 	wbuf_str(w, a->detail);
+	wbuf_u8(w, (uint8_t)a->actor_kind);
+	wbuf_str(w, a->actor_id);
+	wbuf_str(w, a->source);
+	wbuf_str(w, a->reason);
 	return wbuf_done(w);
 }
 
@@ -378,17 +383,35 @@ audit_decode(const void *p, size_t len, apitoken_audit_t *a)
 	struct rbuf r;
 	uint64_t seq = a->seq;
 
+	uint8_t version, kind;
+
 	memset(a, 0, sizeof(*a));
 	a->seq = seq;
 	rbuf_init(&r, p, len);
-	if (!rbuf_version(&r))
+	version = rbuf_u8(&r);
+	if (r.bad || version < 1 || version > STORE_AUDIT_REC_VERSION) {
+		r.bad = true;
 		return rbuf_end(&r, "audit");
+	}
 	a->time = rbuf_i64(&r);
 	a->event = rbuf_str(&r, 64);
 	a->user = rbuf_str(&r, APITOKEN_USER_MAX);
 	a->token_id = rbuf_str(&r, APITOKEN_ID_LEN);
 	a->origin = rbuf_str(&r, 0xfffe);
 	a->detail = rbuf_str(&r, 0xfffe);
+	a->actor_id = a->source = a->reason = "";
+	a->actor_kind = APITOKEN_ACTOR_OTHER;
+	if (version >= 2) {
+		kind = rbuf_u8(&r);
+		a->actor_kind = kind <= APITOKEN_ACTOR_CLIENT
+		                    ? (apitoken_actor_kind_t)kind
+		                    : APITOKEN_ACTOR_OTHER;
+		a->actor_id = rbuf_str(&r, 0xfffe);
+		a->source = rbuf_str(&r, 0xfffe);
+		a->reason = rbuf_str(&r, 0xfffe);
+	}
+	if (!r.bad)
+		a->kind = apitoken_audit_event_parse(a->event);
 	return rbuf_end(&r, "audit");
 }
 

@@ -18,6 +18,10 @@
  *   changes.db  btree  be64(seq) -> change record (store_changes.c)
  *   meta.db also holds "seq.changes" and the running counts
  *   "count.tokens", "count.users", "count.clients" (store_counts.c)
+ *   lastuse.db  btree  token id -> last use (time, source, client);
+ *               written without moving the write epoch
+ *   tombstones.db btree HMAC(meta "tombstone.key", SHA-256)[0..16) ->
+ *               what an ended token was (never a secret or verifier)
  *
  * Every record starts with a format version byte.  Strings are stored as
  * a big-endian u16 length that counts a trailing NUL, so decoded views
@@ -57,7 +61,8 @@
 
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_REC_VERSION 1u
-#define STORE_BUS_MAX 64 /* Business Units per user */
+#define STORE_AUDIT_REC_VERSION 2u /* 2: with the actor */
+#define STORE_BUS_MAX 64           /* Business Units per user */
 #define STORE_ORIGIN_MAX 256
 #define STORE_CLIENT_NAME_MAX 128
 #define STORE_PURGE_BATCH 500 /* tokens deleted per transaction */
@@ -120,6 +125,13 @@ struct apitoken_store {
 	uint64_t changes_keep; /* APITOKEN_CHANGES_KEEP; tests lower it */
 	apitoken_change_hook_fn change_hook;
 	void *change_hook_arg;
+	/* store_tombstone.c (created on the first writable open) */
+	DB *tombstones;
+	uint8_t tomb_key[32];
+	bool tomb_key_ok;
+	/* store_lastuse.c */
+	DB *lastuse;
+	struct store_lastuse *lastuse_mem;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
@@ -271,15 +283,16 @@ int store_user_read(apitoken_store_t *st, DB_TXN *txn, const char *name,
 
 /* ---- store_audit.c / store_outbox.c --------------------------------- */
 
+/* Append an audit record; actor NULL is "system". */
 int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
-                       const char *event, const char *user,
-                       const char *token_id, const char *origin,
+                       apitoken_audit_event_t event, const char *user,
+                       const char *token_id, const apitoken_actor_t *actor,
                        const char *detail);
 
 /* Queue a notice for tok (kind "created", ...) with the user's email. */
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                        const char *kind, const struct tok_rec *tok,
-                       const char *email, const char *origin);
+                       const char *email, const apitoken_actor_t *actor);
 
 /* Open outbox_due.db and associate it with outbox.db (inside txn). */
 int store_outbox_index_open(apitoken_store_t *st, DB_TXN *txn);
@@ -348,8 +361,34 @@ int store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  * user had none. */
 int store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn,
                             const char *user, const char *email, int64_t now,
-                            const char *event, const char *origin,
-                            const char *detail);
+                            apitoken_audit_event_t event,
+                            const apitoken_actor_t *actor, const char *detail);
+
+/* ---- store_tombstone.c ---------------------------------------------- */
+
+#define STORE_DB_TOMBSTONES "tombstones.db"
+#define STORE_TOMB_KEY_LEN 16
+
+/* Open (creating it and the key unless read-only) inside open_dbs. */
+int store_tombstones_open(apitoken_store_t *st, DB_TXN *txn);
+void store_tombstones_close(apitoken_store_t *st);
+/* Remember that the token with hash h ended (why: its audit event). */
+int store_tombstone_put(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        const struct tok_rec *t, apitoken_audit_event_t why,
+                        int64_t now);
+/* The tombstone of hash h: 0, APITOKEN_ERR_NOT_FOUND or an error. */
+int store_tombstone_get(apitoken_store_t *st, DB_TXN *txn,
+                        const uint8_t h[APITOKEN_HASH_LEN],
+                        apitoken_identity_t *out);
+
+/* ---- store_lastuse.c ------------------------------------------------ */
+
+#define STORE_DB_LASTUSE "lastuse.db"
+
+/* Open (creating unless read-only) inside open_dbs; free at close. */
+int store_lastuse_open(apitoken_store_t *st, DB_TXN *txn);
+void store_lastuse_close(apitoken_store_t *st);
 
 /* ---- store_rep.c: replication (apitoken/store_rep.h) ----------------- */
 

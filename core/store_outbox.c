@@ -224,7 +224,7 @@ out:
 int
 store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                    const char *kind, const struct tok_rec *tok,
-                   const char *email, const char *origin)
+                   const char *email, const apitoken_actor_t *actor)
 {
 	apitoken_notice_t n;
 	char msgid[96], obuf[STORE_ORIGIN_MAX + 1];
@@ -244,7 +244,7 @@ store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 	n.email = email != NULL ? email : "";
 	n.token_id = tok->id;
 	n.hint = tok->hint;
-	(void)snprintf(obuf, sizeof(obuf), "%s", origin != NULL ? origin : "");
+	apitoken_actor_describe(actor, obuf, sizeof(obuf));
 	n.origin = obuf;
 	n.time = now;
 	n.token_exp = tok->exp;
@@ -382,6 +382,11 @@ defer_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	return rc;
 }
 
+static const apitoken_actor_t reminder_actor = {.kind = APITOKEN_ACTOR_SYSTEM,
+                                                .id = "reminder"};
+static const apitoken_actor_t mail_actor = {.kind = APITOKEN_ACTOR_SYSTEM,
+                                            .id = "mail"};
+
 static int
 give_up_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 {
@@ -398,8 +403,9 @@ give_up_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		               n.attempts + 1,
 		               op->error != NULL ? op->error : "");
 		rc = store_audit_append(st, txn, op->next_attempt,
-		                        "notice-undeliverable", n.user,
-		                        n.token_id, "mail", detail);
+		                        APITOKEN_AUDIT_NOTICE_UNDELIVERABLE,
+		                        n.user, n.token_id, &mail_actor,
+		                        detail);
 	}
 	free(raw);
 	/* done_txn deletes it, in this same transaction. */
@@ -630,7 +636,7 @@ remind_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		if (!uv.api_access)
 			continue; /* an inactive token needs no renewal */
 		rc = store_notice_queue(st, txn, op->now, "reminder", &t,
-		                        uv.email, "reminder");
+		                        uv.email, &reminder_actor);
 		if (rc != 0)
 			goto out;
 		t.reminded = lead;
@@ -1008,8 +1014,9 @@ drop_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			goto out; /* not finished: another transaction */
 		(void)snprintf(detail, sizeof(detail), "%s notice, %s", n.kind,
 		               op->why != NULL ? op->why : "not sent");
-		rc = store_audit_append(st, txn, op->now, "notice-dropped",
-		                        n.user, n.token_id, "mail", detail);
+		rc = store_audit_append(st, txn, op->now,
+		                        APITOKEN_AUDIT_NOTICE_DROPPED, n.user,
+		                        n.token_id, &mail_actor, detail);
 		if (rc != 0)
 			goto out;
 		ret = cur->del(cur, 0);

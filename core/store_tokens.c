@@ -213,9 +213,9 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
  */
 static int
 revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
-                  const char *email, int64_t now, const char *event,
-                  const char *origin, const char *detail, const char *notice,
-                  struct tok_rec *tok_out)
+                  const char *email, int64_t now, apitoken_audit_event_t event,
+                  const apitoken_actor_t *actor, const char *detail,
+                  const char *notice, struct tok_rec *tok_out)
 {
 	uint8_t h[APITOKEN_HASH_LEN];
 	int rc;
@@ -251,6 +251,8 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	} else if (rc == 0) {
 		rc = store_change_token(st, txn, h);
 	}
+	if (rc == 0)
+		rc = store_tombstone_put(st, txn, h, tok_out, event, now);
 	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == APITOKEN_ERR_NOT_FOUND) {
 		rc = del_key(st->user_token, txn, user, strlen(user),
@@ -261,24 +263,25 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	}
 	if (rc != 0)
 		return rc;
-	rc = store_audit_append(st, txn, now, event, user, tok_out->id, origin,
+	rc = store_audit_append(st, txn, now, event, user, tok_out->id, actor,
 	                        detail);
 	if (rc == 0 && notice != NULL)
 		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
-		                        origin);
+		                        actor);
 	return rc;
 }
 
 int
 store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
-                        const char *email, int64_t now, const char *event,
-                        const char *origin, const char *detail)
+                        const char *email, int64_t now,
+                        apitoken_audit_event_t event,
+                        const apitoken_actor_t *actor, const char *detail)
 {
 	struct tok_rec t;
 	int rc;
 
-	rc = revoke_user_token(st, txn, user, email, now, event, origin,
-	                       detail, "revoked", &t);
+	rc = revoke_user_token(st, txn, user, email, now, event, actor, detail,
+	                       "revoked", &t);
 	return rc == APITOKEN_ERR_NOT_FOUND ? 0 : rc;
 }
 
@@ -287,7 +290,7 @@ store_token_revoke_user(apitoken_store_t *st, DB_TXN *txn, const char *user,
 struct issue_op {
 	const char *user;
 	unsigned flags;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 	uint8_t hash[APITOKEN_HASH_LEN];
 	struct tok_rec tok;
@@ -334,8 +337,8 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		/* One mail for a regeneration: the "regenerated" notice
 		 * below, naming the new token. */
 		rc = revoke_user_token(st, txn, op->user, v.email, op->now,
-		                       "replaced", op->origin, detail, NULL,
-		                       &op->old);
+		                       APITOKEN_AUDIT_REPLACED, op->actor,
+		                       detail, NULL, &op->old);
 		if (rc == 0)
 			op->replaced = true;
 		else if (rc != APITOKEN_ERR_NOT_FOUND)
@@ -349,23 +352,23 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		               op->old.id);
 	else
 		detail[0] = '\0';
-	rc = store_audit_append(st, txn, op->now, "issued", op->user,
-	                        op->tok.id, op->origin, detail);
+	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_ISSUED,
+	                        op->user, op->tok.id, op->actor, detail);
 	if (rc != 0)
 		goto out;
 	rc = store_notice_queue(st, txn, op->now,
 	                        op->replaced ? "regenerated" : "created",
-	                        &op->tok, v.email, op->origin);
+	                        &op->tok, v.email, op->actor);
 out:
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
-                     const char *origin,
-                     char token_out[APITOKEN_TOKEN_LEN + 1],
-                     apitoken_token_info_t *info_out)
+apitoken_token_issue_as(apitoken_store_t *store, const char *user,
+                        unsigned flags, const apitoken_actor_t *actor,
+                        char token_out[APITOKEN_TOKEN_LEN + 1],
+                        apitoken_token_info_t *info_out)
 {
 	struct issue_op op;
 	char token[APITOKEN_TOKEN_LEN + 1];
@@ -382,7 +385,7 @@ apitoken_token_issue(apitoken_store_t *store, const char *user, unsigned flags,
 	memset(&op, 0, sizeof(op));
 	op.user = user;
 	op.flags = flags;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = apitoken_token_create(APITOKEN_TOKEN_PREFIX, token);
 	if (rc == 0)
@@ -421,7 +424,9 @@ struct revoke_op {
 	const char *user;    /* revoke by user, or */
 	const uint8_t *hash; /* by secret */
 	const char *only_user;
-	const char *origin;
+	apitoken_audit_event_t event;
+	const apitoken_actor_t *actor;
+	apitoken_actor_t by; /* the notice's, for a leak */
 	int64_t now;
 	struct tok_rec tok;
 };
@@ -437,15 +442,17 @@ revoke_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	rc = store_user_read(st, txn, op->user, DB_RMW, &raw, &v);
 	if (rc != 0)
 		return rc;
-	rc = revoke_user_token(st, txn, op->user, v.email, op->now, "revoked",
-	                       op->origin, "", "revoked", &op->tok);
+	rc = revoke_user_token(st, txn, op->user, v.email, op->now,
+	                       APITOKEN_AUDIT_REVOKED, op->actor, "",
+	                       "revoked", &op->tok);
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_revoke(apitoken_store_t *store, const char *user,
-                      const char *origin, apitoken_token_info_t *info_out)
+apitoken_token_revoke_as(apitoken_store_t *store, const char *user,
+                         const apitoken_actor_t *actor,
+                         apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	int rc;
@@ -459,7 +466,7 @@ apitoken_token_revoke(apitoken_store_t *store, const char *user,
 		                      "no such user (invalid name)");
 	memset(&op, 0, sizeof(op));
 	op.user = user;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = store_write(store, revoke_txn, &op);
 	if (rc == 0) {
@@ -470,10 +477,31 @@ apitoken_token_revoke(apitoken_store_t *store, const char *user,
 	return rc;
 }
 
+/*
+ * The mail's "By:" line: for a leaked token also where it was found (the
+ * actor's reason), so that its owner knows what to clean up.
+ */
+static const apitoken_actor_t *
+notice_actor(struct revoke_op *op, char *buf, size_t size)
+{
+	size_t n;
+
+	if (op->event != APITOKEN_AUDIT_LEAK_REPORTED || op->actor == NULL ||
+	    op->actor->reason == NULL)
+		return op->actor;
+	apitoken_actor_describe(op->actor, buf, size);
+	n = strlen(buf);
+	(void)snprintf(buf + n, size - n, ", %s", op->actor->reason);
+	op->by.kind = APITOKEN_ACTOR_OTHER;
+	op->by.id = buf;
+	return &op->by;
+}
+
 static int
 revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 {
 	struct revoke_op *op = arg;
+	char by[STORE_ORIGIN_MAX + 1];
 	struct user_view v;
 	void *raw = NULL;
 	int rc;
@@ -491,6 +519,9 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	rc = store_token_delete(st, txn, op->hash, &op->tok);
 	if (rc == 0)
 		rc = store_change_token(st, txn, op->hash);
+	if (rc == 0)
+		rc = store_tombstone_put(st, txn, op->hash, &op->tok,
+		                         op->event, op->now);
 	if (rc != 0)
 		return rc;
 	rc = store_user_read(st, txn, op->tok.user, DB_RMW, &raw, &v);
@@ -499,21 +530,23 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		rc = 0;
 	}
 	if (rc == 0)
-		rc = store_audit_append(st, txn, op->now, "revoked",
-		                        op->tok.user, op->tok.id, op->origin,
+		rc = store_audit_append(st, txn, op->now, op->event,
+		                        op->tok.user, op->tok.id, op->actor,
 		                        "revoked with the token itself");
 	if (rc == 0)
 		rc = store_notice_queue(st, txn, op->now, "revoked", &op->tok,
-		                        v.email, op->origin);
+		                        v.email,
+		                        notice_actor(op, by, sizeof(by)));
 	free(raw);
 	return rc;
 }
 
 int
-apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
-                             size_t len, const char *only_user,
-                             const char *origin,
-                             apitoken_token_info_t *info_out)
+apitoken_token_revoke_secret_as(apitoken_store_t *store, const char *token,
+                                size_t len, const char *only_user,
+                                apitoken_audit_event_t event,
+                                const apitoken_actor_t *actor,
+                                apitoken_token_info_t *info_out)
 {
 	struct revoke_op op;
 	uint8_t h[APITOKEN_HASH_LEN];
@@ -532,7 +565,10 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 	memset(&op, 0, sizeof(op));
 	op.hash = h;
 	op.only_user = only_user;
-	op.origin = origin;
+	op.event = event == APITOKEN_AUDIT_LEAK_REPORTED
+	               ? event
+	               : APITOKEN_AUDIT_REVOKED;
+	op.actor = actor;
 	op.now = apitoken_now();
 	rc = store_write(store, revoke_secret_txn, &op);
 	OPENSSL_cleanse(h, sizeof(h));
@@ -786,6 +822,9 @@ struct purge_op {
 	bool finished;
 };
 
+static const apitoken_actor_t purge_actor = {.kind = APITOKEN_ACTOR_SYSTEM,
+                                             .id = "purge"};
+
 static int
 purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 {
@@ -878,11 +917,15 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			rc = 0;
 		}
 		if (rc == 0)
-			rc = store_audit_append(st, txn, op->now, "expired",
-			                        t.user, t.id, "purge", "");
+			rc = store_tombstone_put(
+			    st, txn, h, &t, APITOKEN_AUDIT_EXPIRED, op->now);
+		if (rc == 0)
+			rc = store_audit_append(st, txn, op->now,
+			                        APITOKEN_AUDIT_EXPIRED, t.user,
+			                        t.id, &purge_actor, "");
 		if (rc == 0)
 			rc = store_notice_queue(st, txn, op->now, "expired",
-			                        &t, v.email, "purge");
+			                        &t, v.email, &purge_actor);
 		if (rc != 0)
 			goto out;
 		op->batch++;
@@ -992,5 +1035,100 @@ out:
 		(void)cur->close(cur);
 	free(key.data);
 	store_read_end(store, txn);
+	return rc;
+}
+
+/* ---- identify -------------------------------------------------------- */
+
+const char *
+apitoken_token_state_name(apitoken_token_state_t state)
+{
+	switch (state) {
+	case APITOKEN_STATE_ACTIVE:
+		return "active";
+	case APITOKEN_STATE_DISABLED:
+		return "disabled";
+	case APITOKEN_STATE_EXPIRED:
+		return "expired";
+	case APITOKEN_STATE_REVOKED:
+		return "revoked";
+	default:
+		return "unknown";
+	}
+}
+
+static int
+identify_live(apitoken_store_t *st, DB_TXN *txn, const struct tok_rec *t,
+              int64_t now, apitoken_identity_t *out)
+{
+	struct user_view v;
+	void *raw = NULL;
+	int rc;
+
+	info_from(t, &out->info);
+	if (now >= t->exp) {
+		out->state = APITOKEN_STATE_EXPIRED;
+		return 0;
+	}
+	rc = store_user_read(st, txn, t->user, 0, &raw, &v);
+	if (rc == APITOKEN_ERR_NOT_FOUND || rc == APITOKEN_ERR_CORRUPT) {
+		out->state = APITOKEN_STATE_DISABLED;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	out->state =
+	    v.api_access ? APITOKEN_STATE_ACTIVE : APITOKEN_STATE_DISABLED;
+	free(raw);
+	return 0;
+}
+
+int
+apitoken_token_identify(apitoken_store_t *store, const char *token, size_t len,
+                        int64_t now, apitoken_identity_t *out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	struct tok_rec t;
+	DB_TXN *txn = NULL;
+	int rc;
+
+	if (out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no result");
+	memset(out, 0, sizeof(*out));
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (token == NULL ||
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0) {
+		apitoken_error_clear();
+		return 0; /* unknown: not one of ours */
+	}
+	apitoken_token_hash(token, len, h);
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		goto out;
+	rc = token_read(store, txn, h, 0, &t);
+	if (rc == 0) {
+		rc = identify_live(store, txn, &t, now, out);
+		goto out;
+	}
+	if (rc != APITOKEN_ERR_NOT_FOUND)
+		goto out;
+	rc = store_tombstone_get(store, txn, h, out);
+	if (rc == 0)
+		out->state = strcmp(out->why, "expired") == 0
+		                 ? APITOKEN_STATE_EXPIRED
+		                 : APITOKEN_STATE_REVOKED;
+	else if (rc == APITOKEN_ERR_NOT_FOUND)
+		rc = 0;
+out:
+	store_read_end(store, txn);
+	OPENSSL_cleanse(h, sizeof(h));
+	if (rc == STORE_RETRY)
+		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
+	/* After the snapshot ended: the last-use read takes its own. */
+	if (rc == 0 && out->info.id[0] != '\0')
+		rc = apitoken_lastuse_get(store, out->info.id, &out->last_use);
+	if (rc != 0)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }

@@ -176,7 +176,7 @@ out:
 struct add_op {
 	const apitoken_user_t *users;
 	size_t n;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 	const int *valid; /* pre-validation result per user */
 	int *exists;      /* set in the transaction */
@@ -207,8 +207,9 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			return rc;
 		(void)snprintf(detail, sizeof(detail), "role %s%s", u.role,
 		               u.api_access ? "" : ", api access off");
-		rc = store_audit_append(st, txn, op->now, "user-added", u.name,
-		                        "", op->origin, detail);
+		rc = store_audit_append(st, txn, op->now,
+		                        APITOKEN_AUDIT_USER_ADDED, u.name, "",
+		                        op->actor, detail);
 		added++;
 		/* A reader may keep "no such user" (PAM account checks). */
 		if (rc == 0)
@@ -224,8 +225,8 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 }
 
 int
-apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
-                  const char *origin)
+apitoken_user_add_as(apitoken_store_t *store, const apitoken_user_t *user,
+                     const apitoken_actor_t *actor)
 {
 	struct add_op op;
 	int valid = 0, exists = 0, rc;
@@ -238,7 +239,7 @@ apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
 	memset(&op, 0, sizeof(op));
 	op.users = user;
 	op.n = 1;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	op.valid = &valid;
 	op.exists = &exists;
@@ -250,9 +251,10 @@ apitoken_user_add(apitoken_store_t *store, const apitoken_user_t *user,
 }
 
 int
-apitoken_user_add_batch(apitoken_store_t *store, const apitoken_user_t *users,
-                        size_t n, const char *origin, int *results,
-                        char **errors_out)
+apitoken_user_add_batch_as(apitoken_store_t *store,
+                           const apitoken_user_t *users, size_t n,
+                           const apitoken_actor_t *actor, int *results,
+                           char **errors_out)
 {
 	struct add_op op;
 	int *valid = NULL, *exists = NULL;
@@ -282,7 +284,7 @@ apitoken_user_add_batch(apitoken_store_t *store, const apitoken_user_t *users,
 	memset(&op, 0, sizeof(op));
 	op.users = users;
 	op.n = n;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	op.valid = valid;
 	op.exists = exists;
@@ -323,7 +325,7 @@ out:
 struct update_op {
 	const char *name;
 	const apitoken_user_change_t *change;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 };
 
@@ -337,6 +339,7 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	void *raw = NULL;
 	char detail[256];
 	size_t off = 0;
+	apitoken_audit_event_t event = APITOKEN_AUDIT_USER_CHANGED;
 	int rc;
 
 	rc = store_user_read(st, txn, op->name, DB_RMW, &raw, &v);
@@ -376,10 +379,15 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		ADD_DETAIL("%sapi access %s", off ? "; " : "",
 		           ch->api_access ? "on" : "off");
 #undef ADD_DETAIL
+	/* Switching API access is its own event (filtered for on its
+	 * own); the detail still lists every change. */
+	if (u.api_access != v.api_access)
+		event = u.api_access ? APITOKEN_AUDIT_USER_ENABLED
+		                     : APITOKEN_AUDIT_USER_DISABLED;
 	rc = user_put(st, txn, &u, 0);
 	if (rc == 0)
-		rc = store_audit_append(st, txn, op->now, "user-changed",
-		                        op->name, "", op->origin, detail);
+		rc = store_audit_append(st, txn, op->now, event, op->name, "",
+		                        op->actor, detail);
 	if (rc == 0)
 		rc =
 		    store_change_name(st, txn, APITOKEN_CHANGE_USER, op->name);
@@ -388,8 +396,9 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 }
 
 int
-apitoken_user_update(apitoken_store_t *store, const char *name,
-                     const apitoken_user_change_t *change, const char *origin)
+apitoken_user_update_as(apitoken_store_t *store, const char *name,
+                        const apitoken_user_change_t *change,
+                        const apitoken_actor_t *actor)
 {
 	struct update_op op;
 	int rc;
@@ -410,7 +419,7 @@ apitoken_user_update(apitoken_store_t *store, const char *name,
 		                      name);
 	op.name = name;
 	op.change = change;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	return store_write(store, update_txn, &op);
 }
@@ -419,7 +428,7 @@ apitoken_user_update(apitoken_store_t *store, const char *name,
 
 struct remove_op {
 	const char *name;
-	const char *origin;
+	const apitoken_actor_t *actor;
 	int64_t now;
 };
 
@@ -436,7 +445,8 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc != 0)
 		return rc;
 	rc = store_token_revoke_user(st, txn, op->name, v.email, op->now,
-	                             "revoked", op->origin, "user removed");
+	                             APITOKEN_AUDIT_REVOKED, op->actor,
+	                             "user removed");
 	if (rc != 0)
 		goto out;
 	name_key(&key, op->name);
@@ -445,8 +455,8 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		rc = store_dberr(ret, "delete user");
 		goto out;
 	}
-	rc = store_audit_append(st, txn, op->now, "user-removed", op->name, "",
-	                        op->origin, "");
+	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_USER_REMOVED,
+	                        op->name, "", op->actor, "");
 	if (rc == 0)
 		rc = store_count_add(st, txn, STORE_COUNT_USERS, -1);
 	if (rc == 0)
@@ -458,8 +468,8 @@ out:
 }
 
 int
-apitoken_user_remove(apitoken_store_t *store, const char *name,
-                     const char *origin)
+apitoken_user_remove_as(apitoken_store_t *store, const char *name,
+                        const apitoken_actor_t *actor)
 {
 	struct remove_op op;
 
@@ -469,7 +479,7 @@ apitoken_user_remove(apitoken_store_t *store, const char *name,
 		return apitoken_error(APITOKEN_ERR_NOT_FOUND,
 		                      "no such user (invalid name)");
 	op.name = name;
-	op.origin = origin;
+	op.actor = actor;
 	op.now = apitoken_now();
 	return store_write(store, remove_txn, &op);
 }

@@ -705,6 +705,13 @@ main(int argc, char **argv)
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
 	}
+	rc = apitokend_jwt_start(d);
+	if (rc == 0)
+		rc = apitokend_leaks_start();
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
 
 	snprintf(addr, sizeof(addr),
 	         strchr(cfg->listen_host, ':') ? "[%s]:%u\n" : "%s:%u\n",
@@ -744,6 +751,7 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			reload(d, &o);
+			apitokend_jwt_reload(d);
 			continue;
 		}
 		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
@@ -758,6 +766,8 @@ out:
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);
 	apitokend_regions_stop(d);
+	apitokend_jwt_stop();
+	apitokend_leaks_stop();
 	if (d->mail != NULL)
 		apitokend_mail_stop(d->mail);
 	/* After every writer: the store's hook points into the tail. */

@@ -41,7 +41,8 @@ struct apitokend {
 	struct MHD_Daemon *mhd;
 	struct apitokend_sockets *sockets;
 	struct apitokend_sweep *sweep;
-	struct apitokend_web *web; /* the self-service page (web.h); NULL: off */
+	/* The self-service page (web.h); NULL: off. */
+	struct apitokend_web *web;
 	/* Kept active answers (answer_cache.h); NULL: none.  Published once
 	 * the issuer is final, so no answer with a provisional one is kept. */
 	_Atomic(struct apitokend_answers *) answers;
@@ -238,5 +239,39 @@ void apitokend_access_log(const char *method, const char *path,
 /* tls.c: read a PEM file whole (caller wipes and frees). */
 int apitokend_read_pem(const char *path, char **pem_out);
 void apitokend_free_pem(char *pem);
+
+/* sweep_audit.c: prune audit records older than audit_retention. */
+void apitokend_sweep_audit(struct apitokend *d, int64_t now);
+
+/* lastuse.c: note uses in memory, write them every last_used_interval
+ * (the thread is started and stopped with the sweep). */
+void apitokend_lastuse_http(struct apitokend *d, struct MHD_Connection *c,
+                            const char *client_id, const char *jti);
+void apitokend_lastuse_local(struct apitokend *d, long uid, long pid,
+                             const char *jti);
+int apitokend_lastuse_start(struct apitokend *d);
+/* jwt.c: signed introspection answers (RFC 9701) and the JWKS. */
+int apitokend_jwt_start(struct apitokend *d);
+void apitokend_jwt_reload(struct apitokend *d);
+void apitokend_jwt_stop(void);
+bool apitokend_jwt_wanted(struct MHD_Connection *c);
+char *apitokend_jwt_sign(struct apitokend *d, const char *client_id,
+                         const char *answer_json);
+enum MHD_Result apitokend_jwt_reply(struct apitokend *d,
+                                    struct apitokend_req *r,
+                                    struct MHD_Connection *c,
+                                    const char *client_id,
+                                    const char *answer_json);
+enum MHD_Result apitokend_jwks(struct apitokend *d, struct apitokend_req *r,
+                               struct MHD_Connection *c);
+/* Up to 1000 items of a token, an URL and a source. */
+#define APITOKEND_LEAKS_MAX_BODY (1024 * 1024)
+int apitokend_leaks_start(void);
+void apitokend_leaks_stop(void);
+/* leaks.c: POST /leaks (the body as read; too_large past its limit). */
+enum MHD_Result apitokend_leaks(struct apitokend *d, struct apitokend_req *r,
+                                struct MHD_Connection *c, const char *method,
+                                const char *body, size_t len, bool too_large);
+void apitokend_lastuse_stop(struct apitokend *d);
 
 #endif /* APITOKEND_H */

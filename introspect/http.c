@@ -341,6 +341,10 @@ route(const char *url)
 		return EP_HEALTHZ;
 	if (strcmp(url, "/metrics") == 0)
 		return EP_METRICS;
+	if (strcmp(url, "/.well-known/jwks.json") == 0)
+		return EP_JWKS;
+	if (strcmp(url, "/leaks") == 0)
+		return EP_LEAKS;
 	if (apitokend_web_path(url))
 		return EP_WEB;
 	if (strcmp(url, APITOKEND_REGIONS_PATH) == 0)
@@ -590,6 +594,10 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 			return reply_too_large(d, r, c, false);
 		return apitokend_regions_admin(d, r, c, method, r->body,
 		                               r->len);
+	case EP_LEAKS:
+		return apitokend_leaks(d, r, c, method, r->body, r->len,
+		                       r->too_large);
+	case EP_JWKS:
 	case EP_METADATA:
 	case EP_HEALTHZ:
 	case EP_METRICS:
@@ -605,6 +613,8 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 			                       apitokend_gen(d)->metadata);
 		if (r->ep == EP_HEALTHZ)
 			return health(d, r, c);
+		if (r->ep == EP_JWKS)
+			return apitokend_jwks(d, r, c);
 		return metrics(d, r, c);
 	default:
 		return apitokend_reply_error(r, c, MHD_HTTP_NOT_FOUND,
@@ -618,6 +628,7 @@ body_append(struct apitokend *d, struct apitokend_req *r, const char *data,
             size_t n)
 {
 	size_t max = r->ep == EP_REGIONS ? APITOKEND_REGIONS_BODY_MAX
+	             : r->ep == EP_LEAKS ? APITOKEND_LEAKS_MAX_BODY
 	                                 : apitokend_gen(d)->cfg->max_body;
 	char *nb;
 	size_t cap;

@@ -26,6 +26,7 @@ struct cached_reply {
 	struct apitokend_req *r;
 	struct MHD_Connection *c;
 	enum MHD_Result ret;
+	char jti[APITOKEN_ID_LEN + 1]; /* of the answer used, for last use */
 };
 
 /* Under the entry's lock: queueing takes libmicrohttpd's reference. */
@@ -35,6 +36,7 @@ queue_cached(struct MHD_Response *resp, const char *jti, void *arg)
 	struct cached_reply *cr = arg;
 
 	apitokend_req_note(cr->r, NULL, jti);
+	(void)snprintf(cr->jti, sizeof(cr->jti), "%s", jti != NULL ? jti : "");
 	cr->ret = apitokend_reply(cr->r, cr->c, MHD_HTTP_OK, resp);
 }
 
@@ -70,6 +72,48 @@ reply_active(struct apitokend_answers *answers, struct apitokend_req *r,
 	return ret;
 }
 
+/*
+ * RFC 9701: the same answer as a signed JWT.  Computed every time (kept
+ * answers are plain JSON responses); also for an inactive token.
+ */
+static enum MHD_Result
+signed_answer(struct apitokend *d, struct apitokend_req *r,
+              struct MHD_Connection *c, const struct apitokend_form *f,
+              const char *client_id)
+{
+	apitoken_claims_t cl;
+	enum MHD_Result ret;
+	char *body;
+	int rc;
+
+	memset(&cl, 0, sizeof(cl));
+	rc = apitoken_token_check(d->store, f->token, f->token_len,
+	                          apitoken_now(), &cl);
+	if (rc != 0) {
+		apitokend_metrics_store_error();
+		apitoken_log(APITOKEN_LOG_ERR,
+		             "introspection: store failed: %s",
+		             apitoken_last_error());
+		return apitokend_reply_error(
+		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "temporarily_unavailable", "the token store failed", NULL);
+	}
+	if (!cl.active)
+		return apitokend_jwt_reply(d, r, c, client_id,
+		                           "{\"active\":false}");
+	apitokend_req_note(r, NULL, cl.jti);
+	body = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, client_id);
+	if (body == NULL) {
+		apitoken_claims_clear(&cl);
+		return MHD_NO;
+	}
+	ret = apitokend_jwt_reply(d, r, c, client_id, body);
+	apitokend_lastuse_http(d, c, client_id, cl.jti);
+	free(body);
+	apitoken_claims_clear(&cl);
+	return ret;
+}
+
 enum MHD_Result
 apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
                      struct MHD_Connection *c, const struct apitokend_form *f)
@@ -77,7 +121,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	uint8_t hash[APITOKEN_HASH_LEN];
 	struct apitokend_answers *answers;
 	struct apitokend_answer_key k;
-	struct cached_reply cr = {r, c, MHD_NO};
+	struct cached_reply cr = {r, c, MHD_NO, ""};
 	struct apitokend_client client;
 	const struct apitokend_gen *g;
 	apitoken_claims_t cl;
@@ -130,7 +174,14 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	                         f->token_len) != 0) {
 		/* Garbage never reaches the store. */
 		apitoken_error_clear();
-		ret = apitokend_reply_inactive(r, c);
+		ret = apitokend_jwt_wanted(c)
+		          ? apitokend_jwt_reply(d, r, c, client.id,
+		                                "{\"active\":false}")
+		          : apitokend_reply_inactive(r, c);
+		goto out;
+	}
+	if (apitokend_jwt_wanted(c)) {
+		ret = signed_answer(d, r, c, f, client.id);
 		goto out;
 	}
 	if (apitoken_token_hash(f->token, f->token_len, hash) != 0) {
@@ -157,6 +208,9 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	    apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
 		apitokend_metrics_answer_cache(true);
 		ret = cr.ret;
+		/* Outside the entry's lock. */
+		if (cr.jti[0] != '\0')
+			apitokend_lastuse_http(d, c, client.id, cr.jti);
 		goto out;
 	}
 	if (answers != NULL)
@@ -178,6 +232,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	}
 	apitokend_req_note(r, NULL, cl.jti);
 	ret = reply_active(answers, r, c, &k, &cl, g);
+	apitokend_lastuse_http(d, c, client.id, cl.jti);
 out:
 	apitoken_claims_clear(&cl);
 	OPENSSL_cleanse(hash, sizeof(hash));

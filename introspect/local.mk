@@ -68,6 +68,16 @@ introspect_apitokend_SOURCES += introspect/local_request.c
 TESTS += tests/integration/issuer-startup.sh
 dist_check_SCRIPTS += tests/integration/issuer-startup.sh
 introspect_apitokend_SOURCES += introspect/listen.c
+# Visibility (issue 13): audit retention in the sweep.
+introspect_apitokend_SOURCES += introspect/sweep_audit.c \
+	introspect/lastuse.c introspect/jwt.c introspect/leaks.c
+introspect_apitokend_CFLAGS += $(CJOSE_CFLAGS)
+introspect_apitokend_LDADD += $(CJOSE_LIBS)
+TESTS += tests/integration/lastuse.sh tests/integration/signed-answers.sh \
+	tests/integration/leaks.sh
+dist_check_SCRIPTS += tests/integration/lastuse.sh \
+	tests/integration/signed-answers.sh tests/integration/leaks.sh
+
 # Failed-authentication throttling (introspect/throttle.c), reusable by
 # every route that authenticates someone.
 introspect_apitokend_SOURCES += introspect/throttle.c introspect/throttle.h \

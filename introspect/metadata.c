@@ -82,6 +82,15 @@ apitokend_metadata_create(const apitoken_config_t *cfg)
 	if (cJSON_AddArrayToObject(o, "grant_types_supported") == NULL ||
 	    cJSON_AddArrayToObject(o, "response_types_supported") == NULL)
 		goto out;
+	/* RFC 9701 section 7: signed answers and their keys. */
+	a = string_array((const char *const[]){"ES256"}, 1);
+	if (a == NULL)
+		goto out;
+	cJSON_AddItemToObject(o, "introspection_signing_alg_values_supported",
+	                      a);
+	if (!add_endpoint(o, "jwks_uri", cfg->issuer,
+	                  "/.well-known/jwks.json"))
+		goto out;
 	text = cJSON_PrintUnformatted(o);
 	if (text == NULL)
 		goto out;

@@ -50,8 +50,8 @@ static atomic_ulong store_errors;
 static atomic_size_t tokens_active;
 
 static const char *const ep_names[EP_COUNT] = {
-    "introspect", "revoke", "metadata", "healthz", "metrics", "web",
-    "regions", "other"};
+    "introspect", "revoke", "metadata", "healthz", "metrics",
+    "jwks",       "leaks",  "web",      "regions", "other"};
 
 const char *
 apitokend_endpoint_name(enum apitokend_endpoint ep)

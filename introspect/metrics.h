@@ -20,6 +20,8 @@ enum apitokend_endpoint {
 	EP_METADATA,
 	EP_HEALTHZ,
 	EP_METRICS,
+	EP_JWKS,    /* visibility: /.well-known/jwks.json */
+	EP_LEAKS,   /* visibility: POST /leaks */
 	EP_WEB,     /* the self-service page and /api/v1/ (web.c) */
 	EP_REGIONS, /* /_regions/admin: forwarded admin commands */
 	EP_OTHER,

@@ -44,19 +44,22 @@ bad_token_param(struct apitokend_req *r, struct MHD_Connection *c,
 static enum MHD_Result
 do_revoke(struct apitokend *d, struct apitokend_req *r,
           struct MHD_Connection *c, const struct apitokend_form *f,
-          const char *only_user, const char *origin)
+          const char *only_user, const apitoken_actor_t *actor)
 {
 	apitoken_token_info_t info;
+	char origin[256];
 	int rc;
 
 	memset(&info, 0, sizeof(info));
-	rc = apitoken_token_revoke_secret(d->store, f->token, f->token_len,
-	                                  only_user, origin, &info);
+	rc = apitoken_token_revoke_secret_as(d->store, f->token, f->token_len,
+	                                     only_user, APITOKEN_AUDIT_REVOKED,
+	                                     actor, &info);
 	if (rc == 0) {
 		apitokend_req_note(r, NULL, info.id);
+		apitoken_actor_describe(actor, origin, sizeof(origin));
 		apitoken_log(APITOKEN_LOG_NOTICE,
-		             "token %s of user %s revoked (%s)", info.id,
-		             info.user, origin);
+		             "token %s of user %s revoked via /revoke by %s",
+		             info.id, info.user, origin);
 	} else if (rc == APITOKEN_ERR_DENIED) {
 		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
 		                             "unauthorized_client",
@@ -80,7 +83,8 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
             const char *bearer, size_t blen)
 {
 	apitoken_claims_t cl;
-	char peer[64], origin[128];
+	char peer[64];
+	apitoken_actor_t actor;
 	enum MHD_Result ret;
 	unsigned secs;
 	int rc;
@@ -125,9 +129,12 @@ self_revoke(struct apitokend *d, struct apitokend_req *r,
 		goto out;
 	}
 	apitokend_req_peer(c, peer, sizeof(peer));
-	snprintf(origin, sizeof(origin), "self-revocation via /revoke from %s",
-	         peer);
-	ret = do_revoke(d, r, c, f, cl.username, origin);
+	memset(&actor, 0, sizeof(actor));
+	actor.kind = APITOKEN_ACTOR_USER;
+	actor.id = cl.username;
+	actor.source = peer;
+	actor.reason = "self-revocation via /revoke";
+	ret = do_revoke(d, r, c, f, cl.username, &actor);
 out:
 	apitoken_claims_clear(&cl);
 	return ret;
@@ -138,7 +145,8 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
                  struct MHD_Connection *c, const struct apitokend_form *f)
 {
 	struct apitokend_client client;
-	char origin[128];
+	apitoken_actor_t actor;
+	char peer[64];
 	const char *bearer;
 	size_t blen;
 	enum MHD_Result ret;
@@ -181,8 +189,13 @@ apitokend_revoke(struct apitokend *d, struct apitokend_req *r,
 		ret = bad_token_param(r, c, f);
 		goto out;
 	}
-	snprintf(origin, sizeof(origin), "client %s via /revoke", client.id);
-	ret = do_revoke(d, r, c, f, NULL, origin);
+	apitokend_req_peer(c, peer, sizeof(peer));
+	memset(&actor, 0, sizeof(actor));
+	actor.kind = APITOKEN_ACTOR_CLIENT;
+	actor.id = client.id;
+	actor.source = peer;
+	actor.reason = "via /revoke";
+	ret = do_revoke(d, r, c, f, NULL, &actor);
 out:
 	return ret;
 }

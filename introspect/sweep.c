@@ -44,6 +44,7 @@ sweep_once(struct apitokend *d)
 		apitoken_log(APITOKEN_LOG_INFO,
 		             "sweep: deleted %zu expired token(s)", deleted);
 	}
+	apitokend_sweep_audit(d, now);
 	rc = apitoken_store_checkpoint(d->store);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
@@ -111,7 +112,7 @@ apitokend_sweep_start(struct apitokend *d)
 		return apitoken_error(APITOKEN_ERR_IO,
 		                      "cannot start the sweep thread");
 	}
-	return 0;
+	return apitokend_lastuse_start(d);
 }
 
 void
@@ -119,6 +120,7 @@ apitokend_sweep_stop(struct apitokend *d)
 {
 	struct apitokend_sweep *s = d->sweep;
 
+	apitokend_lastuse_stop(d);
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);

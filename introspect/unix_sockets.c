@@ -142,7 +142,8 @@ send_error(int fd, const char *code, const char *desc)
 }
 
 static int
-op_check(struct apitokend *d, int fd, const char *token)
+op_check(struct apitokend *d, int fd, const char *token,
+         const struct ucred *cred)
 {
 	apitoken_claims_t cl;
 	char *text;
@@ -162,6 +163,9 @@ op_check(struct apitokend *d, int fd, const char *token)
 		return send_error(fd, "temporarily_unavailable",
 		                  "the token store failed");
 	}
+	if (cl.active)
+		apitokend_lastuse_local(d, (long)cred->uid, (long)cred->pid,
+		                        cl.jti);
 	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
 	apitoken_claims_clear(&cl);
 	if (text == NULL)
@@ -210,7 +214,8 @@ op_user(struct apitokend *d, int fd, const char *name)
 
 /* apitokend_local_parse refuses control bytes and NULs whole. */
 static int
-local_line(struct apitokend *d, int fd, const char *line, size_t len)
+local_line(struct apitokend *d, int fd, const char *line, size_t len,
+           const struct ucred *cred)
 {
 	struct apitokend_local_req req;
 	const char *why;
@@ -221,7 +226,7 @@ local_line(struct apitokend *d, int fd, const char *line, size_t len)
 		return -1;
 	}
 	if (req.op == APITOKEND_LOCAL_CHECK)
-		rc = op_check(d, fd, req.arg->valuestring);
+		rc = op_check(d, fd, req.arg->valuestring, cred);
 	else
 		rc = op_user(d, fd, req.arg->valuestring);
 	apitokend_local_req_free(&req);
@@ -264,7 +269,7 @@ serve_local(struct conn *cn)
 			i = used - 1;
 			if (i > 0 && buf[i - 1] == '\r')
 				i--;
-			if (local_line(d, cn->fd, buf, i) != 0) {
+			if (local_line(d, cn->fd, buf, i, &cn->cred) != 0) {
 				OPENSSL_cleanse(buf, sizeof(buf));
 				return;
 			}
@@ -332,7 +337,8 @@ serve_admin(struct conn *cn)
 {
 	struct apitokend_sockets *s = cn->s;
 	struct timeval tv = {ADMIN_IO_TIMEOUT_S, 0};
-	char origin[96];
+	char uid[24], source[48];
+	apitoken_actor_t actor;
 	int rc;
 
 	if (cn->cred.uid != 0 && cn->cred.uid != geteuid() &&
@@ -346,15 +352,22 @@ serve_admin(struct conn *cn)
 	/* A stalled client must not keep its thread forever. */
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	snprintf(origin, sizeof(origin), "admin socket uid %ld pid %ld",
-	         (long)cn->cred.uid, (long)cn->cred.pid);
+	snprintf(uid, sizeof(uid), "%ld", (long)cn->cred.uid);
+	snprintf(source, sizeof(source), "admin socket pid %ld",
+	         (long)cn->cred.pid);
+	memset(&actor, 0, sizeof(actor));
+	actor.kind = APITOKEN_ACTOR_ADMIN;
+	actor.id = uid;
+	actor.source = source;
 	apitoken_log(APITOKEN_LOG_INFO,
 	             "admin socket: connection from uid %ld"
 	             " pid %ld",
 	             (long)cn->cred.uid, (long)cn->cred.pid);
-	rc = apitoken_admin_serve(s->d->store, cn->fd, origin);
+	rc = apitoken_admin_serve_as(s->d->store, cn->fd, &actor);
 	/* Client changes reach the login cache through their change
 	 * records (tail.c), whoever writes them. */
+	/* "key rotate" may have made new signing keys. */
+	apitokend_jwt_reload(s->d);
 	if (rc != 0)
 		apitoken_log(APITOKEN_LOG_NOTICE, "admin socket: pid %ld: %s",
 		             (long)cn->cred.pid, apitoken_last_error());

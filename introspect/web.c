@@ -619,10 +619,10 @@ too_many(struct apitokend_req *r, struct MHD_Connection *c, unsigned wait)
 {
 	char secs[24];
 
-	snprintf(secs, sizeof(secs), "%u", wait);
+	snprintf(secs, sizeof(secs), "%u", wait > 0 ? wait : 1);
 	return reply_error_hdr(r, c, MHD_HTTP_TOO_MANY_REQUESTS,
 	                       "too_many_attempts",
-	                       "too many failed sign-ins; wait and try again",
+	                       "too many failed attempts; wait and try again",
 	                       MHD_HTTP_HEADER_RETRY_AFTER, secs);
 }
 
@@ -639,8 +639,13 @@ static enum MHD_Result
 signin_finish(struct apitokend *d, struct apitokend_req *r,
               struct MHD_Connection *c, struct signin *s, const char *peer)
 {
-	if (s->rc == 0)
+	if (s->rc == 0) {
+		/* A new sign-in ends the browser's earlier session. */
+		web_session_remove(d->web->sessions,
+		                   MHD_lookup_connection_value(
+		                       c, MHD_COOKIE_KIND, cookie_name(d)));
 		return open_session(d, r, c, s->user, peer);
+	}
 	if (s->rc != APITOKEN_ERR_DENIED)
 		return web_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                       "temporarily_unavailable",
@@ -872,6 +877,8 @@ users_token(struct apitokend *d, struct apitokend_req *r,
 		return web_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                       "temporarily_unavailable",
 		                       "the token store failed");
+	case APITOKEND_AUTH_THROTTLED:
+		return too_many(r, c, client.retry_after);
 	default:
 		return reply_error_hdr(r, c, MHD_HTTP_UNAUTHORIZED,
 		                       "invalid_client",

@@ -19,3 +19,12 @@ TESTS += $(web_tests)
 dist_check_SCRIPTS += $(web_tests)
 EXTRA_DIST += tests/web/package.json tests/web/package-lock.json \
 	tests/web/browser.mjs
+
+# The session table on its own (no daemon).
+check_PROGRAMS += tests/unit/test_web_session
+TESTS += tests/unit/test_web_session
+tests_unit_test_web_session_SOURCES = tests/unit/test_web_session.c \
+	introspect/web_session.c introspect/web.h
+tests_unit_test_web_session_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) \
+	$(MHD_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_unit_test_web_session_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) -lpthread

@@ -23,17 +23,23 @@
 
 #define DAY 86400
 
-/* "web session of alice from 127.0.0.1": the audit record's origin and
- * the email's "by". */
+/* The audit record's actor (kind, id, source address, and how), which
+ * also names who acted in the email. */
 static void
-describe(const struct web_actor *a, const char *user, char *buf, size_t len)
+to_actor(const struct web_actor *a, const char *user, char *reason, size_t len,
+         apitoken_actor_t *out)
 {
-	if (a->kind == WEB_ACTOR_USER)
-		snprintf(buf, len, "user %s, web session from %s", a->id,
-		         a->source);
-	else
-		snprintf(buf, len, "portal client %s for user %s from %s",
-		         a->id, user, a->source);
+	memset(out, 0, sizeof(*out));
+	out->id = a->id;
+	out->source = a->source;
+	if (a->kind == WEB_ACTOR_USER) {
+		out->kind = APITOKEN_ACTOR_USER;
+		snprintf(reason, len, "web session");
+	} else {
+		out->kind = APITOKEN_ACTOR_CLIENT;
+		snprintf(reason, len, "portal, for user %s", user);
+	}
+	out->reason = reason;
 }
 
 /*
@@ -46,17 +52,19 @@ web_token_write(struct apitokend *d, enum web_token_op op, const char *user,
                 char secret_out[APITOKEN_TOKEN_LEN + 1],
                 apitoken_token_info_t *info_out)
 {
-	char origin[256];
+	char reason[APITOKEN_USER_MAX + 32], origin[256];
+	apitoken_actor_t a;
 	int rc;
 
-	describe(actor, user, origin, sizeof(origin));
+	to_actor(actor, user, reason, sizeof(reason), &a);
+	apitoken_actor_describe(&a, origin, sizeof(origin));
 	if (op == WEB_TOKEN_REVOKE)
-		rc = apitoken_token_revoke(d->store, user, origin, info_out);
+		rc = apitoken_token_revoke_as(d->store, user, &a, info_out);
 	else
-		rc = apitoken_token_issue(
+		rc = apitoken_token_issue_as(
 		    d->store, user,
-		    op == WEB_TOKEN_REPLACE ? APITOKEN_ISSUE_REPLACE : 0,
-		    origin, secret_out, info_out);
+		    op == WEB_TOKEN_REPLACE ? APITOKEN_ISSUE_REPLACE : 0, &a,
+		    secret_out, info_out);
 	if (rc != 0)
 		return rc;
 	apitoken_log(APITOKEN_LOG_NOTICE, "token %s of user %s %s (%s)",
@@ -339,7 +347,7 @@ web_api_token(struct apitokend *d, struct apitokend_req *r,
               struct MHD_Connection *c, const char *method, const char *user,
               const struct web_actor *actor, const char *body, size_t len)
 {
-	if (strcmp(method, "GET") == 0)
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return status(d, r, c, user);
 	if (strcmp(method, "POST") == 0)
 		return issue_token(d, r, c, user, actor, body, len);

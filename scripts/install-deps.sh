@@ -13,6 +13,7 @@ packages=(
 	wrk valgrind clang-format strace
 	libbsd-dev clang libclang-rt-14-dev
 	chromium apache2-utils
+	libcjose-dev python3-jwt python3-cryptography
 )
 # The browser tests' npm packages (tests/web/) need Node.js and npm.  A
 # machine may already have both from elsewhere (NodeSource's nodejs ships
@@ -23,6 +24,11 @@ command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
+	# A Node.js that brings its own npm (NodeSource's nodejs) conflicts
+	# with Debian's npm package: only the command is needed.
+	if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+		continue
+	fi
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done

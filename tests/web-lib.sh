@@ -38,12 +38,21 @@ web_pam_setup() {
 		>"$scratch/pam.d/apitoken-web"
 	# An instrumented apitokend needs the ASan runtime first; leaks in
 	# the uninstrumented libpam are not ours to report.
-	local preload="$pwrap"
-	if ldd "$APITOKEND" 2>/dev/null | grep -q libasan; then
-		preload="$(${CC:-gcc} -print-file-name=libasan.so) $pwrap"
+	local preload="$pwrap" bin="$APITOKEND"
+	# libtool may have put the real program in .libs/ behind a script.
+	[ -f "$(dirname "$APITOKEND")/.libs/apitokend" ] &&
+		bin="$(dirname "$APITOKEND")/.libs/apitokend"
+	if ldd "$bin" 2>/dev/null | grep -q libasan; then
+		preload="$(${CC:-gcc} -print-file-name=libasan.so):$pwrap"
 	fi
 	DAEMON_WRAPPER="env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$scratch/pam.d"
 	DAEMON_WRAPPER="$DAEMON_WRAPPER LD_PRELOAD=$preload"
+	# Preloaded into libtool's wrapper script, the ASan runtime would
+	# report the shell's own leaks: run the program itself.
+	if [ "$bin" != "$APITOKEND" ]; then
+		DAEMON_WRAPPER="$DAEMON_WRAPPER LD_LIBRARY_PATH=$top_builddir/core/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+		APITOKEND="$bin"
+	fi
 	export LSAN_OPTIONS="suppressions=$top_srcdir/tests/lsan-pam.supp"
 }
 

@@ -26,6 +26,7 @@
 #include <apitoken/config.h>
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/signing.h>
 #include <apitoken/store.h>
 
 #define PROG "apitokenctl"
@@ -174,6 +175,14 @@ run_offline(apitoken_config_t *cfg, int argc, char **argv,
 		if (rc == 0) {
 			fprintf(io->out, "created store %s\n", cfg->store);
 			apitoken_store_close(store);
+			/* The key that signs introspection answers, made
+			 * like an SSH host key (apitoken/signing.h). */
+			rc = apitoken_signing_ensure(cfg, NULL);
+			if (rc < 0) {
+				fprintf(stderr, PROG ": %s\n",
+				        apitoken_last_error());
+				return EX_CANTCREAT;
+			}
 			return EX_OK;
 		}
 	}
@@ -214,7 +223,8 @@ main(int argc, char **argv)
 	struct opts o = {0};
 	apitoken_config_t *cfg = NULL;
 	apitoken_admin_io_t io = {0};
-	char origin[64], token_buf[1100];
+	char origin[64], token_buf[1100], uid[24], source[48];
+	apitoken_actor_t actor = {.kind = APITOKEN_ACTOR_ADMIN};
 	FILE *tty_in = NULL;
 	int first, rc, n;
 	bool busy = false;
@@ -266,8 +276,16 @@ main(int argc, char **argv)
 	io.json = o.json;
 	io.tty = isatty(STDERR_FILENO) == 1;
 	io.origin = origin;
+	(void)snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
+	(void)snprintf(source, sizeof(source), "apitokenctl pid %ld",
+	               (long)getpid());
+	actor.id = uid;
+	actor.source = source;
+	io.actor = &actor;
 	if (n == 2 && strcmp(argv[0], "token") == 0 &&
-	    strcmp(argv[1], "check") == 0 && isatty(STDIN_FILENO) == 1) {
+	    (strcmp(argv[1], "check") == 0 ||
+	     strcmp(argv[1], "identify") == 0) &&
+	    isatty(STDIN_FILENO) == 1) {
 		tty_in = read_token_tty(token_buf, sizeof(token_buf));
 		if (tty_in != NULL)
 			io.in = tty_in;

@@ -103,8 +103,24 @@ main(int argc, char **argv)
 
 			if (cfd < 0)
 				continue;
-			if (apitoken_admin_serve(store, cfd,
-			                         "admin socket (test)") < 0)
+			struct ucred cred;
+			socklen_t clen = sizeof(cred);
+			char uid[24], source[48];
+			apitoken_actor_t actor = {.kind =
+			                              APITOKEN_ACTOR_ADMIN};
+
+			/* The actor as apitokend makes it from the peer. */
+			if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred,
+			               &clen) != 0) {
+				close(cfd);
+				continue;
+			}
+			snprintf(uid, sizeof(uid), "%ld", (long)cred.uid);
+			snprintf(source, sizeof(source),
+			         "admin socket pid %ld", (long)cred.pid);
+			actor.id = uid;
+			actor.source = source;
+			if (apitoken_admin_serve_as(store, cfd, &actor) < 0)
 				fprintf(stderr, "admin_echo_server: %s\n",
 				        apitoken_last_error());
 			close(cfd);

@@ -288,7 +288,12 @@ run audit alice
 check_eq "audit USER: only alice's records" "" \
 	"$(printf '%s\n' "$out" | sed 1d | grep -v ' alice ')"
 run --json audit
-check "audit --json" json_ok "len(d) > 5 and all('event' in r for r in d)"
+check "audit --json: JSON lines with event, actor and source" python3 -c \
+	"import json,sys
+d = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(d) > 5 and all('event' in r and r['actor'] == 'admin' and
+                          r['source'].startswith('apitokenctl pid ')
+                          for r in d)" "$out"
 run outbox list
 check_match "outbox list: created notice for alice" \
 	"created +alice +alice@example.com" "$out"

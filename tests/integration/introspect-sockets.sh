@@ -163,8 +163,13 @@ check "peer uid and pid are logged at connect" \
 # --- admin socket -----------------------------------------------------------
 check_eq "apitokenctl online: user list as offline" "$offline_list" \
 	"$(ctl user list 2>&1)"
-check_eq "apitokenctl online: token show as offline" "$offline_show" \
-	"$(ctl token show alice 2>&1)"
+online_show=$(ctl token show alice 2>&1)
+check_eq "apitokenctl online: token show as offline (but for last use)" \
+	"$(printf '%s\n' "$offline_show" | grep -v '^last use:')" \
+	"$(printf '%s\n' "$online_show" | grep -v '^last use:')"
+check_match "... online, last use from the local socket checks above" \
+	"^last use: [0-9T:-]+Z from local socket pid [0-9]+ \\(local uid $(id -u)\\)" \
+	"$(printf '%s\n' "$online_show" | grep '^last use:')"
 check "admin connections are logged with uid and pid" \
 	grep -q "admin socket: connection from uid $(id -u) pid [0-9]" \
 	"$DAEMON_LOG"

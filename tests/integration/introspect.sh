@@ -248,7 +248,8 @@ http POST /revoke -u "rs1:$SR" -d "token=$TB"
 check_eq "revoking an already revoked token: 200" 200 "$HTTP_CODE"
 http POST /revoke -u "rs1:$SR" -d "token=apitok_garbage"
 check_eq "revoking a malformed token: 200" 200 "$HTTP_CODE"
-check_match "audit names the client as origin" "client rs1 via /revoke" \
+check_match "audit names the client as actor, its address, the route" \
+	"client:rs1 +127\.0\.0\.1 .*via /revoke" \
 	"$(ctl audit bob 2>/dev/null)"
 
 TB2=$(ctl token generate bob 2>/dev/null)
@@ -263,7 +264,7 @@ http POST /revoke -H "Authorization: Bearer $TB2" -d "token=$TB2"
 check_eq "self-revocation with the bearer token: 200" 200 "$HTTP_CODE"
 inactive "self-revoked token" "$TB2"
 check_match "audit records self-revocation and the remote address" \
-	"self-revocation via /revoke from 127.0.0.1" \
+	"user:bob +127\.0\.0\.1 .*self-revocation via /revoke" \
 	"$(ctl audit bob 2>/dev/null)"
 http POST /revoke -H "Authorization: Bearer $TB2" -d "token=$TB2"
 check_eq "inactive bearer token: 401" 401 "$HTTP_CODE"

@@ -15,7 +15,12 @@
 [ -x /usr/bin/chromium ] || skip_all "no /usr/bin/chromium (Debian chromium)"
 PY=/usr/bin/python3
 "$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd not installed"
+command -v htpasswd >/dev/null || skip_all "no htpasswd (apache2-utils)"
+[ -x "${HTTPD:-/usr/sbin/apache2}" ] || skip_all "no apache2"
 web_pam_setup alice:pw-alice
+
+NODE_PGID=""
+at_exit '[ -n "$NODE_PGID" ] && kill -KILL -- -$NODE_PGID 2>/dev/null'
 
 # ---- the npm packages, pinned by the lock file ----
 NODEDIR="$top_builddir/tests/web-node"
@@ -28,7 +33,18 @@ if ! (cd "$NODEDIR" && npm ci --no-audit --no-fund --loglevel=error \
 	not_ok "npm ci installs playwright-core and axe-core"
 	done_testing
 fi
-ok "npm ci installs playwright-core and axe-core"
+# Skip (before any result) only if Chromium cannot start here.
+MODE=probe PROFILE="$scratch/profile-probe" setsid node \
+	"$NODEDIR/browser.mjs" >"$scratch/probe.out" 2>&1 &
+NODE_PGID=$!
+wait "$NODE_PGID"
+kill -KILL -- -"$NODE_PGID" 2>/dev/null
+NODE_PGID=""
+if ! grep -q '^LAUNCHED' "$scratch/probe.out"; then
+	sed 's/^/# /' "$scratch/probe.out"
+	skip_all "Chromium cannot start here"
+fi
+ok "npm ci installs playwright-core and axe-core; Chromium starts"
 ARTIFACTS="$top_builddir/tests/web-artifacts"
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
@@ -74,8 +90,6 @@ wait_kinds() { # USER WANT
 
 # browser MODE USER PASSWORD PAGE_URL: run browser.mjs in its own process
 # group (killed whole at exit) and turn its lines into TAP.
-NODE_PGID=""
-at_exit '[ -n "$NODE_PGID" ] && kill -KILL -- -$NODE_PGID 2>/dev/null'
 browser() {
 	local line what detail
 	rm -rf "$scratch/profile-$1"
@@ -91,7 +105,7 @@ browser() {
 	NODE_PGID=""
 	if grep -q '^CANNOT_LAUNCH' "$scratch/browser-$1.out"; then
 		sed 's/^/# /' "$scratch/browser-$1.out" "$scratch/browser-$1.err"
-		skip_all "Chromium cannot start here"
+		not_ok "$1: Chromium starts (it did for the probe)"
 	fi
 	[ -s "$scratch/browser-$1.out" ] ||
 		not_ok "$1: the browser test printed results"
@@ -121,8 +135,6 @@ stop_daemon
 
 # ---- header sign-in behind Apache (mod_auth_basic) ----
 . "$top_srcdir/tests/apache-lib.sh"
-command -v htpasswd >/dev/null || skip_all "no htpasswd (apache2-utils)"
-[ -x "$HTTPD" ] || skip_all "no apache2"
 web_config '"auth": "header", "user_header": "X-Remote-User",
   "trusted_proxies": ["127.0.0.1", "::1"]' "$MAIL"
 start_daemon || { not_ok "apitokend starts in header mode"; done_testing; }
@@ -159,7 +171,9 @@ browser header bob pw-bob "$APURL"
 check "bob's emails: created, regenerated, revoked" \
 	wait_kinds bob "created regenerated revoked"
 stop_httpd
-stop_daemon
+check "apitokend exits cleanly" stop_daemon
+check_eq "no sanitizer report in the daemon's log" "" \
+	"$(grep -E 'Sanitizer|runtime error' "$DAEMON_LOG")"
 
 # ---- no secret anywhere it should not be ----
 n=$(wc -l <"$scratch/secrets")

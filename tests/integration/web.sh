@@ -29,7 +29,7 @@ stop_daemon
 bad_config() {
 	local what="$1" web="$2" want="$3" out
 	daemon_config "\"web\": {$web}"
-	out=$("$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
+	out=$($DAEMON_WRAPPER "$APITOKEND" --foreground --config "$DAEMON_CONFIG" \
 		--port-file "$scratch/bad.port" 2>&1 </dev/null)
 	check_match "config refused: $what" "$want" "$out"
 }
@@ -170,11 +170,22 @@ check_eq "revoke: 200" 200 "$HTTP_CODE"
 check_eq "... the token is inactive" false "$(introspect "$T2")"
 web_curl DELETE /api/v1/me/token -H "X-CSRF-Token: $CSRF"
 check_eq "revoke again: 404" 404 "$HTTP_CODE"
-audit=$(ctl audit 2>/dev/null)
-check_eq "audit: issue, replace, revoke by alice's web session from 127.0.0.1" \
-	4 "$(printf '%s\n' "$audit" |
-	grep -E '(issued|replaced|revoked) +alice' |
-	grep -c 'user alice, web session from 127.0.0.1')"
+# audit_count ACTOR USER REASON: token records by that actor (kind:id)
+# on USER's token, from 127.0.0.1, with that reason.
+audit_count() {
+	ctl --json audit --actor "$1" 2>/dev/null | python3 -c '
+import json, sys
+n = 0
+for line in sys.stdin:
+    r = json.loads(line)
+    if (r["event"] in ("issued", "replaced", "revoked") and
+            r["user"] == sys.argv[1] and r["source"] == "127.0.0.1" and
+            r["reason"] == sys.argv[2]):
+        n += 1
+print(n)' "$2" "$3"
+}
+check_eq "audit: issue, replace, revoke by actor user alice, web session, from 127.0.0.1" \
+	4 "$(audit_count user:alice alice "web session")"
 
 # ---- users the page cannot serve ----
 rm -f "$WEB_JAR"
@@ -244,9 +255,8 @@ check_eq "portal and carol (API access off): 403" 403 "$HTTP_CODE"
 http DELETE /api/v1/users/bob/token -u "portal:$P2"
 check_eq "portal revokes bob's token: 200" 200 "$HTTP_CODE"
 check_eq "... inactive" false "$(introspect "$TB")"
-check_eq "audit: the portal client, for bob, from 127.0.0.1" 2 \
-	"$(ctl audit 2>/dev/null | grep -E '(issued|revoked) +bob' |
-	grep -c 'portal client portal for user bob from 127.0.0.1')"
+check_eq "audit: actor client portal, for user bob, from 127.0.0.1" 2 \
+	"$(audit_count client:portal bob "portal, for user bob")"
 
 # ---- sign-in throttling ----
 for i in 1 2 3; do
@@ -287,7 +297,8 @@ for s in "$T1" "$T2" "$TB" pw-alice pw-bob pw-frank; do
 		ok "no secret or password in the daemon's log"
 	fi
 done
-stop_daemon
+check "apitokend exits cleanly (sessions, sign-ins and tables freed)" \
+	stop_daemon
 
 # ---- session expiry, and a token deleted by expiry ----
 web_config '"auth": "pam", "session_idle": "3s", "session_max": "7s"' \
@@ -384,5 +395,7 @@ check_eq "another user's header does not take over alice's session" 401 \
 http POST /api/v1/session -H 'Content-Type: application/json' \
 	--data '{"user": "alice", "password": "pw-alice"}'
 check_eq "no password sign-in in header mode: 405" 405 "$HTTP_CODE"
-stop_daemon
+check "apitokend exits cleanly in header mode" stop_daemon
+check_eq "no sanitizer report in the daemon's log" "" \
+	"$(grep -E 'Sanitizer|runtime error' "$DAEMON_LOG")"
 done_testing

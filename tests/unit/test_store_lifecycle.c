@@ -303,7 +303,8 @@ START_TEST(test_disable_enable)
 	ch.api_access = 1;
 	ck_assert_int_eq(apitoken_user_update(ts_st, "alice", &ch, "test"), 0);
 	ck_assert(ts_active(tok1, NULL));
-	ck_assert_uint_eq(ts_audit_count("alice", "user-changed"), 2);
+	ck_assert_uint_eq(ts_audit_count("alice", "user-disabled"), 1);
+	ck_assert_uint_eq(ts_audit_count("alice", "user-enabled"), 1);
 }
 END_TEST
 

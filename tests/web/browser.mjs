@@ -203,6 +203,11 @@ async function run() {
 		console.log(`CANNOT_LAUNCH\t${String(e.message).split('\n')[0]}`);
 		return;
 	}
+	if (mode === 'probe') {
+		console.log('LAUNCHED');
+		await context.close();
+		return;
+	}
 	const page = context.pages()[0] || await context.newPage();
 	page.setDefaultTimeout(15000);
 	const problems = [];

@@ -28,6 +28,8 @@ typedef struct apitoken_admin_io {
 	bool tty;           /* out is a terminal: progress may be shown */
 	const char *origin; /* who asks, for audit and email ("apitokenctl
 	                       uid 0", "admin socket uid 1000 pid 42") */
+	const apitoken_actor_t *actor; /* who asks, typed; NULL: origin
+	                                  as an actor of kind "other" */
 } apitoken_admin_io_t;
 
 /*
@@ -51,6 +53,10 @@ void apitoken_admin_usage(FILE *out);
  * 0, or an error if the peer sent garbage or went away (nothing ran then).
  */
 int apitoken_admin_serve(apitoken_store_t *store, int fd, const char *origin);
+/* The same with a typed actor (the daemon: kind admin, the peer's uid,
+ * source "unix pid N"). */
+int apitoken_admin_serve_as(apitoken_store_t *store, int fd,
+                            const apitoken_actor_t *actor);
 
 /*
  * Server side, for a peer over the daemon's connection budget: answer

@@ -28,6 +28,10 @@
  *   "sweep_interval": "60s",
  *   "store_cache": "auto",                bytes, "512M", "2G"; auto: from
  *                                         the store's size (store_cache.c)
+ *   "audit_retention": "400d",
+ *   "last_used": true, "last_used_interval": "10m",
+ *   "signing_key": "", "signing_key_previous": "",   "": <store> keys
+ *   "leak_report_keys": { "<GitHub key identifier>": "/path/key.pem" },
  *   "mail": { "relay": "smtp://127.0.0.1:25", "from": "apitoken@localhost",
  *             "username": "", "password_file": "",
  *             "reminders": ["30d", "7d", "1d"], "retry_max": "1h",
@@ -107,6 +111,18 @@ typedef struct apitoken_config {
 	unsigned local_socket_max_connections;     /* 256 */
 	unsigned admin_socket_max_connections;     /* 16 */
 	unsigned socket_max_connections_per_uid;   /* 32; uid 0 exempt */
+
+	/* visibility (issue 13) */
+	int64_t audit_retention; /* seconds, 400 days; older records pruned */
+	int last_used;           /* 1: record last use (default), 0: off */
+	int64_t last_used_interval; /* seconds, 600: store writes per token */
+	char *signing_key;          /* PEM; NULL: <store>/signing-key.pem */
+	char *signing_key_previous; /* PEM, published only; NULL: none */
+	/* GitHub secret scanning: key identifier -> public key PEM file */
+	char **leak_key_ids;
+	char **leak_key_files;
+	size_t n_leak_keys;
+
 	/* the self-service page and its API (key "web"); NULL: off */
 	struct apitoken_web_config *web;
 	/* Regions (apitoken/replication.h); NULL: single site. */
@@ -128,19 +144,19 @@ typedef struct apitoken_config {
 #define APITOKEN_WEB_PROXIES_MAX 64
 
 typedef struct apitoken_web_config {
-	int auth;              /* APITOKEN_WEB_AUTH_* */
-	char *pam_service;     /* "apitoken-web" */
-	int64_t session_idle;  /* seconds, 1800 */
-	int64_t session_max;   /* seconds, 43200 */
-	size_t max_sessions;   /* kept in memory, 10000 */
-	char *support_contact; /* shown when API access is off; NULL: none */
-	char *user_header;     /* "X-Remote-User" */
+	int auth;               /* APITOKEN_WEB_AUTH_* */
+	char *pam_service;      /* "apitoken-web" */
+	int64_t session_idle;   /* seconds, 1800 */
+	int64_t session_max;    /* seconds, 43200 */
+	size_t max_sessions;    /* kept in memory, 10000 */
+	char *support_contact;  /* shown when API access is off; NULL: none */
+	char *user_header;      /* "X-Remote-User" */
 	char **trusted_proxies; /* numeric IPv4/IPv6 addresses */
 	size_t n_trusted_proxies;
-	int secure_cookies;        /* -1: when TLS is on, 0 no, 1 yes */
-	unsigned signin_failures;  /* failures before a lockout, 5 */
-	int64_t signin_lockout;    /* seconds, 300 */
-	char *assets;              /* NULL: the installed page */
+	int secure_cookies;       /* -1: when TLS is on, 0 no, 1 yes */
+	unsigned signin_failures; /* failures before a lockout, 5 */
+	int64_t signin_lockout;   /* seconds, 300 */
+	char *assets;             /* NULL: the installed page */
 } apitoken_web_config_t;
 
 /*

@@ -275,9 +275,10 @@ int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 
 #define APITOKEN_CLIENT_ID_MAX 64 /* [A-Za-z0-9._-], 1..64 */
 #define APITOKEN_CLIENT_CAN_REVOKE 0x1
+#define APITOKEN_CLIENT_CAN_REPORT_LEAKS 0x2 /* POST /leaks */
 /* May read, issue and revoke any user's token through /api/v1/users/ (a
  * portal acting for its signed-in users). */
-#define APITOKEN_CLIENT_CAN_MANAGE 0x2
+#define APITOKEN_CLIENT_CAN_MANAGE 0x4
 
 typedef struct apitoken_client {
 	char *id;
@@ -313,22 +314,242 @@ int apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 
 /* ---- audit log ------------------------------------------------------- */
 
+/*
+ * Lifecycle events.  Stored by name (apitoken_audit_event_name), so the
+ * numbers may change; a name this version does not know reads as
+ * APITOKEN_AUDIT_OTHER with the name kept in apitoken_audit_t.event.
+ */
+typedef enum apitoken_audit_event {
+	APITOKEN_AUDIT_OTHER = 0,
+	APITOKEN_AUDIT_USER_ADDED,           /* "user-added" */
+	APITOKEN_AUDIT_USER_CHANGED,         /* "user-changed": email, role,
+	                                        units (detail says which) */
+	APITOKEN_AUDIT_USER_DISABLED,        /* "user-disabled": API access
+	                                        off (with any other change) */
+	APITOKEN_AUDIT_USER_ENABLED,         /* "user-enabled" */
+	APITOKEN_AUDIT_USER_REMOVED,         /* "user-removed" */
+	APITOKEN_AUDIT_ISSUED,               /* "issued" */
+	APITOKEN_AUDIT_REPLACED,             /* "replaced" (regenerated) */
+	APITOKEN_AUDIT_REVOKED,              /* "revoked" */
+	APITOKEN_AUDIT_EXPIRED,              /* "expired" (purged) */
+	APITOKEN_AUDIT_CLIENT_ADDED,         /* "client-added" */
+	APITOKEN_AUDIT_CLIENT_REMOVED,       /* "client-removed" */
+	APITOKEN_AUDIT_NOTICE_UNDELIVERABLE, /* "notice-undeliverable" */
+	APITOKEN_AUDIT_LEAK_REPORTED,        /* "leak-reported": revoked
+	                                        because it was found leaked */
+	APITOKEN_AUDIT_NOTICE_DROPPED,       /* "notice-dropped": no relay
+	                                        for mail.outbox_max_age */
+	APITOKEN_AUDIT_EVENT_COUNT
+} apitoken_audit_event_t;
+
+/* "issued", ...; NULL for OTHER or out of range. */
+const char *apitoken_audit_event_name(apitoken_audit_event_t ev);
+/* The event of a name, APITOKEN_AUDIT_OTHER if unknown. */
+apitoken_audit_event_t apitoken_audit_event_parse(const char *name);
+
+/*
+ * Who made a change, and from where.  Every write below has an "_as"
+ * form taking an actor; the older forms taking an origin string record
+ * APITOKEN_ACTOR_OTHER with the string as id.
+ */
+typedef enum apitoken_actor_kind {
+	APITOKEN_ACTOR_OTHER = 0, /* unknown (records older than actors) */
+	APITOKEN_ACTOR_SYSTEM,    /* the daemon itself: id "sweep", "mail" */
+	APITOKEN_ACTOR_ADMIN,     /* a local administrator: id = the uid */
+	APITOKEN_ACTOR_USER,      /* a user on their own token: id = name
+	                             (web session, self-revocation) */
+	APITOKEN_ACTOR_CLIENT     /* a registered client: id = client id */
+} apitoken_actor_kind_t;
+
+typedef struct apitoken_actor {
+	apitoken_actor_kind_t kind;
+	const char *id;     /* see the kind; may be NULL */
+	const char *source; /* "127.0.0.1:43122", "unix pid 42", may be NULL */
+	const char *reason; /* why, free text (a leak's URL), may be NULL */
+} apitoken_actor_t;
+
+/* "system", "admin", "user", "client", "other". */
+const char *apitoken_actor_kind_name(apitoken_actor_kind_t kind);
+/* Parse such a name; -1 if unknown. */
+int apitoken_actor_kind_parse(const char *name);
+/*
+ * One line for people (email "By:", the audit's origin column):
+ * "admin uid 0 (unix pid 42)", "client rs1 (127.0.0.1:5000)".
+ * Always NUL-terminated; cut to size.
+ */
+void apitoken_actor_describe(const apitoken_actor_t *actor, char *buf,
+                             size_t size);
+
 typedef struct apitoken_audit {
 	uint64_t seq;
 	int64_t time;
-	const char *event;    /* "user-added", "user-changed", "user-removed",
-	                         "issued", "replaced", "revoked", "expired",
-	                         "client-added", "client-removed" */
+	const char *event;    /* its name, also for events this version does
+	                         not know */
 	const char *user;     /* may be "" */
 	const char *token_id; /* may be "" */
-	const char *origin;
-	const char *detail; /* may be "" */
+	const char *origin;   /* the actor described, for people */
+	const char *detail;   /* what changed; may be "" */
+	/* Appended: "" / OTHER in records written before actors. */
+	apitoken_audit_event_t kind;
+	apitoken_actor_kind_t actor_kind;
+	const char *actor_id;
+	const char *source;
+	const char *reason;
 } apitoken_audit_t;
 
 typedef int (*apitoken_audit_fn)(const apitoken_audit_t *rec, void *ctx);
 /* Records in time order, only user's when user is not NULL. */
 int apitoken_audit_foreach(apitoken_store_t *store, const char *user,
                            apitoken_audit_fn fn, void *ctx);
+
+/* What apitoken_audit_query returns; NULL / 0 / -1 fields match all. */
+typedef struct apitoken_audit_filter {
+	const char *user;
+	int event;              /* an apitoken_audit_event_t, or -1 */
+	const char *event_name; /* for events this version does not know */
+	int64_t since;          /* time >= since, 0: no bound */
+	int64_t until;          /* time < until, 0: no bound */
+	int actor_kind;         /* an apitoken_actor_kind_t, or -1 */
+	const char *actor_id;
+} apitoken_audit_filter_t;
+
+/* Records matching filter in time order. */
+int apitoken_audit_query(apitoken_store_t *store,
+                         const apitoken_audit_filter_t *filter,
+                         apitoken_audit_fn fn, void *ctx);
+
+/*
+ * Delete records older than now - retention, oldest first, at most batch
+ * per transaction (each commits on its own, so a long backlog never holds
+ * locks long) and at most max in all (0: no limit; the rest waits for the
+ * next call).  *deleted_out (may be NULL) gets the count.  retention <= 0
+ * keeps everything.
+ */
+int apitoken_audit_prune(apitoken_store_t *store, int64_t now,
+                         int64_t retention, size_t batch, size_t max,
+                         size_t *deleted_out);
+
+/* ---- identify: whose token is this string? ------------------------- */
+
+typedef enum apitoken_token_state {
+	APITOKEN_STATE_UNKNOWN = 0, /* never ours, malformed, or its end is
+	                               older than audit_retention */
+	APITOKEN_STATE_ACTIVE,      /* valid now */
+	APITOKEN_STATE_DISABLED,    /* valid, but its owner's API access is
+	                               off (or the owner was removed) */
+	APITOKEN_STATE_EXPIRED,     /* past exp (purged or not yet) */
+	APITOKEN_STATE_REVOKED      /* revoked, replaced or reported leaked */
+} apitoken_token_state_t;
+
+/* "unknown", "active", "disabled", "expired", "revoked". */
+const char *apitoken_token_state_name(apitoken_token_state_t state);
+
+/* The last use of a token, as apitokend saw it. */
+typedef struct apitoken_last_use {
+	int64_t time;    /* 0: never seen */
+	char source[64]; /* "127.0.0.1", "local uid 1000 pid 42" */
+	char client[APITOKEN_CLIENT_ID_MAX + 1]; /* client id, "local" */
+} apitoken_last_use_t;
+
+typedef struct apitoken_identity {
+	apitoken_token_state_t state;
+	apitoken_token_info_t info; /* empty when unknown */
+	int64_t ended;              /* revoked/purged at, 0 if live */
+	char why[24];               /* the ending event: "revoked",
+	                               "replaced", "leak-reported", "expired" */
+	apitoken_last_use_t last_use;
+} apitoken_identity_t;
+
+/*
+ * Whose is this token, and what became of it?  Live tokens are found by
+ * their hash; ended ones (revoked, replaced, expired and purged) by a
+ * tombstone kept for audit_retention, keyed by a keyed fingerprint of the
+ * token (HMAC-SHA-256 under a random key of this store, cut to 128 bits;
+ * see docs/visibility.md): no secret, no verifier hash is kept.  Never
+ * writes, never logs the token.
+ */
+int apitoken_token_identify(apitoken_store_t *store, const char *token,
+                            size_t len, int64_t now, apitoken_identity_t *out);
+
+/* Delete tombstones that ended before now - retention (as the audit). */
+int apitoken_tombstone_prune(apitoken_store_t *store, int64_t now,
+                             int64_t retention, size_t batch, size_t max,
+                             size_t *deleted_out);
+
+/* ---- last use ------------------------------------------------------- */
+
+/*
+ * Note a use of the token with public id token_id (an active
+ * introspection, local-socket check or PAM success): in memory only,
+ * cheap, thread-safe.  source and client are cut to the sizes of
+ * apitoken_last_use_t.
+ */
+void apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
+                           int64_t when, const char *source,
+                           const char *client);
+
+/*
+ * Write every use noted since the last flush to the store's own
+ * last-use database, in batched transactions.  This write changes
+ * nothing a check reads, so it does not move the write epoch: no kept
+ * introspection answer of any token is dropped.  Called by apitokend
+ * every last_used_interval, so each token is written at most once per
+ * interval (and a crash loses at most one interval).
+ */
+/*
+ * The same with the source formatted only when needed: a use in the same
+ * second by the same client as the one noted changes nothing, and then
+ * source_fn (writing at most len bytes into buf) is not called.  Under
+ * a lock: source_fn must be quick and must not call back.
+ */
+typedef void (*apitoken_lastuse_source_fn)(char *buf, size_t len, void *ctx);
+void apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
+                                int64_t when,
+                                apitoken_lastuse_source_fn source_fn,
+                                void *ctx, const char *client);
+
+int apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out);
+
+/* The last use of token_id: memory first, else the store; time 0 if
+ * never seen. */
+int apitoken_lastuse_get(apitoken_store_t *store, const char *token_id,
+                         apitoken_last_use_t *out);
+
+/* ---- the same writes, with an actor --------------------------------- */
+
+int apitoken_user_add_as(apitoken_store_t *store, const apitoken_user_t *user,
+                         const apitoken_actor_t *actor);
+int apitoken_user_add_batch_as(apitoken_store_t *store,
+                               const apitoken_user_t *users, size_t n,
+                               const apitoken_actor_t *actor, int *results,
+                               char **errors_out);
+int apitoken_user_update_as(apitoken_store_t *store, const char *name,
+                            const apitoken_user_change_t *change,
+                            const apitoken_actor_t *actor);
+int apitoken_user_remove_as(apitoken_store_t *store, const char *name,
+                            const apitoken_actor_t *actor);
+int apitoken_token_issue_as(apitoken_store_t *store, const char *user,
+                            unsigned flags, const apitoken_actor_t *actor,
+                            char token_out[APITOKEN_TOKEN_LEN + 1],
+                            apitoken_token_info_t *info_out);
+int apitoken_token_revoke_as(apitoken_store_t *store, const char *user,
+                             const apitoken_actor_t *actor,
+                             apitoken_token_info_t *info_out);
+/*
+ * event: APITOKEN_AUDIT_REVOKED, or APITOKEN_AUDIT_LEAK_REPORTED for a
+ * token revoked because it was found (the actor's reason says where).
+ */
+int apitoken_token_revoke_secret_as(apitoken_store_t *store, const char *token,
+                                    size_t len, const char *only_user,
+                                    apitoken_audit_event_t event,
+                                    const apitoken_actor_t *actor,
+                                    apitoken_token_info_t *info_out);
+int apitoken_client_add_as(apitoken_store_t *store, const char *id,
+                           const char *name, unsigned flags,
+                           const apitoken_actor_t *actor,
+                           char secret_out[APITOKEN_TOKEN_LEN + 1]);
+int apitoken_client_remove_as(apitoken_store_t *store, const char *id,
+                              const apitoken_actor_t *actor);
 
 /* ---- notification outbox --------------------------------------------- */
 

@@ -1,0 +1,419 @@
+/*
+ * Last use of each token: noted in memory on every use, written to
+ * lastuse.db in batches by apitoken_lastuse_flush().
+ *
+ * Why this never drops a kept introspection answer: the flush commits
+ * its own transactions (store_write is not used), so the write epoch
+ * that keys apitokend's kept answers and readers' snapshots does not
+ * move.  That is sound because lastuse.db is read by nothing that a
+ * check or a kept answer depends on; readers of last use take the
+ * in-memory value first, which is never older than the stored one, so
+ * a snapshot that predates a flush cannot show an out-of-date use.
+ *
+ * The table: SHARDS mutex-protected hash tables of chained entries,
+ * one per token used since start (about 200 bytes each); a use costs
+ * one hash, one short lock and two string copies.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <apitoken/error.h>
+#include <apitoken/log.h>
+
+#include "store_int.h"
+
+#define SHARDS 64
+#define BUCKETS 1024 /* per shard */
+#define FLUSH_BATCH 500
+
+struct use {
+	struct use *next;
+	char id[APITOKEN_ID_LEN + 1];
+	bool dirty;
+	apitoken_last_use_t u;
+};
+
+struct shard {
+	pthread_mutex_t mu;
+	struct use *b[BUCKETS];
+};
+
+struct store_lastuse {
+	struct shard s[SHARDS];
+};
+
+static uint32_t
+id_hash(const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h;
+}
+
+int
+store_lastuse_open(apitoken_store_t *st, DB_TXN *txn)
+{
+	/* As open_db(): no MVCC with replication (store_rep.c). */
+	u_int32_t flags = DB_THREAD | (st->rep == NULL ? DB_MULTIVERSION : 0);
+	DB *db = NULL;
+	size_t i;
+	int ret, rc;
+
+	st->lastuse_mem = calloc(1, sizeof(*st->lastuse_mem));
+	if (st->lastuse_mem == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	for (i = 0; i < SHARDS; i++)
+		pthread_mutex_init(&st->lastuse_mem->s[i].mu, NULL);
+	/* Added after schema 1 stores existed, as tombstones.db. */
+	flags |= st->rdonly ? DB_RDONLY : DB_CREATE;
+	ret = db_create(&db, st->env, 0);
+	if (ret != 0)
+		return store_dberr(ret, "create handle");
+	ret = db->open(db, txn, STORE_DB_LASTUSE, NULL, DB_BTREE, flags, 0600);
+	if (ret != 0) {
+		(void)db->close(db, 0);
+		if (ret == ENOENT && st->rdonly)
+			return 0;
+		rc = store_dberr(ret, STORE_DB_LASTUSE);
+		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
+	}
+	st->lastuse = db;
+	return 0;
+}
+
+void
+store_lastuse_close(apitoken_store_t *st)
+{
+	struct use *e, *next;
+	size_t i, j;
+
+	if (st->lastuse != NULL) {
+		(void)st->lastuse->close(st->lastuse, 0);
+		st->lastuse = NULL;
+	}
+	if (st->lastuse_mem == NULL)
+		return;
+	for (i = 0; i < SHARDS; i++) {
+		for (j = 0; j < BUCKETS; j++) {
+			for (e = st->lastuse_mem->s[i].b[j]; e != NULL;
+			     e = next) {
+				next = e->next;
+				free(e);
+			}
+		}
+		pthread_mutex_destroy(&st->lastuse_mem->s[i].mu);
+	}
+	free(st->lastuse_mem);
+	st->lastuse_mem = NULL;
+}
+
+static void
+copy_source(char *buf, size_t len, void *ctx)
+{
+	(void)snprintf(buf, len, "%s", ctx != NULL ? (const char *)ctx : "");
+}
+
+void
+apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
+                      int64_t when, const char *source, const char *client)
+{
+	apitoken_lastuse_note_lazy(store, token_id, when, copy_source,
+	                           (void *)source, client);
+}
+
+void
+apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
+                           int64_t when, apitoken_lastuse_source_fn source_fn,
+                           void *ctx, const char *client)
+{
+	struct shard *sh;
+	struct use **slot, *e;
+	uint32_t h;
+
+	if (store == NULL || store->lastuse_mem == NULL || token_id == NULL ||
+	    strlen(token_id) != APITOKEN_ID_LEN)
+		return;
+	h = id_hash(token_id);
+	sh = &store->lastuse_mem->s[h % SHARDS];
+	pthread_mutex_lock(&sh->mu);
+	slot = &sh->b[(h / SHARDS) % BUCKETS];
+	for (e = *slot; e != NULL; e = e->next) {
+		if (memcmp(e->id, token_id, APITOKEN_ID_LEN) == 0)
+			break;
+	}
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL) {
+			pthread_mutex_unlock(&sh->mu);
+			return; /* a use not noted: no harm */
+		}
+		memcpy(e->id, token_id, APITOKEN_ID_LEN + 1);
+		e->next = *slot;
+		*slot = e;
+	}
+	if (client == NULL)
+		client = "";
+	/* The hot case: this client used it already this second. */
+	if (when == e->u.time && strcmp(e->u.client, client) == 0) {
+		pthread_mutex_unlock(&sh->mu);
+		return;
+	}
+	if (when >= e->u.time) {
+		e->u.time = when;
+		source_fn(e->u.source, sizeof(e->u.source), ctx);
+		(void)snprintf(e->u.client, sizeof(e->u.client), "%s", client);
+		e->dirty = true;
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static bool
+mem_get(apitoken_store_t *st, const char *id, apitoken_last_use_t *out)
+{
+	struct shard *sh;
+	struct use *e;
+	uint32_t h;
+	bool found = false;
+
+	if (st->lastuse_mem == NULL)
+		return false;
+	h = id_hash(id);
+	sh = &st->lastuse_mem->s[h % SHARDS];
+	pthread_mutex_lock(&sh->mu);
+	for (e = sh->b[(h / SHARDS) % BUCKETS]; e != NULL; e = e->next) {
+		if (strcmp(e->id, id) == 0) {
+			*out = e->u;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return found;
+}
+
+/* ---- on disk ------------------------------------------------------- */
+
+struct flush_item {
+	char id[APITOKEN_ID_LEN + 1];
+	apitoken_last_use_t u;
+};
+
+struct flush_op {
+	const struct flush_item *items;
+	size_t n;
+};
+
+static int
+flush_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	struct flush_op *op = arg;
+	struct wbuf w;
+	DBT key, data;
+	size_t i;
+	int rc = 0, ret;
+
+	wbuf_init(&w);
+	for (i = 0; i < op->n && rc == 0; i++) {
+		w.len = 0;
+		wbuf_u8(&w, STORE_REC_VERSION);
+		wbuf_i64(&w, op->items[i].u.time);
+		wbuf_str(&w, op->items[i].u.source);
+		wbuf_str(&w, op->items[i].u.client);
+		if (w.oom) {
+			rc = apitoken_error(APITOKEN_ERR_NOMEM,
+			                    "out of memory");
+			break;
+		}
+		memset(&key, 0, sizeof(key));
+		memset(&data, 0, sizeof(data));
+		key.data = (void *)op->items[i].id;
+		key.size = APITOKEN_ID_LEN;
+		data.data = w.p;
+		data.size = (u_int32_t)w.len;
+		ret = st->lastuse->put(st->lastuse, txn, &key, &data, 0);
+		if (ret != 0)
+			rc = store_dberr(ret, "write last use");
+	}
+	wbuf_free(&w);
+	return rc;
+}
+
+/*
+ * Like store_write, but without store_snaps_written(): see the head of
+ * this file for why no reader needs to learn of this write.
+ */
+static int
+write_quiet(apitoken_store_t *st, struct flush_op *op)
+{
+	DB_TXN *txn;
+	int attempt, ret, rc;
+
+	for (attempt = 0;; attempt++) {
+		txn = NULL;
+		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
+		if (ret != 0) {
+			rc = store_dberr(ret, "begin transaction");
+		} else {
+			rc = flush_txn(st, txn, op);
+			if (rc == 0) {
+				ret = txn->commit(txn, 0);
+				return ret == 0 ? 0
+				                : store_dberr(ret, "commit");
+			}
+			(void)txn->abort(txn);
+		}
+		if (rc != STORE_RETRY)
+			return rc;
+		if (attempt >= STORE_DEADLOCK_RETRIES)
+			return apitoken_error(APITOKEN_ERR_STORE,
+			                      "store: gave up after %d "
+			                      "deadlocks",
+			                      attempt + 1);
+		(void)usleep((useconds_t)(1000 + (attempt * 997) % 5000));
+	}
+}
+
+/* Take up to max dirty entries (clearing their flag) from shard i. */
+static size_t
+take_dirty(struct shard *sh, struct flush_item *items, size_t max,
+           size_t *bucket)
+{
+	struct use *e;
+	size_t n = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	for (; *bucket < BUCKETS && n < max; (*bucket)++) {
+		for (e = sh->b[*bucket]; e != NULL; e = e->next) {
+			if (!e->dirty)
+				continue;
+			if (n == max)
+				goto full; /* this bucket again next time */
+			memcpy(items[n].id, e->id, sizeof(e->id));
+			items[n].u = e->u;
+			e->dirty = false;
+			n++;
+		}
+	}
+full:
+	pthread_mutex_unlock(&sh->mu);
+	return n;
+}
+
+/* A batch that could not be written: dirty again, unless used since. */
+static void
+redirty(apitoken_store_t *st, const struct flush_item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		apitoken_lastuse_note(st, items[i].id, items[i].u.time,
+		                      items[i].u.source, items[i].u.client);
+}
+
+int
+apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
+{
+	struct flush_item *items;
+	struct flush_op op;
+	size_t i, bucket, n, total = 0;
+	int rc = 0;
+
+	if (written_out != NULL)
+		*written_out = 0;
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (store->lastuse == NULL || store->rdonly ||
+	    store->lastuse_mem == NULL)
+		return 0;
+	items = malloc(FLUSH_BATCH * sizeof(*items));
+	if (items == NULL)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	for (i = 0; i < SHARDS && rc == 0; i++) {
+		bucket = 0;
+		while (bucket < BUCKETS && rc == 0) {
+			n = take_dirty(&store->lastuse_mem->s[i], items,
+			               FLUSH_BATCH, &bucket);
+			if (n == 0)
+				continue;
+			op.items = items;
+			op.n = n;
+			rc = write_quiet(store, &op);
+			if (rc != 0)
+				redirty(store, items, n);
+			else
+				total += n;
+		}
+	}
+	free(items);
+	if (written_out != NULL)
+		*written_out = total;
+	return rc;
+}
+
+int
+apitoken_lastuse_get(apitoken_store_t *store, const char *token_id,
+                     apitoken_last_use_t *out)
+{
+	uint8_t buf[256];
+	const char *src, *cli;
+	struct rbuf r;
+	DB_TXN *txn = NULL;
+	DBT key, data;
+	int64_t t;
+	int rc, ret;
+
+	if (out == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no result");
+	memset(out, 0, sizeof(*out));
+	if (store == NULL || token_id == NULL ||
+	    strlen(token_id) != APITOKEN_ID_LEN)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no token id");
+	if (mem_get(store, token_id, out))
+		return 0;
+	if (store->lastuse == NULL)
+		return 0;
+	rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = (void *)token_id;
+	key.size = APITOKEN_ID_LEN;
+	data.data = buf;
+	data.ulen = sizeof(buf);
+	data.flags = DB_DBT_USERMEM;
+	ret = store->lastuse->get(store->lastuse, txn, &key, &data, 0);
+	store_read_end(store, txn);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret == DB_BUFFER_SMALL)
+		return apitoken_error(APITOKEN_ERR_CORRUPT,
+		                      "store: malformed last-use record");
+	if (ret != 0) {
+		rc = store_dberr(ret, "read last use");
+		return rc == STORE_RETRY
+		           ? apitoken_error(APITOKEN_ERR_STORE, "store: busy")
+		           : rc;
+	}
+	rbuf_init(&r, buf, data.size);
+	if (rbuf_u8(&r) != STORE_REC_VERSION)
+		r.bad = true;
+	t = rbuf_i64(&r);
+	src = rbuf_str(&r, sizeof(out->source) - 1);
+	cli = rbuf_str(&r, sizeof(out->client) - 1);
+	rc = rbuf_end(&r, "last use");
+	if (rc != 0)
+		return rc;
+	out->time = t;
+	memcpy(out->source, src, strlen(src) + 1);
+	memcpy(out->client, cli, strlen(cli) + 1);
+	return 0;
+}
