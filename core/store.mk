@@ -42,3 +42,15 @@ noinst_PROGRAMS += tests/bench/bench_check
 tests_bench_bench_check_SOURCES = tests/bench/bench_check.c
 tests_bench_bench_check_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_bench_bench_check_LDADD = core/libapitoken.la $(OPENSSL_LIBS) -lpthread
+
+# Visibility (issue 13): actors, audit filters and retention, tombstones,
+# last use.  The codec is internal: its objects are linked directly.
+store_visibility_test = tests/unit/test_store_visibility
+check_PROGRAMS += $(store_visibility_test)
+TESTS += $(store_visibility_test)
+tests_unit_test_store_visibility_SOURCES = \
+	tests/unit/test_store_visibility.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h core/store_codec.c
+tests_unit_test_store_visibility_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_visibility_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
+	$(BDB_LIBS)
