@@ -52,11 +52,41 @@ apitoken_now(void)
 	return (int64_t)ts.tv_sec;
 }
 
+/*
+ * Store failures of this process (all stores: store_dberr() has no
+ * handle, and counting more than needed only drops more kept answers).
+ */
+static atomic_ulong failures;
+
+void
+store_failed(void)
+{
+	atomic_fetch_add_explicit(&failures, 1, memory_order_acq_rel);
+}
+
+int
+store_note(int rc)
+{
+	if (rc == APITOKEN_ERR_STORE || rc == APITOKEN_ERR_CORRUPT ||
+	    rc == APITOKEN_ERR_INTERNAL || rc == APITOKEN_ERR_IO ||
+	    rc == APITOKEN_ERR_NOMEM)
+		store_failed();
+	return rc;
+}
+
+unsigned long
+apitoken_store_failures(apitoken_store_t *store)
+{
+	(void)store;
+	return atomic_load_explicit(&failures, memory_order_acquire);
+}
+
 int
 store_dberr(int ret, const char *what)
 {
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
 		return STORE_RETRY;
+	store_failed();
 	if (ret == ENOMEM)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "store: %s: %s",
 		                      what, db_strerror(ret));
@@ -76,6 +106,7 @@ int
 store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 {
 	DB_TXN *txn;
+	uint64_t last;
 	int attempt, ret, rc;
 
 	if (st->rdonly)
@@ -83,6 +114,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 		                      "store %s is open read-only", st->dir);
 	for (attempt = 0;; attempt++) {
 		txn = NULL;
+		store_changes_txn_begin();
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0) {
 			rc = store_dberr(ret, "begin transaction");
@@ -97,7 +129,12 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				 * flush (only a bench DB_CONFIG relaxes
 				 * it). */
 				ret = txn->commit(txn, 0);
-				store_snaps_written(st);
+				last = store_changes_txn_last();
+				if (ret == 0 && last != 0)
+					store_changes_committed(st, last);
+				else if (ret != 0)
+					store_failed();
+				store_snaps_written(st, last != 0 || ret != 0);
 				if (ret == 0)
 					return 0;
 				return store_dberr(ret, "commit");
@@ -105,15 +142,17 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 			(void)txn->abort(txn);
 		}
 		/*
-		 * Nothing was written, but when the store itself failed the
-		 * epoch moves on all the same: what readers derived from it
-		 * before is not to be trusted now.  (A refusal such as "no
-		 * such user" leaves it alone.)
+		 * Nothing was written, but when the store itself failed that
+		 * is counted (apitoken_store_failures()): what readers
+		 * derived from it before is not to be trusted now.  (A
+		 * refusal such as "no such user" leaves it alone.)
 		 */
 		if (rc == APITOKEN_ERR_STORE || rc == APITOKEN_ERR_CORRUPT ||
 		    rc == APITOKEN_ERR_INTERNAL || rc == APITOKEN_ERR_IO ||
-		    rc == APITOKEN_ERR_NOMEM)
-			store_snaps_written(st);
+		    rc == APITOKEN_ERR_NOMEM) {
+			store_failed();
+			store_snaps_written(st, true);
+		}
 		if (rc != STORE_RETRY)
 			return rc;
 		if (attempt >= STORE_DEADLOCK_RETRIES)
@@ -483,7 +522,14 @@ static int
 open_dbs(apitoken_store_t *st, bool create)
 {
 	DB_TXN *txn = NULL;
+	char *path = NULL;
+	bool has_changes;
 	int ret, rc;
+
+	if (asprintf(&path, "%s/%s", st->dir, STORE_DB_CHANGES) < 0)
+		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
+	has_changes = access(path, F_OK) == 0;
+	free(path);
 
 	ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 	if (ret != 0) {
@@ -518,6 +564,11 @@ open_dbs(apitoken_store_t *st, bool create)
 		rc = store_tombstones_open(st, txn);
 	if (rc == 0)
 		rc = store_lastuse_open(st, txn);
+	/* Added after schema 1 was fixed: an older store gets it at its
+	 * first open for writing; read-only, it goes without. */
+	if (rc == 0 && !(st->rdonly && !has_changes))
+		rc = open_db(st, txn, &st->changes, STORE_DB_CHANGES, DB_BTREE,
+		             !st->rdonly);
 	if (rc != 0) {
 		(void)txn->abort(txn);
 		return rc == STORE_RETRY ? APITOKEN_ERR_STORE : rc;
@@ -533,8 +584,9 @@ open_dbs(apitoken_store_t *st, bool create)
 static void
 close_dbs(apitoken_store_t *st)
 {
-	DB **dbs[] = {&st->outbox,     &st->audit,  &st->clients, &st->expiry,
-	              &st->user_token, &st->tokens, &st->users,   &st->meta};
+	DB **dbs[] = {&st->changes, &st->outbox, &st->audit,
+	              &st->clients, &st->expiry, &st->user_token,
+	              &st->tokens,  &st->users,  &st->meta};
 	size_t i;
 
 	store_tombstones_close(st);
@@ -708,6 +760,10 @@ apitoken_store_open(const apitoken_config_t *cfg, unsigned flags,
 		goto out;
 	}
 	rc = open_dbs(st, create);
+	if (rc == 0)
+		rc = store_changes_init(st);
+	if (rc == 0)
+		rc = store_counts_init(st);
 	if (rc != 0)
 		goto out;
 	warn_settings(st);

@@ -1,7 +1,7 @@
 # core/: the token store (Berkeley DB).  Owner: store.
 core_libapitoken_la_SOURCES += core/store.c core/store_codec.c \
 	core/store_users.c core/store_tokens.c core/store_clients.c \
-	core/store_snapshot.c \
+	core/store_snapshot.c core/store_changes.c core/store_counts.c \
 	core/store_audit.c core/store_actor.c core/store_outbox.c \
 	core/store_tombstone.c core/store_lastuse.c \
 	core/store_int.h
@@ -54,3 +54,20 @@ tests_unit_test_store_visibility_SOURCES = \
 tests_unit_test_store_visibility_CFLAGS = $(store_test_cflags)
 tests_unit_test_store_visibility_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
 	$(BDB_LIBS)
+
+# Change records and running counts.  Linked with the store's sources
+# (not the library, whose internals are hidden) so a test can run a
+# transaction body of its own.
+store_sources = core/store.c core/store_codec.c core/store_users.c \
+	core/store_tokens.c core/store_clients.c core/store_snapshot.c \
+	core/store_changes.c core/store_counts.c core/store_audit.c \
+	core/store_outbox.c core/store_actor.c core/store_tombstone.c \
+	core/store_lastuse.c
+check_PROGRAMS += tests/unit/test_store_changes
+TESTS += tests/unit/test_store_changes
+tests_unit_test_store_changes_SOURCES = tests/unit/test_store_changes.c \
+	tests/unit/test_store_util.c tests/unit/test_store_util.h \
+	$(store_sources)
+tests_unit_test_store_changes_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_changes_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
+	$(BDB_LIBS) -lpthread

@@ -93,6 +93,11 @@ client_add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
 	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_CLIENT_ADDED,
 	                        "", "", op->actor, detail);
+	if (rc == 0)
+		rc = store_count_add(st, txn, STORE_COUNT_CLIENTS, 1);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_CLIENT, op->id);
 out:
 	if (w.p != NULL)
 		OPENSSL_cleanse(w.p, w.len);
@@ -154,7 +159,7 @@ client_remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	struct client_op *op = arg;
 	char detail[96];
 	DBT key;
-	int ret;
+	int rc, ret;
 
 	id_key(&key, op->id);
 	ret = st->clients->del(st->clients, txn, &key, 0);
@@ -164,9 +169,15 @@ client_remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (ret != 0)
 		return store_dberr(ret, "delete client");
 	(void)snprintf(detail, sizeof(detail), "client %s", op->id);
-	return store_audit_append(st, txn, op->now,
-	                          APITOKEN_AUDIT_CLIENT_REMOVED, "", "",
-	                          op->actor, detail);
+	rc =
+	    store_audit_append(st, txn, op->now, APITOKEN_AUDIT_CLIENT_REMOVED,
+	                       "", "", op->actor, detail);
+	if (rc == 0)
+		rc = store_count_add(st, txn, STORE_COUNT_CLIENTS, -1);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_CLIENT, op->id);
+	return rc;
 }
 
 int
@@ -259,7 +270,7 @@ apitoken_client_authenticate(apitoken_store_t *store, const char *id,
 	memcpy(stored, dummy, sizeof(stored));
 	memset(&v, 0, sizeof(v));
 	if (client_id_valid(id)) {
-		rc = store_read_begin(store, &txn);
+		rc = store_read_begin_answer(store, &txn);
 		if (rc != 0)
 			goto out;
 		id_key(&key, id);

@@ -16,6 +16,9 @@
  *               written without moving the write epoch
  *   tombstones.db btree HMAC(meta "tombstone.key", SHA-256)[0..16) ->
  *               what an ended token was (never a secret or verifier)
+ *   changes.db  btree  be64(seq) -> change record (store_changes.c)
+ *   meta.db also holds "seq.changes" and the running counts
+ *   "count.tokens", "count.users", "count.clients" (store_counts.c)
  *
  * Every record starts with a format version byte.  Strings are stored as
  * a big-endian u16 length that counts a trailing NUL, so decoded views
@@ -79,6 +82,7 @@
 #define STORE_DB_CLIENTS "clients.db"
 #define STORE_DB_AUDIT "audit.db"
 #define STORE_DB_OUTBOX "outbox.db"
+#define STORE_DB_CHANGES "changes.db"
 
 #define STORE_EXPIRY_KEY_LEN (8 + APITOKEN_HASH_LEN)
 
@@ -92,6 +96,7 @@ struct apitoken_store {
 	DB *clients;
 	DB *audit;
 	DB *outbox;
+	DB *changes; /* NULL: an old store opened read-only */
 	int lock_fd;
 	char *dir;
 	bool rdonly;
@@ -109,13 +114,22 @@ struct apitoken_store {
 	/* store_lastuse.c */
 	DB *lastuse;
 	struct store_lastuse *lastuse_mem;
+	/* store_changes.c */
+	_Atomic uint64_t change_visible;
+	apitoken_change_hook_fn change_hook;
+	void *change_hook_arg;
 };
 
 /* ---- store.c: transactions and errors -------------------------------- */
 
 /* Map a BDB return code: deadlock -> STORE_RETRY, else an apitoken error
- * with detail "store: <what>: <db_strerror>". */
+ * with detail "store: <what>: <db_strerror>", counted as a store failure
+ * (apitoken_store_failures()). */
 int store_dberr(int ret, const char *what);
+/* Count a store failure (a malformed record, a failed transaction). */
+void store_failed(void);
+/* Count it if rc says the store failed (not a refusal); returns rc. */
+int store_note(int rc);
 
 typedef int (*store_txn_fn)(apitoken_store_t *st, DB_TXN *txn, void *arg);
 /* Run fn in a write transaction, retrying on deadlock; commit on 0. */
@@ -123,16 +137,21 @@ int store_write(apitoken_store_t *st, store_txn_fn fn, void *arg);
 
 /* ---- store_snapshot.c: snapshot transactions for readers -------------- */
 
-/* Begin a snapshot (read-only) transaction: this thread's, reused while
- * no write has committed since it began.  *txn_out may be NULL (no room
- * for transactions: reads go without).  End it with store_read_end(). */
+/* Begin a snapshot (read-only) transaction of its own: for reads of
+ * anything (lists, audit, outbox).  *txn_out may be NULL (no room for
+ * transactions: reads go without).  End it with store_read_end(). */
 int store_read_begin(apitoken_store_t *st, DB_TXN **txn_out);
+/* The same for reads of what change records cover (tokens, users,
+ * clients): this thread's snapshot, reused while no change record newer
+ * than its start is visible (see store_snapshot.c). */
+int store_read_begin_answer(apitoken_store_t *st, DB_TXN **txn_out);
 void store_read_end(apitoken_store_t *st, DB_TXN *txn);
 /* At open (before any read) and close (before the databases close). */
 int store_snaps_init(apitoken_store_t *st);
 void store_snaps_destroy(apitoken_store_t *st);
-/* After every commit, before it is reported: snapshots are out of date. */
-void store_snaps_written(apitoken_store_t *st);
+/* After every commit, before it is reported.  changed: it wrote change
+ * records or the store failed, so idle snapshots are ended at once. */
+void store_snaps_written(apitoken_store_t *st, bool changed);
 
 /*
  * Visit every record of db in key order inside one snapshot transaction.
@@ -261,6 +280,45 @@ int store_audit_append(apitoken_store_t *st, DB_TXN *txn, int64_t now,
 int store_notice_queue(apitoken_store_t *st, DB_TXN *txn, int64_t now,
                        const char *kind, const struct tok_rec *tok,
                        const char *email, const apitoken_actor_t *actor);
+
+/* ---- store_changes.c: change records (see store.h) ------------------ */
+
+/*
+ * Append a change record inside txn.  A transaction body calls it once
+ * per token, user or client it changes in a way a reader could notice;
+ * a write that touches nothing a reader keeps (audit, outbox, last-use
+ * bookkeeping) simply does not call it, and then retires nothing and ends
+ * no reader's snapshot.
+ */
+int store_change_add(apitoken_store_t *st, DB_TXN *txn,
+                     apitoken_change_kind_t kind, const void *subject,
+                     size_t len);
+int store_change_token(apitoken_store_t *st, DB_TXN *txn,
+                       const uint8_t h[APITOKEN_HASH_LEN]);
+int store_change_name(apitoken_store_t *st, DB_TXN *txn,
+                      apitoken_change_kind_t kind, const char *name);
+/* store_write(): before each attempt, and after a commit (the seq of the
+ * last record this attempt wrote, 0 if none). */
+void store_changes_txn_begin(void);
+uint64_t store_changes_txn_last(void);
+/* After a commit with records: raise the visible seq, call the hook. */
+void store_changes_committed(apitoken_store_t *st, uint64_t last);
+/* At open: the visible seq starts at the last committed record. */
+int store_changes_init(apitoken_store_t *st);
+
+/* ---- store_counts.c: running counts ------------------------------------ */
+
+#define STORE_COUNT_TOKENS "tokens"
+#define STORE_COUNT_USERS "users"
+#define STORE_COUNT_CLIENTS "clients"
+/* Read the counter (0 if none) inside txn. */
+int store_count_get(apitoken_store_t *st, DB_TXN *txn, const char *name,
+                    uint64_t *v_out);
+/* Add delta to the counter "count.<name>" in meta inside txn. */
+int store_count_add(apitoken_store_t *st, DB_TXN *txn, const char *name,
+                    int64_t delta);
+/* At open for writing: count a store made before the counters. */
+int store_counts_init(apitoken_store_t *st);
 
 /* ---- store_tokens.c ------------------------------------------------- */
 

@@ -1,26 +1,36 @@
 /*
- * Snapshot (read-only MVCC) transactions for readers, one kept per thread
- * and reused while nothing has been written.
+ * Snapshot (read-only MVCC) transactions for readers.  Readers of what
+ * change records cover (token checks, user reads, client logins) keep one
+ * per thread and reuse it; every other read begins its own.
  *
  * Beginning and committing a snapshot transaction takes four of Berkeley
  * DB's environment-wide mutexes (transaction, log, lock and mutex
  * regions); with two worker threads introspecting they were the busiest
- * locks in apitokend.  A snapshot shows the store as of its beginning,
- * so it is exactly as good as a new one as long as no write has committed
- * since: every commit goes through store_write(), which bumps write_epoch
- * after the commit returned and before it reports success, and ends the
- * idle snapshots at once so they pin no old page versions.  A reader
- * whose snapshot is older than the current epoch ends it and begins a
- * new one.  The epoch is read before the transaction begins: a commit in
- * between makes the snapshot look older than it is (one needless
- * renewal), never newer.  So a revocation is seen by every check that
- * starts after it returned, as before.
+ * locks in apitokend.  A snapshot shows the store as of its beginning, so
+ * for such a reader it is exactly as good as a new one as long as no
+ * change record newer than its beginning exists: every write that can
+ * change a token, a user or a client writes one (store_changes.c).  The
+ * rule: a snapshot is reused while apitoken_store_changes_visible() is
+ * the value read before the snapshot began (and no store failure was
+ * counted since).  That value is raised after every local commit with
+ * records, before the write returns, and by a tail reading the change
+ * records (which is how a replica, whose commits are applied by Berkeley
+ * DB replication, learns of them).  It is read before the transaction
+ * begins: a commit in between makes the snapshot look older than it is
+ * (one needless renewal), never newer.  So a revocation is seen by every
+ * check that starts after it returned.
  *
- * The store's lock keeps other processes from writing while it is open.
+ * Writes that change nothing a reader keeps (audit, outbox, last-use
+ * records, the purge of expired tokens) no longer end these snapshots.
+ * They would pin ever more old page versions, though, so a snapshot is
+ * also renewed after SNAP_MAX_WRITES local commits or SNAP_MAX_MS.
+ * Reads of anything else (lists, audit, outbox) never reuse one: they
+ * must see such writes, which come with no record.
+ *
  * A thread's snapshot is used by that thread only; the mutex lets a
  * writer (or store close) end it while the owner is not inside a read.
  * A nested read, or any read when thread-local storage fails, gets a
- * transaction of its own, as before this cache existed.
+ * transaction of its own.
  */
 #include "config.h"
 
@@ -28,18 +38,27 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 
 #include "store_int.h"
 
+/* Renew a reused snapshot after this many local commits or this long,
+ * so that it pins a bounded number of old page versions. */
+#define SNAP_MAX_WRITES 256
+#define SNAP_MAX_MS 250
+
 struct store_snap {
 	pthread_mutex_t mu;
 	apitoken_store_t *st;
-	DB_TXN *txn;    /* NULL: none open */
-	uint64_t epoch; /* write_epoch read before txn began */
-	bool busy;      /* the owner is inside a read */
+	DB_TXN *txn;            /* NULL: none open */
+	uint64_t epoch;         /* write_epoch read before txn began */
+	uint64_t seen;          /* change_visible, ditto */
+	unsigned long failures; /* apitoken_store_failures(), ditto */
+	int64_t born_ms;        /* coarse monotonic clock, ditto */
+	bool busy;              /* the owner is inside a read */
 	struct store_snap *prev, *next;
 };
 
@@ -128,11 +147,14 @@ apitoken_store_epoch(apitoken_store_t *st)
 }
 
 void
-store_snaps_written(apitoken_store_t *st)
+store_snaps_written(apitoken_store_t *st, bool changed)
 {
 	struct store_snap *s;
 
 	atomic_fetch_add_explicit(&st->write_epoch, 1, memory_order_acq_rel);
+	if (!changed)
+		return;
+	/* End the idle ones now rather than pin old pages. */
 	pthread_mutex_lock(&st->snap_mu);
 	for (s = st->snaps; s != NULL; s = s->next) {
 		pthread_mutex_lock(&s->mu);
@@ -212,11 +234,38 @@ snap_get(apitoken_store_t *st)
 	return s;
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Caller holds s->mu: may s->txn still be used? */
+static bool
+snap_current(apitoken_store_t *st, const struct store_snap *s, int64_t ms)
+{
+	return s->seen == apitoken_store_changes_visible(st) &&
+	       s->failures == apitoken_store_failures(st) &&
+	       atomic_load_explicit(&st->write_epoch, memory_order_acquire) -
+	               s->epoch <
+	           SNAP_MAX_WRITES &&
+	       ms - s->born_ms < SNAP_MAX_MS;
+}
+
 int
 store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
 {
+	return snap_begin(st, txn_out);
+}
+
+int
+store_read_begin_answer(apitoken_store_t *st, DB_TXN **txn_out)
+{
 	struct store_snap *s = snap_get(st);
-	uint64_t epoch;
+	int64_t ms;
 	int rc = 0;
 
 	if (s == NULL)
@@ -226,12 +275,17 @@ store_read_begin(apitoken_store_t *st, DB_TXN **txn_out)
 		pthread_mutex_unlock(&s->mu);
 		return snap_begin(st, txn_out);
 	}
-	epoch = atomic_load_explicit(&st->write_epoch, memory_order_acquire);
-	if (s->txn != NULL && s->epoch != epoch)
+	ms = now_ms();
+	if (s->txn != NULL && !snap_current(st, s, ms))
 		snap_end(s);
 	if (s->txn == NULL) {
+		/* Everything the rule compares, before the beginning. */
+		s->seen = apitoken_store_changes_visible(st);
+		s->failures = apitoken_store_failures(st);
+		s->epoch = atomic_load_explicit(&st->write_epoch,
+		                                memory_order_acquire);
+		s->born_ms = ms;
 		rc = snap_begin(st, &s->txn);
-		s->epoch = epoch;
 	}
 	if (rc == 0) {
 		s->busy = s->txn != NULL;
@@ -258,9 +312,8 @@ store_read_end(apitoken_store_t *st, DB_TXN *txn)
 		return;
 	}
 	s->busy = false;
-	/* Written meanwhile: end it now rather than pin old pages. */
-	if (s->epoch !=
-	    atomic_load_explicit(&st->write_epoch, memory_order_acquire))
+	/* Out of date meanwhile: end it now rather than pin old pages. */
+	if (!snap_current(st, s, now_ms()))
 		snap_end(s);
 	pthread_mutex_unlock(&s->mu);
 }

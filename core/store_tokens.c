@@ -118,8 +118,15 @@ token_write(apitoken_store_t *st, DB_TXN *txn, const uint8_t *h,
 	data.data = w.p; /* version byte + hash, unused */
 	data.size = 1;
 	ret = st->expiry->put(st->expiry, txn, &key, &data, 0);
-	if (ret != 0)
+	if (ret != 0) {
 		rc = store_dberr(ret, "write expiry index");
+		goto out;
+	}
+	/* No kept answer can exist for a new hash; the record is for
+	 * readers that keep "unknown" too. */
+	rc = store_count_add(st, txn, STORE_COUNT_TOKENS, 1);
+	if (rc == 0)
+		rc = store_change_token(st, txn, h);
 out:
 	wbuf_free(&w);
 	return rc;
@@ -179,6 +186,8 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
 	if (rc != 0)
 		return rc;
 	rc = del_key(st->tokens, txn, h, APITOKEN_HASH_LEN, "delete token");
+	if (rc == 0)
+		rc = store_count_add(st, txn, STORE_COUNT_TOKENS, -1);
 	if (rc != 0)
 		return rc;
 	store_expiry_key(ekey, tok->exp, h);
@@ -234,7 +243,13 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 		rc = del_key(st->tokens, txn, h, APITOKEN_HASH_LEN,
 		             "delete token");
 		if (rc == 0)
+			rc = store_count_add(st, txn, STORE_COUNT_TOKENS, -1);
+		if (rc == 0)
+			rc = store_change_token(st, txn, h);
+		if (rc == 0)
 			rc = APITOKEN_ERR_NOT_FOUND;
+	} else if (rc == 0) {
+		rc = store_change_token(st, txn, h);
 	}
 	if (rc == 0)
 		rc = store_tombstone_put(st, txn, h, tok_out, event, now);
@@ -503,6 +518,8 @@ revoke_secret_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc == 0)
 		rc = store_tombstone_put(st, txn, op->hash, &op->tok,
 		                         op->event, op->now);
+	if (rc == 0)
+		rc = store_change_token(st, txn, op->hash);
 	if (rc != 0)
 		return rc;
 	rc = store_user_read(st, txn, op->tok.user, DB_RMW, &raw, &v);
@@ -719,7 +736,7 @@ apitoken_token_check_hash(apitoken_store_t *store,
 	if (store == NULL || h == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID,
 		                      "no store or hash");
-	rc = store_read_begin(store, &txn);
+	rc = store_read_begin_answer(store, &txn);
 	if (rc != 0)
 		goto out;
 	rc = token_read(store, txn, h, 0, &t);
@@ -759,6 +776,7 @@ out:
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	if (rc != 0) {
+		(void)store_note(rc);
 		apitoken_claims_clear(claims_out);
 		apitoken_log(APITOKEN_LOG_ERR, "token check failed: %s",
 		             apitoken_last_error());
@@ -794,7 +812,8 @@ apitoken_token_check(apitoken_store_t *store, const char *token, size_t len,
 
 struct purge_op {
 	int64_t now;
-	size_t batch; /* deleted in the last committed batch */
+	int64_t clock; /* the real time when the purge began */
+	size_t batch;  /* deleted in the last committed batch */
 	bool finished;
 };
 
@@ -811,6 +830,7 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	DBC *cur = NULL;
 	DBT key, data;
 	uint8_t h[APITOKEN_HASH_LEN];
+	bool corrupt;
 	int rc = 0, ret;
 
 	op->batch = 0;
@@ -849,6 +869,7 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			break;
 		memcpy(h, (uint8_t *)key.data + 8, sizeof(h));
 		rc = store_token_delete(st, txn, h, &t);
+		corrupt = rc == APITOKEN_ERR_CORRUPT;
 		if (rc == APITOKEN_ERR_NOT_FOUND ||
 		    rc == APITOKEN_ERR_CORRUPT) {
 			/* A stale index entry or a damaged record: drop
@@ -859,6 +880,9 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 				             "expired token record");
 			rc = del_key(st->tokens, txn, h, sizeof(h),
 			             "delete token");
+			if (rc == 0 && corrupt)
+				rc = store_count_add(st, txn,
+				                     STORE_COUNT_TOKENS, -1);
 			if (rc == 0)
 				rc = del_key(st->expiry, txn, key.data,
 				             key.size, "delete expiry key");
@@ -869,6 +893,16 @@ purge_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		}
 		if (rc != 0)
 			goto out;
+		/*
+		 * An expired token is inactive to every reader already: its
+		 * deletion changes no answer.  Only a purge ahead of the
+		 * clock (apitokenctl purge --now) deletes live ones.
+		 */
+		if (t.exp > op->clock) {
+			rc = store_change_token(st, txn, h);
+			if (rc != 0)
+				goto out;
+		}
 		free(raw);
 		raw = NULL;
 		rc = store_user_read(st, txn, t.user, 0, &raw, &v);
@@ -919,6 +953,7 @@ apitoken_store_purge(apitoken_store_t *store, int64_t now,
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
 	memset(&op, 0, sizeof(op));
 	op.now = now;
+	op.clock = apitoken_now();
 	for (;;) {
 		rc = store_write(store, purge_txn, &op);
 		if (rc != 0)
@@ -941,11 +976,11 @@ int
 apitoken_token_count_active(apitoken_store_t *store, int64_t now,
                             size_t *count_out)
 {
-	uint8_t start[STORE_EXPIRY_KEY_LEN], zero[APITOKEN_HASH_LEN];
+	uint8_t zero[1];
 	DB_TXN *txn = NULL;
 	DBC *cur = NULL;
 	DBT key, data;
-	size_t n = 0;
+	uint64_t total = 0, expired = 0;
 	int rc, ret;
 
 	if (count_out != NULL)
@@ -955,14 +990,17 @@ apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 	rc = store_read_begin(store, &txn);
 	if (rc != 0)
 		return rc;
-	memset(zero, 0, sizeof(zero));
-	store_expiry_key(start, now == INT64_MAX ? now : now + 1, zero);
+	rc = store_count_get(store, txn, STORE_COUNT_TOKENS, &total);
+	if (rc != 0)
+		goto out;
+	/*
+	 * The running count less the expired tokens not yet purged: the
+	 * walk stops at the first one still valid, so after a sweep it
+	 * reads a key or two instead of the whole index.
+	 */
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
-	key.data = start;
-	key.ulen = sizeof(start);
-	key.size = sizeof(start);
-	key.flags = DB_DBT_USERMEM;
+	key.flags = DB_DBT_REALLOC;
 	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM; /* keys only */
 	data.data = zero;
 	data.ulen = 0;
@@ -972,24 +1010,25 @@ apitoken_token_count_active(apitoken_store_t *store, int64_t now,
 		rc = store_dberr(ret, "expiry cursor");
 		goto out;
 	}
-	ret = cur->get(cur, &key, &data, DB_SET_RANGE);
-	while (ret == 0) {
-		n++;
-		ret = cur->get(cur, &key, &data, DB_NEXT);
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != STORE_EXPIRY_KEY_LEN)
+			continue; /* the purge drops it */
+		if ((int64_t)(store_get_be64(key.data) ^ (UINT64_C(1) << 63)) >
+		    now)
+			break;
+		expired++;
 	}
-	if (ret != DB_NOTFOUND) {
-		rc = ret == DB_BUFFER_SMALL
-		         ? apitoken_error(APITOKEN_ERR_CORRUPT,
-		                          "store: malformed expiry key")
-		         : store_dberr(ret, "read expiry index");
+	if (ret != 0 && ret != DB_NOTFOUND) {
+		rc = store_dberr(ret, "read expiry index");
 		goto out;
 	}
-	*count_out = n;
+	*count_out = total > expired ? (size_t)(total - expired) : 0;
 out:
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
 	if (cur != NULL)
 		(void)cur->close(cur);
+	free(key.data);
 	store_read_end(store, txn);
 	return rc;
 }

@@ -213,7 +213,7 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	struct add_op *op = arg;
 	apitoken_user_t u;
 	char detail[96];
-	size_t i;
+	size_t i, added = 0;
 	int rc;
 
 	for (i = 0; i < op->n; i++) {
@@ -235,10 +235,18 @@ add_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		rc = store_audit_append(st, txn, op->now,
 		                        APITOKEN_AUDIT_USER_ADDED, u.name, "",
 		                        op->actor, detail);
+		added++;
+		/* A reader may keep "no such user" (PAM account checks). */
+		if (rc == 0)
+			rc = store_change_name(st, txn, APITOKEN_CHANGE_USER,
+			                       u.name);
 		if (rc != 0)
 			return rc;
 	}
-	return 0;
+	/* One counter update per batch (bulk import). */
+	return added > 0 ? store_count_add(st, txn, STORE_COUNT_USERS,
+	                                   (int64_t)added)
+	                 : 0;
 }
 
 int
@@ -405,6 +413,9 @@ update_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	if (rc == 0)
 		rc = store_audit_append(st, txn, op->now, event, op->name, "",
 		                        op->actor, detail);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_USER, op->name);
 	free(raw);
 	return rc;
 }
@@ -471,6 +482,11 @@ remove_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	}
 	rc = store_audit_append(st, txn, op->now, APITOKEN_AUDIT_USER_REMOVED,
 	                        op->name, "", op->actor, "");
+	if (rc == 0)
+		rc = store_count_add(st, txn, STORE_COUNT_USERS, -1);
+	if (rc == 0)
+		rc =
+		    store_change_name(st, txn, APITOKEN_CHANGE_USER, op->name);
 out:
 	free(raw);
 	return rc;
@@ -560,7 +576,7 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 		*user_out = NULL;
 	if (store == NULL || user_out == NULL)
 		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	rc = store_read_begin(store, &txn);
+	rc = store_read_begin_answer(store, &txn);
 	if (rc != 0)
 		return rc;
 	rc = store_user_read(store, txn, name, 0, &raw, &v);
@@ -570,7 +586,7 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 	free(raw);
 	if (rc == STORE_RETRY)
 		rc = apitoken_error(APITOKEN_ERR_STORE, "store: busy");
-	return rc;
+	return store_note(rc);
 }
 
 struct user_walk {

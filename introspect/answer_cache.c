@@ -9,17 +9,34 @@
  * queued again, as a static file server does.
  *
  * Never stale, not "stale for at most a TTL": an entry is used only while
- *   - the store's write epoch is the one read before the answer's reads
- *     began.  Every committed write (revocation, regeneration, role or
- *     Business-Unit change, API access off, user removal, the expiry
- *     sweep) moves the epoch on before it returns, so after it no entry
- *     from before it is used (apitoken_store_epoch());
+ *   - nothing it depends on was retired since it was read.  Every write
+ *     that can change an answer (revocation, regeneration, role or
+ *     Business-Unit change, API access off, user or client removal)
+ *     writes change records in its transaction; the tail (tail.c) reads
+ *     them and retires the token's answers (dropped from their set), the
+ *     user's (the user's bucket counter moves on; an entry remembers the
+ *     value it was put with) or the client's (dropped).  Writes that
+ *     change no answer (audit, outbox, the purge of expired tokens, other
+ *     users' changes) retire nothing, so answers survive them.  The
+ *     caller uses no entry while the tail has not retired every change
+ *     visible to this process (introspect.c), so a write that returned
+ *     is never answered around;
  *   - the configuration generation is the same (SIGHUP: roles, issuer,
  *     audience);
  *   - the store has reported no failure since (fail closed: once the
  *     store may be broken, every answer comes from it again, or a 503);
  *   - now < exp;
  *   - the same client asks (client_id is part of the answer).
+ *
+ * A put races with retirements: an answer read before a change may land
+ * after the change was retired.  So the table has a retirement
+ * generation (rgen) that moves on before every retirement; the caller
+ * reads it before its store read, and a put whose rgen is no longer
+ * current is dropped.  A put checks rgen under its set's lock after
+ * reading the user's bucket counter: a token retirement takes that lock
+ * after moving rgen on, and a user retirement moves rgen on before the
+ * counter, so either the put sees the new rgen and is dropped, or its
+ * entry is there to be dropped (or carries the old counter value).
  * Only active answers are kept: an inactive one is a shared constant
  * already, and keeping them would let anyone fill the table with
  * made-up tokens.
@@ -35,6 +52,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,12 +69,16 @@
  * with these (simulated); tests/bench/run-bench.sh measured 2.5-2.8%.
  */
 #define WAYS 8
+/* Buckets of user names; a user change marks 1/USER_BUCKETS of the
+ * users' answers stale (4096: a change retires about 2 of 10k users'). */
+#define USER_BUCKETS 4096
 
 struct answer {
 	struct MHD_Response *resp; /* NULL: empty */
 	uint8_t hash[APITOKEN_HASH_LEN];
 	const void *gen;
-	uint64_t epoch;
+	uint64_t ugen; /* users[ub] when put */
+	uint32_t ub;
 	unsigned long failures;
 	int64_t exp;
 	char jti[APITOKEN_ID_LEN + 1];
@@ -72,6 +94,8 @@ struct answer_set {
 struct apitokend_answers {
 	size_t mask; /* sets - 1, sets a power of two */
 	struct answer_set *sets;
+	_Atomic uint64_t rgen;
+	_Atomic uint64_t users[USER_BUCKETS];
 };
 
 struct apitokend_answers *
@@ -185,9 +209,11 @@ apitokend_answers_use(struct apitokend_answers *a,
 	for (w = 0; w < WAYS; w++) {
 		const struct answer *e = &s->way[w];
 
-		if (same_question(s, w, k, tag) && e->epoch == k->epoch &&
+		if (same_question(s, w, k, tag) &&
 		    e->failures == k->failures && e->gen == k->gen &&
-		    now < e->exp) {
+		    now < e->exp &&
+		    atomic_load_explicit(&a->users[e->ub],
+		                         memory_order_acquire) == e->ugen) {
 			fn(e->resp, e->jti, arg);
 			found = true;
 			break;
@@ -200,52 +226,84 @@ apitokend_answers_use(struct apitokend_answers *a,
 /* The way to (re)use for k: its own, an empty or stale one, else one at
  * random. */
 static int
-victim(struct answer_set *s, const struct apitokend_answer_key *k,
-       uint64_t tag)
+victim(struct apitokend_answers *a, struct answer_set *s,
+       const struct apitokend_answer_key *k, uint64_t tag)
 {
+	const struct answer *e;
 	int w;
 
 	for (w = 0; w < WAYS; w++)
 		if (same_question(s, w, k, tag))
 			return w;
-	for (w = 0; w < WAYS; w++)
-		if (s->way[w].resp == NULL || s->way[w].epoch != k->epoch ||
-		    s->way[w].failures != k->failures ||
-		    s->way[w].gen != k->gen)
+	for (w = 0; w < WAYS; w++) {
+		e = &s->way[w];
+		if (e->resp == NULL || e->failures != k->failures ||
+		    e->gen != k->gen ||
+		    atomic_load_explicit(&a->users[e->ub],
+		                         memory_order_relaxed) != e->ugen)
 			return w;
+	}
 	return random_way();
+}
+
+static uint32_t
+user_bucket(const char *user, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (uint8_t)user[i];
+		h *= 16777619u;
+	}
+	return h % USER_BUCKETS;
+}
+
+uint64_t
+apitokend_answers_rgen(struct apitokend_answers *a)
+{
+	if (a == NULL)
+		return 0;
+	return atomic_load_explicit(&a->rgen, memory_order_acquire);
 }
 
 void
 apitokend_answers_put(struct apitokend_answers *a,
                       const struct apitokend_answer_key *k, int64_t exp,
-                      const char *jti, struct MHD_Response *resp)
+                      const char *jti, const char *user,
+                      struct MHD_Response *resp)
 {
 	struct MHD_Response *old = resp;
 	struct answer_set *s;
 	struct answer *e;
-	uint64_t tag;
+	uint64_t tag, ugen;
+	uint32_t ub;
 	int w;
 
 	if (a == NULL || strlen(k->client_id) > APITOKEN_CLIENT_ID_MAX ||
 	    strlen(jti) > APITOKEN_ID_LEN)
 		goto out;
+	ub = user_bucket(user, strlen(user));
+	/* Before rgen: see the top of the file. */
+	ugen = atomic_load_explicit(&a->users[ub], memory_order_acquire);
 	s = set_of(a, k->hash);
 	tag = tag_of(k->hash);
 	pthread_mutex_lock(&s->mu);
-	w = victim(s, k, tag);
-	e = &s->way[w];
-	/* A newer answer (another thread read after a later write) stays. */
-	if (same_question(s, w, k, tag) && e->epoch > k->epoch) {
+	/* Something was retired since the read: this may predate it (and
+	 * an answer read later, already here, stays). */
+	if (atomic_load_explicit(&a->rgen, memory_order_acquire) != k->rgen) {
 		pthread_mutex_unlock(&s->mu);
 		goto out;
 	}
+	w = victim(a, s, k, tag);
+	e = &s->way[w];
 	old = e->resp;
 	s->tag[w] = tag;
 	e->resp = resp;
 	memcpy(e->hash, k->hash, APITOKEN_HASH_LEN);
 	e->gen = k->gen;
-	e->epoch = k->epoch;
+	e->ub = ub;
+	e->ugen = ugen;
 	e->failures = k->failures;
 	e->exp = exp;
 	strcpy(e->jti, jti);
@@ -256,4 +314,101 @@ out:
 	 * it when that one is done. */
 	if (old != NULL)
 		MHD_destroy_response(old);
+}
+
+/* ---- retirement (tail.c) --------------------------------------------- */
+
+static void
+next_rgen(struct apitokend_answers *a)
+{
+	atomic_fetch_add_explicit(&a->rgen, 1, memory_order_acq_rel);
+}
+
+/* Empty way w of s (s->mu held); its response goes to *drop. */
+static void
+clear_way(struct answer_set *s, int w, struct MHD_Response **drop)
+{
+	*drop = s->way[w].resp;
+	s->way[w].resp = NULL;
+	s->tag[w] = 0;
+}
+
+void
+apitokend_answers_retire_token(struct apitokend_answers *a,
+                               const uint8_t *hash)
+{
+	struct MHD_Response *drop[WAYS];
+	struct answer_set *s;
+	uint64_t tag;
+	int w, n = 0;
+
+	if (a == NULL)
+		return;
+	next_rgen(a);
+	s = set_of(a, hash);
+	tag = tag_of(hash);
+	pthread_mutex_lock(&s->mu);
+	for (w = 0; w < WAYS; w++)
+		if (s->tag[w] == tag && s->way[w].resp != NULL &&
+		    memcmp(s->way[w].hash, hash, APITOKEN_HASH_LEN) == 0)
+			clear_way(s, w, &drop[n++]);
+	pthread_mutex_unlock(&s->mu);
+	while (n > 0)
+		MHD_destroy_response(drop[--n]);
+}
+
+void
+apitokend_answers_retire_user(struct apitokend_answers *a, const char *user,
+                              size_t len)
+{
+	if (a == NULL)
+		return;
+	next_rgen(a);
+	atomic_fetch_add_explicit(&a->users[user_bucket(user, len)], 1,
+	                          memory_order_acq_rel);
+}
+
+/* Drop every entry given to client_id (NULL: every entry). */
+static void
+retire_where(struct apitokend_answers *a, const char *client_id, size_t len)
+{
+	struct MHD_Response *drop[WAYS];
+	struct answer_set *s;
+	size_t i;
+	int w, n;
+
+	next_rgen(a);
+	for (i = 0; i <= a->mask; i++) {
+		s = &a->sets[i];
+		n = 0;
+		pthread_mutex_lock(&s->mu);
+		for (w = 0; w < WAYS; w++) {
+			const struct answer *e = &s->way[w];
+
+			if (e->resp == NULL)
+				continue;
+			if (client_id == NULL ||
+			    (strlen(e->client_id) == len &&
+			     memcmp(e->client_id, client_id, len) == 0))
+				clear_way(s, w, &drop[n++]);
+		}
+		pthread_mutex_unlock(&s->mu);
+		while (n > 0)
+			MHD_destroy_response(drop[--n]);
+	}
+}
+
+void
+apitokend_answers_retire_client(struct apitokend_answers *a,
+                                const char *client_id, size_t len)
+{
+	if (a != NULL)
+		retire_where(a, client_id, len);
+}
+
+void
+apitokend_answers_retire_all(struct apitokend_answers *a)
+{
+	if (a != NULL)
+		retire_where(a, NULL, 0);
 }

@@ -3,8 +3,10 @@
  *
  * An entry is used only while it is exactly what the store would answer
  * now: same token (by SHA-256), same asking client, same configuration
- * generation, same store write epoch, no store failure since, and
- * now < exp.  See answer_cache.c.
+ * generation, no store failure since, now < exp, and no change to its
+ * token, user or client retired since it was read (the caller also checks
+ * that every visible change has been retired: tail.c).  See
+ * answer_cache.c.
  */
 #ifndef APITOKEND_ANSWER_CACHE_H
 #define APITOKEND_ANSWER_CACHE_H
@@ -23,8 +25,8 @@ struct apitokend_answer_key {
 	const uint8_t *hash;    /* SHA-256 of the token, APITOKEN_HASH_LEN */
 	const char *client_id;  /* the authenticated client */
 	const void *gen;        /* configuration generation in use */
-	uint64_t epoch;         /* apitoken_store_epoch() before the read */
-	unsigned long failures; /* store failures seen so far, ditto */
+	uint64_t rgen;          /* apitokend_answers_rgen() before the read */
+	unsigned long failures; /* apitoken_store_failures(), ditto */
 };
 
 /* A table for about entries answers; NULL when entries is 0 or on ENOMEM
@@ -44,12 +46,38 @@ bool apitokend_answers_use(struct apitokend_answers *a,
                            apitokend_answer_fn fn, void *arg);
 
 /*
- * Keep resp as the answer for k until exp (or until the epoch or the
- * generation moves on).  Takes over the caller's reference to resp in
- * every case (destroys it when a is NULL).
+ * Keep resp, the answer for k about a token of user, until exp or until
+ * its token, user or client is retired or the generation moves on.
+ * Dropped if anything was retired since k->rgen was read (the answer may
+ * predate it).  Takes over the caller's reference to resp in every case
+ * (destroys it when a is NULL).
  */
 void apitokend_answers_put(struct apitokend_answers *a,
                            const struct apitokend_answer_key *k, int64_t exp,
-                           const char *jti, struct MHD_Response *resp);
+                           const char *jti, const char *user,
+                           struct MHD_Response *resp);
+
+/*
+ * The retirement generation: moves on before every retirement below.
+ * Read it into k->rgen before the store read an answer comes from.
+ * 0 when a is NULL.
+ */
+uint64_t apitokend_answers_rgen(struct apitokend_answers *a);
+
+/*
+ * Retire what a change touched (tail.c calls these for each change
+ * record): every answer about the token with this hash, every answer
+ * about a token of this user, every answer given to this client, or all.
+ * The token's answers are dropped at once; a user's are marked stale in
+ * O(1) (a counter per bucket of user names that each entry remembers);
+ * a client's and all are a walk of the table (rare).  a may be NULL.
+ */
+void apitokend_answers_retire_token(struct apitokend_answers *a,
+                                    const uint8_t *hash);
+void apitokend_answers_retire_user(struct apitokend_answers *a,
+                                   const char *user, size_t len);
+void apitokend_answers_retire_client(struct apitokend_answers *a,
+                                     const char *client_id, size_t len);
+void apitokend_answers_retire_all(struct apitokend_answers *a);
 
 #endif /* APITOKEND_ANSWER_CACHE_H */

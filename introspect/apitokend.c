@@ -36,6 +36,7 @@
 #include <apitoken/token.h>
 
 #include "answer_cache.h"
+#include "tail.h"
 #include "apitokend.h"
 #include "metrics.h"
 
@@ -648,6 +649,11 @@ main(int argc, char **argv)
 		code = fail(exit_code(rc), "%s", apitoken_last_error());
 		goto out;
 	}
+	rc = apitokend_tail_start(d);
+	if (rc != 0) {
+		code = fail(exit_code(rc), "%s", apitoken_last_error());
+		goto out;
+	}
 	if (apitoken_token_create(APITOKEN_TOKEN_PREFIX, token) != 0) {
 		code = fail(EX_SOFTWARE, "%s", apitoken_last_error());
 		goto out;
@@ -745,7 +751,6 @@ main(int argc, char **argv)
 	}
 out:
 	apitokend_http_stop(d);
-	apitokend_answers_destroy(d->answers);
 	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
 	apitokend_sweep_stop(d);
@@ -753,6 +758,9 @@ out:
 	apitokend_leaks_stop();
 	if (d->mail != NULL)
 		apitokend_mail_stop(d->mail);
+	/* After every writer: the store's hook points into the tail. */
+	apitokend_tail_stop(d);
+	apitokend_answers_destroy(d->answers);
 	if (d->store != NULL)
 		apitoken_store_close(d->store);
 	if (pidfile_written)

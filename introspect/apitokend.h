@@ -30,6 +30,7 @@ struct apitokend_gen {
 
 struct apitokend_sockets;
 struct apitokend_sweep;
+struct apitokend_tail;
 
 struct apitokend {
 	_Atomic(struct apitokend_gen *) gen;
@@ -41,7 +42,8 @@ struct apitokend {
 	/* Kept active answers (answer_cache.h); NULL: none.  Published once
 	 * the issuer is final, so no answer with a provisional one is kept. */
 	_Atomic(struct apitokend_answers *) answers;
-	char *tls_key; /* PEM, wiped at exit */
+	struct apitokend_tail *tail; /* tail.h: retires by change records */
+	char *tls_key;               /* PEM, wiped at exit */
 	char *tls_cert;
 	uint16_t port;         /* bound port */
 	char health_token[96]; /* well-formed, never issued */
@@ -127,7 +129,8 @@ enum apitokend_auth apitokend_client_auth(struct apitokend *d,
                                           struct MHD_Connection *c,
                                           const struct apitokend_form *f,
                                           struct apitokend_client *client_out);
-/* Forget every remembered authentication (clients may have changed). */
+/* Forget every remembered authentication (clients may have changed):
+ * the tail calls it for each client change record. */
 void apitokend_client_cache_invalidate(void);
 void apitokend_client_cache_cleanup(void);
 /* "Bearer <token>" from the Authorization header, or NULL. */

@@ -7,12 +7,15 @@
  *
  * Successful authentications are remembered per thread (no lock on the
  * hot path) as (id, SHA-256 of the secret, flags), which saves a store
- * transaction per request.  Only the daemon changes clients while it runs,
- * through the admin socket, and every admin command bumps an epoch that
- * invalidates all entries at once: a removed client stops working as soon
- * as "apitokenctl client remove" returns.  A miss (unknown client, wrong
- * secret, first use) always goes to the store, so failures take the same
- * path and the same time as before.
+ * transaction per request.  Every client write (add, remove) writes a
+ * change record; the tail (tail.c) moves the clients epoch on for each, which
+ * invalidates all entries at once, and no entry is used while a visible change
+ * awaits the tail (apitokend_tail_current) or after a store failure: a removed
+ * client stops working as soon as "apitokenctl client remove" returns, whoever
+ * made the write.  The epoch is read before the store read, so an entry can
+ * only look older than its data.  A miss (unknown client, wrong secret, first
+ * use) always goes to the store, so failures take the same path and the same
+ * time as before.
  */
 #include "config.h"
 
@@ -32,6 +35,7 @@
 
 #include "apitokend.h"
 #include "metrics.h"
+#include "tail.h"
 
 /* Longest base64 credential we decode: id (64) and a secret, encoded. */
 #define BASIC_MAX 1024
@@ -39,7 +43,8 @@
 #define CACHE_TTL 60 /* seconds; a safety net, the epoch does the work */
 
 struct cache_entry {
-	uint64_t epoch; /* 0: empty */
+	uint64_t epoch;         /* 0: empty */
+	unsigned long failures; /* apitoken_store_failures() */
 	time_t expires;
 	unsigned flags;
 	uint8_t hash[APITOKEN_HASH_LEN];
@@ -163,6 +168,8 @@ authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
 {
 	uint64_t epoch =
 	    atomic_load_explicit(&auth_epoch, memory_order_acquire);
+	unsigned long failures = apitoken_store_failures(d->store);
+	bool current = apitokend_tail_current(d);
 	uint8_t hash[APITOKEN_HASH_LEN];
 	unsigned int hlen = 0, secs;
 	bool hashed = false;
@@ -177,10 +184,10 @@ authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
 	    EVP_Digest(secret, secret_len, hash, &hlen, sha256, NULL) == 1 &&
 	    hlen == sizeof(hash))
 		hashed = true;
-	for (i = 0; hashed && i < CACHE_SLOTS; i++) {
+	for (i = 0; hashed && current && i < CACHE_SLOTS; i++) {
 		e = &cache[i];
-		if (e->epoch != epoch || e->expires <= now ||
-		    strcmp(e->id, id) != 0)
+		if (e->epoch != epoch || e->failures != failures ||
+		    e->expires <= now || strcmp(e->id, id) != 0)
 			continue;
 		if (!CRYPTO_memcmp(e->hash, hash, sizeof(hash))) {
 			copy_id(client_out, e->id, e->flags);
@@ -203,6 +210,7 @@ authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
 		if (hashed) {
 			e = &cache[cache_next++ % CACHE_SLOTS];
 			e->epoch = epoch;
+			e->failures = failures;
 			e->expires = now + CACHE_TTL;
 			e->flags = client->flags;
 			memcpy(e->hash, hash, sizeof(hash));

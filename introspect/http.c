@@ -31,6 +31,7 @@
 #include "http_limits.h"
 #include "metrics.h"
 #include "throttle.h"
+#include "tail.h"
 
 #define FREE_LIST_MAX 64
 /* A body over max_body is read and dropped up to this size, so that the
@@ -448,6 +449,7 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	apitokend_metrics_write(out, d->mail);
 	apitokend_limits_metrics_write(out);
 	apitokend_throttle_metrics_write(out);
+	apitokend_tail_write_metrics(d, out);
 	if (fclose(out) != 0) {
 		free(text);
 		return MHD_NO;

@@ -19,6 +19,7 @@
 #include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
+#include "tail.h"
 
 struct cached_reply {
 	struct apitokend_req *r;
@@ -63,7 +64,8 @@ reply_active(struct apitokend_answers *answers, struct apitokend_req *r,
 	}
 	ret = apitokend_reply(r, c, MHD_HTTP_OK, resp);
 	if (ret == MHD_YES)
-		apitokend_answers_put(answers, k, cl->exp, cl->jti, resp);
+		apitokend_answers_put(answers, k, cl->exp, cl->jti,
+		                      cl->username, resp);
 	else
 		MHD_destroy_response(resp);
 	return ret;
@@ -177,16 +179,19 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		goto out;
 	}
 	apitoken_token_hash(f->token, f->token_len, hash);
-	/* The generation first, then the epoch: see answer_cache.c. */
+	/* The generation, rgen and failures before the read: see
+	 * answer_cache.c. */
 	g = apitokend_gen(d);
+	answers = atomic_load_explicit(&d->answers, memory_order_acquire);
 	k.hash = hash;
 	k.client_id = client.id;
 	k.gen = g;
-	k.epoch = apitoken_store_epoch(d->store);
-	k.failures = apitokend_metrics_store_errors();
+	k.rgen = apitokend_answers_rgen(answers);
+	k.failures = apitoken_store_failures(d->store);
 	now = apitoken_now();
-	answers = atomic_load_explicit(&d->answers, memory_order_acquire);
-	if (apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
+	/* Nothing kept is used while a visible change awaits retiring. */
+	if (answers != NULL && apitokend_tail_current(d) &&
+	    apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
 		apitokend_metrics_answer_cache(true);
 		ret = cr.ret;
 		/* Outside the entry's lock. */

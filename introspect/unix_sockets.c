@@ -435,8 +435,8 @@ serve_admin(struct conn *cn)
 	             " pid %ld",
 	             (long)cn->cred.uid, (long)cn->cred.pid);
 	rc = apitoken_admin_serve_as(s->d->store, cn->fd, &actor);
-	/* The command may have removed a client or changed its rights. */
-	apitokend_client_cache_invalidate();
+	/* Client changes reach the login cache through their change
+	 * records (tail.c), whoever writes them. */
 	/* "key rotate" may have made new signing keys. */
 	apitokend_jwt_reload(s->d);
 	if (rc != 0)

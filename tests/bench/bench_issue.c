@@ -9,8 +9,11 @@
  * recovery per token.  Run it while no apitokend holds the store.
  *
  * usage: bench_issue [--config FILE] [--count N] [--prefix NAME]
- *                    [--threads N] --out FILE
+ *                    [--threads N] [--drain-outbox] --out FILE
  * Users are PREFIX00001..; FILE (mode 0600) gets "user token" lines.
+ * --drain-outbox then removes every queued notice (as if a relay had
+ * taken them), for benchmarks that must not measure the mail thread's
+ * walks over a full outbox.
  */
 #include "config.h"
 
@@ -18,6 +21,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +141,88 @@ issuer(void *arg)
 	return NULL;
 }
 
+/* --drain-outbox: the queued notices' numbers, then removed in turn. */
+struct drain {
+	uint64_t *seq;
+	size_t n, cap, next;
+	pthread_mutex_t lock;
+	apitoken_store_t *store;
+	int failed;
+};
+
+static int
+collect_seq(const apitoken_notice_t *n, void *ctx)
+{
+	struct drain *dr = ctx;
+	uint64_t *p;
+
+	if (dr->n == dr->cap) {
+		dr->cap = dr->cap ? dr->cap * 2 : 1024;
+		p = realloc(dr->seq, dr->cap * sizeof(*p));
+		if (p == NULL)
+			return APITOKEN_ERR_NOMEM;
+		dr->seq = p;
+	}
+	dr->seq[dr->n++] = n->seq;
+	return 0;
+}
+
+static void *
+drainer(void *arg)
+{
+	struct drain *dr = arg;
+	size_t i;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&dr->lock);
+		i = dr->next++;
+		rc = dr->failed;
+		pthread_mutex_unlock(&dr->lock);
+		if (i >= dr->n || rc != 0)
+			break;
+		rc = apitoken_outbox_done(dr->store, dr->seq[i]);
+		if (rc != 0) {
+			pthread_mutex_lock(&dr->lock);
+			if (dr->failed == 0) {
+				dr->failed = rc;
+				fprintf(stderr, "bench_issue: outbox: %s\n",
+				        apitoken_last_error());
+			}
+			pthread_mutex_unlock(&dr->lock);
+		}
+	}
+	return NULL;
+}
+
+static int
+drain_outbox(apitoken_store_t *store, unsigned long n_threads)
+{
+	pthread_t threads[MAX_THREADS];
+	struct drain dr;
+	size_t i;
+
+	memset(&dr, 0, sizeof(dr));
+	dr.store = store;
+	if (apitoken_outbox_foreach(store, collect_seq, &dr) != 0) {
+		fprintf(stderr, "bench_issue: outbox: %s\n",
+		        apitoken_last_error());
+		free(dr.seq);
+		return 1;
+	}
+	pthread_mutex_init(&dr.lock, NULL);
+	for (i = 0; i < n_threads; i++)
+		if (pthread_create(&threads[i], NULL, drainer, &dr) != 0)
+			break;
+	if (i == 0)
+		dr.failed = APITOKEN_ERR_INTERNAL;
+	while (i > 0)
+		pthread_join(threads[--i], NULL);
+	pthread_mutex_destroy(&dr.lock);
+	free(dr.seq);
+	return dr.failed == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +232,7 @@ main(int argc, char **argv)
 	    {"prefix", required_argument, NULL, 'p'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"out", required_argument, NULL, 'o'},
+	    {"drain-outbox", no_argument, NULL, 'd'},
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *out_path = NULL;
 	apitoken_config_t *cfg = NULL;
@@ -153,6 +241,7 @@ main(int argc, char **argv)
 	unsigned long n_threads = 4, v;
 	char *end;
 	int ch, fd, rc = 1;
+	bool drain = false;
 	size_t i;
 
 	memset(&job, 0, sizeof(job));
@@ -180,6 +269,9 @@ main(int argc, char **argv)
 			break;
 		case 'o':
 			out_path = optarg;
+			break;
+		case 'd':
+			drain = true;
 			break;
 		default:
 			goto usage;
@@ -221,6 +313,8 @@ main(int argc, char **argv)
 		pthread_join(threads[--i], NULL);
 	pthread_mutex_destroy(&job.lock);
 	rc = job.failed == 0 ? 0 : 1;
+	if (rc == 0 && drain)
+		rc = drain_outbox(job.store, n_threads);
 out:
 	if (job.out != NULL && fclose(job.out) != 0 && rc == 0) {
 		fprintf(stderr, "bench_issue: %s: %s\n", out_path,
@@ -233,6 +327,7 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: bench_issue [--config FILE] [--count N] "
-	                "[--prefix NAME] [--threads N] --out FILE\n");
+	                "[--prefix NAME] [--threads N] [--drain-outbox] "
+	                "--out FILE\n");
 	return 2;
 }

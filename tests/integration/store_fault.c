@@ -4,6 +4,9 @@
  * apitoken_token_revoke_secret() and
  * apitoken_user_get() fail with APITOKEN_ERR_STORE while the file named by
  * $APITOKEN_STORE_FAULT exists, and passes every call through otherwise.
+ * As a failing store does, it counts each injected failure in
+ * apitoken_store_failures() (on top of the real count), which is what
+ * kept answers and reused snapshots key on.
  * A real Berkeley DB failure cannot be produced on demand; what matters
  * here is what the daemon answers when the store fails.
  *
@@ -13,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -25,10 +29,13 @@
 
 typedef int (*error_fn)(int, const char *, ...);
 
+static atomic_ulong injected;
+
 /* Record the detail through the daemon's libapitoken, found at run time. */
 static int
 fail(void)
 {
+	atomic_fetch_add(&injected, 1);
 	error_fn err = (error_fn)dlsym(RTLD_DEFAULT, "apitoken_error");
 
 	if (err != NULL)
@@ -102,4 +109,15 @@ apitoken_user_get(apitoken_store_t *store, const char *name,
 	if (faulty() || real == NULL)
 		return fail();
 	return real(store, name, user_out);
+}
+
+typedef unsigned long (*failures_fn)(apitoken_store_t *);
+
+unsigned long
+apitoken_store_failures(apitoken_store_t *store)
+{
+	failures_fn real =
+	    (failures_fn)dlsym(RTLD_NEXT, "apitoken_store_failures");
+
+	return (real != NULL ? real(store) : 0) + atomic_load(&injected);
 }

@@ -1,8 +1,9 @@
 /*
  * Unit tests for introspect/answer_cache.c: a kept answer is given only
- * for the same token and client, generation and store epoch, with no
- * store failure since, and before exp; a full set makes room; a newer
- * answer is not overwritten by an older one.
+ * for the same token and client and generation, with no store failure
+ * since, and before exp; retiring a token, a user, a client or all drops
+ * exactly their answers; a full set makes room; an answer read before a
+ * retirement is not kept.
  */
 #include "config.h"
 
@@ -45,10 +46,10 @@ response(const char *text)
 }
 
 static struct apitokend_answer_key
-key(const uint8_t *hash, const char *client, const void *gen, uint64_t epoch,
+key(const uint8_t *hash, const char *client, const void *gen, uint64_t rgen,
     unsigned long failures)
 {
-	struct apitokend_answer_key k = {hash, client, gen, epoch, failures};
+	struct apitokend_answer_key k = {hash, client, gen, rgen, failures};
 
 	return k;
 }
@@ -88,35 +89,117 @@ START_TEST(test_off)
 
 	ck_assert_ptr_null(apitokend_answers_create(0));
 	/* NULL: nothing kept, the reference is dropped. */
-	apitokend_answers_put(NULL, &k, 100, "jti", response("x"));
+	apitokend_answers_put(NULL, &k, 100, "jti", "alice", response("x"));
 	ck_assert(!apitokend_answers_use(NULL, &k, 10, record, &s));
 }
 END_TEST
 
 START_TEST(test_same_question_only)
 {
-	struct apitokend_answer_key k = key(hash_a, "rs1", &gen1, 7, 2), o;
+	struct apitokend_answer_key k = key(hash_a, "rs1", &gen1, 0, 2), o;
 	struct MHD_Response *r = response("{\"active\":true}");
 	struct seen s;
 
 	ck_assert_ptr_null(find(&k, 10, &s));
-	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", r);
+	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", "alice", r);
 	ck_assert_ptr_eq(find(&k, 10, &s), r);
 	ck_assert_str_eq(s.jti, "AbCdEfGhIjKlMnOp");
 	ck_assert_ptr_eq(find(&k, 99, &s), r);
 
 	ck_assert_ptr_null(find(&k, 100, &s)); /* now >= exp */
-	o = key(hash_b, "rs1", &gen1, 7, 2);
+	o = key(hash_b, "rs1", &gen1, 0, 2);
 	ck_assert_ptr_null(find(&o, 10, &s)); /* another token */
-	o = key(hash_a, "rs2", &gen1, 7, 2);
+	o = key(hash_a, "rs2", &gen1, 0, 2);
 	ck_assert_ptr_null(find(&o, 10, &s)); /* another client */
-	o = key(hash_a, "rs1", &gen2, 7, 2);
+	o = key(hash_a, "rs1", &gen2, 0, 2);
 	ck_assert_ptr_null(find(&o, 10, &s)); /* configuration reloaded */
-	o = key(hash_a, "rs1", &gen1, 8, 2);
-	ck_assert_ptr_null(find(&o, 10, &s)); /* a write since */
-	o = key(hash_a, "rs1", &gen1, 7, 3);
+	o = key(hash_a, "rs1", &gen1, 0, 3);
 	ck_assert_ptr_null(find(&o, 10, &s));  /* a store failure since */
 	ck_assert_ptr_eq(find(&k, 10, &s), r); /* still there for k */
+}
+END_TEST
+
+/* Put an answer for (hash, client) of user, read at the current rgen. */
+static struct MHD_Response *
+put(const uint8_t *hash, const char *client, const char *user)
+{
+	struct apitokend_answer_key k =
+	    key(hash, client, &gen1, apitokend_answers_rgen(a), 0);
+	struct MHD_Response *r = response("{\"active\":true}");
+
+	apitokend_answers_put(a, &k, 100, "jti", user, r);
+	return r;
+}
+
+static bool
+kept(const uint8_t *hash, const char *client, struct MHD_Response *r)
+{
+	struct apitokend_answer_key k = key(hash, client, &gen1, 0, 0);
+	struct seen s;
+
+	return find(&k, 10, &s) == r;
+}
+
+START_TEST(test_retire_what_changed)
+{
+	struct MHD_Response *ra, *rb, *ra2;
+
+	/* Two tokens of two users; alice's asked by two clients. */
+	ra = put(hash_a, "rs1", "alice");
+	ra2 = put(hash_a, "rs2", "alice");
+	rb = put(hash_b, "rs1", "bob");
+	ck_assert(kept(hash_a, "rs1", ra) && kept(hash_b, "rs1", rb));
+	/* Another user's change (a user name in another bucket). */
+	apitokend_answers_retire_user(a, "carol", 5);
+	ck_assert(kept(hash_a, "rs1", ra) && kept(hash_b, "rs1", rb));
+	/* alice's change: only her answers. */
+	apitokend_answers_retire_user(a, "alice", 5);
+	ck_assert(!kept(hash_a, "rs1", ra) && !kept(hash_a, "rs2", ra2));
+	ck_assert(kept(hash_b, "rs1", rb));
+	/* Read again after the change: kept again. */
+	ra = put(hash_a, "rs1", "alice");
+	ck_assert(kept(hash_a, "rs1", ra));
+	/* A token: its answers only, for every client. */
+	ra2 = put(hash_a, "rs2", "alice");
+	apitokend_answers_retire_token(a, hash_b);
+	ck_assert(!kept(hash_b, "rs1", rb));
+	ck_assert(kept(hash_a, "rs1", ra) && kept(hash_a, "rs2", ra2));
+	apitokend_answers_retire_token(a, hash_a);
+	ck_assert(!kept(hash_a, "rs1", ra) && !kept(hash_a, "rs2", ra2));
+	/* A client: what it was told, not what others were. */
+	ra = put(hash_a, "rs1", "alice");
+	ra2 = put(hash_a, "rs2", "alice");
+	apitokend_answers_retire_client(a, "rs2", 3);
+	ck_assert(kept(hash_a, "rs1", ra) && !kept(hash_a, "rs2", ra2));
+	apitokend_answers_retire_all(a);
+	ck_assert(!kept(hash_a, "rs1", ra));
+}
+END_TEST
+
+START_TEST(test_put_after_retire_dropped)
+{
+	struct apitokend_answer_key k =
+	    key(hash_a, "rs1", &gen1, apitokend_answers_rgen(a), 0);
+	struct seen s;
+
+	/* Read, then a change to a token of the same set is retired
+	 * before the answer is put: it may predate it, so it is not kept.
+	 * (Its own token's retirement found nothing to drop yet.) */
+	apitokend_answers_retire_token(a, hash_a);
+	apitokend_answers_put(a, &k, 100, "jti", "alice",
+	                      response("{\"active\":true}"));
+	ck_assert_ptr_null(find(&k, 10, &s));
+	/* The same for a user change. */
+	k.rgen = apitokend_answers_rgen(a);
+	apitokend_answers_retire_user(a, "alice", 5);
+	apitokend_answers_put(a, &k, 100, "jti", "alice",
+	                      response("{\"active\":true}"));
+	ck_assert_ptr_null(find(&k, 10, &s));
+	/* With nothing retired in between it is kept. */
+	k.rgen = apitokend_answers_rgen(a);
+	apitokend_answers_put(a, &k, 100, "jti", "alice",
+	                      response("{\"active\":true}"));
+	ck_assert_ptr_nonnull(find(&k, 10, &s));
 }
 END_TEST
 
@@ -133,9 +216,9 @@ START_TEST(test_replace_and_room)
 	for (i = 0; i < 10; i++) {
 		memcpy(h[i], hash_a, sizeof(h[i]));
 		h[i][20] = (uint8_t)i;
-		k[i] = key(h[i], "rs1", &gen1, 1, 0);
+		k[i] = key(h[i], "rs1", &gen1, 0, 0);
 		r[i] = response("{\"active\":true}");
-		apitokend_answers_put(a, &k[i], 100, "jti", r[i]);
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i]);
 	}
 	for (i = 0; i < 10; i++)
 		if (find(&k[i], 10, &s) == r[i])
@@ -143,13 +226,14 @@ START_TEST(test_replace_and_room)
 	ck_assert_int_eq(kept, 8);
 	ck_assert_ptr_eq(find(&k[9], 10, &s), r[9]);
 
-	/* Same question at a later epoch: replaced in place, and an
-	 * answer from an earlier epoch does not overwrite it. */
-	k1 = key(h[9], "rs1", &gen1, 2, 0);
+	/* Same question after a retirement: replaced in place, and an
+	 * answer read before the retirement does not overwrite it. */
+	apitokend_answers_retire_user(a, "nobody", 6);
+	k1 = key(h[9], "rs1", &gen1, apitokend_answers_rgen(a), 0);
 	newer = response("{\"active\":true,\"role\":\"admin\"}");
-	apitokend_answers_put(a, &k1, 100, "jti2", newer);
+	apitokend_answers_put(a, &k1, 100, "jti2", "alice", newer);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
-	apitokend_answers_put(a, &k[9], 100, "jti", response("old"));
+	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("old"));
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
 	ck_assert_str_eq(s.jti, "jti2");
 }
@@ -165,6 +249,8 @@ main(void)
 	tcase_add_test(tc, test_off);
 	tcase_add_test(tc, test_same_question_only);
 	tcase_add_test(tc, test_replace_and_room);
+	tcase_add_test(tc, test_retire_what_changed);
+	tcase_add_test(tc, test_put_after_retire_dropped);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -259,7 +259,9 @@ int apitoken_store_purge(apitoken_store_t *store, int64_t now,
                          apitoken_progress_fn progress, void *ctx,
                          size_t *deleted_out);
 
-/* Number of tokens with exp > now (for /metrics). */
+/* Number of tokens with exp > now (for /metrics): the running count of
+ * tokens less those with exp <= now (a walk over the expired but not yet
+ * purged ones only). */
 int apitoken_token_count_active(apitoken_store_t *store, int64_t now,
                                 size_t *count_out);
 
@@ -588,6 +590,123 @@ int apitoken_outbox_retry_all(apitoken_store_t *store, size_t *count_out);
 int apitoken_outbox_queue_reminders(apitoken_store_t *store, int64_t now,
                                     const int64_t *leads, size_t n_leads,
                                     size_t *queued_out);
+
+/* ---- change records (targeted invalidation, replicas) ---------------- */
+
+/*
+ * Every write that can change an answer (an introspection, a local or PAM
+ * check, a client login) appends, in its own transaction, one small change
+ * record per thing it touched: a token (by the SHA-256 of its secret), a
+ * user (by name), a client (by id), or everything.  Each record has a
+ * sequence number, allocated inside the writing transaction (so under its
+ * write locks: two transactions never share or swap numbers, and an
+ * aborted one leaves neither a record nor a gap).  A record becomes
+ * visible only when its transaction commits, and a transaction that
+ * commits later has the larger numbers, so a reader that asks for the
+ * records after the last number it saw never misses one: whatever it did
+ * not see yet has a larger number than it has seen.
+ *
+ * Writes that cannot change an answer add none: audit appends, outbox
+ * changes, reminder bookkeeping, and the purge of tokens that have
+ * already expired (an expired token is inactive whether or not its record
+ * is still there).  A purge with a "now" ahead of the clock deletes
+ * unexpired tokens: those do get records.
+ *
+ * The store keeps the last APITOKEN_CHANGES_KEEP records: each write
+ * deletes, in its own transaction, the record that many numbers older
+ * than the one it appends.  A reader that fell further behind is told so
+ * (an APITOKEN_CHANGE_ALL record): it must then drop everything it kept.
+ */
+#define APITOKEN_CHANGES_KEEP 65536
+
+typedef enum apitoken_change_kind {
+	APITOKEN_CHANGE_TOKEN = 1,  /* subject: SHA-256 of the token secret */
+	APITOKEN_CHANGE_USER = 2,   /* subject: user name */
+	APITOKEN_CHANGE_CLIENT = 3, /* subject: client id */
+	APITOKEN_CHANGE_ALL = 4     /* subject empty: anything may differ */
+} apitoken_change_kind_t;
+
+typedef struct apitoken_change {
+	uint64_t seq;
+	int64_t time; /* when it was written; 0 for a synthesized ALL */
+	apitoken_change_kind_t kind;
+	const uint8_t *subject; /* valid only during the call; not NUL-ended */
+	size_t subject_len;
+} apitoken_change_t;
+
+/* Return 0 to go on, anything else to stop (that value is returned). */
+typedef int (*apitoken_change_fn)(const apitoken_change_t *c, void *ctx);
+
+/*
+ * Call fn for every change record with seq > after, in seq order, from
+ * one snapshot of the store.  If records after `after' were already
+ * trimmed, fn first gets one APITOKEN_CHANGE_ALL record (its seq the last
+ * number trimmed, or the last one written when nothing newer is left).
+ * Before fn sees a record, apitoken_store_changes_visible() is raised to
+ * its seq.  *last_out (may be NULL) gets the seq of the last record fn
+ * accepted (after, if none).  A record of unknown kind is passed as
+ * APITOKEN_CHANGE_ALL.  Never writes.
+ */
+int apitoken_store_changes_read(apitoken_store_t *store, uint64_t after,
+                                apitoken_change_fn fn, void *ctx,
+                                uint64_t *last_out);
+
+/* The seq of the last change record committed (0: none yet), read from
+ * one snapshot: a single point read, cheap enough to poll. */
+int apitoken_store_changes_last(apitoken_store_t *store, uint64_t *seq_out);
+
+/*
+ * The highest change seq this process knows to be committed and visible
+ * to its reads: raised by this process's own commits (after the commit,
+ * before the write returns) and by apitoken_store_changes_read().  A
+ * plain atomic load.  A reader that keeps answers may use one only while
+ * it has retired every change up to this number.
+ */
+uint64_t apitoken_store_changes_visible(apitoken_store_t *store);
+
+/*
+ * true if commits this process did not make can appear in the store: the
+ * environment was opened for replication (DB_INIT_REP), so a replica's
+ * applied transactions announce themselves only through the records.  A
+ * tail must then poll apitoken_store_changes_last() often; otherwise the
+ * change hook below sees every commit.
+ */
+bool apitoken_store_changes_external(apitoken_store_t *store);
+
+/*
+ * Called after each commit that wrote change records, with the seq of the
+ * last one, in the writing thread, before the write returns (to wake a
+ * tail).  Must not block or call the store.  Set before other threads
+ * use the store; NULL removes it.
+ */
+typedef void (*apitoken_change_hook_fn)(uint64_t seq, void *arg);
+void apitoken_store_set_change_hook(apitoken_store_t *store,
+                                    apitoken_change_hook_fn fn, void *arg);
+
+/*
+ * Store failures this process has seen: every Berkeley DB error (read or
+ * write, except a deadlock that is retried) and every malformed record a
+ * read or write hit.  Kept answers and reused snapshots are valid only
+ * while this number is unchanged (fail closed).  A plain atomic load.
+ */
+unsigned long apitoken_store_failures(apitoken_store_t *store);
+
+/* ---- running counts -------------------------------------------------- */
+
+/*
+ * Records in the store, kept as counters updated in the same transaction
+ * as each write (no scan): tokens (issued and not yet revoked or purged,
+ * expired or not), users, clients.  Stores made before the counters
+ * existed get them counted once, at the first open for writing.
+ */
+typedef struct apitoken_store_counts {
+	uint64_t tokens;
+	uint64_t users;
+	uint64_t clients;
+} apitoken_store_counts_t;
+
+int apitoken_store_counts(apitoken_store_t *store,
+                          apitoken_store_counts_t *counts_out);
 
 #ifdef __cplusplus
 }
