@@ -56,13 +56,26 @@ tests_bench_bench_local_SOURCES = tests/bench/bench_local.c
 tests_bench_bench_local_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/plugin/include \
 	-pthread
 tests_bench_bench_local_LDADD = -ldl -lpthread
+# Visibility (issue 13): actors, audit filters and retention, tombstones,
+# last use.  The codec is internal: its objects are linked directly.
+store_visibility_test = tests/unit/test_store_visibility
+check_PROGRAMS += $(store_visibility_test)
+TESTS += $(store_visibility_test)
+tests_unit_test_store_visibility_SOURCES = \
+	tests/unit/test_store_visibility.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h core/store_codec.c
+tests_unit_test_store_visibility_CFLAGS = $(store_test_cflags)
+tests_unit_test_store_visibility_LDADD = $(unit_ldadd) $(OPENSSL_LIBS) \
+	$(BDB_LIBS)
+
 # Change records and running counts.  Linked with the store's sources
 # (not the library, whose internals are hidden) so a test can run a
 # transaction body of its own.
 store_sources = core/store.c core/store_codec.c core/store_users.c \
 	core/store_tokens.c core/store_clients.c core/store_snapshot.c \
 	core/store_changes.c core/store_counts.c core/store_audit.c \
-	core/store_outbox.c core/store_cache.c
+	core/store_outbox.c core/store_cache.c core/store_actor.c \
+	core/store_tombstone.c core/store_lastuse.c
 check_PROGRAMS += tests/unit/test_store_changes
 TESTS += tests/unit/test_store_changes
 tests_unit_test_store_changes_SOURCES = tests/unit/test_store_changes.c \

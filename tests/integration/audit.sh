@@ -122,4 +122,6 @@ out=$(ctl --json audit)
 check_eq "only the fresh record is left" "1 user-added carol" \
 	"$(printf '%s\n' "$out" | grep -c .) $(printf '%s\n' "$out" |
 	python3 -c 'import json,sys; r = json.loads(sys.stdin.readline()); print(r["event"], r["user"])')"
+stop_daemon
+check_eq "apitokend shuts down cleanly (no leak, no sanitizer report)" 0 "$?"
 done_testing

@@ -106,4 +106,6 @@ start_daemon || not_ok "apitokend restarts with last_used false"
 http POST /introspect -u "rs1:$SR" -d "token=$TD"
 check_eq "last_used false: an introspection is not recorded" never \
 	"$(lu alice time)"
+stop_daemon
+check_eq "apitokend shuts down cleanly (no leak, no sanitizer report)" 0 "$?"
 done_testing

@@ -171,4 +171,6 @@ for i in $(seq 1 40); do
 		"$BASE_URL/leaks")"
 done
 check_match "a burst of reports from one address ends in 429" " 429" "$codes"
+stop_daemon
+check_eq "apitokend shuts down cleanly (no leak, no sanitizer report)" 0 "$?"
 done_testing

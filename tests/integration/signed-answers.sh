@@ -138,4 +138,6 @@ signed "$TA" >/dev/null
 check_match "the configured key signs" \
 	"^token-introspection\\+jwt ES256 rs1 True True alice rs1 " \
 	"$("$PY" "$scratch/verify.py" "$scratch/jwt" "$scratch/jwks3" rs1 "$BASE_URL")"
+stop_daemon
+check_eq "apitokend shuts down cleanly (no leak, no sanitizer report)" 0 "$?"
 done_testing
