@@ -2,13 +2,12 @@
  * Last use of each token: noted in memory on every use, written to
  * lastuse.db in batches by apitoken_lastuse_flush().
  *
- * Why this never drops a kept introspection answer: the flush commits
- * its own transactions (store_write is not used), so the write epoch
- * that keys apitokend's kept answers and readers' snapshots does not
- * move.  That is sound because lastuse.db is read by nothing that a
- * check or a kept answer depends on; readers of last use take the
- * in-memory value first, which is never older than the stored one, so
- * a snapshot that predates a flush cannot show an out-of-date use.
+ * Why this never drops a kept introspection answer: kept answers are
+ * retired by change records (store_changes.c), and the flush writes
+ * none: nothing a check reads lives in lastuse.db.  Readers of last use
+ * take the in-memory value first, which is never older than the stored
+ * one, so a snapshot that predates a flush cannot show an out-of-date
+ * use.
  *
  * The table: SHARDS mutex-protected hash tables of chained entries,
  * one per token used since start (about 200 bytes each); a use costs
@@ -21,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
@@ -246,41 +244,6 @@ flush_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	return rc;
 }
 
-/*
- * Like store_write, but without store_snaps_written(): see the head of
- * this file for why no reader needs to learn of this write.
- */
-static int
-write_quiet(apitoken_store_t *st, struct flush_op *op)
-{
-	DB_TXN *txn;
-	int attempt, ret, rc;
-
-	for (attempt = 0;; attempt++) {
-		txn = NULL;
-		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
-		if (ret != 0) {
-			rc = store_dberr(ret, "begin transaction");
-		} else {
-			rc = flush_txn(st, txn, op);
-			if (rc == 0) {
-				ret = txn->commit(txn, 0);
-				return ret == 0 ? 0
-				                : store_dberr(ret, "commit");
-			}
-			(void)txn->abort(txn);
-		}
-		if (rc != STORE_RETRY)
-			return rc;
-		if (attempt >= STORE_DEADLOCK_RETRIES)
-			return apitoken_error(APITOKEN_ERR_STORE,
-			                      "store: gave up after %d "
-			                      "deadlocks",
-			                      attempt + 1);
-		(void)usleep((useconds_t)(1000 + (attempt * 997) % 5000));
-	}
-}
-
 /* Take up to max dirty entries (clearing their flag) from shard i. */
 static size_t
 take_dirty(struct shard *sh, struct flush_item *items, size_t max,
@@ -345,7 +308,7 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 				continue;
 			op.items = items;
 			op.n = n;
-			rc = write_quiet(store, &op);
+			rc = store_write(store, flush_txn, &op);
 			if (rc != 0)
 				redirty(store, items, n);
 			else

@@ -4,8 +4,8 @@
  * source and client in memory (apitoken_lastuse_note: one short lock);
  * a thread writes what changed every last_used_interval, so each token
  * costs at most one store write per interval, batched with the others,
- * and a crash loses at most one interval.  Those writes do not move the
- * store's write epoch, so no kept answer is dropped for them (see
+ * and a crash loses at most one interval.  Those writes carry no change
+ * record, so no kept answer is dropped for them (see
  * core/store_lastuse.c).  Stopping the daemon writes the rest.
  */
 #include "config.h"

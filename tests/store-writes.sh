@@ -14,7 +14,7 @@
 cd "$top_srcdir" || exit 99
 srcs=$(ls core/*.c introspect/*.c plugin/*.c plugin/*/*.c 2>/dev/null)
 
-begins=$(grep -n 'txn_begin(' $srcs | sed 's/:[[:space:]]*/: /')
+begins=$(grep -n -- '->txn_begin(' $srcs | sed 's/:[[:space:]]*/: /')
 check_eq "transactions are begun in store_write, store_open and the snapshot code only" \
 	"core/store.c core/store.c core/store_snapshot.c" \
 	"$(printf '%s\n' "$begins" | cut -d: -f1 | tr '\n' ' ' | sed 's/ $//')"
@@ -24,10 +24,10 @@ check_match "the snapshot code begins read-only snapshots only" \
 
 # Between store_write()'s opening line and the next function: one begin.
 in_write=$(awk '/^store_write\(/ { on = 1 } on && /^}/ { on = 0 }
-	on && /txn_begin\(/ { n++ } END { print n + 0 }' core/store.c)
+	on && /->txn_begin\(/ { n++ } END { print n + 0 }' core/store.c)
 check_eq "store_write begins one of the two in store.c" 1 "$in_write"
 in_open=$(awk '/^open_dbs\(/ { on = 1 }
-	on && /^}/ { on = 0 } on && /txn_begin\(/ { n++ } END { print n + 0 }' \
+	on && /^}/ { on = 0 } on && /->txn_begin\(/ { n++ } END { print n + 0 }' \
 	core/store.c)
 check_eq "the other is the one that creates the databases at open" 1 \
 	"$in_open"

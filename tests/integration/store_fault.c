@@ -1,7 +1,7 @@
 /*
  * Test double for store failures: preloaded into apitokend, it makes
  * apitoken_token_check(), apitoken_token_check_hash(),
- * apitoken_token_revoke_secret() and
+ * apitoken_token_revoke_secret(), apitoken_token_revoke_secret_as() and
  * apitoken_user_get() fail with APITOKEN_ERR_STORE while the file named by
  * $APITOKEN_STORE_FAULT exists, and passes every call through otherwise.
  * As a failing store does, it counts each injected failure in
@@ -98,6 +98,26 @@ apitoken_token_revoke_secret(apitoken_store_t *store, const char *token,
 	if (faulty() || real == NULL)
 		return fail();
 	return real(store, token, len, only_user, origin, info_out);
+}
+
+/* The form with an actor, which /revoke and /leaks call. */
+typedef int (*revoke_as_fn)(apitoken_store_t *, const char *, size_t,
+                            const char *, apitoken_audit_event_t,
+                            const apitoken_actor_t *, apitoken_token_info_t *);
+
+int
+apitoken_token_revoke_secret_as(apitoken_store_t *store, const char *token,
+                                size_t len, const char *only_user,
+                                apitoken_audit_event_t event,
+                                const apitoken_actor_t *actor,
+                                apitoken_token_info_t *info_out)
+{
+	revoke_as_fn real =
+	    (revoke_as_fn)dlsym(RTLD_NEXT, "apitoken_token_revoke_secret_as");
+
+	if (faulty() || real == NULL)
+		return fail();
+	return real(store, token, len, only_user, event, actor, info_out);
 }
 
 int

@@ -491,7 +491,7 @@ void apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
 /*
  * Write every use noted since the last flush to the store's own
  * last-use database, in batched transactions.  This write changes
- * nothing a check reads, so it does not move the write epoch: no kept
+ * nothing a check reads and writes no change record: no kept
  * introspection answer of any token is dropped.  Called by apitokend
  * every last_used_interval, so each token is written at most once per
  * interval (and a crash loses at most one interval).
