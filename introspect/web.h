@@ -85,6 +85,17 @@ int web_token_write(struct apitokend *d, enum web_token_op op,
                     const char *user, const struct web_actor *actor,
                     char secret_out[APITOKEN_TOKEN_LEN + 1],
                     apitoken_token_info_t *info_out);
+
+/*
+ * web_forward.c: on a replica, do that write at the master (as the admin
+ * command it is, over the signed channel); origin names the actor for
+ * the master's audit record.  0, 1 if this site is the master (nothing
+ * was sent), or a negative error with a detail.
+ */
+int web_token_forward(struct apitokend *d, enum web_token_op op,
+                      const char *user, const char *origin,
+                      char secret_out[APITOKEN_TOKEN_LEN + 1],
+                      apitoken_token_info_t *info_out);
 /* GET/POST/DELETE on user's token, acting as actor. */
 enum MHD_Result web_api_token(struct apitokend *d, struct apitokend_req *r,
                               struct MHD_Connection *c, const char *method,

@@ -3,7 +3,7 @@
 # page's files are installed under $(pkgdatadir)/web.
 introspect_apitokend_SOURCES += introspect/web.c introspect/web.h \
 	introspect/web_session.c introspect/web_auth_pam.c \
-	introspect/web_api.c
+	introspect/web_api.c introspect/web_forward.c
 introspect_apitokend_CFLAGS += $(PAM_CFLAGS) \
 	-DAPITOKEND_WEB_DIR='"$(pkgdatadir)/web"'
 introspect_apitokend_LDADD += $(PAM_LIBS)

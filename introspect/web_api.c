@@ -19,6 +19,7 @@
 #include <apitoken/log.h>
 
 #include "metrics.h"
+#include "regions.h"
 #include "web.h"
 
 #define DAY 86400
@@ -58,9 +59,14 @@ web_token_write(struct apitokend *d, enum web_token_op op, const char *user,
 
 	to_actor(actor, user, reason, sizeof(reason), &a);
 	apitoken_actor_describe(&a, origin, sizeof(origin));
-	if (op == WEB_TOKEN_REVOKE)
+	/* Regions: a replica has the master write it (web_forward.c);
+	 * 1 means this site is the master after all. */
+	rc = apitokend_regions_forwarding(d)
+	         ? web_token_forward(d, op, user, origin, secret_out, info_out)
+	         : 1;
+	if (rc == 1 && op == WEB_TOKEN_REVOKE)
 		rc = apitoken_token_revoke_as(d->store, user, &a, info_out);
-	else
+	else if (rc == 1)
 		rc = apitoken_token_issue_as(
 		    d->store, user,
 		    op == WEB_TOKEN_REPLACE ? APITOKEN_ISSUE_REPLACE : 0, &a,

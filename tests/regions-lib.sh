@@ -63,6 +63,9 @@ regions_setup() {
   "listen": "127.0.0.1:$(eval echo \$HTTP_PORT_$s)",
   "tls_cert": "$scratch/site.pem",
   "tls_key": "$scratch/site.key",
+  "web": {"auth": "header", "user_header": "X-Remote-User",
+          "trusted_proxies": ["127.0.0.1"],
+          "assets": "$top_srcdir/introspect/web"},
   "roles": {
     "admin": ["api:read", "api:write", "api:admin"],
     "user": ["api:read"]

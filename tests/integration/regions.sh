@@ -91,6 +91,37 @@ body=$(curl_at b /revoke -u "rs1:wrong" -d "token=$TA")
 check_eq "/revoke at a replica with a wrong secret: the master's 401" \
 	401 "$(last_code)"
 
+# The self-service page at a replica: the session is the replica's, the
+# write is done at the master (web_forward.c) and shows everywhere.
+jar="$scratch/web.jar"
+curl_at b /api/v1/session -b "$jar" -c "$jar" -H 'X-Remote-User: alice' \
+	>/dev/null
+csrf=$(sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' "$scratch/curl.body")
+body=$(curl_at b /api/v1/me/token -b "$jar" -c "$jar" -X POST \
+	-H 'X-Remote-User: alice' -H "X-CSRF-Token: $csrf" \
+	-H 'Content-Type: application/json' --data '{"replace": true}')
+check_eq "self-service regenerate at replica b: 201" 201 "$(last_code)"
+TW=$(printf '%s' "$body" | sed -n 's/.*"token":"\(apitok_[^"]*\)".*/\1/p')
+check "... the page's new token is active at the master" \
+	wait_for 5 active_at a "$TW"
+check "... and at replica c" wait_for 5 active_at c "$TW"
+check_match "... the master's audit names the page's user and the site" \
+	'issued +alice .*user alice \(127\.0\.0\.1\) via site b' \
+	"$(ctl_at a audit --user alice 2>&1 | tail -n 3)"
+body=$(curl_at c /api/v1/me/token -b "$scratch/web-c.jar" \
+	-c "$scratch/web-c.jar" -X DELETE -H 'X-Remote-User: alice')
+check_eq "self-service revoke at replica c before signing in there: 401" \
+	401 "$(last_code)"
+curl_at c /api/v1/session -b "$scratch/web-c.jar" -c "$scratch/web-c.jar" \
+	-H 'X-Remote-User: alice' >/dev/null
+csrf=$(sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' "$scratch/curl.body")
+body=$(curl_at c /api/v1/me/token -b "$scratch/web-c.jar" \
+	-c "$scratch/web-c.jar" -X DELETE -H 'X-Remote-User: alice' \
+	-H "X-CSRF-Token: $csrf")
+check_eq "self-service revoke at replica c: 200" 200 "$(last_code)"
+check "... the page's token is inactive everywhere" \
+	wait_for 5 inactive_everywhere "$TW"
+
 # Role change at a replica shows everywhere.
 TA=$(ctl_at a token generate alice --replace 2>/dev/null)
 check "regenerated -> active at c" wait_for 5 active_at c "$TA"
