@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <apitoken/store_rep.h>
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 
@@ -71,6 +72,11 @@ flush(struct apitokend *d)
 {
 	size_t n = 0;
 
+	/* Regions: only the master writes.  A replica keeps its uses in
+	 * memory (shown by its own daemon) and writes them once it is
+	 * elected master. */
+	if (apitoken_store_rep_role(d->store) == APITOKEN_REP_REPLICA)
+		return;
 	if (apitoken_lastuse_flush(d->store, &n) != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR,
