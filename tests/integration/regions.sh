@@ -257,7 +257,12 @@ check "writes continue through replica b after the failover" \
 [ -n "$t_first" ] &&
 	diag "first write reported done $((t_first - t_kill)) ms after the kill"
 within() { [ -n "$2" ] && [ $(($2 - t_kill)) -le "$1" ]; }
-check "a new master is seen within 1 s of the kill" within 1000 "$t_elect"
+# The bound is 1 s; the ASan+UBSan build (several times slower, and each
+# poll is three TLS handshakes) gets 2 s.
+elect_ms=1000
+grep -q -e "-fsanitize=address" "$top_builddir/Makefile" && elect_ms=2000
+check "a new master is seen within $elect_ms ms of the kill" \
+	within "$elect_ms" "$t_elect"
 # A commit at the new master can wait ack_timeout (1 s here) for the
 # other survivor, still syncing, before it is refused as not confirmed:
 # the bound here is lenient; tests/bench measures the median.
