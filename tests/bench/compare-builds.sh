@@ -14,6 +14,10 @@
 # machine; even so, repeat a comparison before believing a small
 # difference.  Builds nothing, is not part of make check, and takes about a
 # minute per 4 rounds.
+#
+# BENCH_EXTRA_A / BENCH_EXTRA_B (optional): extra members of each
+# apitokend's configuration, e.g. '"last_used": false'
+# (compare-configs.sh runs one build under two configurations this way).
 set -u
 if [ $# -lt 2 ]; then
 	echo "usage: $0 BUILD_A BUILD_B [ROUNDS] [CONNS]" >&2
@@ -38,14 +42,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-compare.XXXXXX")
 pids=""
 trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# setup NAME BUILD: store, tokens, client and a running apitokend.
+# setup NAME BUILD EXTRA: store, tokens, client and a running apitokend.
 setup() {
 	local d="$tmp/$1" secret i
 	mkdir -p "$d"
 	cat >"$d/apitoken.json" <<EOF
 { "store": "$d/store", "listen": "127.0.0.1:0",
   "roles": { "admin": ["api:read", "api:write", "api:admin"],
-             "user": ["api:read"] } }
+             "user": ["api:read"] }${3:+, $3} }
 EOF
 	"$2/tests/bench/bench_issue" --config "$d/apitoken.json" \
 		--count 10000 --out "$d/issued" >/dev/null || exit 1
@@ -67,8 +71,8 @@ EOF
 	echo "compare-builds: apitokend of $2 did not start" >&2
 	exit 1
 }
-setup a "$A"
-setup b "$B"
+setup a "$A" "${BENCH_EXTRA_A:-}"
+setup b "$B" "${BENCH_EXTRA_B:-}"
 mkdir -p "$tmp/s"
 "$A/tests/bench/static_server" --port-file "$tmp/s/port" &
 echo $! >"$tmp/s/pid"
@@ -100,7 +104,11 @@ for i in $(seq 1 "$ROUNDS"); do
 	for n in a b s; do echo "$n $(run $n)"; done
 done >"$tmp/results"
 for n in a b s; do
-	case $n in a) what="A $A" ;; b) what="B $B" ;; s) what="static_server" ;; esac
+	case $n in
+	a) what="A $A${BENCH_EXTRA_A:+ $BENCH_EXTRA_A}" ;;
+	b) what="B $B${BENCH_EXTRA_B:+ $BENCH_EXTRA_B}" ;;
+	s) what="static_server" ;;
+	esac
 	printf '%-60s %9s req/s %7s us/req\n' "$what" \
 		"$(awk -v n=$n '$1 == n { print $2 }' "$tmp/results" | median)" \
 		"$(awk -v n=$n '$1 == n { print $3 }' "$tmp/results" | median)"
