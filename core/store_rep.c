@@ -20,7 +20,7 @@
  *    group; both masters then see DB_EVENT_REP_DUPMASTER and hold an
  *    election.
  *  - TCP_NODELAY on repmgr's sockets is set by apitokend (see
- *    introspect/regions_nodelay.c), not here: libdb offers no option.
+ *    introspect/regions_sockets.c), not here: libdb offers no option.
  */
 #include "config.h"
 

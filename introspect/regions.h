@@ -105,13 +105,21 @@ enum MHD_Result apitokend_regions_admin(struct apitokend *d,
                                         size_t len);
 
 /*
- * May a kept answer or a remembered client login be used now?  On a
- * replica the change tail learns of replicated commits by polling, so
- * this reads the last change record's seq (one point read) and says yes
- * only if the tail has retired it: a change applied here is seen by the
- * very next request.  Always true on the master and a single site.
+ * May a kept answer or a remembered client login be used now?  Always
+ * true on the master and a single site (their own commits retire at
+ * once, tail.h).  On a replica: true while no replication traffic has
+ * passed since the change tail's last complete round (two atomic loads,
+ * regions_sockets.c says why that is enough); else it wakes the tail and
+ * asks the store (one point read of the last change record's seq), so a
+ * change applied here is seen by the very next request.
  */
 bool apitokend_regions_kept_ok(struct apitokend *d);
+
+/* The count of replication-socket traffic (regions_sockets.c), and
+ * whether it can be trusted (libdb's calls reach the counting wrappers
+ * and every socket was tracked); without trust readers ask the store. */
+uint64_t apitokend_regions_io_count(void);
+bool apitokend_regions_io_trusted(void);
 
 /* Members of /healthz ("replication": {...}); nothing without it. */
 void apitokend_regions_health(struct apitokend *d, cJSON *obj);

@@ -16,10 +16,12 @@ tests_unit_test_config_replication_LDADD = $(unit_ldadd)
 
 introspect_apitokend_SOURCES += introspect/regions.c introspect/regions.h \
 	introspect/regions_int.h introspect/regions_forward.c \
-	introspect/regions_nodelay.c
-# libdb's call to setsockopt() must bind to regions_nodelay.c's.
+	introspect/regions_sockets.c
+# libdb's calls to these must bind to regions_sockets.c's.
 introspect_apitokend_LDFLAGS = $(AM_LDFLAGS) \
-	-Wl,--export-dynamic-symbol=setsockopt
+	-Wl,--export-dynamic-symbol=setsockopt \
+	-Wl,--export-dynamic-symbol=readv -Wl,--export-dynamic-symbol=writev \
+	-Wl,--export-dynamic-symbol=send -Wl,--export-dynamic-symbol=close
 introspect_apitokend_LDADD += -ldl
 
 # Three sites on 127.0.0.1 (about a minute: failover, staleness).

@@ -19,6 +19,7 @@ struct regions_state {
 	bool running, stopping;
 	atomic_ulong stale_served, stale_refused;
 	atomic_ulong forwarded, forward_refused;
+	atomic_ulong kept_quiet, kept_asked; /* apitokend_regions_kept_ok */
 	atomic_bool restart; /* handles dead: exit with a failure status */
 };
 extern struct regions_state regions;

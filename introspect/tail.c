@@ -37,6 +37,7 @@
 
 #include "answer_cache.h"
 #include "apitokend.h"
+#include "regions.h"
 #include "tail.h"
 
 struct apitokend_tail {
@@ -49,6 +50,12 @@ struct apitokend_tail {
 	bool kicked;  /* a local commit wrote records */
 	bool failing; /* the last read failed (logged once) */
 	_Atomic uint64_t retired;
+	/* Replicas: the replication traffic count noted before the last
+	 * complete round (0: none yet), and whether a reader asked for a
+	 * round since.  io_trusted: the count can be relied on. */
+	_Atomic uint64_t quiet_io;
+	atomic_bool round_wanted;
+	bool io_trusted;
 	_Atomic uint64_t records; /* retired, in all */
 	_Atomic uint64_t all;     /* of which "everything" */
 };
@@ -123,19 +130,28 @@ catch_up(struct apitokend *d, struct apitokend_tail *t, bool kicked)
 	uint64_t after =
 	    atomic_load_explicit(&t->retired, memory_order_relaxed);
 	uint64_t last = after;
+	/* Noted before reading: what replication applied and acknowledged
+	 * before this load is in what the read below sees. */
+	uint64_t io = apitokend_regions_io_count();
 	int rc;
 
+	atomic_store_explicit(&t->round_wanted, false, memory_order_relaxed);
 	/* A poll first asks only for the last number: one point read. */
 	if (!kicked) {
 		rc = apitoken_store_changes_last(d->store, &last);
 		if (rc == 0 && last <= after &&
-		    apitoken_store_changes_visible(d->store) <= after)
+		    apitoken_store_changes_visible(d->store) <= after) {
+			atomic_store_explicit(&t->quiet_io, io,
+			                      memory_order_release);
 			return;
+		}
 	}
 	rc = apitoken_store_changes_read(d->store, after, retire, d, &last);
 	/* What was handed over is retired, also when the read failed
 	 * half-way (the rest comes with the next round). */
 	atomic_store_explicit(&t->retired, last, memory_order_release);
+	if (rc == 0)
+		atomic_store_explicit(&t->quiet_io, io, memory_order_release);
 	if (rc != 0) {
 		if (!t->failing)
 			apitoken_log(APITOKEN_LOG_ERR,
@@ -205,6 +221,7 @@ apitokend_tail_start(struct apitokend *d)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&t->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	t->io_trusted = apitokend_regions_io_trusted();
 	/* Nothing is kept yet: what committed before needs no retiring. */
 	atomic_init(&t->retired, apitoken_store_changes_visible(d->store));
 	d->tail = t;
@@ -256,6 +273,29 @@ apitokend_tail_current(struct apitokend *d)
 	visible = apitoken_store_changes_visible(d->store);
 	return atomic_load_explicit(&t->retired, memory_order_acquire) >=
 	       visible;
+}
+
+bool
+apitokend_tail_replica_quiet(struct apitokend *d)
+{
+	struct apitokend_tail *t = d->tail;
+	uint64_t io, quiet;
+
+	if (t == NULL || !t->io_trusted)
+		return false;
+	io = apitokend_regions_io_count();
+	quiet = atomic_load_explicit(&t->quiet_io, memory_order_acquire);
+	if (io == quiet)
+		return true;
+	/* One wake-up per round, however many readers see the traffic. */
+	if (!atomic_exchange_explicit(&t->round_wanted, true,
+	                              memory_order_relaxed)) {
+		pthread_mutex_lock(&t->mu);
+		t->kicked = true;
+		pthread_cond_signal(&t->cond);
+		pthread_mutex_unlock(&t->mu);
+	}
+	return false;
 }
 
 uint64_t

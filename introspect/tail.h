@@ -34,6 +34,14 @@ void apitokend_tail_stop(struct apitokend *d);
  */
 bool apitokend_tail_current(struct apitokend *d);
 
+/*
+ * On a replica: has no replication traffic passed since the tail's last
+ * complete round began (apitokend_regions_io_count)?  If so, every change
+ * replication had applied and acknowledged by then is retired.  When not,
+ * wakes the tail for a round.  false when the count is not trusted.
+ */
+bool apitokend_tail_replica_quiet(struct apitokend *d);
+
 /* The seq of the last change record retired. */
 uint64_t apitokend_tail_retired(struct apitokend *d);
 
