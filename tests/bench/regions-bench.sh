@@ -61,26 +61,36 @@ sleep 1
 head -n 10000 "$scratch/tokens" | tail -n 5000 >"$scratch/tput-tokens"
 BENCH_AUTH="$AUTH" BENCH_TOKENS="$scratch/tput-tokens"
 export BENCH_AUTH BENCH_TOKENS
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# One wrk run against URL served by PID: "req/s cpu-us-per-request".
 wrkrun() {
-	wrk -t2 -c8 -d"${SECS}s" -s "$LUA" "$1/introspect" 2>&1 |
-		awk '/^Requests\/sec:/ { print $2 } /Non-2xx/ { print "ERR " $0 }'
+	local t0 t1 rps
+	t0=$(cpu_ticks "$2")
+	rps=$(wrk -t2 -c"${BENCH_CONNS:-8}" -d"${SECS}s" -s "$LUA" "$1/introspect" 2>&1 |
+		awk '/^Requests\/sec:/ { print $2 } /Non-2xx/ { print "ERR " $0 }')
+	t1=$(cpu_ticks "$2")
+	awk -v r="$rps" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v s="$SECS" \
+		'BEGIN { printf "%.0f %.1f\n", r, t / hz * 1e6 / (r * s) }'
 }
-wrkrun "$(url_of b)" >/dev/null
-BENCH_AUTH="$SAUTH" wrkrun "$SINGLE_URL" >/dev/null
-# Alternating rounds; each side's best round counts.
-best_rep=0 best_one=0 all_rep="" all_one=""
-for round in $(seq 1 "${BENCH_ROUNDS:-3}"); do
-	r=$(wrkrun "$(url_of b)")
-	o=$(BENCH_AUTH="$SAUTH" wrkrun "$SINGLE_URL")
-	all_rep="$all_rep $r" all_one="$all_one $o"
-	best_rep=$(awk -v a="$best_rep" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
-	best_one=$(awk -v a="$best_one" -v b="$o" 'BEGIN { print (b > a ? b : a) }')
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+wrkrun "$(url_of b)" "$SITE_PID_b" >/dev/null
+BENCH_AUTH="$SAUTH" wrkrun "$SINGLE_URL" "$single" >/dev/null
+# Alternating rounds; medians.
+: >"$scratch/tput"
+for round in $(seq 1 "${BENCH_ROUNDS:-5}"); do
+	echo "replica $(wrkrun "$(url_of b)" "$SITE_PID_b")" >>"$scratch/tput"
+	echo "single $(BENCH_AUTH="$SAUTH" wrkrun "$SINGLE_URL" "$single")" >>"$scratch/tput"
 done
-echo "introspection, wrk -t2 -c8 ${SECS}s keep-alive HTTPS, alternating rounds:"
-echo "  replica b:  $all_rep req/s"
-echo "  single site:$all_one req/s"
-awk -v a="$best_rep" -v b="$best_one" 'BEGIN {
-	printf "  best replica / best single: %.0f / %.0f = %.2f\n", a, b, a / b }'
+echo "introspection, wrk -t2 -c${BENCH_CONNS:-8} ${SECS}s keep-alive HTTPS, alternating rounds (req/s, server CPU us/request):"
+for side in replica single; do
+	echo "  $side: $(awk -v s=$side '$1 == s { printf "%s/%s ", $2, $3 }' "$scratch/tput")"
+done
+rr=$(awk '$1 == "replica" { print $2 }' "$scratch/tput" | median)
+ro=$(awk '$1 == "single" { print $2 }' "$scratch/tput" | median)
+cr=$(awk '$1 == "replica" { print $3 }' "$scratch/tput" | median)
+co=$(awk '$1 == "single" { print $3 }' "$scratch/tput" | median)
+awk -v a="$rr" -v b="$ro" -v c="$cr" -v d="$co" 'BEGIN {
+	printf "  median replica / single: %.0f / %.0f req/s = %.2f; CPU per request %.1f / %.1f us = %.2f\n", a, b, a / b, c, d, c / d }'
 kill "$single"; wait "$single" 2>/dev/null
 
 # 1. Propagation.
@@ -109,10 +119,11 @@ for part in "$scratch"/fo-part.*; do
 	t_kill=$(($(date +%s%N) / 1000000))
 	kill_site "$M" KILL
 	wait "$wpid"
-	first=$(awk -v t="$t_kill" '$1 > t && $2 == 200 { print $1 - t; exit }' \
+	# The first write sent after the kill and reported done.
+	first=$(awk -v t="$t_kill" '$1 > t && $3 == 200 { print $2 - t; exit }' \
 		"$scratch/fo.log")
-	fails=$(awk -v t="$t_kill" '$1 > t && $2 != 200' "$scratch/fo.log" | wc -l)
-	echo "failover run $run: master $M killed; first write done through $W after ${first:-never} ms ($fails refused meanwhile)"
+	fails=$(awk -v t="$t_kill" '$2 > t && $3 != 200' "$scratch/fo.log" | wc -l)
+	echo "failover run $run: master $M killed; first write sent after the kill and done through $W after ${first:-never} ms ($fails refused meanwhile)"
 	times="$times ${first:-999999}"
 	start_site "$M" >/dev/null || exit 1
 	sleep 2

@@ -12,7 +12,8 @@ propagation MASTER_URL REPLICA_URL... --tokens FILE --n N --auth BASIC
 
 failover-writer URL --ca CA --auth BASIC --tokens FILE --out FILE --seconds S
     Revoke fresh tokens one per request through URL; append "<ms since
-    epoch> <status>" per answer to FILE; print how many were revoked.
+    epoch sent> <ms since epoch answered> <status>" per request to FILE;
+    print how many were revoked.
 """
 import http.client
 import ssl
@@ -53,6 +54,7 @@ def propagation(args):
     mc = conn(master, ca)
     rcs = [conn(r, ca) for r in replicas]
     lat0 = {r: [] for r in replicas}
+    lat1 = {r: [] for r in replicas}
     call = []
     import threading
     for tok in tokens[:n]:
@@ -69,12 +71,14 @@ def propagation(args):
         th = threading.Thread(target=revoke)
         th.start()
         pending = dict(zip(replicas, rcs))
+        pending_at = {}
         while pending:
             for r, c in list(pending.items()):
                 st, b = post(c, "/introspect", body, auth)
                 if st == 200 and b.startswith(b'{"active":false'):
                     now = time.perf_counter()
                     lat0[r].append((now - t0) * 1000)
+                    pending_at[r] = now
                     del pending[r]
                 elif st != 200:
                     sys.exit("introspect at %s answered %d" % (r, st))
@@ -84,6 +88,10 @@ def propagation(args):
         if res.get("st") != 200:
             sys.exit("revoke answered %s" % res.get("st"))
         call.append((res["t1"] - t0) * 1000)
+        # From the master's answer (its commit has returned by then); 0
+        # when the replica answered inactive before the master answered.
+        for r in replicas:
+            lat1[r].append(max(0.0, (pending_at[r] - res["t1"]) * 1000))
     print("revoke call at the master (quorum commit): p50 %.2f ms, p99 "
           "%.2f ms" % (pct(call, 50), pct(call, 99)))
     for r in replicas:
@@ -91,6 +99,9 @@ def propagation(args):
               "to the master to inactive there: p50 %.2f ms, p99 %.2f ms, "
               "max %.2f ms" % (r, len(lat0[r]), pct(lat0[r], 50),
                                pct(lat0[r], 99), max(lat0[r])))
+        print("propagation to %s, from the master's answer (commit done) "
+              "to inactive there: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+              % (r, pct(lat1[r], 50), pct(lat1[r], 99), max(lat1[r])))
 
 
 def failover_writer(args):
@@ -107,6 +118,7 @@ def failover_writer(args):
     # master committed it with a quorum, 503 that it did not.
     while time.time() < end and i < len(tokens):
         body = urllib.parse.urlencode({"token": tokens[i]})
+        sent = time.time()
         try:
             if c is None:
                 c = conn(url, ca)
@@ -117,7 +129,8 @@ def failover_writer(args):
             time.sleep(0.005)
         if st == 200:
             i += 1
-        out.write("%d %d\n" % (int(time.time() * 1000), st))
+        out.write("%d %d %d\n" % (int(sent * 1000), int(time.time() * 1000),
+                                  st))
     print(i)
 
 
