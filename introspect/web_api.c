@@ -103,6 +103,29 @@ add_token(cJSON *o, const char *k, const apitoken_token_info_t *t, int64_t now)
 	       add_num(t_o, "days_left", left);
 }
 
+/*
+ * "last_used": {"time", "source", "client"} of the token, or null if it
+ * was never used (or last use is off).  From apitokend's memory first,
+ * so a use shows at once; a failed read shows as unknown, not as an
+ * error of the whole page.
+ */
+static bool
+add_last_use(struct apitokend *d, cJSON *t_o, const char *token_id)
+{
+	apitoken_last_use_t lu;
+	cJSON *o;
+
+	if (t_o == NULL)
+		return false;
+	if (apitokend_gen(d)->cfg->last_used == 0 ||
+	    apitoken_lastuse_get(d->store, token_id, &lu) != 0 || lu.time == 0)
+		return cJSON_AddNullToObject(t_o, "last_used") != NULL;
+	o = cJSON_AddObjectToObject(t_o, "last_used");
+	return o != NULL && add_num(o, "time", lu.time) &&
+	       cJSON_AddStringToObject(o, "source", lu.source) != NULL &&
+	       cJSON_AddStringToObject(o, "client", lu.client) != NULL;
+}
+
 /* The last token event of a user: was the token removed by expiry? */
 struct last_event {
 	char event[16];
@@ -188,7 +211,8 @@ status(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c,
 	                             u != NULL && u->api_access) != NULL &&
 	       add_num(o, "lifetime_days", cfg->token_lifetime / DAY);
 	if (fine && has_token)
-		fine = add_token(o, "token", &t, now);
+		fine = add_token(o, "token", &t, now) &&
+		       add_last_use(d, cJSON_GetObjectItem(o, "token"), t.id);
 	if (fine && !has_token && strcmp(le.event, "expired") == 0) {
 		cJSON *e = cJSON_AddObjectToObject(o, "expired_token");
 

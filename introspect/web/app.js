@@ -23,6 +23,11 @@
 		return new Date(t * 1000).toISOString().slice(0, 10);
 	}
 
+	function when(t) {
+		return new Date(t * 1000).toISOString().slice(0, 16)
+			.replace('T', ' ') + ' UTC';
+	}
+
 	async function api(method, path, body) {
 		const opts = {
 			method,
@@ -91,6 +96,12 @@
 			$('f-created').textContent = day(t.created);
 			$('f-expires').textContent = day(t.expires);
 			$('f-days').textContent = String(t.days_left);
+			$('f-used').textContent = t.last_used
+				? when(t.last_used.time) + ' from ' +
+				  t.last_used.source +
+				  (t.last_used.client
+					? ' (' + t.last_used.client + ')' : '')
+				: 'Never';
 		}
 		switch (s.state) {
 		case 'unknown':

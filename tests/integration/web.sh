@@ -154,6 +154,9 @@ check_eq "... and introspects active" true "$(introspect "$T1")"
 web_curl GET /api/v1/me/token
 check_eq "status: active with that id" "active $ID1" \
 	"$(jget "$HTTP_BODY" state) $(printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"]["id"])')"
+check_eq "... its last use: by rs1 from 127.0.0.1, shown at once" \
+	"rs1 127.0.0.1" \
+	"$(printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; u = json.load(sys.stdin)["token"]["last_used"]; print(u["client"], u["source"])')"
 check_eq "status never carries the secret" "" \
 	"$(printf '%s' "$HTTP_BODY" | grep -F "$T1")"
 web_curl POST /api/v1/me/token -H "X-CSRF-Token: $CSRF"
@@ -163,6 +166,9 @@ web_curl POST /api/v1/me/token -H "X-CSRF-Token: $CSRF" \
 	-H 'Content-Type: application/json' --data '{"replace": true}'
 check_eq "regenerate: 201" 201 "$HTTP_CODE"
 T2=$(jget "$HTTP_BODY" token)
+web_curl GET /api/v1/me/token
+check_eq "... the new token was never used" None \
+	"$(printf '%s' "$HTTP_BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"]["last_used"])')"
 check_eq "... the old token is inactive at once" false "$(introspect "$T1")"
 check_eq "... the new one active" true "$(introspect "$T2")"
 web_curl DELETE /api/v1/me/token -H "X-CSRF-Token: $CSRF"

@@ -283,6 +283,13 @@ async function run() {
 			/^\d{4}-\d\d-\d\d$/.test(await page.locator('#f-expires')
 				.textContent()) &&
 			/^\d+$/.test(await page.locator('#f-days').textContent()));
+		// generateFlow introspected the token: the page says so.
+		await page.reload();
+		await page.waitForFunction(() =>
+			document.getElementById('f-used').textContent !== '');
+		check('after a use, the page shows when and from where',
+			/^\d{4}-\d\d-\d\d \d\d:\d\d UTC from 127\.0\.0\.1/.test(
+				await page.locator('#f-used').textContent()));
 		await screenshot(page, 'active');
 		await axe(page, 'active token');
 		await layoutChecks(page, 'active');
