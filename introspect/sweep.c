@@ -16,6 +16,7 @@
 #include <apitoken/store_rep.h>
 
 #include "apitokend.h"
+#include "regions.h"
 #include "metrics.h"
 
 struct apitokend_sweep {
@@ -32,9 +33,12 @@ sweep_once(struct apitokend *d)
 	size_t deleted = 0, active = 0;
 	int rc = 0;
 
-	/* Regions: only the master purges (a replica cannot write); after
-	 * a failover the new master's next sweep takes over. */
-	if (apitoken_store_rep_role(d->store) != APITOKEN_REP_REPLICA)
+	/* Regions: only the master purges and prunes (a replica cannot
+	 * write, nor can a site whose role is not known yet); after a
+	 * failover the new master's next sweep takes over. */
+	bool writer = !apitokend_regions_forwarding(d);
+
+	if (writer)
 		rc = apitoken_store_purge(d->store, now, NULL, NULL, &deleted);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
@@ -44,7 +48,8 @@ sweep_once(struct apitokend *d)
 		apitoken_log(APITOKEN_LOG_INFO,
 		             "sweep: deleted %zu expired token(s)", deleted);
 	}
-	apitokend_sweep_audit(d, now);
+	if (writer)
+		apitokend_sweep_audit(d, now);
 	rc = apitoken_store_checkpoint(d->store);
 	if (rc != 0) {
 		apitokend_metrics_store_error();
