@@ -46,7 +46,8 @@ tests_bench_bench_check_LDADD = core/libapitoken.la $(OPENSSL_LIBS) -lpthread
 # scale (issue 10): tests/bench/scale-bench.sh's population tool, which
 # writes store records directly (test-only: past expiry times, commits
 # without flush), and its local-socket client harness.
-noinst_PROGRAMS += tests/bench/bench_populate tests/bench/bench_local
+noinst_PROGRAMS += tests/bench/bench_populate tests/bench/bench_local \
+	tests/bench/bench_poll
 tests_bench_bench_populate_SOURCES = tests/bench/bench_populate.c \
 	core/store_codec.c
 tests_bench_bench_populate_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -56,6 +57,9 @@ tests_bench_bench_local_SOURCES = tests/bench/bench_local.c
 tests_bench_bench_local_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/plugin/include \
 	-pthread
 tests_bench_bench_local_LDADD = -ldl -lpthread
+tests_bench_bench_poll_SOURCES = tests/bench/bench_poll.c
+tests_bench_bench_poll_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/plugin/include
+tests_bench_bench_poll_LDADD = -ldl
 # Visibility (issue 13): actors, audit filters and retention, tombstones,
 # last use.  The codec is internal: its objects are linked directly.
 store_visibility_test = tests/unit/test_store_visibility

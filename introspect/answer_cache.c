@@ -81,6 +81,7 @@ struct answer {
 	uint32_t ub;
 	unsigned long failures;
 	int64_t exp;
+	int64_t used; /* the second of the last apitokend_answers_use() */
 	char jti[APITOKEN_ID_LEN + 1];
 	char client_id[APITOKEN_CLIENT_ID_MAX + 1];
 };
@@ -207,14 +208,17 @@ apitokend_answers_use(struct apitokend_answers *a,
 	tag = tag_of(k->hash);
 	pthread_mutex_lock(&s->mu);
 	for (w = 0; w < WAYS; w++) {
-		const struct answer *e = &s->way[w];
+		struct answer *e = &s->way[w];
 
 		if (same_question(s, w, k, tag) &&
 		    e->failures == k->failures && e->gen == k->gen &&
 		    now < e->exp &&
 		    atomic_load_explicit(&a->users[e->ub],
 		                         memory_order_acquire) == e->ugen) {
-			fn(e->resp, e->jti, arg);
+			bool first = e->used != now;
+
+			e->used = now;
+			fn(e->resp, e->jti, first, arg);
 			found = true;
 			break;
 		}
@@ -306,6 +310,7 @@ apitokend_answers_put(struct apitokend_answers *a,
 	e->ugen = ugen;
 	e->failures = k->failures;
 	e->exp = exp;
+	e->used = 0;
 	strcpy(e->jti, jti);
 	strcpy(e->client_id, k->client_id);
 	pthread_mutex_unlock(&s->mu);

@@ -37,10 +37,13 @@ void apitokend_answers_destroy(struct apitokend_answers *a);
 /*
  * If a current answer for k is kept, call fn with its response and token
  * id, under the entry's lock (so the response outlives the call: queue it
- * there), and return true.  a may be NULL.
+ * there), and return true.  a may be NULL.  first_use: this entry was not
+ * used before in the second now (so last use, which keeps seconds, has
+ * something new to note; the entry remembers the second, which spares the
+ * last-use table a lookup on most hits).
  */
 typedef void (*apitokend_answer_fn)(struct MHD_Response *resp, const char *jti,
-                                    void *arg);
+                                    bool first_use, void *arg);
 bool apitokend_answers_use(struct apitokend_answers *a,
                            const struct apitokend_answer_key *k, int64_t now,
                            apitokend_answer_fn fn, void *arg);

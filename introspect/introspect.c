@@ -27,14 +27,17 @@ struct cached_reply {
 	struct MHD_Connection *c;
 	enum MHD_Result ret;
 	char jti[APITOKEN_ID_LEN + 1]; /* of the answer used, for last use */
+	bool first_use;                 /* ... and whether it is news */
 };
 
 /* Under the entry's lock: queueing takes libmicrohttpd's reference. */
 static void
-queue_cached(struct MHD_Response *resp, const char *jti, void *arg)
+queue_cached(struct MHD_Response *resp, const char *jti, bool first_use,
+             void *arg)
 {
 	struct cached_reply *cr = arg;
 
+	cr->first_use = first_use;
 	apitokend_req_note(cr->r, NULL, jti);
 	(void)snprintf(cr->jti, sizeof(cr->jti), "%s", jti != NULL ? jti : "");
 	cr->ret = apitokend_reply(cr->r, cr->c, MHD_HTTP_OK, resp);
@@ -121,7 +124,7 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	uint8_t hash[APITOKEN_HASH_LEN];
 	struct apitokend_answers *answers;
 	struct apitokend_answer_key k;
-	struct cached_reply cr = {r, c, MHD_NO, ""};
+	struct cached_reply cr = {r, c, MHD_NO, "", false};
 	struct apitokend_client client;
 	const struct apitokend_gen *g;
 	apitoken_claims_t cl;
@@ -208,8 +211,9 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 	    apitokend_answers_use(answers, &k, now, queue_cached, &cr)) {
 		apitokend_metrics_answer_cache(true);
 		ret = cr.ret;
-		/* Outside the entry's lock. */
-		if (cr.jti[0] != '\0')
+		/* Outside the entry's lock; once a second per kept answer
+		 * (the last-use table keeps seconds: more is no news). */
+		if (cr.jti[0] != '\0' && cr.first_use)
 			apitokend_lastuse_http(d, c, client.id, cr.jti);
 		goto out;
 	}

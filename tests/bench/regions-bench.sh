@@ -24,7 +24,7 @@ SECS=${BENCH_SECONDS:-5}
 ISSUE="$top_builddir/tests/bench/bench_issue"
 PY="$top_srcdir/tests/bench/regions_bench.py"
 LUA="$top_srcdir/tests/bench/introspect.lua"
-TOKENS=$((N + RUNS * 2000 + 100))
+TOKENS=$((2 * N + RUNS * 2000 + 100))
 
 regions_setup || { echo "regions-bench: setup failed" >&2; exit 1; }
 # Site a's store is filled before it creates the group (offline, no
@@ -98,6 +98,12 @@ tail -n $((N + 50)) "$scratch/tokens" | head -n "$N" >"$scratch/prop-tokens"
 python3 "$PY" propagation "$(url_of a)" "$(url_of b)" "$(url_of c)" \
 	--ca "$scratch/ca.pem" --tokens "$scratch/prop-tokens" --n "$N" \
 	--auth "$AUTH"
+# The same through each replica's local socket (C poller, no TLS).
+tail -n $((2 * N + 50)) "$scratch/tokens" | head -n "$N" >"$scratch/prop-tokens2"
+python3 "$PY" propagation-local "$(url_of a)" "$scratch/b/store/local.sock" \
+	"$scratch/c/store/local.sock" --poll "$top_builddir/tests/bench/bench_poll" \
+	--so "$top_builddir/plugin/.libs/validator.so" --ca "$scratch/ca.pem" \
+	--tokens "$scratch/prop-tokens2" --n "$N" --auth "$AUTH"
 
 # 2. Failover.
 head -n $((RUNS * 2000)) "$scratch/tokens" | tail -n $((RUNS * 2000)) \

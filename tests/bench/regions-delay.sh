@@ -50,9 +50,10 @@ c = json.load(open(sys.argv[1]))
 del c["replication"]
 json.dump(c, open(sys.argv[2], "w"))
 PYEOF
-"$ISSUE" --config "$plain" --count "$((N + 10))" --out "$scratch/issued" ||
+"$ISSUE" --config "$plain" --count "$((2 * N + 10))" --out "$scratch/issued" ||
 	exit 1
 cut -d' ' -f2 "$scratch/issued" | head -n "$N" >"$scratch/tokens"
+cut -d' ' -f2 "$scratch/issued" | tail -n "$N" >"$scratch/tokens2"
 
 pgids="" pids=""
 at_exit 'for g in $pgids; do kill -- -$g 2>/dev/null; done; kill $pids 2>/dev/null'
@@ -95,6 +96,12 @@ AUTH="Basic $(printf 'rs1:%s' "$RS_SECRET" | base64 -w0)"
 # Every replica has the client before we start.
 sleep 1
 echo "one-way delay between regions: $DELAY ms (user-space proxy)"
+# Through each replica's local socket (a UNIX socket: reachable across
+# network namespaces; C poller, no TLS, no relay).
+python3 "$PY" propagation-local "$(url_of a)" "$scratch/b/store/local.sock" \
+	"$scratch/c/store/local.sock" --poll "$top_builddir/tests/bench/bench_poll" \
+	--so "$top_builddir/plugin/.libs/validator.so" --ca "$scratch/ca.pem" \
+	--tokens "$scratch/tokens2" --n "$N" --auth "$AUTH"
 python3 "$PY" propagation "$(url_of a)" "$(url_of b)" "$(url_of c)" \
 	--ca "$scratch/ca.pem" --tokens "$scratch/tokens" --n "$N" \
 	--auth "$AUTH"

@@ -26,8 +26,9 @@ struct seen {
 };
 
 static void
-record(struct MHD_Response *resp, const char *jti, void *arg)
+record(struct MHD_Response *resp, const char *jti, bool first_use, void *arg)
 {
+	(void)first_use;
 	struct seen *s = arg;
 
 	s->resp = resp;
