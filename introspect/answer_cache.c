@@ -47,7 +47,13 @@
  * a SHA-256 that is already uniform, so a fixed set-associative array
  * indexed by its first bytes is the whole data structure.  A set has
  * WAYS entries and its own mutex; a full set replaces a stale entry
- * first, else one at random.
+ * first.  When none is stale, a newcomer must earn its place: it is let
+ * in only if it is the set's last refused newcomer (asked for again
+ * before any other missed in this set), and then it replaces the way with
+ * the fewest uses, whose counts are halved at each replacement so that
+ * old popularity fades.  On a store much larger than the table (1M
+ * tokens, Zipf-distributed questions, tests/bench/scale-bench.sh) this
+ * keeps the often-asked answers instead of the last-asked ones.
  */
 #include "config.h"
 
@@ -75,6 +81,8 @@
 
 struct answer {
 	struct MHD_Response *resp; /* NULL: empty */
+	const char *body;          /* what resp sends (it owns the buffer) */
+	size_t body_len;
 	uint8_t hash[APITOKEN_HASH_LEN];
 	const void *gen;
 	uint64_t ugen; /* users[ub] when put */
@@ -82,6 +90,7 @@ struct answer {
 	unsigned long failures;
 	int64_t exp;
 	int64_t used; /* the second of the last apitokend_answers_use() */
+	uint8_t uses; /* since put, saturating; halved at replacements */
 	char jti[APITOKEN_ID_LEN + 1];
 	char client_id[APITOKEN_CLIENT_ID_MAX + 1];
 };
@@ -89,6 +98,7 @@ struct answer {
 struct answer_set {
 	pthread_mutex_t mu;
 	uint64_t tag[WAYS]; /* hash bytes 8-15 of each way, scanned first */
+	uint64_t refused;   /* tag of the last newcomer refused, 0: none */
 	struct answer way[WAYS];
 };
 
@@ -178,20 +188,6 @@ same_question(const struct answer_set *s, int w,
 	       strcmp(e->client_id, k->client_id) == 0;
 }
 
-/* A victim when the set is full: xorshift64, per thread, no lock. */
-static int
-random_way(void)
-{
-	static _Thread_local uint64_t x;
-
-	if (x == 0)
-		x = (uint64_t)(uintptr_t)&x | 1;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return (int)(x % WAYS);
-}
-
 bool
 apitokend_answers_use(struct apitokend_answers *a,
                       const struct apitokend_answer_key *k, int64_t now,
@@ -218,7 +214,9 @@ apitokend_answers_use(struct apitokend_answers *a,
 			bool first = e->used != now;
 
 			e->used = now;
-			fn(e->resp, e->jti, first, arg);
+			if (e->uses < UINT8_MAX)
+				e->uses++;
+			fn(e->resp, e->jti, first, e->body, e->body_len, arg);
 			found = true;
 			break;
 		}
@@ -227,14 +225,15 @@ apitokend_answers_use(struct apitokend_answers *a,
 	return found;
 }
 
-/* The way to (re)use for k: its own, an empty or stale one, else one at
- * random. */
+/* The way to (re)use for k: its own, an empty or stale one, else, for a
+ * newcomer that earned it (top of the file), the least used; -1: keep
+ * what is there. */
 static int
 victim(struct apitokend_answers *a, struct answer_set *s,
        const struct apitokend_answer_key *k, uint64_t tag)
 {
-	const struct answer *e;
-	int w;
+	struct answer *e;
+	int w, least = 0;
 
 	for (w = 0; w < WAYS; w++)
 		if (same_question(s, w, k, tag))
@@ -247,7 +246,19 @@ victim(struct apitokend_answers *a, struct answer_set *s,
 		                         memory_order_relaxed) != e->ugen)
 			return w;
 	}
-	return random_way();
+	if (s->refused != tag) {
+		s->refused = tag;
+		return -1;
+	}
+	s->refused = 0;
+	for (w = 0; w < WAYS; w++) {
+		e = &s->way[w];
+		if (e->uses < s->way[least].uses)
+			least = w;
+	}
+	for (w = 0; w < WAYS; w++)
+		s->way[w].uses /= 2;
+	return least;
 }
 
 static uint32_t
@@ -275,7 +286,8 @@ void
 apitokend_answers_put(struct apitokend_answers *a,
                       const struct apitokend_answer_key *k, int64_t exp,
                       const char *jti, const char *user,
-                      struct MHD_Response *resp)
+                      struct MHD_Response *resp, const char *body,
+                      size_t body_len)
 {
 	struct MHD_Response *old = resp;
 	struct answer_set *s;
@@ -300,10 +312,16 @@ apitokend_answers_put(struct apitokend_answers *a,
 		goto out;
 	}
 	w = victim(a, s, k, tag);
+	if (w < 0) {
+		pthread_mutex_unlock(&s->mu);
+		goto out; /* old == resp: dropped below */
+	}
 	e = &s->way[w];
 	old = e->resp;
 	s->tag[w] = tag;
 	e->resp = resp;
+	e->body = body;
+	e->body_len = body_len;
 	memcpy(e->hash, k->hash, APITOKEN_HASH_LEN);
 	e->gen = k->gen;
 	e->ub = ub;
@@ -311,6 +329,7 @@ apitokend_answers_put(struct apitokend_answers *a,
 	e->failures = k->failures;
 	e->exp = exp;
 	e->used = 0;
+	e->uses = 0;
 	strcpy(e->jti, jti);
 	strcpy(e->client_id, k->client_id);
 	pthread_mutex_unlock(&s->mu);

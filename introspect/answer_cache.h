@@ -37,13 +37,15 @@ void apitokend_answers_destroy(struct apitokend_answers *a);
 /*
  * If a current answer for k is kept, call fn with its response and token
  * id, under the entry's lock (so the response outlives the call: queue it
- * there), and return true.  a may be NULL.  first_use: this entry was not
+ * there), and return true.  a may be NULL.  body: the answer's JSON, as
+ * given to apitokend_answers_put.  first_use: this entry was not
  * used before in the second now (so last use, which keeps seconds, has
  * something new to note; the entry remembers the second, which spares the
  * last-use table a lookup on most hits).
  */
 typedef void (*apitokend_answer_fn)(struct MHD_Response *resp, const char *jti,
-                                    bool first_use, void *arg);
+                                    bool first_use, const char *body,
+                                    size_t body_len, void *arg);
 bool apitokend_answers_use(struct apitokend_answers *a,
                            const struct apitokend_answer_key *k, int64_t now,
                            apitokend_answer_fn fn, void *arg);
@@ -53,12 +55,17 @@ bool apitokend_answers_use(struct apitokend_answers *a,
  * its token, user or client is retired or the generation moves on.
  * Dropped if anything was retired since k->rgen was read (the answer may
  * predate it).  Takes over the caller's reference to resp in every case
- * (destroys it when a is NULL).
+ * (destroys it when a is NULL).  body (body_len bytes) is the buffer resp
+ * sends, which lives as long as resp: the local socket, which has no
+ * HTTP response to send, uses it (key client_id "": no client has that
+ * id, so no client's retirement touches it; token and user retirements
+ * do).
  */
 void apitokend_answers_put(struct apitokend_answers *a,
                            const struct apitokend_answer_key *k, int64_t exp,
                            const char *jti, const char *user,
-                           struct MHD_Response *resp);
+                           struct MHD_Response *resp, const char *body,
+                           size_t body_len);
 
 /*
  * The retirement generation: moves on before every retirement below.

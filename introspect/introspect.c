@@ -33,10 +33,12 @@ struct cached_reply {
 /* Under the entry's lock: queueing takes libmicrohttpd's reference. */
 static void
 queue_cached(struct MHD_Response *resp, const char *jti, bool first_use,
-             void *arg)
+             const char *body, size_t body_len, void *arg)
 {
 	struct cached_reply *cr = arg;
 
+	(void)body;
+	(void)body_len;
 	cr->first_use = first_use;
 	apitokend_req_note(cr->r, NULL, jti);
 	(void)snprintf(cr->jti, sizeof(cr->jti), "%s", jti != NULL ? jti : "");
@@ -69,7 +71,7 @@ reply_active(struct apitokend_answers *answers, struct apitokend_req *r,
 	ret = apitokend_reply(r, c, MHD_HTTP_OK, resp);
 	if (ret == MHD_YES)
 		apitokend_answers_put(answers, k, cl->exp, cl->jti,
-		                      cl->username, resp);
+		                      cl->username, resp, body, strlen(body));
 	else
 		MHD_destroy_response(resp);
 	return ret;

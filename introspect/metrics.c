@@ -300,7 +300,8 @@ apitokend_metrics_write(FILE *out, apitokend_mail_t *mail)
 	        atomic_load_explicit(&tokens_active, memory_order_relaxed));
 	fprintf(out,
 	        "# HELP apitokend_introspection_cache_total Introspections"
-	        " of well-formed tokens by where the answer came from:"
+	        " and local-socket checks of well-formed tokens by where the"
+	        " answer came from:"
 	        " computed from the store (miss) or kept (hit).\n"
 	        "# TYPE apitokend_introspection_cache_total counter\n"
 	        "apitokend_introspection_cache_total{result=\"miss\"} %lu\n"

@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +42,13 @@
 #include <apitoken/admin.h>
 #include <apitoken/error.h>
 #include <apitoken/log.h>
+#include <apitoken/token.h>
 
+#include "answer_cache.h"
 #include "apitokend.h"
 #include "metrics.h"
 #include "regions.h"
+#include "tail.h"
 
 #define LINE_MAX_LEN 4096
 #define ADMIN_IO_TIMEOUT_S 60
@@ -151,21 +155,110 @@ send_error(int fd, const char *code, const char *desc)
 	return rc;
 }
 
+/* A kept answer copied out under its entry's lock (local_kept_fn). */
+struct local_kept {
+	char line[4096];
+	size_t len; /* 0: too long to copy (then not used) */
+	char jti[APITOKEN_ID_LEN + 1];
+	bool first_use;
+};
+
+static void
+local_kept_fn(struct MHD_Response *resp, const char *jti, bool first_use,
+              const char *body, size_t body_len, void *arg)
+{
+	struct local_kept *lk = arg;
+
+	(void)resp;
+	lk->len = 0;
+	if (body == NULL || body_len + 1 > sizeof(lk->line))
+		return;
+	memcpy(lk->line, body, body_len);
+	lk->line[body_len] = '\n';
+	lk->len = body_len + 1;
+	(void)snprintf(lk->jti, sizeof(lk->jti), "%s", jti);
+	lk->first_use = first_use;
+}
+
+/*
+ * Keep the answer text for the local socket: in d->answers under client
+ * id "" (answer_cache.h), owned by an MHD response that is never sent.
+ * Takes text over.
+ */
+static void
+local_keep(struct apitokend_answers *answers,
+           const struct apitokend_answer_key *k, const apitoken_claims_t *cl,
+           char *text)
+{
+	size_t len = strlen(text);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    len, text, MHD_RESPMEM_MUST_FREE);
+
+	if (resp == NULL) {
+		free(text);
+		return;
+	}
+	apitokend_answers_put(answers, k, cl->exp, cl->jti, cl->username, resp,
+	                      text, len);
+}
+
+/*
+ * A check, answered like introspection: from a kept answer when one is
+ * current (the same rules as /introspect: introspect.c), else from the
+ * store, keeping an active answer.
+ */
 static int
 op_check(struct apitokend *d, int fd, const char *token,
          const struct ucred *cred)
 {
+	struct apitokend_answers *answers =
+	    atomic_load_explicit(&d->answers, memory_order_acquire);
+	/* Before the store read: see answer_cache.c. */
+	const struct apitokend_gen *g = apitokend_gen(d);
+	struct apitokend_answer_key k;
+	struct local_kept lk;
+	uint8_t hash[APITOKEN_HASH_LEN];
 	apitoken_claims_t cl;
+	size_t len = strlen(token);
+	bool kept = false;
 	char *text;
+	int64_t now;
 	int rc;
 
 	memset(&cl, 0, sizeof(cl));
 	if (apitokend_regions_refuse_reads(d))
 		return send_error(fd, "temporarily_unavailable",
 		                  APITOKEND_REGIONS_STALE_DESC);
-	rc = apitoken_token_check(d->store, token, strlen(token),
-	                          apitoken_now(), &cl);
+	/* Garbage goes the store's way (inactive, no store access). */
+	if (answers != NULL &&
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) == 0 &&
+	    apitoken_token_hash(token, len, hash) == 0) {
+		k.hash = hash;
+		k.client_id = "";
+		k.gen = g;
+		k.rgen = apitokend_answers_rgen(answers);
+		k.failures = apitoken_store_failures(d->store);
+		kept = true;
+	}
+	apitoken_error_clear();
+	now = apitoken_now();
+	if (kept && apitokend_tail_current(d) && apitokend_regions_kept_ok(d) &&
+	    apitokend_answers_use(answers, &k, now, local_kept_fn, &lk) &&
+	    lk.len > 0) {
+		apitokend_metrics_answer_cache(true);
+		if (lk.first_use)
+			apitokend_lastuse_local(d, (long)cred->uid,
+			                        (long)cred->pid, lk.jti);
+		rc = send_all(fd, lk.line, lk.len);
+		OPENSSL_cleanse(hash, sizeof(hash));
+		return rc;
+	}
+	if (kept)
+		apitokend_metrics_answer_cache(false);
+	rc = kept ? apitoken_token_check_hash(d->store, hash, now, &cl)
+	          : apitoken_token_check(d->store, token, len, now, &cl);
 	if (rc != 0) {
+		OPENSSL_cleanse(hash, sizeof(hash));
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR,
 		             "local socket: store failed: %s",
@@ -176,12 +269,19 @@ op_check(struct apitokend *d, int fd, const char *token,
 	if (cl.active)
 		apitokend_lastuse_local(d, (long)cred->uid, (long)cred->pid,
 		                        cl.jti);
-	text = apitokend_claims_json(&cl, apitokend_gen(d)->cfg, NULL);
-	apitoken_claims_clear(&cl);
-	if (text == NULL)
+	text = apitokend_claims_json(&cl, g->cfg, NULL);
+	if (text == NULL) {
+		OPENSSL_cleanse(hash, sizeof(hash));
+		apitoken_claims_clear(&cl);
 		return -1;
+	}
 	rc = send_line(fd, text);
-	free(text);
+	if (kept && cl.active)
+		local_keep(answers, &k, &cl, text); /* takes text */
+	else
+		free(text);
+	OPENSSL_cleanse(hash, sizeof(hash)); /* k.hash: after the keep */
+	apitoken_claims_clear(&cl);
 	return rc;
 }
 

@@ -168,6 +168,27 @@ ask rs1 "$SR" "$TA"
 check_eq "Business Units changed: the next answer has them" "hr it" \
 	"$(jget "$HTTP_BODY" business_units)"
 
+# The local socket (the plugin's and PAM's path) keeps answers too, under
+# the same rules (answer_cache.h: client id "").
+settled
+local_request "{\"op\":\"check\",\"token\":\"$TA\"}" >/dev/null
+h0=$(hits)
+reply=$(local_request "{\"op\":\"check\",\"token\":\"$TA\"}")
+check_eq "local socket: the second check is a kept answer" "$((h0 + 1))" \
+	"$(hits)"
+check_eq "... the same object as computed (role)" admin "$(jget "$reply" role)"
+ctl user set alice --role user >/dev/null 2>&1
+reply=$(local_request "{\"op\":\"check\",\"token\":\"$TA\"}")
+check_eq "local socket: role changed: the next check has it" user \
+	"$(jget "$reply" role)"
+ctl user set alice --role admin >/dev/null 2>&1
+local_request "{\"op\":\"check\",\"token\":\"$TA\"}" >/dev/null
+ctl user api-access alice off >/dev/null 2>&1
+check_eq "local socket: API access off: the next check is inactive" \
+	'{"active":false}' \
+	"$(local_request "{\"op\":\"check\",\"token\":\"$TA\"}")"
+ctl user api-access alice on >/dev/null 2>&1
+
 kept "before API access off" rs1 "$SR" "$TA"
 ctl user api-access alice off >/dev/null 2>&1
 ask rs1 "$SR" "$TA"

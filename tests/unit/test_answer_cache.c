@@ -2,8 +2,9 @@
  * Unit tests for introspect/answer_cache.c: a kept answer is given only
  * for the same token and client and generation, with no store failure
  * since, and before exp; retiring a token, a user, a client or all drops
- * exactly their answers; a full set makes room; an answer read before a
- * retirement is not kept.
+ * exactly their answers; a full set makes room, for a newcomer asked for
+ * twice in a row, in place of its least used answer; an answer read
+ * before a retirement is not kept.
  */
 #include "config.h"
 
@@ -26,9 +27,12 @@ struct seen {
 };
 
 static void
-record(struct MHD_Response *resp, const char *jti, bool first_use, void *arg)
+record(struct MHD_Response *resp, const char *jti, bool first_use,
+       const char *body, size_t body_len, void *arg)
 {
 	(void)first_use;
+	(void)body;
+	(void)body_len;
 	struct seen *s = arg;
 
 	s->resp = resp;
@@ -90,7 +94,7 @@ START_TEST(test_off)
 
 	ck_assert_ptr_null(apitokend_answers_create(0));
 	/* NULL: nothing kept, the reference is dropped. */
-	apitokend_answers_put(NULL, &k, 100, "jti", "alice", response("x"));
+	apitokend_answers_put(NULL, &k, 100, "jti", "alice", response("x"), NULL, 0);
 	ck_assert(!apitokend_answers_use(NULL, &k, 10, record, &s));
 }
 END_TEST
@@ -102,7 +106,7 @@ START_TEST(test_same_question_only)
 	struct seen s;
 
 	ck_assert_ptr_null(find(&k, 10, &s));
-	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", "alice", r);
+	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", "alice", r, NULL, 0);
 	ck_assert_ptr_eq(find(&k, 10, &s), r);
 	ck_assert_str_eq(s.jti, "AbCdEfGhIjKlMnOp");
 	ck_assert_ptr_eq(find(&k, 99, &s), r);
@@ -128,7 +132,7 @@ put(const uint8_t *hash, const char *client, const char *user)
 	    key(hash, client, &gen1, apitokend_answers_rgen(a), 0);
 	struct MHD_Response *r = response("{\"active\":true}");
 
-	apitokend_answers_put(a, &k, 100, "jti", user, r);
+	apitokend_answers_put(a, &k, 100, "jti", user, r, NULL, 0);
 	return r;
 }
 
@@ -188,18 +192,18 @@ START_TEST(test_put_after_retire_dropped)
 	 * (Its own token's retirement found nothing to drop yet.) */
 	apitokend_answers_retire_token(a, hash_a);
 	apitokend_answers_put(a, &k, 100, "jti", "alice",
-	                      response("{\"active\":true}"));
+	                      response("{\"active\":true}"), NULL, 0);
 	ck_assert_ptr_null(find(&k, 10, &s));
 	/* The same for a user change. */
 	k.rgen = apitokend_answers_rgen(a);
 	apitokend_answers_retire_user(a, "alice", 5);
 	apitokend_answers_put(a, &k, 100, "jti", "alice",
-	                      response("{\"active\":true}"));
+	                      response("{\"active\":true}"), NULL, 0);
 	ck_assert_ptr_null(find(&k, 10, &s));
 	/* With nothing retired in between it is kept. */
 	k.rgen = apitokend_answers_rgen(a);
 	apitokend_answers_put(a, &k, 100, "jti", "alice",
-	                      response("{\"active\":true}"));
+	                      response("{\"active\":true}"), NULL, 0);
 	ck_assert_ptr_nonnull(find(&k, 10, &s));
 }
 END_TEST
@@ -219,7 +223,7 @@ START_TEST(test_replace_and_room)
 		h[i][20] = (uint8_t)i;
 		k[i] = key(h[i], "rs1", &gen1, 0, 0);
 		r[i] = response("{\"active\":true}");
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i]);
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i], NULL, 0);
 	}
 	for (i = 0; i < 10; i++)
 		if (find(&k[i], 10, &s) == r[i])
@@ -232,11 +236,50 @@ START_TEST(test_replace_and_room)
 	apitokend_answers_retire_user(a, "nobody", 6);
 	k1 = key(h[9], "rs1", &gen1, apitokend_answers_rgen(a), 0);
 	newer = response("{\"active\":true,\"role\":\"admin\"}");
-	apitokend_answers_put(a, &k1, 100, "jti2", "alice", newer);
+	apitokend_answers_put(a, &k1, 100, "jti2", "alice", newer, NULL, 0);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
-	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("old"));
+	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("old"), NULL, 0);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
 	ck_assert_str_eq(s.jti, "jti2");
+}
+END_TEST
+
+START_TEST(test_admission)
+{
+	uint8_t h[11][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[11];
+	struct MHD_Response *r[11];
+	struct seen s;
+	int i, j;
+
+	/* Eight answers with distinct tags fill the one set; all but the
+	 * last are then used. */
+	for (i = 0; i < 11; i++) {
+		memcpy(h[i], hash_a, sizeof(h[i]));
+		h[i][9] = (uint8_t)(i + 1);
+		k[i] = key(h[i], "rs1", &gen1, 0, 0);
+	}
+	for (i = 0; i < 8; i++) {
+		r[i] = response("{\"active\":true}");
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i], NULL, 0);
+	}
+	for (j = 0; j < 3; j++)
+		for (i = 0; i < 7; i++)
+			ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+	/* A newcomer seen once is not let in; nor one whose refusal was
+	 * followed by another's. */
+	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"), NULL, 0);
+	ck_assert_ptr_null(find(&k[8], 10, &s));
+	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("9"), NULL, 0);
+	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"), NULL, 0);
+	ck_assert_ptr_null(find(&k[8], 10, &s));
+	/* Asked again right away: in, in place of the unused answer. */
+	r[8] = response("{\"active\":true}");
+	apitokend_answers_put(a, &k[8], 100, "jti", "alice", r[8], NULL, 0);
+	ck_assert_ptr_eq(find(&k[8], 10, &s), r[8]);
+	ck_assert_ptr_null(find(&k[7], 10, &s));
+	for (i = 0; i < 7; i++)
+		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
 }
 END_TEST
 
@@ -250,6 +293,7 @@ main(void)
 	tcase_add_test(tc, test_off);
 	tcase_add_test(tc, test_same_question_only);
 	tcase_add_test(tc, test_replace_and_room);
+	tcase_add_test(tc, test_admission);
 	tcase_add_test(tc, test_retire_what_changed);
 	tcase_add_test(tc, test_put_after_retire_dropped);
 	suite_add_tcase(s, tc);
