@@ -14,7 +14,8 @@
 #      stime from /proc over the run), and the ratio;
 #   2. idle CPU of apitokend over SCALE_IDLE (20) seconds, % of one core;
 #   3. the local socket (the plugin's path): bench_local with 1, 2, 4
-#      and 8 client threads (SCALE_CLIENTS), median and p99 per check;
+#      and 8 client threads (SCALE_CLIENTS), median and p99 per check,
+#      and 1 client with apitokend and the client pinned to one CPU;
 #   4. on the largest store only: SCALE_PURGE (200000) more tokens that
 #      expire a minute or two after apitokend starts, then `apitokenctl
 #      purge` (through the admin socket) while wrk runs (Zipf):
@@ -163,6 +164,18 @@ EOF
 			"$BUILD/plugin/.libs/validator.so" "$d/store/local.sock" \
 			"$d/tokens" "$c" "$SECS" "$pid" || echo "(failed)"
 	done
+	# One client again, with apitokend and the client on one CPU: on an
+	# otherwise idle virtual machine a ping-pong between two CPUs waits
+	# for the idle one to wake (about 100 us here), which the daemon does
+	# not control; this shows the daemon's own latency.
+	if command -v taskset >/dev/null; then
+		printf '# %s tokens, local socket, client and daemon on CPU 0: ' "$n"
+		taskset -a -p -c 0 "$pid" >/dev/null
+		timeout 120 taskset -c 0 "$BUILD/tests/bench/bench_local" \
+			"$BUILD/plugin/.libs/validator.so" "$d/store/local.sock" \
+			"$d/tokens" 1 "$SECS" "$pid" || echo "(failed)"
+		taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null
+	fi
 
 	if [ "$purge_n" -gt 0 ]; then
 		while [ "$(date +%s)" -le "$exp" ]; do sleep 1; done
