@@ -27,7 +27,7 @@ struct cached_reply {
 	struct MHD_Connection *c;
 	enum MHD_Result ret;
 	char jti[APITOKEN_ID_LEN + 1]; /* of the answer used, for last use */
-	bool first_use;                 /* ... and whether it is news */
+	bool first_use;                /* ... and whether it is news */
 };
 
 /* Under the entry's lock: queueing takes libmicrohttpd's reference. */

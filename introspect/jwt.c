@@ -213,12 +213,13 @@ apitokend_jwt_start(struct apitokend *d)
 	/* The made key lives in this site's store folder, which
 	 * replication does not copy: each region would sign with its own. */
 	if (cfg->replication != NULL && cfg->signing_key == NULL)
-		apitoken_log(APITOKEN_LOG_WARNING,
-		             "replication: signed introspection answers use "
-		             "this site's own key (%s/%s); set signing_key to "
-		             "the same key file on every site so that one JWKS "
-		             "verifies answers from every region",
-		             cfg->store, APITOKEN_SIGNING_KEY_FILE);
+		apitoken_log(
+		    APITOKEN_LOG_WARNING,
+		    "replication: signed introspection answers use "
+		    "this site's own key (%s/%s); set signing_key to "
+		    "the same key file on every site so that one JWKS "
+		    "verifies answers from every region",
+		    cfg->store, APITOKEN_SIGNING_KEY_FILE);
 	s = signer_load(cfg);
 	if (s == NULL)
 		return APITOKEN_ERR_CONFIG;

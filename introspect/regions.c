@@ -233,21 +233,21 @@ apitokend_regions_metrics(struct apitokend *d, FILE *out)
 	        "apitoken_replication_role{site=\"%s\",role=\"replica\"} %d\n",
 	        regions.cfg->name, st->role == APITOKEN_REP_MASTER,
 	        regions.cfg->name, st->role != APITOKEN_REP_MASTER);
-	fprintf(out,
-	        "# HELP apitokend_replica_kept_checks_total On a replica, "
-	        "checks before using a kept answer or client login: settled "
-	        "by the replication traffic count (traffic) or by a store read "
-	        "(store)\n"
-	        "# TYPE apitokend_replica_kept_checks_total counter\n"
-	        "apitokend_replica_kept_checks_total{by=\"traffic\"} %lu\n"
-	        "apitokend_replica_kept_checks_total{by=\"store\"} %lu\n"
-	        "# HELP apitokend_replica_traffic_count_trusted 1 if libdb's "
-	        "replication socket calls reach apitokend's counting wrappers\n"
-	        "# TYPE apitokend_replica_traffic_count_trusted gauge\n"
-	        "apitokend_replica_traffic_count_trusted %d\n",
-	        atomic_load(&regions.kept_quiet),
-	        atomic_load(&regions.kept_asked),
-	        apitokend_regions_io_trusted());
+	fprintf(
+	    out,
+	    "# HELP apitokend_replica_kept_checks_total On a replica, "
+	    "checks before using a kept answer or client login: settled "
+	    "by the replication traffic count (traffic) or by a store read "
+	    "(store)\n"
+	    "# TYPE apitokend_replica_kept_checks_total counter\n"
+	    "apitokend_replica_kept_checks_total{by=\"traffic\"} %lu\n"
+	    "apitokend_replica_kept_checks_total{by=\"store\"} %lu\n"
+	    "# HELP apitokend_replica_traffic_count_trusted 1 if libdb's "
+	    "replication socket calls reach apitokend's counting wrappers\n"
+	    "# TYPE apitokend_replica_traffic_count_trusted gauge\n"
+	    "apitokend_replica_traffic_count_trusted %d\n",
+	    atomic_load(&regions.kept_quiet), atomic_load(&regions.kept_asked),
+	    apitokend_regions_io_trusted());
 	fprintf(out,
 	        "# HELP apitoken_replication_master 1 for the site this one "
 	        "takes as master\n"

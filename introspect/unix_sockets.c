@@ -191,8 +191,8 @@ local_keep(struct apitokend_answers *answers,
            char *text)
 {
 	size_t len = strlen(text);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    len, text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 
 	if (resp == NULL) {
 		free(text);
@@ -242,7 +242,8 @@ op_check(struct apitokend *d, int fd, const char *token,
 	}
 	apitoken_error_clear();
 	now = apitoken_now();
-	if (kept && apitokend_tail_current(d) && apitokend_regions_kept_ok(d) &&
+	if (kept && apitokend_tail_current(d) &&
+	    apitokend_regions_kept_ok(d) &&
 	    apitokend_answers_use(answers, &k, now, local_kept_fn, &lk) &&
 	    lk.len > 0) {
 		apitokend_metrics_answer_cache(true);

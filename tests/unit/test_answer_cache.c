@@ -94,7 +94,8 @@ START_TEST(test_off)
 
 	ck_assert_ptr_null(apitokend_answers_create(0));
 	/* NULL: nothing kept, the reference is dropped. */
-	apitokend_answers_put(NULL, &k, 100, "jti", "alice", response("x"), NULL, 0);
+	apitokend_answers_put(NULL, &k, 100, "jti", "alice", response("x"),
+	                      NULL, 0);
 	ck_assert(!apitokend_answers_use(NULL, &k, 10, record, &s));
 }
 END_TEST
@@ -106,7 +107,8 @@ START_TEST(test_same_question_only)
 	struct seen s;
 
 	ck_assert_ptr_null(find(&k, 10, &s));
-	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", "alice", r, NULL, 0);
+	apitokend_answers_put(a, &k, 100, "AbCdEfGhIjKlMnOp", "alice", r, NULL,
+	                      0);
 	ck_assert_ptr_eq(find(&k, 10, &s), r);
 	ck_assert_str_eq(s.jti, "AbCdEfGhIjKlMnOp");
 	ck_assert_ptr_eq(find(&k, 99, &s), r);
@@ -223,7 +225,8 @@ START_TEST(test_replace_and_room)
 		h[i][20] = (uint8_t)i;
 		k[i] = key(h[i], "rs1", &gen1, 0, 0);
 		r[i] = response("{\"active\":true}");
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i], NULL, 0);
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i],
+		                      NULL, 0);
 	}
 	for (i = 0; i < 10; i++)
 		if (find(&k[i], 10, &s) == r[i])
@@ -238,7 +241,8 @@ START_TEST(test_replace_and_room)
 	newer = response("{\"active\":true,\"role\":\"admin\"}");
 	apitokend_answers_put(a, &k1, 100, "jti2", "alice", newer, NULL, 0);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
-	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("old"), NULL, 0);
+	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("old"),
+	                      NULL, 0);
 	ck_assert_ptr_eq(find(&k1, 10, &s), newer);
 	ck_assert_str_eq(s.jti, "jti2");
 }
@@ -261,17 +265,21 @@ START_TEST(test_admission)
 	}
 	for (i = 0; i < 8; i++) {
 		r[i] = response("{\"active\":true}");
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i], NULL, 0);
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i],
+		                      NULL, 0);
 	}
 	for (j = 0; j < 3; j++)
 		for (i = 0; i < 7; i++)
 			ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
 	/* A newcomer seen once is not let in; nor one whose refusal was
 	 * followed by another's. */
-	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"), NULL, 0);
+	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
+	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
-	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("9"), NULL, 0);
-	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"), NULL, 0);
+	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("9"),
+	                      NULL, 0);
+	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
+	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
 	/* Asked again right away: in, in place of the unused answer. */
 	r[8] = response("{\"active\":true}");
