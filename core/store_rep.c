@@ -50,6 +50,14 @@ struct store_rep {
 	_Atomic bool startup_done;
 	_Atomic int64_t stale_since_ms; /* 0: in contact */
 	atomic_ulong perm_failed, dupmasters, master_changes, elections;
+	/* Commits made as master that no quorum confirmed, since this site
+	 * last became master: replication will roll them back once another
+	 * master leads. */
+	atomic_ulong unconfirmed;
+	/* When a commit of this site as master was last confirmed by a
+	 * quorum (or it became master): a master that cannot show one for
+	 * a while writes a probe (apitoken_store_rep_tick). */
+	_Atomic int64_t confirmed_ms;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -112,8 +120,12 @@ rep_event(DB_ENV *env, u_int32_t which, void *info)
 	case DB_EVENT_REP_PERM_FAILED:
 		perm_failed_here = true;
 		atomic_fetch_add(&r->perm_failed, 1);
+		if (atomic_load(&r->role) == APITOKEN_REP_MASTER)
+			atomic_fetch_add(&r->unconfirmed, 1);
 		break;
 	case DB_EVENT_REP_MASTER:
+		atomic_store(&r->unconfirmed, 0);
+		atomic_store(&r->confirmed_ms, mono_ms());
 		atomic_store(&r->role, APITOKEN_REP_MASTER);
 		atomic_store(&r->master_eid, DB_EID_INVALID);
 		atomic_store(&r->stale_since_ms, 0);
@@ -126,8 +138,25 @@ rep_event(DB_ENV *env, u_int32_t which, void *info)
 		break;
 	case DB_EVENT_REP_CLIENT:
 		if (atomic_exchange(&r->role, APITOKEN_REP_REPLICA) ==
-		    APITOKEN_REP_MASTER)
+		    APITOKEN_REP_MASTER) {
 			lost_contact(r);
+			/* A master demoted with unconfirmed commits (it hung,
+			 * or was cut off, while another was elected): the new
+			 * master's history will roll them back and kill every
+			 * open handle, at whatever moment the sync gets there.
+			 * Restart now rather than then (apitokend exits
+			 * EX_TEMPFAIL, the supervisor starts it again, and it
+			 * rejoins with the one history). */
+			if (atomic_load(&r->unconfirmed) > 0) {
+				apitoken_log(
+				    APITOKEN_LOG_WARNING,
+				    "replication: demoted with %lu "
+				    "unconfirmed commit(s), which the "
+				    "new master will roll back",
+				    atomic_load(&r->unconfirmed));
+				store_rep_handle_dead();
+			}
+		}
 		atomic_fetch_add(&st->write_epoch, 1);
 		wake(r);
 		break;
@@ -400,9 +429,17 @@ store_rep_write_begin(apitoken_store_t *st)
 int
 store_rep_write_done(apitoken_store_t *st)
 {
-	if (st->rep == NULL || !perm_failed_here)
+	if (st->rep == NULL)
 		return 0;
+	if (!perm_failed_here) {
+		atomic_store(&st->rep->unconfirmed, 0);
+		atomic_store(&st->rep->confirmed_ms, mono_ms());
+		return 0;
+	}
 	perm_failed_here = false;
+	/* No quorum has it: as stale as a master cut off from a majority
+	 * until a commit is confirmed again (reads refused or flagged). */
+	lost_contact(st->rep);
 	apitoken_log(APITOKEN_LOG_WARNING,
 	             "replication: a commit was not acknowledged by a "
 	             "quorum; reported as failed");
@@ -451,6 +488,48 @@ site_name(const apitoken_replication_t *cfg, const char *host, unsigned port,
 		(void)snprintf(buf, len, "%s:%u", host, port);
 }
 
+/* How long a master goes without a confirmed commit before it writes a
+ * probe: half the staleness limit, at most 5 s. */
+static int64_t
+rep_probe_ms(const struct store_rep *r)
+{
+	int64_t half = r->cfg->staleness_limit * 1000 / 2;
+
+	return half > 0 && half < 5000 ? half : 5000;
+}
+
+static int
+probe_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
+{
+	static const char key[] = "rep.probe";
+	uint8_t val[8];
+	DBT k, d;
+	int ret;
+
+	(void)arg;
+	store_be64(val, (uint64_t)apitoken_now());
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = sizeof(key) - 1;
+	d.data = val;
+	d.size = sizeof(val);
+	ret = st->meta->put(st->meta, txn, &k, &d, 0);
+	return ret == 0 ? 0 : store_dberr(ret, "write replication probe");
+}
+
+/* A commit no reader cares about (no change record), to learn whether a
+ * quorum still follows this master. */
+static int
+store_rep_probe(apitoken_store_t *st)
+{
+	int rc = store_write(st, probe_txn, NULL);
+
+	if (rc != 0)
+		apitoken_error_clear();
+	return rc;
+}
+
 void
 apitoken_store_rep_tick(apitoken_store_t *st)
 {
@@ -464,8 +543,23 @@ apitoken_store_rep_tick(apitoken_store_t *st)
 		return;
 	if (atomic_load(&r->role) == APITOKEN_REP_MASTER) {
 		/* A master cut off from a majority may have been replaced
-		 * on the other side: it is as stale as a lone replica. */
+		 * on the other side: it is as stale as a lone replica.  So
+		 * is one whose last commit no quorum confirmed: a master
+		 * that hung (SIGSTOP, a long pause) while the others elected
+		 * another still has its connections, and would otherwise
+		 * go on answering from a history the group has left.  An
+		 * idle master proves itself with a probe commit. */
 		u_int connected = 0;
+
+		if (atomic_load(&r->unconfirmed) > 0) {
+			lost_contact(r);
+			return;
+		}
+		if (mono_ms() - atomic_load(&r->confirmed_ms) >=
+		    rep_probe_ms(r)) {
+			if (store_rep_probe(st) != 0)
+				return; /* stale marked by write_done */
+		}
 
 		if (st->env->repmgr_site_list(st->env, &n, &list) != 0)
 			return;
