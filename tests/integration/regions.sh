@@ -354,9 +354,9 @@ old_master_replica() {
 	kill -0 "$pid" 2>/dev/null && [ "$(role_of "$M")" = replica ]
 }
 if ! wait_for 10 old_master_replica; then
-	# Known defect (see the note of this wave): after SIGCONT the old
-	# master sometimes neither rejoins nor exits.  Restarted as a
-	# supervisor would a wedged daemon, it must rejoin the one history.
+	# Should not happen (an unconfirmed or probing master learns of the
+	# new one, docs/design.md): if it does, restarted as a supervisor
+	# would a wedged daemon, it must rejoin the one history.
 	diag "old master $M neither a replica nor exited 10 s after SIGCONT" \
 		"(role: $(role_of "$M")); restarting it"
 	kill_site "$M" KILL
