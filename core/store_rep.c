@@ -62,6 +62,12 @@ struct store_rep {
 	pthread_cond_t cv;
 };
 
+/* A master whose last confirmed commit is older than the probe interval
+ * plus this is stale by the time since (apitoken_store_rep_stale_ms). */
+#define REP_PROBE_GRACE_MS 400
+
+static int64_t rep_probe_ms(const struct store_rep *r);
+
 static _Thread_local bool perm_failed_here;
 static atomic_bool handles_dead;
 
@@ -471,6 +477,20 @@ apitoken_store_rep_stale_ms(apitoken_store_t *st)
 	if (st == NULL || st->rep == NULL)
 		return 0;
 	since = atomic_load(&st->rep->stale_since_ms);
+	/* A master's lease: it answers from its history only while a quorum
+	 * confirmed one of its commits (a write or the probe, every half
+	 * limit) recently; past that it is as stale as the time since.  A
+	 * master paused longer than the limit is stale from its first
+	 * instruction back, before any probe could fail. */
+	if (atomic_load(&st->rep->role) == APITOKEN_REP_MASTER) {
+		int64_t now = mono_ms();
+		int64_t quiet = now - atomic_load(&st->rep->confirmed_ms);
+		int64_t cut = since == 0 ? 0 : now - since;
+
+		if (quiet > rep_probe_ms(st->rep) + REP_PROBE_GRACE_MS)
+			return quiet > cut ? quiet : cut;
+		return cut;
+	}
 	return since == 0 ? 0 : mono_ms() - since;
 }
 

@@ -312,6 +312,10 @@ start_site a >/dev/null || true
 # stopped one is not reported done; one master after SIGCONT.
 M=$(master_site)
 pid=$(eval echo "\$SITE_PID_$M")
+# A token active everywhere, to be revoked by the new master while the
+# old one is stopped.
+TS=$(ctl_at "$M" token generate alice --replace 2>/dev/null)
+for s in a b c; do wait_for 5 active_at "$s" "$TS"; done
 kill -STOP "$pid"
 ctl_at "$M" user add stopped1 --email s@example.org --role user \
 	>"$scratch/stopped.out" 2>&1 &
@@ -325,7 +329,22 @@ master_except() {
 	return 1
 }
 check "a hung master is replaced by the other two" wait_for 15 master_except
+NM=""
+for s in a b c; do
+	[ "$s" != "$M" ] && [ "$(role_of "$s")" = master ] && NM=$s
+done
+check "... and the new master ${NM:-?} revokes a token" \
+	ctl_at "${NM:-none}" token revoke alice
 kill -CONT "$pid"
+# Back from the pause, the old master has the history the group left: it
+# must refuse (stale) rather than answer that revoked token as active.
+leaked=no
+for i in $(seq 1 25); do
+	active_at "$M" "$TS" && leaked=yes
+	sleep 0.2
+done
+check_eq "after SIGCONT the old master never answers a token the new master revoked as active" \
+	no "$leaked"
 wait "$sw"
 rc=$?
 check "one master after SIGCONT" wait_for 15 one_master
