@@ -143,6 +143,8 @@ one(apitoken_store_t *st, DB_TXN *txn, const struct args *a, size_t i,
 		    put(st->outbox, txn, kbuf, 8, w.p, w.len) != 0)
 			goto out;
 	}
+	/* The tokens file for wrk (--out, made 0600 above): the only
+	 * place a secret goes; nothing is logged or printed. */
 	fprintf(out, "%s\n", token);
 	rc = 0;
 out:
