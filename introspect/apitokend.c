@@ -764,6 +764,7 @@ out:
 	apitokend_http_stop(d);
 	apitokend_access_log_flush();
 	apitokend_sockets_stop(d);
+	apitokend_sha256_cleanup();
 	apitokend_sweep_stop(d);
 	apitokend_regions_stop(d);
 	apitokend_jwt_stop();

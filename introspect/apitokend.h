@@ -143,7 +143,12 @@ enum apitokend_auth apitokend_client_auth(struct apitokend *d,
 /* Forget every remembered authentication (clients may have changed):
  * the tail calls it for each client change record. */
 void apitokend_client_cache_invalidate(void);
-void apitokend_client_cache_cleanup(void);
+/* SHA-256 on the request path, with a context kept per thread (sha256.c);
+ * 0 or an APITOKEN_ERR_* code with the error set and out wiped. */
+int apitokend_sha256(const void *data, size_t len,
+                     uint8_t out[APITOKEN_HASH_LEN]);
+/* After every thread that hashes has stopped. */
+void apitokend_sha256_cleanup(void);
 /* "Bearer <token>" from the Authorization header, or NULL. */
 const char *apitokend_bearer(struct MHD_Connection *c, size_t *len_out);
 /*

@@ -83,7 +83,9 @@ apitokend_auth_throttle_wait(struct MHD_Connection *c, const char *client_id)
 	size_t n;
 	unsigned secs;
 
-	if (by_address == NULL)
+	/* The common case, nobody throttled: not even the address. */
+	if (apitokend_throttle_idle(by_address) &&
+	    (client_id == NULL || apitokend_throttle_idle(by_client)))
 		return 0;
 	n = address_key(c, addr, sizeof(addr));
 	secs = n > 0 ? apitokend_throttle_wait(by_address, addr, n) : 0;

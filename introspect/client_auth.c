@@ -27,7 +27,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
@@ -53,27 +52,11 @@ struct cache_entry {
 static atomic_uint_fast64_t auth_epoch = 1;
 static _Thread_local struct cache_entry cache[CACHE_SLOTS];
 static _Thread_local unsigned cache_next;
-static EVP_MD *sha256;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-/* Fetched once: an implicit fetch per digest costs more than the hash. */
-static void
-sha256_init(void)
-{
-	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
 
 void
 apitokend_client_cache_invalidate(void)
 {
 	atomic_fetch_add_explicit(&auth_epoch, 1, memory_order_release);
-}
-
-void
-apitokend_client_cache_cleanup(void)
-{
-	EVP_MD_free(sha256);
-	sha256 = NULL;
 }
 
 static void
@@ -130,19 +113,17 @@ authenticate(struct apitokend *d, struct MHD_Connection *c, const char *id,
 	bool current =
 	    apitokend_tail_current(d) && apitokend_regions_kept_ok(d);
 	uint8_t hash[APITOKEN_HASH_LEN];
-	unsigned int hlen = 0, secs;
-	bool hashed = false;
+	unsigned int secs;
+	bool hashed;
 	apitoken_client_t *client = NULL;
 	struct cache_entry *e;
 	time_t now = now_coarse();
 	size_t i;
 	int rc;
 
-	pthread_once(&sha256_once, sha256_init);
-	if (sha256 != NULL &&
-	    EVP_Digest(secret, secret_len, hash, &hlen, sha256, NULL) == 1 &&
-	    hlen == sizeof(hash))
-		hashed = true;
+	hashed = apitokend_sha256(secret, secret_len, hash) == 0;
+	if (!hashed)
+		apitoken_error_clear(); /* the store's check decides */
 	for (i = 0; hashed && current && i < CACHE_SLOTS; i++) {
 		e = &cache[i];
 		if (e->epoch != epoch || e->failures != failures ||

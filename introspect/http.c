@@ -889,5 +889,4 @@ apitokend_http_stop(struct apitokend *d)
 	if (resp_invalid_client != NULL)
 		MHD_destroy_response(resp_invalid_client);
 	resp_inactive = resp_invalid_client = NULL;
-	apitokend_client_cache_cleanup();
 }

@@ -41,7 +41,12 @@ queue_cached(struct MHD_Response *resp, const char *jti, bool first_use,
 	(void)body_len;
 	cr->first_use = first_use;
 	apitokend_req_note(cr->r, NULL, jti);
-	(void)snprintf(cr->jti, sizeof(cr->jti), "%s", jti != NULL ? jti : "");
+	if (jti != NULL) {
+		size_t n = strnlen(jti, sizeof(cr->jti) - 1);
+
+		memcpy(cr->jti, jti, n);
+		cr->jti[n] = '\0';
+	}
 	cr->ret = apitokend_reply(cr->r, cr->c, MHD_HTTP_OK, resp);
 }
 
@@ -175,21 +180,19 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		    NULL);
 		goto out;
 	}
-	if (apitoken_token_parse(APITOKEN_TOKEN_PREFIX, f->token,
-	                         f->token_len) != 0) {
-		/* Garbage never reaches the store. */
-		apitoken_error_clear();
-		ret = apitokend_jwt_wanted(c)
-		          ? apitokend_jwt_reply(d, r, c, client.id,
-		                                "{\"active\":false}")
-		          : apitokend_reply_inactive(r, c);
-		goto out;
-	}
 	if (apitokend_jwt_wanted(c)) {
-		ret = signed_answer(d, r, c, f, client.id);
+		ret = apitoken_token_parse(APITOKEN_TOKEN_PREFIX, f->token,
+		                           f->token_len) == 0
+		          ? signed_answer(d, r, c, f, client.id)
+		          : apitokend_jwt_reply(d, r, c, client.id,
+		                                "{\"active\":false}");
+		apitoken_error_clear();
 		goto out;
 	}
-	if (apitoken_token_hash(f->token, f->token_len, hash) != 0) {
+	/* Hashed before it is parsed: only a token that parsed has a kept
+	 * answer, so a hit stands for the parse, and the parse (checksum
+	 * and all) is paid only on the way to the store. */
+	if (apitokend_sha256(f->token, f->token_len, hash) != 0) {
 		apitoken_log(APITOKEN_LOG_ERR, "introspection: %s",
 		             apitoken_last_error());
 		ret = apitokend_reply_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -217,6 +220,13 @@ apitokend_introspect(struct apitokend *d, struct apitokend_req *r,
 		 * (the last-use table keeps seconds: more is no news). */
 		if (cr.jti[0] != '\0' && cr.first_use)
 			apitokend_lastuse_http(d, c, client.id, cr.jti);
+		goto out;
+	}
+	if (apitoken_token_parse(APITOKEN_TOKEN_PREFIX, f->token,
+	                         f->token_len) != 0) {
+		/* Garbage never reaches the store. */
+		apitoken_error_clear();
+		ret = apitokend_reply_inactive(r, c);
 		goto out;
 	}
 	if (answers != NULL)

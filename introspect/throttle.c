@@ -367,16 +367,24 @@ apitokend_throttle_fail_at(struct apitokend_throttle *t, const void *key,
 	return secs;
 }
 
+bool
+apitokend_throttle_idle(struct apitokend_throttle *t)
+{
+	/* Nothing throttled and no summary owed. */
+	return t == NULL ||
+	       (atomic_load_explicit(&t->active, memory_order_relaxed) <= 0 &&
+	        atomic_load_explicit(&t->win_refused, memory_order_relaxed) ==
+	            0 &&
+	        atomic_load_explicit(&t->win_starts, memory_order_relaxed) ==
+	            0);
+}
+
 unsigned
 apitokend_throttle_wait(struct apitokend_throttle *t, const void *key,
                         size_t len)
 {
-	/* Nothing throttled and no summary owed: no clock, no hash. */
-	if (t == NULL ||
-	    (atomic_load_explicit(&t->active, memory_order_relaxed) <= 0 &&
-	     atomic_load_explicit(&t->win_refused, memory_order_relaxed) ==
-	         0 &&
-	     atomic_load_explicit(&t->win_starts, memory_order_relaxed) == 0))
+	/* No clock, no hash. */
+	if (apitokend_throttle_idle(t))
 		return 0;
 	return apitokend_throttle_wait_at(t, key, len,
 	                                  apitokend_throttle_now_ms());

@@ -27,6 +27,7 @@
 #ifndef APITOKEND_THROTTLE_H
 #define APITOKEND_THROTTLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +57,10 @@ struct apitokend_throttle *
 apitokend_throttle_create(const struct apitokend_throttle_conf *conf);
 /* Unregister and free; NULL is fine.  No call on t may be running. */
 void apitokend_throttle_destroy(struct apitokend_throttle *t);
+
+/* Nothing throttled and no summary owed (then wait() returns 0 for every
+ * key): lets a caller skip making the key.  True for t == NULL. */
+bool apitokend_throttle_idle(struct apitokend_throttle *t);
 
 /*
  * Is key throttled?  0: it may try now.  Otherwise the whole seconds

@@ -229,10 +229,9 @@ op_check(struct apitokend *d, int fd, const char *token,
 	if (apitokend_regions_refuse_reads(d))
 		return send_error(fd, "temporarily_unavailable",
 		                  APITOKEND_REGIONS_STALE_DESC);
-	/* Garbage goes the store's way (inactive, no store access). */
-	if (answers != NULL &&
-	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) == 0 &&
-	    apitoken_token_hash(token, len, hash) == 0) {
+	/* Hashed first, parsed only on a miss (as in introspect.c); garbage
+	 * goes the store's way (inactive, no store access). */
+	if (answers != NULL && apitokend_sha256(token, len, hash) == 0) {
 		k.hash = hash;
 		k.client_id = "";
 		k.gen = g;
@@ -254,6 +253,10 @@ op_check(struct apitokend *d, int fd, const char *token,
 		OPENSSL_cleanse(hash, sizeof(hash));
 		return rc;
 	}
+	if (kept &&
+	    apitoken_token_parse(APITOKEN_TOKEN_PREFIX, token, len) != 0)
+		kept = false;
+	apitoken_error_clear();
 	if (kept)
 		apitokend_metrics_answer_cache(false);
 	rc = kept ? apitoken_token_check_hash(d->store, hash, now, &cl)
