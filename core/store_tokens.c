@@ -208,31 +208,20 @@ store_token_delete(apitoken_store_t *st, DB_TXN *txn,
 }
 
 /*
- * Revoke user's token inside txn: NOT_FOUND if none.  A user index entry
- * whose token record is gone is dropped silently.
+ * End the token with hash h of user inside txn: delete it (record, user
+ * index, expiry index), a change record, a tombstone, an audit record and
+ * the notice (NULL: none).  NOT_FOUND if there is no such record; an
+ * unreadable one is dropped, and is NOT_FOUND too.
  */
 static int
-revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
-                  const char *email, int64_t now, apitoken_audit_event_t event,
-                  const apitoken_actor_t *actor, const char *detail,
-                  const char *notice, struct tok_rec *tok_out)
+revoke_hash(apitoken_store_t *st, DB_TXN *txn,
+            const uint8_t h[APITOKEN_HASH_LEN], const char *user,
+            const char *email, int64_t now, apitoken_audit_event_t event,
+            const apitoken_actor_t *actor, const char *detail,
+            const char *notice, struct tok_rec *tok_out)
 {
-	uint8_t h[APITOKEN_HASH_LEN];
 	int rc;
 
-	rc = user_token_read(st, txn, user, DB_RMW, h);
-	if (rc == APITOKEN_ERR_CORRUPT) {
-		apitoken_log(APITOKEN_LOG_WARNING,
-		             "store: dropping malformed token index of %s",
-		             user);
-		rc = del_key(st->user_token, txn, user, strlen(user),
-		             "delete user index");
-		return rc != 0 ? rc
-		               : apitoken_error(APITOKEN_ERR_NOT_FOUND,
-		                                "user %s has no token", user);
-	}
-	if (rc != 0)
-		return rc;
 	rc = store_token_delete(st, txn, h, tok_out);
 	if (rc == APITOKEN_ERR_CORRUPT) {
 		/* Unreadable, so unusable: drop it (its expiry entry goes
@@ -253,6 +242,182 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	}
 	if (rc == 0)
 		rc = store_tombstone_put(st, txn, h, tok_out, event, now);
+	if (rc != 0)
+		return rc;
+	rc = store_audit_append(st, txn, now, event, user, tok_out->id, actor,
+	                        detail);
+	if (rc == 0 && notice != NULL)
+		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
+		                        actor);
+	return rc;
+}
+
+/*
+ * The hashes of user's token records (*hashes_out malloc'ed, *n_out of
+ * them), found by decoding every record of tokens.  Only for a user whose
+ * user index entry is unreadable: nothing else says which token is
+ * theirs, and that should never happen, so a full scan is fine.  Records
+ * that do not decode are skipped: whose they are is unknown.
+ *
+ * Read committed: the walk holds no read lock on every page of tokens
+ * until the commit.  That is enough: a token of user is written only by
+ * issue_txn, which holds user's record with DB_RMW, and so does every
+ * caller of this, so none can appear behind the cursor.
+ */
+static int
+user_tokens_scan(apitoken_store_t *st, DB_TXN *txn, const char *user,
+                 uint8_t (**hashes_out)[APITOKEN_HASH_LEN], size_t *n_out)
+{
+	uint8_t(*hashes)[APITOKEN_HASH_LEN] = NULL;
+	uint8_t(*grown)[APITOKEN_HASH_LEN];
+	struct tok_rec t;
+	size_t n = 0, cap = 0, skipped = 0;
+	DBC *cur = NULL;
+	DBT key, data;
+	int rc = 0, ret;
+
+	*hashes_out = NULL;
+	*n_out = 0;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	ret = st->tokens->cursor(st->tokens, txn, &cur, DB_READ_COMMITTED);
+	if (ret != 0) {
+		rc = store_dberr(ret, "tokens cursor");
+		goto out;
+	}
+	while ((ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != APITOKEN_HASH_LEN ||
+		    tok_decode(data.data, data.size, &t) != 0) {
+			skipped++;
+			continue;
+		}
+		if (strcmp(t.user, user) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 2 : cap * 2;
+			grown = realloc(hashes, cap * sizeof(*hashes));
+			if (grown == NULL) {
+				rc = apitoken_error(APITOKEN_ERR_NOMEM,
+				                    "out of memory");
+				goto out;
+			}
+			hashes = grown;
+		}
+		memcpy(hashes[n++], key.data, APITOKEN_HASH_LEN);
+	}
+	if (ret != DB_NOTFOUND) {
+		rc = store_dberr(ret, "read tokens");
+		goto out;
+	}
+	if (skipped > 0) {
+		/* tok_decode() set an error; the scan did not fail. */
+		apitoken_error_clear();
+		apitoken_log(
+		    APITOKEN_LOG_WARNING,
+		    "store: the scan for the tokens of %s skipped %zu "
+		    "malformed token record(s)",
+		    user, skipped);
+	}
+	*hashes_out = hashes;
+	*n_out = n;
+	hashes = NULL;
+out:
+	if (cur != NULL)
+		(void)cur->close(cur);
+	if (hashes != NULL)
+		OPENSSL_cleanse(hashes, cap * sizeof(*hashes));
+	free(hashes);
+	if (key.data != NULL)
+		OPENSSL_cleanse(key.data, key.size);
+	free(key.data);
+	free(data.data);
+	return rc;
+}
+
+/*
+ * Revoke, inside txn, the tokens of user found by a scan of tokens, for a
+ * user whose index entry is unreadable (user_tokens_scan), and drop that
+ * entry.  The audit records say how they were found.  0 if any was
+ * revoked (tok_out gets the last), NOT_FOUND if user had none.
+ */
+static int
+revoke_user_scan(apitoken_store_t *st, DB_TXN *txn, const char *user,
+                 const char *email, int64_t now, apitoken_audit_event_t event,
+                 const apitoken_actor_t *actor, const char *detail,
+                 const char *notice, struct tok_rec *tok_out)
+{
+	uint8_t(*hashes)[APITOKEN_HASH_LEN] = NULL;
+	struct tok_rec t;
+	char why[128];
+	size_t i, n = 0, revoked = 0;
+	int rc;
+
+	apitoken_log(APITOKEN_LOG_WARNING,
+	             "store: the token index of %s is malformed; looking "
+	             "for their tokens by a scan",
+	             user);
+	rc = user_tokens_scan(st, txn, user, &hashes, &n);
+	if (rc != 0)
+		goto out;
+	(void)snprintf(why, sizeof(why), "user index was corrupt%s%s",
+	               detail[0] != '\0' ? "; " : "", detail);
+	for (i = 0; i < n; i++) {
+		/* NOT_FOUND: ended meanwhile (a purge we waited for). */
+		rc = revoke_hash(st, txn, hashes[i], user, email, now, event,
+		                 actor, why, notice, &t);
+		if (rc == APITOKEN_ERR_NOT_FOUND)
+			continue;
+		if (rc != 0)
+			goto out;
+		*tok_out = t;
+		revoked++;
+	}
+	/* store_token_delete() dropped the entry if it found a token;
+	 * without one it is still there. */
+	rc = del_key(st->user_token, txn, user, strlen(user),
+	             "delete user index");
+	if (rc != 0)
+		goto out;
+	if (revoked > 0)
+		apitoken_log(
+		    APITOKEN_LOG_WARNING,
+		    "store: revoked %zu token(s) of %s found by a scan",
+		    revoked, user);
+	else
+		rc = apitoken_error(APITOKEN_ERR_NOT_FOUND,
+		                    "user %s has no token", user);
+out:
+	if (hashes != NULL)
+		OPENSSL_cleanse(hashes, n * sizeof(*hashes));
+	free(hashes);
+	return rc;
+}
+
+/*
+ * Revoke user's token inside txn: NOT_FOUND if none.  A user index entry
+ * whose token record is gone is dropped silently.  One that is unreadable
+ * says nothing of the token, which would stay active (a token is checked
+ * by its record alone): the token is found by a scan instead.
+ */
+static int
+revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
+                  const char *email, int64_t now, apitoken_audit_event_t event,
+                  const apitoken_actor_t *actor, const char *detail,
+                  const char *notice, struct tok_rec *tok_out)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	int rc;
+
+	rc = user_token_read(st, txn, user, DB_RMW, h);
+	if (rc == APITOKEN_ERR_CORRUPT)
+		return revoke_user_scan(st, txn, user, email, now, event,
+		                        actor, detail, notice, tok_out);
+	if (rc != 0)
+		return rc;
+	rc = revoke_hash(st, txn, h, user, email, now, event, actor, detail,
+	                 notice, tok_out);
 	OPENSSL_cleanse(h, sizeof(h));
 	if (rc == APITOKEN_ERR_NOT_FOUND) {
 		rc = del_key(st->user_token, txn, user, strlen(user),
@@ -261,13 +426,6 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 		               : apitoken_error(APITOKEN_ERR_NOT_FOUND,
 		                                "user %s has no token", user);
 	}
-	if (rc != 0)
-		return rc;
-	rc = store_audit_append(st, txn, now, event, user, tok_out->id, actor,
-	                        detail);
-	if (rc == 0 && notice != NULL)
-		rc = store_notice_queue(st, txn, now, notice, tok_out, email,
-		                        actor);
 	return rc;
 }
 
@@ -331,7 +489,15 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		}
 		if (rc != APITOKEN_ERR_NOT_FOUND && rc != APITOKEN_ERR_CORRUPT)
 			goto out;
-	} else {
+	}
+	/*
+	 * An unreadable index entry does not say whether the user has a
+	 * token; one they have stays active until revoked (a check reads
+	 * the record alone), and the new one would be a second.  Regenerate
+	 * then, as with --replace: revoke_user_token() finds it by a scan.
+	 */
+	if ((op->flags & APITOKEN_ISSUE_REPLACE) ||
+	    rc == APITOKEN_ERR_CORRUPT) {
 		(void)snprintf(detail, sizeof(detail), "replaced by %s",
 		               op->tok.id);
 		/* One mail for a regeneration: the "regenerated" notice

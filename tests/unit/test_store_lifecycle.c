@@ -370,6 +370,126 @@ START_TEST(test_user_remove)
 }
 END_TEST
 
+static int
+count_alice(const apitoken_token_info_t *tok, void *ctx)
+{
+	size_t *n = ctx;
+
+	if (strcmp(tok->user, "alice") == 0)
+		(*n)++;
+	return 0;
+}
+
+static size_t
+alice_tokens(void)
+{
+	size_t n = 0;
+
+	ck_assert_int_eq(apitoken_token_foreach(ts_st, count_alice, &n), 0);
+	return n;
+}
+
+static int
+count_scan_audit(const apitoken_audit_t *a, void *ctx)
+{
+	size_t *n = ctx;
+
+	if (strstr(a->detail, "user index was corrupt") != NULL)
+		(*n)++;
+	return 0;
+}
+
+/* Damage alice's user index entry (store closed meanwhile). */
+static void
+corrupt_alice_index(const void *bytes, size_t len)
+{
+	apitoken_token_info_t got;
+
+	apitoken_store_close(ts_st);
+	ts_st = NULL;
+	ts_raw_put(STORE_DB_USER_TOKEN, DB_BTREE, "alice", 5, bytes, len);
+	ts_reopen();
+	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got),
+	                 APITOKEN_ERR_CORRUPT);
+}
+
+/*
+ * A damaged user index entry says nothing of the user's token, whose
+ * record still checks active: issuing (with or without replace) finds it
+ * by a scan and revokes it, so the user keeps exactly one token.
+ */
+START_TEST(test_issue_corrupt_index)
+{
+	/* Too short to be a hash; too long for the read buffer. */
+	static const uint8_t short_rec[] = {1, 'a', 'b'};
+	static uint8_t long_rec[100];
+	static const unsigned flags[] = {0, APITOKEN_ISSUE_REPLACE};
+	apitoken_token_info_t ia, ib, got;
+	apitoken_identity_t id;
+	size_t i, n;
+
+	memset(long_rec, 1, sizeof(long_rec));
+	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &ia), 0);
+	for (i = 0; i < 2; i++) {
+		if (i == 0)
+			corrupt_alice_index(short_rec, sizeof(short_rec));
+		else
+			corrupt_alice_index(long_rec, sizeof(long_rec));
+		ck_assert(ts_active(tok1, NULL));
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", flags[i],
+		                                      "test", tok2, &ib),
+		                 0);
+		ck_assert_str_ne(ia.id, ib.id);
+		ck_assert(!ts_active(tok1, NULL));
+		ck_assert(ts_active(tok2, NULL));
+		ck_assert_uint_eq(alice_tokens(), 1);
+		ck_assert_int_eq(
+		    apitoken_token_count_active(ts_st, apitoken_now(), &n), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got), 0);
+		ck_assert_str_eq(got.id, ib.id);
+		/* Ended as a regeneration, with a tombstone. */
+		ck_assert_int_eq(apitoken_token_identify(ts_st, tok1,
+		                                         strlen(tok1),
+		                                         apitoken_now(), &id),
+		                 0);
+		ck_assert_int_eq(id.state, APITOKEN_STATE_REVOKED);
+		ck_assert_str_eq(id.info.id, ia.id);
+		ck_assert_uint_eq(ts_audit_count("alice", "replaced"), i + 1);
+		ck_assert_uint_eq(ts_notice_count("alice", "regenerated"),
+		                  i + 1);
+		n = 0;
+		ck_assert_int_eq(apitoken_audit_foreach(ts_st, "alice",
+		                                        count_scan_audit, &n),
+		                 0);
+		ck_assert_uint_eq(n, i + 1);
+		/* The index is whole again: no second token without
+		 * replace. */
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", 0,
+		                                      "test", tok1, NULL),
+		                 APITOKEN_ERR_EXISTS);
+		memcpy(tok1, tok2, sizeof(tok1));
+		ia = ib;
+	}
+	/* Revoking by user finds the token the same way. */
+	corrupt_alice_index(short_rec, sizeof(short_rec));
+	ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", "test", &got),
+	                 0);
+	ck_assert_str_eq(got.id, ia.id);
+	ck_assert(!ts_active(tok1, NULL));
+	ck_assert_uint_eq(alice_tokens(), 0);
+	/* No token behind a damaged entry: the issue just issues. */
+	corrupt_alice_index(short_rec, sizeof(short_rec));
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, &ib), 0);
+	ck_assert(ts_active(tok2, NULL));
+	ck_assert_uint_eq(alice_tokens(), 1);
+	ck_assert_uint_eq(ts_notice_count("alice", "created"), 2);
+}
+END_TEST
+
 START_TEST(test_malformed_no_store_access)
 {
 	static const char *bad[] = {
@@ -757,6 +877,7 @@ lifecycle_suite(void)
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_scope_at_check_time);
 	tcase_add_test(tc, test_user_remove);
+	tcase_add_test(tc, test_issue_corrupt_index);
 	tcase_add_test(tc, test_malformed_no_store_access);
 	tcase_add_test(tc, test_no_secret_in_records);
 	tcase_add_test(tc, test_reminders);
