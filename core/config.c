@@ -249,7 +249,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->max_body = 65536;
 	cfg->connection_timeout = 10;
 	cfg->local_socket_timeout = 30;
-	cfg->introspection_cache = 16384;
+	cfg->introspection_cache = 65536;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;

@@ -107,7 +107,7 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_uint_eq(cfg->max_body, 65536);
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
-	ck_assert_uint_eq(cfg->introspection_cache, 16384);
+	ck_assert_uint_eq(cfg->introspection_cache, 65536);
 	ck_assert_int_eq(cfg->mail_give_up_after, 5 * 86400);
 	ck_assert_int_eq(cfg->sweep_interval, 60);
 	ck_assert_ptr_null(cfg->mail_relay);
