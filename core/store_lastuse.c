@@ -11,7 +11,10 @@
  *
  * The table: SHARDS mutex-protected hash tables of chained entries,
  * one per token used since start (about 200 bytes each); a use costs
- * one hash, one short lock and two string copies.
+ * one hash, one short lock and two string copies.  A shard doubles its
+ * buckets when it holds twice as many entries: with a fixed table, 1M
+ * tokens in use made chains of 15 and the walk 6% of a store read's
+ * introspection (tests/bench/scale-bench.sh).
  */
 #include "config.h"
 
@@ -27,7 +30,7 @@
 #include "store_int.h"
 
 #define SHARDS 64
-#define BUCKETS 1024 /* per shard */
+#define BUCKETS 64 /* per shard at first; a power of two */
 #define FLUSH_BATCH 500
 
 struct use {
@@ -39,7 +42,9 @@ struct use {
 
 struct shard {
 	pthread_mutex_t mu;
-	struct use *b[BUCKETS];
+	struct use **b;
+	size_t nb; /* buckets, a power of two */
+	size_t n;  /* entries */
 };
 
 struct store_lastuse {
@@ -68,8 +73,16 @@ store_lastuse_open(apitoken_store_t *st, DB_TXN *txn)
 	st->lastuse_mem = calloc(1, sizeof(*st->lastuse_mem));
 	if (st->lastuse_mem == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
-	for (i = 0; i < SHARDS; i++)
-		pthread_mutex_init(&st->lastuse_mem->s[i].mu, NULL);
+	for (i = 0; i < SHARDS; i++) {
+		struct shard *sh = &st->lastuse_mem->s[i];
+
+		pthread_mutex_init(&sh->mu, NULL);
+		sh->b = calloc(BUCKETS, sizeof(*sh->b));
+		if (sh->b == NULL)
+			return apitoken_error(APITOKEN_ERR_NOMEM,
+			                      "out of memory");
+		sh->nb = BUCKETS;
+	}
 	/* Added after schema 1 stores existed, as tombstones.db. */
 	flags |= st->rdonly ? DB_RDONLY : DB_CREATE;
 	ret = db_create(&db, st->env, 0);
@@ -100,14 +113,16 @@ store_lastuse_close(apitoken_store_t *st)
 	if (st->lastuse_mem == NULL)
 		return;
 	for (i = 0; i < SHARDS; i++) {
-		for (j = 0; j < BUCKETS; j++) {
-			for (e = st->lastuse_mem->s[i].b[j]; e != NULL;
-			     e = next) {
+		struct shard *sh = &st->lastuse_mem->s[i];
+
+		for (j = 0; sh->b != NULL && j < sh->nb; j++) {
+			for (e = sh->b[j]; e != NULL; e = next) {
 				next = e->next;
 				free(e);
 			}
 		}
-		pthread_mutex_destroy(&st->lastuse_mem->s[i].mu);
+		free(sh->b);
+		pthread_mutex_destroy(&sh->mu);
 	}
 	free(st->lastuse_mem);
 	st->lastuse_mem = NULL;
@@ -127,6 +142,29 @@ apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
 	                           (void *)source, client);
 }
 
+/* Under sh->mu: twice the buckets, or as it was without memory. */
+static void
+grow(struct shard *sh)
+{
+	size_t nb = sh->nb * 2, j;
+	struct use **b = calloc(nb, sizeof(*b)), *e, *next;
+
+	if (b == NULL)
+		return; /* longer chains, still correct */
+	for (j = 0; j < sh->nb; j++) {
+		for (e = sh->b[j]; e != NULL; e = next) {
+			uint32_t h = id_hash(e->id);
+
+			next = e->next;
+			e->next = b[(h / SHARDS) & (nb - 1)];
+			b[(h / SHARDS) & (nb - 1)] = e;
+		}
+	}
+	free(sh->b);
+	sh->b = b;
+	sh->nb = nb;
+}
+
 void
 apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
                            int64_t when, apitoken_lastuse_source_fn source_fn,
@@ -142,7 +180,7 @@ apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
 	h = id_hash(token_id);
 	sh = &store->lastuse_mem->s[h % SHARDS];
 	pthread_mutex_lock(&sh->mu);
-	slot = &sh->b[(h / SHARDS) % BUCKETS];
+	slot = &sh->b[(h / SHARDS) & (sh->nb - 1)];
 	for (e = *slot; e != NULL; e = e->next) {
 		if (memcmp(e->id, token_id, APITOKEN_ID_LEN) == 0)
 			break;
@@ -156,6 +194,8 @@ apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
 		memcpy(e->id, token_id, APITOKEN_ID_LEN + 1);
 		e->next = *slot;
 		*slot = e;
+		if (++sh->n > 2 * sh->nb)
+			grow(sh);
 	}
 	if (client == NULL)
 		client = "";
@@ -186,7 +226,7 @@ mem_get(apitoken_store_t *st, const char *id, apitoken_last_use_t *out)
 	h = id_hash(id);
 	sh = &st->lastuse_mem->s[h % SHARDS];
 	pthread_mutex_lock(&sh->mu);
-	for (e = sh->b[(h / SHARDS) % BUCKETS]; e != NULL; e = e->next) {
+	for (e = sh->b[(h / SHARDS) & (sh->nb - 1)]; e != NULL; e = e->next) {
 		if (strcmp(e->id, id) == 0) {
 			*out = e->u;
 			found = true;
@@ -253,7 +293,7 @@ take_dirty(struct shard *sh, struct flush_item *items, size_t max,
 	size_t n = 0;
 
 	pthread_mutex_lock(&sh->mu);
-	for (; *bucket < BUCKETS && n < max; (*bucket)++) {
+	for (; *bucket < sh->nb && n < max; (*bucket)++) {
 		for (e = sh->b[*bucket]; e != NULL; e = e->next) {
 			if (!e->dirty)
 				continue;
@@ -300,12 +340,14 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 	if (items == NULL)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	for (i = 0; i < SHARDS && rc == 0; i++) {
+		/* A shard that grows meanwhile moves entries between
+		 * buckets: one passed over stays dirty for the next flush. */
 		bucket = 0;
-		while (bucket < BUCKETS && rc == 0) {
+		while (rc == 0) {
 			n = take_dirty(&store->lastuse_mem->s[i], items,
 			               FLUSH_BATCH, &bucket);
 			if (n == 0)
-				continue;
+				break; /* the shard's last bucket was taken */
 			op.items = items;
 			op.n = n;
 			rc = store_write(store, flush_txn, &op);

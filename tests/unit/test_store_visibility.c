@@ -269,6 +269,44 @@ START_TEST(test_lastuse_memory_then_disk)
 }
 END_TEST
 
+/* Many tokens in use: the table grows (store_lastuse.c), and every use
+ * is still found and written exactly once. */
+START_TEST(test_lastuse_many)
+{
+	char id[APITOKEN_ID_LEN + 1];
+	apitoken_last_use_t u;
+	size_t i, n;
+	const size_t count = 20000; /* 64 shards of 64 buckets: grows */
+
+	for (i = 0; i < count; i++) {
+		(void)snprintf(id, sizeof(id), "u%015zu", i);
+		apitoken_lastuse_note(ts_st, id, 2000, "192.0.2.9", "rs");
+	}
+	for (i = 0; i < count; i += 997) {
+		(void)snprintf(id, sizeof(id), "u%015zu", i);
+		ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+		ck_assert_int_eq(u.time, 2000);
+	}
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, count);
+	/* Used again, a hundred of them: those, and only those. */
+	for (i = 0; i < count; i += count / 100) {
+		(void)snprintf(id, sizeof(id), "u%015zu", i);
+		apitoken_lastuse_note(ts_st, id, 2001, "192.0.2.9", "rs");
+	}
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, 100);
+	ts_reopen();
+	(void)snprintf(id, sizeof(id), "u%015zu", count - 1);
+	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+	ck_assert_int_eq(u.time, 2000);
+	ck_assert_str_eq(u.source, "192.0.2.9");
+	(void)snprintf(id, sizeof(id), "u%015zu", (size_t)0);
+	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+	ck_assert_int_eq(u.time, 2001);
+}
+END_TEST
+
 static Suite *
 visibility_suite(void)
 {
@@ -282,6 +320,7 @@ visibility_suite(void)
 	tcase_add_test(tc, test_identify_states);
 	tcase_add_test(tc, test_tombstones_hold_no_hash);
 	tcase_add_test(tc, test_lastuse_memory_then_disk);
+	tcase_add_test(tc, test_lastuse_many);
 	suite_add_tcase(s, tc);
 	return s;
 }
