@@ -143,6 +143,9 @@ enum apitokend_auth apitokend_client_auth(struct apitokend *d,
 /* Forget every remembered authentication (clients may have changed):
  * the tail calls it for each client change record. */
 void apitokend_client_cache_invalidate(void);
+/* Lower the calling thread's priority: it does work no client waits on
+ * (background.c). */
+void apitokend_background_thread(const char *what);
 /* SHA-256 on the request path, with a context kept per thread (sha256.c);
  * 0 or an APITOKEN_ERR_* code with the error set and out wiped. */
 int apitokend_sha256(const void *data, size_t len,

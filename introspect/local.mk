@@ -9,7 +9,8 @@ introspect_apitokend_SOURCES = introspect/apitokend.c introspect/apitokend.h \
 	introspect/client_auth.c introspect/claims_json.c \
 	introspect/unix_sockets.c introspect/sweep.c introspect/access_log.c \
 	introspect/tls.c introspect/answer_cache.c introspect/answer_cache.h \
-	introspect/tail.c introspect/tail.h introspect/sha256.c
+	introspect/tail.c introspect/tail.h introspect/sha256.c \
+	introspect/background.c
 introspect_apitokend_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(CURL_CFLAGS) -pthread
 introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \

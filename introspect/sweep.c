@@ -74,6 +74,7 @@ sweep_main(void *arg)
 	struct timespec until;
 	int64_t interval;
 
+	apitokend_background_thread("sweep");
 	for (;;) {
 		sweep_once(d);
 		/* Re-read: SIGHUP may have changed the interval. */

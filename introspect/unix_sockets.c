@@ -463,6 +463,9 @@ serve_admin(struct conn *cn)
 		             (long)cn->cred.uid, (long)cn->cred.pid);
 		return;
 	}
+	/* Admin commands (a purge, an import) must not take the workers'
+	 * CPU; the thread ends with the connection. */
+	apitokend_background_thread("admin socket");
 	/* A stalled client must not keep its thread forever. */
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
