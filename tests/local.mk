@@ -7,6 +7,7 @@ tests_libunitmain_la_LIBADD = $(CHECK_LIBS)
 # Link a Check suite with LDADD = $(unit_ldadd)
 unit_ldadd = tests/libunitmain.la core/libapitoken.la $(CHECK_LIBS)
 dist_check_DATA += tests/lib.sh
+dist_check_DATA += tests/valgrind-libdb.supp
 
 # Every unit suite again under valgrind (normal build only).
 TESTS += tests/valgrind-unit.sh

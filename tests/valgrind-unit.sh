@@ -17,6 +17,7 @@ for suite in "$top_builddir"/tests/unit/test_*; do
 	log="$scratch/$name.valgrind"
 	if CK_FORK=no CK_DEFAULT_TIMEOUT=600 "$top_builddir/libtool" \
 		--mode=execute valgrind -q --fair-sched=yes --error-exitcode=42 \
+		--suppressions="$top_srcdir/tests/valgrind-libdb.supp" \
 		--leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--track-origins=yes "$suite" >"$log" 2>&1; then
 		ok "$name is valgrind-clean"

@@ -27,6 +27,7 @@ SECRET=$(ctl client add rs1 --can-revoke 2>/dev/null)
 
 vglog="$scratch/valgrind.log"
 DAEMON_WRAPPER="$top_builddir/libtool --mode=execute valgrind -q --fair-sched=yes
+	--suppressions=$top_srcdir/tests/valgrind-libdb.supp
 	--error-exitcode=42 --leak-check=full
 	--errors-for-leak-kinds=definite,indirect --track-origins=yes
 	--log-file=$vglog"
