@@ -250,15 +250,15 @@ END_TEST
 
 START_TEST(test_admission)
 {
-	uint8_t h[11][APITOKEN_HASH_LEN];
-	struct apitokend_answer_key k[11];
-	struct MHD_Response *r[11];
+	uint8_t h[14][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[14];
+	struct MHD_Response *r[14];
 	struct seen s;
 	int i, j;
 
 	/* Eight answers with distinct tags fill the one set; all but the
 	 * last are then used. */
-	for (i = 0; i < 11; i++) {
+	for (i = 0; i < 14; i++) {
 		memcpy(h[i], hash_a, sizeof(h[i]));
 		h[i][9] = (uint8_t)(i + 1);
 		k[i] = key(h[i], "rs1", &gen1, 0, 0);
@@ -272,16 +272,23 @@ START_TEST(test_admission)
 		for (i = 0; i < 7; i++)
 			ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
 	/* A newcomer seen once is not let in; nor one whose refusal was
-	 * followed by another's. */
+	 * followed by four others'. */
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
 	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
-	apitokend_answers_put(a, &k[9], 100, "jti", "alice", response("9"),
-	                      NULL, 0);
+	for (i = 9; i < 13; i++)
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
+		                      response("x"), NULL, 0);
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
 	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
-	/* Asked again right away: in, in place of the unused answer. */
+	for (i = 9; i < 13; i++)
+		ck_assert_ptr_null(find(&k[i], 10, &s));
+	/* Asked again after three others: in, in place of the unused
+	 * answer. */
+	for (i = 9; i < 12; i++)
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
+		                      response("x"), NULL, 0);
 	r[8] = response("{\"active\":true}");
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", r[8], NULL, 0);
 	ck_assert_ptr_eq(find(&k[8], 10, &s), r[8]);
