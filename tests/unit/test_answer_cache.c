@@ -298,6 +298,44 @@ START_TEST(test_admission)
 }
 END_TEST
 
+/* An answer nobody asked for again while 16 others missed in its set gives
+ * way to the next newcomer, filter or not; asked-for ones stay. */
+START_TEST(test_unasked_gives_way)
+{
+	uint8_t h[25][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[25];
+	struct MHD_Response *r[25];
+	struct seen s;
+	int i;
+
+	for (i = 0; i < 25; i++) {
+		memcpy(h[i], hash_a, sizeof(h[i]));
+		h[i][9] = (uint8_t)(i + 1);
+		k[i] = key(h[i], "rs1", &gen1, 0, 0);
+	}
+	for (i = 0; i < 8; i++) {
+		r[i] = response("{\"active\":true}");
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i],
+		                      NULL, 0);
+	}
+	for (i = 0; i < 7; i++)
+		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+	/* Sixteen one-off newcomers: all refused (none takes a way). */
+	for (i = 8; i < 24; i++) {
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
+		                      response("x"), NULL, 0);
+		ck_assert_ptr_null(find(&k[i], 10, &s));
+	}
+	/* The seventeenth, seen once, takes the unasked way. */
+	r[24] = response("{\"active\":true}");
+	apitokend_answers_put(a, &k[24], 100, "jti", "alice", r[24], NULL, 0);
+	ck_assert_ptr_eq(find(&k[24], 10, &s), r[24]);
+	ck_assert_ptr_null(find(&k[7], 10, &s));
+	for (i = 0; i < 7; i++)
+		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -309,6 +347,7 @@ main(void)
 	tcase_add_test(tc, test_same_question_only);
 	tcase_add_test(tc, test_replace_and_room);
 	tcase_add_test(tc, test_admission);
+	tcase_add_test(tc, test_unasked_gives_way);
 	tcase_add_test(tc, test_retire_what_changed);
 	tcase_add_test(tc, test_put_after_retire_dropped);
 	suite_add_tcase(s, tc);
