@@ -248,18 +248,20 @@ START_TEST(test_replace_and_room)
 }
 END_TEST
 
-START_TEST(test_admission)
+/*
+ * n keys with distinct tags in one set (h and k get n entries), then eight
+ * answers for the first eight, which fill the set; the first seven are
+ * asked for `asks` times, the eighth never.
+ */
+static void
+fill_one_set(uint8_t (*h)[APITOKEN_HASH_LEN], struct apitokend_answer_key *k,
+             struct MHD_Response **r, int n, int asks)
 {
-	uint8_t h[14][APITOKEN_HASH_LEN];
-	struct apitokend_answer_key k[14];
-	struct MHD_Response *r[14];
 	struct seen s;
 	int i, j;
 
-	/* Eight answers with distinct tags fill the one set; all but the
-	 * last are then used. */
-	for (i = 0; i < 14; i++) {
-		memcpy(h[i], hash_a, sizeof(h[i]));
+	for (i = 0; i < n; i++) {
+		memcpy(h[i], hash_a, APITOKEN_HASH_LEN);
 		h[i][9] = (uint8_t)(i + 1);
 		k[i] = key(h[i], "rs1", &gen1, 0, 0);
 	}
@@ -268,9 +270,20 @@ START_TEST(test_admission)
 		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i],
 		                      NULL, 0);
 	}
-	for (j = 0; j < 3; j++)
+	for (j = 0; j < asks; j++)
 		for (i = 0; i < 7; i++)
 			ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+}
+
+START_TEST(test_admission)
+{
+	uint8_t h[14][APITOKEN_HASH_LEN];
+	struct apitokend_answer_key k[14];
+	struct MHD_Response *r[14];
+	struct seen s;
+	int i;
+
+	fill_one_set(h, k, r, 14, 3);
 	/* A newcomer seen once is not let in; nor one whose refusal was
 	 * followed by four others'. */
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
@@ -308,18 +321,7 @@ START_TEST(test_unasked_gives_way)
 	struct seen s;
 	int i;
 
-	for (i = 0; i < 25; i++) {
-		memcpy(h[i], hash_a, sizeof(h[i]));
-		h[i][9] = (uint8_t)(i + 1);
-		k[i] = key(h[i], "rs1", &gen1, 0, 0);
-	}
-	for (i = 0; i < 8; i++) {
-		r[i] = response("{\"active\":true}");
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice", r[i],
-		                      NULL, 0);
-	}
-	for (i = 0; i < 7; i++)
-		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+	fill_one_set(h, k, r, 25, 1);
 	/* Sixteen one-off newcomers: all refused (none takes a way). */
 	for (i = 8; i < 24; i++) {
 		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
