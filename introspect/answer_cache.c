@@ -63,8 +63,8 @@
  * without that filter: after a burst of one-off questions (a scan, or
  * the benchmark's uniform rounds) the table would otherwise hold them
  * until a popular newcomer happened to be asked twice close together.
- * Simulated as above: 76.0% kept after three rounds instead of 72.6%
- * (8: 76.1%, 64: 75.5%), the uniform scan unchanged.
+ * Simulated as above (tests/bench/admission_sim.py): 75.6% kept after
+ * three rounds instead of 72.6%, the uniform scan unchanged.
  */
 #include "config.h"
 
