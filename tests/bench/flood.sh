@@ -25,8 +25,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 FD="python3 $here/../integration/front_door.py"
 REQS=${FLOOD_REQS:-500}
 SCENARIOS=${FLOOD_SCENARIOS:-"0:idle 1000:idle 1100:idle 4000:idle 4000:slowloris 4000+20:slowloris"}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-flood.XXXXXX") ||
-	{ echo "flood: cannot make a scratch folder in ${TMPDIR:-/tmp}" >&2; exit 1; }
+if ! tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-flood.XXXXXX"); then
+	echo "flood: cannot make a scratch folder in ${TMPDIR:-/tmp}" >&2
+	exit 1
+fi
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 ulimit -n "$(ulimit -Hn)"
