@@ -19,8 +19,14 @@ import bisect
 import random
 import sys
 
-REFUSED = int(sys.argv[1]) if len(sys.argv) > 1 else 4
-UNASKED_AFTER = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+try:
+    REFUSED = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    UNASKED_AFTER = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    if REFUSED < 0 or UNASKED_AFTER < 0 or len(sys.argv) > 3:
+        raise ValueError
+except ValueError:
+    sys.exit("usage: admission_sim.py [REFUSED [UNASKED_AFTER]] "
+             "(whole numbers >= 0)")
 SETS, WAYS, N = 8192, 8, 1000000
 random.seed(3)
 cdf, total = [], 0.0
