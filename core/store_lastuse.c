@@ -10,11 +10,22 @@
  * use.
  *
  * The table: SHARDS mutex-protected hash tables of chained entries,
- * one per token used since start (about 200 bytes each); a use costs
- * one hash, one short lock and two string copies.  A shard doubles its
- * buckets when it holds twice as many entries: with a fixed table, 1M
+ * one per token used since the last flush (about 200 bytes each); a use
+ * costs one hash, one short lock and two string copies.  A shard doubles
+ * its buckets when it holds twice as many entries: with a fixed table, 1M
  * tokens in use made chains of 15 and the walk 6% of a store read's
  * introspection (tests/bench/scale-bench.sh).
+ *
+ * Once a batch is written, its entries that were not used again are
+ * freed (and a later flush frees those that were still recent then):
+ * their value is the stored one, which readers fall back to.
+ * Before, every token used since start stayed in memory (1M tokens used:
+ * about 250 MB that never shrank).  An entry used in the last FORGET_AFTER
+ * seconds stays: it is likely used again, and a note delayed across the
+ * flush could otherwise make a new entry with an older time than the one
+ * just written (a use older than the stored one is ignored only while
+ * its entry exists).  A replica never flushes (lastuse.c), so there the
+ * table still holds every token used since start.
  */
 #include "config.h"
 
@@ -32,6 +43,7 @@
 #define SHARDS 64
 #define BUCKETS 64 /* per shard at first; a power of two */
 #define FLUSH_BATCH 500
+#define FORGET_AFTER 2 /* seconds; see the top of the file */
 
 struct use {
 	struct use *next;
@@ -284,25 +296,36 @@ flush_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 	return rc;
 }
 
-/* Take up to max dirty entries (clearing their flag) from shard i. */
+/* Take up to max dirty entries (clearing their flag) from shard i; free
+ * the clean ones not used in the last FORGET_AFTER seconds (written by an
+ * earlier flush while they were recent). */
 static size_t
 take_dirty(struct shard *sh, struct flush_item *items, size_t max,
-           size_t *bucket)
+           size_t *bucket, int64_t now)
 {
-	struct use *e;
+	struct use **p, *e;
 	size_t n = 0;
 
 	pthread_mutex_lock(&sh->mu);
 	for (; *bucket < sh->nb && n < max; (*bucket)++) {
-		for (e = sh->b[*bucket]; e != NULL; e = e->next) {
-			if (!e->dirty)
+		for (p = &sh->b[*bucket]; (e = *p) != NULL;) {
+			if (!e->dirty) {
+				if (e->u.time + FORGET_AFTER <= now) {
+					*p = e->next;
+					free(e);
+					sh->n--;
+				} else {
+					p = &e->next;
+				}
 				continue;
+			}
 			if (n == max)
 				goto full; /* this bucket again next time */
 			memcpy(items[n].id, e->id, sizeof(e->id));
 			items[n].u = e->u;
 			e->dirty = false;
 			n++;
+			p = &e->next;
 		}
 	}
 full:
@@ -310,15 +333,81 @@ full:
 	return n;
 }
 
-/* A batch that could not be written: dirty again, unless used since. */
+/* A batch was written: free its entries not used since, and not used in
+ * the last FORGET_AFTER seconds (top of file). */
+static void
+forget_written(struct store_lastuse *mem, const struct flush_item *items,
+               size_t n, int64_t now)
+{
+	struct shard *sh;
+	struct use **p, *e;
+	uint32_t h;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (items[i].u.time + FORGET_AFTER > now)
+			continue;
+		h = id_hash(items[i].id);
+		sh = &mem->s[h % SHARDS];
+		pthread_mutex_lock(&sh->mu);
+		for (p = &sh->b[(h / SHARDS) & (sh->nb - 1)]; (e = *p) != NULL;
+		     p = &e->next) {
+			if (strcmp(e->id, items[i].id) != 0)
+				continue;
+			if (!e->dirty && e->u.time == items[i].u.time) {
+				*p = e->next;
+				free(e);
+				sh->n--;
+			}
+			break;
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+}
+
+size_t
+apitoken_lastuse_held(apitoken_store_t *st)
+{
+	size_t i, n = 0;
+
+	if (st == NULL || st->lastuse_mem == NULL)
+		return 0;
+	for (i = 0; i < SHARDS; i++) {
+		pthread_mutex_lock(&st->lastuse_mem->s[i].mu);
+		n += st->lastuse_mem->s[i].n;
+		pthread_mutex_unlock(&st->lastuse_mem->s[i].mu);
+	}
+	return n;
+}
+
+/* A batch that could not be written: dirty again, unless used since.
+ * (Noting the same use again would not do: a use in the same second by
+ * the same client is no news, and would leave the entry clean.) */
 static void
 redirty(apitoken_store_t *st, const struct flush_item *items, size_t n)
 {
+	struct shard *sh;
+	struct use *e;
+	uint32_t h;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		apitoken_lastuse_note(st, items[i].id, items[i].u.time,
-		                      items[i].u.source, items[i].u.client);
+	for (i = 0; i < n; i++) {
+		h = id_hash(items[i].id);
+		sh = &st->lastuse_mem->s[h % SHARDS];
+		pthread_mutex_lock(&sh->mu);
+		for (e = sh->b[(h / SHARDS) & (sh->nb - 1)]; e != NULL;
+		     e = e->next) {
+			if (strcmp(e->id, items[i].id) == 0)
+				break;
+		}
+		if (e != NULL && e->u.time == items[i].u.time)
+			e->dirty = true;
+		pthread_mutex_unlock(&sh->mu);
+		if (e == NULL)
+			apitoken_lastuse_note(st, items[i].id, items[i].u.time,
+			                      items[i].u.source,
+			                      items[i].u.client);
+	}
 }
 
 int
@@ -345,16 +434,19 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 		bucket = 0;
 		while (rc == 0) {
 			n = take_dirty(&store->lastuse_mem->s[i], items,
-			               FLUSH_BATCH, &bucket);
+			               FLUSH_BATCH, &bucket, apitoken_now());
 			if (n == 0)
 				break; /* the shard's last bucket was taken */
 			op.items = items;
 			op.n = n;
 			rc = store_write(store, flush_txn, &op);
-			if (rc != 0)
+			if (rc != 0) {
 				redirty(store, items, n);
-			else
+			} else {
+				forget_written(store->lastuse_mem, items, n,
+				               apitoken_now());
 				total += n;
+			}
 		}
 	}
 	free(items);

@@ -258,6 +258,8 @@ void apitokend_lastuse_http(struct apitokend *d, struct MHD_Connection *c,
 void apitokend_lastuse_local(struct apitokend *d, long uid, long pid,
                              const char *jti);
 int apitokend_lastuse_start(struct apitokend *d);
+/* /metrics: the uses held in memory (apitoken_lastuse_held()). */
+void apitokend_lastuse_metrics(struct apitokend *d, FILE *out);
 /* jwt.c: signed introspection answers (RFC 9701) and the JWKS. */
 int apitokend_jwt_start(struct apitokend *d);
 void apitokend_jwt_reload(struct apitokend *d);

@@ -494,6 +494,7 @@ metrics(struct apitokend *d, struct apitokend_req *r, struct MHD_Connection *c)
 	apitokend_throttle_metrics_write(out);
 	apitokend_regions_metrics(d, out);
 	apitokend_tail_write_metrics(d, out);
+	apitokend_lastuse_metrics(d, out);
 	if (fclose(out) != 0) {
 		free(text);
 		return MHD_NO;

@@ -67,6 +67,18 @@ apitokend_lastuse_local(struct apitokend *d, long uid, long pid,
 	apitoken_lastuse_note(d->store, jti, apitoken_now(), source, client);
 }
 
+void
+apitokend_lastuse_metrics(struct apitokend *d, FILE *out)
+{
+	fprintf(out,
+	        "# HELP apitokend_last_use_held Token uses held in memory:"
+	        " not yet written to the store, or repeated in the last"
+	        " seconds.\n"
+	        "# TYPE apitokend_last_use_held gauge\n"
+	        "apitokend_last_use_held %zu\n",
+	        apitoken_lastuse_held(d->store));
+}
+
 static void
 flush(struct apitokend *d)
 {

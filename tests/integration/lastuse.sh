@@ -86,6 +86,22 @@ h1=$(hits)
 check_eq "a kept answer is used after a last-use write (hit count +1)" \
 	"$((h0 + 1))" "$h1"
 
+# Written and not repeated since: the uses leave apitokend's memory
+# (which no longer grows with every token ever used) and are still shown,
+# from the store.
+held() {
+	curl -s "$BASE_URL/metrics" | sed -n 's/^apitokend_last_use_held //p'
+}
+i=0
+while [ "$(held)" != 0 ] && [ $i -lt 50 ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+check_eq "uses written and not repeated leave memory (gauge 0)" 0 "$(held)"
+check_eq "... alice's last use is still shown, from the store" \
+	"rs1 127.0.0.1" "$(lu alice client) $(lu alice source)"
+check_eq "... and bob's" "local uid $(id -u)" "$(lu bob client)"
+
 # Written within the interval: survives kill -9.
 sleep 2.5
 kill_daemon

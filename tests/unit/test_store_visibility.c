@@ -287,15 +287,25 @@ START_TEST(test_lastuse_many)
 		ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
 		ck_assert_int_eq(u.time, 2000);
 	}
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), count);
 	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
 	ck_assert_uint_eq(n, count);
+	/* Written and not used since: no longer held in memory, and still
+	 * read (from the store). */
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 0);
+	(void)snprintf(id, sizeof(id), "u%015zu", (size_t)7);
+	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+	ck_assert_int_eq(u.time, 2000);
+	ck_assert_str_eq(u.client, "rs");
 	/* Used again, a hundred of them: those, and only those. */
 	for (i = 0; i < count; i += count / 100) {
 		(void)snprintf(id, sizeof(id), "u%015zu", i);
 		apitoken_lastuse_note(ts_st, id, 2001, "192.0.2.9", "rs");
 	}
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 100);
 	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
 	ck_assert_uint_eq(n, 100);
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 0);
 	ts_reopen();
 	(void)snprintf(id, sizeof(id), "u%015zu", count - 1);
 	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
@@ -304,6 +314,27 @@ START_TEST(test_lastuse_many)
 	(void)snprintf(id, sizeof(id), "u%015zu", (size_t)0);
 	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
 	ck_assert_int_eq(u.time, 2001);
+}
+END_TEST
+
+/* A token used in the last seconds stays in memory after the flush: the
+ * next use in the same second writes nothing again. */
+START_TEST(test_lastuse_recent_kept)
+{
+	const char *id = "r000000000000001";
+	apitoken_last_use_t u;
+	int64_t now = apitoken_now();
+	size_t n;
+
+	apitoken_lastuse_note(ts_st, id, now, "192.0.2.10", "rs");
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 1);
+	apitoken_lastuse_note(ts_st, id, now, "192.0.2.10", "rs");
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+	ck_assert_int_eq(u.time, now);
 }
 END_TEST
 
@@ -321,6 +352,7 @@ visibility_suite(void)
 	tcase_add_test(tc, test_tombstones_hold_no_hash);
 	tcase_add_test(tc, test_lastuse_memory_then_disk);
 	tcase_add_test(tc, test_lastuse_many);
+	tcase_add_test(tc, test_lastuse_recent_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -489,14 +489,6 @@ void apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
                            const char *client);
 
 /*
- * Write every use noted since the last flush to the store's own
- * last-use database, in batched transactions.  This write changes
- * nothing a check reads and writes no change record: no kept
- * introspection answer of any token is dropped.  Called by apitokend
- * every last_used_interval, so each token is written at most once per
- * interval (and a crash loses at most one interval).
- */
-/*
  * The same with the source formatted only when needed: a use in the same
  * second by the same client as the one noted changes nothing, and then
  * source_fn (writing at most len bytes into buf) is not called.  Under
@@ -508,7 +500,20 @@ void apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
                                 apitoken_lastuse_source_fn source_fn,
                                 void *ctx, const char *client);
 
+/*
+ * Write every use noted since the last flush to the store's own
+ * last-use database, in batched transactions.  This write changes
+ * nothing a check reads and writes no change record: no kept
+ * introspection answer of any token is dropped.  Called by apitokend
+ * every last_used_interval, so each token is written at most once per
+ * interval (and a crash loses at most one interval).  Uses written and
+ * not repeated in the last seconds are then dropped from memory.
+ */
 int apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out);
+
+/* Token uses held in memory: noted and not yet written, or used in the
+ * last seconds. */
+size_t apitoken_lastuse_held(apitoken_store_t *store);
 
 /* The last use of token_id: memory first, else the store; time 0 if
  * never seen. */
