@@ -9,12 +9,18 @@
  * one, so a snapshot that predates a flush cannot show an out-of-date
  * use.
  *
- * The table: SHARDS mutex-protected hash tables of chained entries,
- * one per token used since the last flush (about 200 bytes each); a use
- * costs one hash, one short lock and two string copies.  A shard doubles
- * its buckets when it holds twice as many entries: with a fixed table, 1M
- * tokens in use made chains of 15 and the walk 6% of a store read's
- * introspection (tests/bench/scale-bench.sh).
+ * The table: SHARDS mutex-protected open-addressing hash tables (linear
+ * probing) of pointers to entries, one entry per token used since the last
+ * flush (176 bytes); a use costs one hash, one short lock and two string
+ * copies.  Each slot holds the entry's 32-bit hash beside the pointer, so
+ * a token not in the table (every new token, which at 1M tokens asked
+ * uniformly is most of them) is known absent from the slot array alone:
+ * with chained entries, reading each entry's id to compare it missed the
+ * CPU cache, and that walk was 70% of the function's time and 7% of a
+ * store read's introspection (perf, tests/bench/scale-bench.sh).  A shard
+ * doubles its slots when more than half are taken; a freed entry leaves a
+ * marker (TOMB) so that neither probes nor a flush walking the slots see
+ * entries move.
  *
  * Once a batch is written, its entries that were not used again are
  * freed (and a later flush frees those that were still recent then):
@@ -41,22 +47,30 @@
 #include "store_int.h"
 
 #define SHARDS 64
-#define BUCKETS 64 /* per shard at first; a power of two */
+#define SLOTS 64 /* per shard at first; a power of two */
 #define FLUSH_BATCH 500
 #define FORGET_AFTER 2 /* seconds; see the top of the file */
 
 struct use {
-	struct use *next;
 	char id[APITOKEN_ID_LEN + 1];
 	bool dirty;
 	apitoken_last_use_t u;
 };
 
+struct slot {
+	uint32_t h;    /* id_hash() of e->id */
+	struct use *e; /* NULL: never used since the last rebuild; TOMB */
+};
+
+static struct use tomb;
+#define TOMB (&tomb) /* a freed entry's slot: probes go on past it */
+
 struct shard {
 	pthread_mutex_t mu;
-	struct use **b;
-	size_t nb; /* buckets, a power of two */
-	size_t n;  /* entries */
+	struct slot *s;
+	size_t cap;   /* slots, a power of two */
+	size_t n;     /* entries */
+	size_t tombs; /* TOMB slots */
 };
 
 struct store_lastuse {
@@ -71,6 +85,85 @@ id_hash(const char *id)
 	for (; *id != '\0'; id++)
 		h = (h ^ (uint8_t)*id) * 16777619u;
 	return h;
+}
+
+static struct shard *
+shard_of(struct store_lastuse *mem, uint32_t h)
+{
+	return &mem->s[h % SHARDS];
+}
+
+/*
+ * Under sh->mu: the slot holding id (hash h), or NULL with *free_out the
+ * slot a new entry for it goes to (the first TOMB on the way, else the
+ * empty slot that ended the probe).  At most half the slots are taken or
+ * TOMB, so a probe always ends.
+ */
+static struct slot *
+slot_find(struct shard *sh, uint32_t h, const char *id, struct slot **free_out)
+{
+	size_t mask = sh->cap - 1, i = (h / SHARDS) & mask;
+	struct slot *first_tomb = NULL, *sl;
+
+	for (;; i = (i + 1) & mask) {
+		sl = &sh->s[i];
+		if (sl->e == NULL)
+			break;
+		if (sl->e == TOMB) {
+			if (first_tomb == NULL)
+				first_tomb = sl;
+		} else if (sl->h == h &&
+		           memcmp(sl->e->id, id, APITOKEN_ID_LEN) == 0) {
+			return sl;
+		}
+	}
+	if (free_out != NULL)
+		*free_out = first_tomb != NULL ? first_tomb : sl;
+	return NULL;
+}
+
+/* Under sh->mu: free the entry in sl, leaving a TOMB. */
+static void
+slot_free(struct shard *sh, struct slot *sl)
+{
+	free(sl->e);
+	sl->e = TOMB;
+	sh->n--;
+	sh->tombs++;
+}
+
+/* Under sh->mu, before an insert: keep at most half the slots taken or
+ * TOMB, doubling when the entries alone fill half, else rebuilding at the
+ * same size to clear TOMBs.  Without memory it leaves the table as it is
+ * and returns false (the insert must then not fill the last empty slot). */
+static bool
+slots_room(struct shard *sh)
+{
+	struct slot *s, *sl;
+	size_t cap, i;
+
+	if ((sh->n + sh->tombs + 1) * 2 <= sh->cap)
+		return true;
+	cap = (sh->n + 1) * 2 > sh->cap / 2 ? sh->cap * 2 : sh->cap;
+	s = calloc(cap, sizeof(*s));
+	if (s == NULL)
+		return sh->n + sh->tombs + 2 < sh->cap;
+	for (i = 0; i < sh->cap; i++) {
+		size_t j;
+
+		if (sh->s[i].e == NULL || sh->s[i].e == TOMB)
+			continue;
+		for (j = (sh->s[i].h / SHARDS) & (cap - 1); s[j].e != NULL;
+		     j = (j + 1) & (cap - 1))
+			;
+		sl = &s[j];
+		*sl = sh->s[i];
+	}
+	free(sh->s);
+	sh->s = s;
+	sh->cap = cap;
+	sh->tombs = 0;
+	return true;
 }
 
 int
@@ -89,11 +182,11 @@ store_lastuse_open(apitoken_store_t *st, DB_TXN *txn)
 		struct shard *sh = &st->lastuse_mem->s[i];
 
 		pthread_mutex_init(&sh->mu, NULL);
-		sh->b = calloc(BUCKETS, sizeof(*sh->b));
-		if (sh->b == NULL)
+		sh->s = calloc(SLOTS, sizeof(*sh->s));
+		if (sh->s == NULL)
 			return apitoken_error(APITOKEN_ERR_NOMEM,
 			                      "out of memory");
-		sh->nb = BUCKETS;
+		sh->cap = SLOTS;
 	}
 	/* Added after schema 1 stores existed, as tombstones.db. */
 	flags |= st->rdonly ? DB_RDONLY : DB_CREATE;
@@ -115,7 +208,6 @@ store_lastuse_open(apitoken_store_t *st, DB_TXN *txn)
 void
 store_lastuse_close(apitoken_store_t *st)
 {
-	struct use *e, *next;
 	size_t i, j;
 
 	if (st->lastuse != NULL) {
@@ -127,13 +219,11 @@ store_lastuse_close(apitoken_store_t *st)
 	for (i = 0; i < SHARDS; i++) {
 		struct shard *sh = &st->lastuse_mem->s[i];
 
-		for (j = 0; sh->b != NULL && j < sh->nb; j++) {
-			for (e = sh->b[j]; e != NULL; e = next) {
-				next = e->next;
-				free(e);
-			}
+		for (j = 0; sh->s != NULL && j < sh->cap; j++) {
+			if (sh->s[j].e != TOMB)
+				free(sh->s[j].e);
 		}
-		free(sh->b);
+		free(sh->s);
 		pthread_mutex_destroy(&sh->mu);
 	}
 	free(st->lastuse_mem);
@@ -154,60 +244,42 @@ apitoken_lastuse_note(apitoken_store_t *store, const char *token_id,
 	                           (void *)source, client);
 }
 
-/* Under sh->mu: twice the buckets, or as it was without memory. */
-static void
-grow(struct shard *sh)
-{
-	size_t nb = sh->nb * 2, j;
-	struct use **b = calloc(nb, sizeof(*b)), *e, *next;
-
-	if (b == NULL)
-		return; /* longer chains, still correct */
-	for (j = 0; j < sh->nb; j++) {
-		for (e = sh->b[j]; e != NULL; e = next) {
-			uint32_t h = id_hash(e->id);
-
-			next = e->next;
-			e->next = b[(h / SHARDS) & (nb - 1)];
-			b[(h / SHARDS) & (nb - 1)] = e;
-		}
-	}
-	free(sh->b);
-	sh->b = b;
-	sh->nb = nb;
-}
-
 void
 apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
                            int64_t when, apitoken_lastuse_source_fn source_fn,
                            void *ctx, const char *client)
 {
 	struct shard *sh;
-	struct use **slot, *e;
+	struct slot *sl, *free_sl;
+	struct use *e;
 	uint32_t h;
 
 	if (store == NULL || store->lastuse_mem == NULL || token_id == NULL ||
 	    strlen(token_id) != APITOKEN_ID_LEN)
 		return;
 	h = id_hash(token_id);
-	sh = &store->lastuse_mem->s[h % SHARDS];
+	sh = shard_of(store->lastuse_mem, h);
 	pthread_mutex_lock(&sh->mu);
-	slot = &sh->b[(h / SHARDS) & (sh->nb - 1)];
-	for (e = *slot; e != NULL; e = e->next) {
-		if (memcmp(e->id, token_id, APITOKEN_ID_LEN) == 0)
-			break;
-	}
-	if (e == NULL) {
-		e = calloc(1, sizeof(*e));
-		if (e == NULL) {
+	sl = slot_find(sh, h, token_id, &free_sl);
+	if (sl != NULL) {
+		e = sl->e;
+	} else {
+		struct slot *before = sh->s;
+
+		/* A use not noted, without memory: no harm. */
+		if (!slots_room(sh) || (e = calloc(1, sizeof(*e))) == NULL) {
 			pthread_mutex_unlock(&sh->mu);
-			return; /* a use not noted: no harm */
+			return;
 		}
+		/* A rebuild moved every slot. */
+		if (sh->s != before)
+			(void)slot_find(sh, h, token_id, &free_sl);
 		memcpy(e->id, token_id, APITOKEN_ID_LEN + 1);
-		e->next = *slot;
-		*slot = e;
-		if (++sh->n > 2 * sh->nb)
-			grow(sh);
+		if (free_sl->e == TOMB)
+			sh->tombs--;
+		free_sl->h = h;
+		free_sl->e = e;
+		sh->n++;
 	}
 	if (client == NULL)
 		client = "";
@@ -229,24 +301,19 @@ static bool
 mem_get(apitoken_store_t *st, const char *id, apitoken_last_use_t *out)
 {
 	struct shard *sh;
-	struct use *e;
+	struct slot *sl;
 	uint32_t h;
-	bool found = false;
 
 	if (st->lastuse_mem == NULL)
 		return false;
 	h = id_hash(id);
-	sh = &st->lastuse_mem->s[h % SHARDS];
+	sh = shard_of(st->lastuse_mem, h);
 	pthread_mutex_lock(&sh->mu);
-	for (e = sh->b[(h / SHARDS) & (sh->nb - 1)]; e != NULL; e = e->next) {
-		if (strcmp(e->id, id) == 0) {
-			*out = e->u;
-			found = true;
-			break;
-		}
-	}
+	sl = slot_find(sh, h, id, NULL);
+	if (sl != NULL)
+		*out = sl->e->u;
 	pthread_mutex_unlock(&sh->mu);
-	return found;
+	return sl != NULL;
 }
 
 /* ---- on disk ------------------------------------------------------- */
@@ -301,34 +368,26 @@ flush_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
  * earlier flush while they were recent). */
 static size_t
 take_dirty(struct shard *sh, struct flush_item *items, size_t max,
-           size_t *bucket, int64_t now)
+           size_t *slot, int64_t now)
 {
-	struct use **p, *e;
+	struct use *e;
 	size_t n = 0;
 
 	pthread_mutex_lock(&sh->mu);
-	for (; *bucket < sh->nb && n < max; (*bucket)++) {
-		for (p = &sh->b[*bucket]; (e = *p) != NULL;) {
-			if (!e->dirty) {
-				if (e->u.time + FORGET_AFTER <= now) {
-					*p = e->next;
-					free(e);
-					sh->n--;
-				} else {
-					p = &e->next;
-				}
-				continue;
-			}
-			if (n == max)
-				goto full; /* this bucket again next time */
-			memcpy(items[n].id, e->id, sizeof(e->id));
-			items[n].u = e->u;
-			e->dirty = false;
-			n++;
-			p = &e->next;
+	for (; *slot < sh->cap && n < max; (*slot)++) {
+		e = sh->s[*slot].e;
+		if (e == NULL || e == TOMB)
+			continue;
+		if (!e->dirty) {
+			if (e->u.time + FORGET_AFTER <= now)
+				slot_free(sh, &sh->s[*slot]);
+			continue;
 		}
+		memcpy(items[n].id, e->id, sizeof(e->id));
+		items[n].u = e->u;
+		e->dirty = false;
+		n++;
 	}
-full:
 	pthread_mutex_unlock(&sh->mu);
 	return n;
 }
@@ -340,7 +399,7 @@ forget_written(struct store_lastuse *mem, const struct flush_item *items,
                size_t n, int64_t now)
 {
 	struct shard *sh;
-	struct use **p, *e;
+	struct slot *sl;
 	uint32_t h;
 	size_t i;
 
@@ -348,19 +407,12 @@ forget_written(struct store_lastuse *mem, const struct flush_item *items,
 		if (items[i].u.time + FORGET_AFTER > now)
 			continue;
 		h = id_hash(items[i].id);
-		sh = &mem->s[h % SHARDS];
+		sh = shard_of(mem, h);
 		pthread_mutex_lock(&sh->mu);
-		for (p = &sh->b[(h / SHARDS) & (sh->nb - 1)]; (e = *p) != NULL;
-		     p = &e->next) {
-			if (strcmp(e->id, items[i].id) != 0)
-				continue;
-			if (!e->dirty && e->u.time == items[i].u.time) {
-				*p = e->next;
-				free(e);
-				sh->n--;
-			}
-			break;
-		}
+		sl = slot_find(sh, h, items[i].id, NULL);
+		if (sl != NULL && !sl->e->dirty &&
+		    sl->e->u.time == items[i].u.time)
+			slot_free(sh, sl);
 		pthread_mutex_unlock(&sh->mu);
 	}
 }
@@ -387,23 +439,19 @@ static void
 redirty(apitoken_store_t *st, const struct flush_item *items, size_t n)
 {
 	struct shard *sh;
-	struct use *e;
+	struct slot *sl;
 	uint32_t h;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		h = id_hash(items[i].id);
-		sh = &st->lastuse_mem->s[h % SHARDS];
+		sh = shard_of(st->lastuse_mem, h);
 		pthread_mutex_lock(&sh->mu);
-		for (e = sh->b[(h / SHARDS) & (sh->nb - 1)]; e != NULL;
-		     e = e->next) {
-			if (strcmp(e->id, items[i].id) == 0)
-				break;
-		}
-		if (e != NULL && e->u.time == items[i].u.time)
-			e->dirty = true;
+		sl = slot_find(sh, h, items[i].id, NULL);
+		if (sl != NULL && sl->e->u.time == items[i].u.time)
+			sl->e->dirty = true;
 		pthread_mutex_unlock(&sh->mu);
-		if (e == NULL)
+		if (sl == NULL)
 			apitoken_lastuse_note(st, items[i].id, items[i].u.time,
 			                      items[i].u.source,
 			                      items[i].u.client);
@@ -415,7 +463,7 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 {
 	struct flush_item *items;
 	struct flush_op op;
-	size_t i, bucket, n, total = 0;
+	size_t i, slot, n, total = 0;
 	int rc = 0;
 
 	if (written_out != NULL)
@@ -430,13 +478,13 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 		return apitoken_error(APITOKEN_ERR_NOMEM, "out of memory");
 	for (i = 0; i < SHARDS && rc == 0; i++) {
 		/* A shard that grows meanwhile moves entries between
-		 * buckets: one passed over stays dirty for the next flush. */
-		bucket = 0;
+		 * slots: one passed over stays dirty for the next flush. */
+		slot = 0;
 		while (rc == 0) {
 			n = take_dirty(&store->lastuse_mem->s[i], items,
-			               FLUSH_BATCH, &bucket, apitoken_now());
+			               FLUSH_BATCH, &slot, apitoken_now());
 			if (n == 0)
-				break; /* the shard's last bucket was taken */
+				break; /* the shard's last slot was passed */
 			op.items = items;
 			op.n = n;
 			rc = store_write(store, flush_txn, &op);
