@@ -338,9 +338,10 @@ out:
 
 /*
  * Revoke, inside txn, the tokens of user found by a scan of tokens, for a
- * user whose index entry is unreadable (user_tokens_scan), and drop that
- * entry.  The audit records say how they were found.  0 if any was
- * revoked (tok_out gets the last), NOT_FOUND if user had none.
+ * user whose index entry is unreadable or points at no token record
+ * (user_tokens_scan), and drop that entry.  The audit records say how they
+ * were found.  0 if any was revoked (tok_out gets the last), NOT_FOUND if user
+ * had none.
  */
 static int
 revoke_user_scan(apitoken_store_t *st, DB_TXN *txn, const char *user,
@@ -355,8 +356,8 @@ revoke_user_scan(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	int rc;
 
 	apitoken_log(APITOKEN_LOG_WARNING,
-	             "store: the token index of %s is malformed; looking "
-	             "for their tokens by a scan",
+	             "store: the token index entry of %s is malformed or "
+	             "points at no token; looking for their tokens by a scan",
 	             user);
 	rc = user_tokens_scan(st, txn, user, &hashes, &n);
 	if (rc != 0)
@@ -396,10 +397,59 @@ out:
 }
 
 /*
+ * Does user have a token?  0 if so, NOT_FOUND if not.  The index entry
+ * answers, unless it is unreadable or points at no token record of
+ * user's: then a scan does (user_tokens_scan), and without a token the
+ * entry is dropped.  A damaged entry of a user with a token stays for a
+ * regeneration to mend (revoke_user_token()).
+ */
+static int
+user_token_live(apitoken_store_t *st, DB_TXN *txn, const char *user)
+{
+	uint8_t h[APITOKEN_HASH_LEN];
+	uint8_t(*hashes)[APITOKEN_HASH_LEN] = NULL;
+	struct tok_rec t;
+	size_t n = 0;
+	int rc;
+
+	rc = user_token_read(st, txn, user, DB_RMW, h);
+	if (rc == 0) {
+		rc = token_read(st, txn, h, DB_RMW, &t);
+		if (rc == 0 && strcmp(t.user, user) == 0)
+			goto out;
+		if (rc != 0 && rc != APITOKEN_ERR_NOT_FOUND &&
+		    rc != APITOKEN_ERR_CORRUPT)
+			goto out;
+	} else if (rc != APITOKEN_ERR_CORRUPT) {
+		goto out;
+	}
+	apitoken_log(APITOKEN_LOG_WARNING,
+	             "store: the token index entry of %s is malformed or "
+	             "points at no token; looking for their token by a scan",
+	             user);
+	rc = user_tokens_scan(st, txn, user, &hashes, &n);
+	if (rc != 0 || n > 0)
+		goto out;
+	rc = del_key(st->user_token, txn, user, strlen(user),
+	             "delete user index");
+	if (rc == 0)
+		rc = apitoken_error(APITOKEN_ERR_NOT_FOUND,
+		                    "user %s has no token", user);
+out:
+	OPENSSL_cleanse(h, sizeof(h));
+	if (hashes != NULL)
+		OPENSSL_cleanse(hashes, n * sizeof(*hashes));
+	free(hashes);
+	return rc;
+}
+
+/*
  * Revoke user's token inside txn: NOT_FOUND if none.  A user index entry
- * whose token record is gone is dropped silently.  One that is unreadable
- * says nothing of the token, which would stay active (a token is checked
- * by its record alone): the token is found by a scan instead.
+ * that is unreadable, or points at no token record, says nothing of the
+ * user's token, which would stay active (a token is checked by its record
+ * alone): the token is found by a scan instead, and the entry dropped.
+ * store_token_delete() drops an entry with its token, so neither happens
+ * in a store that is not damaged.
  */
 static int
 revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
@@ -419,13 +469,9 @@ revoke_user_token(apitoken_store_t *st, DB_TXN *txn, const char *user,
 	rc = revoke_hash(st, txn, h, user, email, now, event, actor, detail,
 	                 notice, tok_out);
 	OPENSSL_cleanse(h, sizeof(h));
-	if (rc == APITOKEN_ERR_NOT_FOUND) {
-		rc = del_key(st->user_token, txn, user, strlen(user),
-		             "delete user index");
-		return rc != 0 ? rc
-		               : apitoken_error(APITOKEN_ERR_NOT_FOUND,
-		                                "user %s has no token", user);
-	}
+	if (rc == APITOKEN_ERR_NOT_FOUND)
+		return revoke_user_scan(st, txn, user, email, now, event,
+		                        actor, detail, notice, tok_out);
 	return rc;
 }
 
@@ -475,11 +521,15 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 		                    op->user);
 		goto out;
 	}
+	/*
+	 * Without replace, a user with a token is refused, also when their
+	 * index entry is damaged (user_token_live() scans): a token they
+	 * have stays active until revoked (a check reads the record alone),
+	 * and a new one would be a second.  With replace,
+	 * revoke_user_token() finds it the same way.
+	 */
 	if (!(op->flags & APITOKEN_ISSUE_REPLACE)) {
-		uint8_t h[APITOKEN_HASH_LEN];
-
-		rc = user_token_read(st, txn, op->user, DB_RMW, h);
-		OPENSSL_cleanse(h, sizeof(h));
+		rc = user_token_live(st, txn, op->user);
 		if (rc == 0) {
 			rc = apitoken_error(APITOKEN_ERR_EXISTS,
 			                    "user %s already has a token; use "
@@ -487,17 +537,9 @@ issue_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
 			                    op->user);
 			goto out;
 		}
-		if (rc != APITOKEN_ERR_NOT_FOUND && rc != APITOKEN_ERR_CORRUPT)
+		if (rc != APITOKEN_ERR_NOT_FOUND)
 			goto out;
-	}
-	/*
-	 * An unreadable index entry does not say whether the user has a
-	 * token; one they have stays active until revoked (a check reads
-	 * the record alone), and the new one would be a second.  Regenerate
-	 * then, as with --replace: revoke_user_token() finds it by a scan.
-	 */
-	if ((op->flags & APITOKEN_ISSUE_REPLACE) ||
-	    rc == APITOKEN_ERR_CORRUPT) {
+	} else {
 		(void)snprintf(detail, sizeof(detail), "replaced by %s",
 		               op->tok.id);
 		/* One mail for a regeneration: the "regenerated" notice

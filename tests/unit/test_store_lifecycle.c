@@ -399,9 +399,10 @@ count_scan_audit(const apitoken_audit_t *a, void *ctx)
 	return 0;
 }
 
-/* Damage alice's user index entry (store closed meanwhile). */
+/* Damage alice's user index entry (store closed meanwhile); token_get
+ * then fails with want. */
 static void
-corrupt_alice_index(const void *bytes, size_t len)
+corrupt_alice_index(const void *bytes, size_t len, int want)
 {
 	apitoken_token_info_t got;
 
@@ -409,36 +410,54 @@ corrupt_alice_index(const void *bytes, size_t len)
 	ts_st = NULL;
 	ts_raw_put(STORE_DB_USER_TOKEN, DB_BTREE, "alice", 5, bytes, len);
 	ts_reopen();
-	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got),
-	                 APITOKEN_ERR_CORRUPT);
+	ck_assert_int_eq(apitoken_token_get(ts_st, "alice", &got), want);
 }
 
 /*
- * A damaged user index entry says nothing of the user's token, whose
- * record still checks active: issuing (with or without replace) finds it
- * by a scan and revokes it, so the user keeps exactly one token.
+ * A damaged user index entry (unreadable, or pointing at no token) says
+ * nothing of the user's token, whose record still checks active.  Issuing
+ * without replace finds it by a scan and refuses, as for any user with a
+ * token; with replace it finds it the same way and revokes it, so the
+ * user keeps exactly one token.
  */
 START_TEST(test_issue_corrupt_index)
 {
-	/* Too short to be a hash; too long for the read buffer. */
+	/* Too short to be a hash; too long for the read buffer; a hash
+	 * with no record. */
 	static const uint8_t short_rec[] = {1, 'a', 'b'};
-	static uint8_t long_rec[100];
-	static const unsigned flags[] = {0, APITOKEN_ISSUE_REPLACE};
+	static uint8_t long_rec[100], dangling[1 + APITOKEN_HASH_LEN];
+	static const struct {
+		const uint8_t *bytes;
+		size_t len;
+		int get;
+	} damage[] = {
+	    {short_rec, sizeof(short_rec), APITOKEN_ERR_CORRUPT},
+	    {long_rec, sizeof(long_rec), APITOKEN_ERR_CORRUPT},
+	    {dangling, sizeof(dangling), APITOKEN_ERR_NOT_FOUND},
+	};
 	apitoken_token_info_t ia, ib, got;
 	apitoken_identity_t id;
 	size_t i, n;
 
 	memset(long_rec, 1, sizeof(long_rec));
+	memset(dangling, 0x5a, sizeof(dangling));
+	dangling[0] = 1; /* the record version */
 	ck_assert_int_eq(ts_add_user("alice", "viewer", 1, NULL, NULL), 0);
 	ck_assert_int_eq(
 	    apitoken_token_issue(ts_st, "alice", 0, "test", tok1, &ia), 0);
-	for (i = 0; i < 2; i++) {
-		if (i == 0)
-			corrupt_alice_index(short_rec, sizeof(short_rec));
-		else
-			corrupt_alice_index(long_rec, sizeof(long_rec));
+	for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		corrupt_alice_index(damage[i].bytes, damage[i].len,
+		                    damage[i].get);
 		ck_assert(ts_active(tok1, NULL));
-		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice", flags[i],
+		/* Without replace: refused; the token stays, alone. */
+		ck_assert_int_eq(
+		    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, &ib),
+		    APITOKEN_ERR_EXISTS);
+		ck_assert(ts_active(tok1, NULL));
+		ck_assert_uint_eq(alice_tokens(), 1);
+		/* With replace: regenerated. */
+		ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
+		                                      APITOKEN_ISSUE_REPLACE,
 		                                      "test", tok2, &ib),
 		                 0);
 		ck_assert_str_ne(ia.id, ib.id);
@@ -473,20 +492,36 @@ START_TEST(test_issue_corrupt_index)
 		memcpy(tok1, tok2, sizeof(tok1));
 		ia = ib;
 	}
-	/* Revoking by user finds the token the same way. */
-	corrupt_alice_index(short_rec, sizeof(short_rec));
-	ck_assert_int_eq(apitoken_token_revoke(ts_st, "alice", "test", &got),
-	                 0);
-	ck_assert_str_eq(got.id, ia.id);
-	ck_assert(!ts_active(tok1, NULL));
-	ck_assert_uint_eq(alice_tokens(), 0);
+	/* Revoking by user finds the token the same way, behind either
+	 * kind of damage. */
+	for (i = 0; i < 2; i++) {
+		corrupt_alice_index(damage[2 * i].bytes, damage[2 * i].len,
+		                    damage[2 * i].get);
+		ck_assert_int_eq(
+		    apitoken_token_revoke(ts_st, "alice", "test", &got), 0);
+		ck_assert_str_eq(got.id, ia.id);
+		ck_assert(!ts_active(tok1, NULL));
+		ck_assert_uint_eq(alice_tokens(), 0);
+		if (i == 0) {
+			ck_assert_int_eq(apitoken_token_issue(ts_st, "alice",
+			                                      0, "test", tok1,
+			                                      &ia),
+			                 0);
+		}
+	}
 	/* No token behind a damaged entry: the issue just issues. */
-	corrupt_alice_index(short_rec, sizeof(short_rec));
-	ck_assert_int_eq(
-	    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, &ib), 0);
-	ck_assert(ts_active(tok2, NULL));
-	ck_assert_uint_eq(alice_tokens(), 1);
-	ck_assert_uint_eq(ts_notice_count("alice", "created"), 2);
+	for (i = 0; i < 2; i++) {
+		corrupt_alice_index(damage[2 * i].bytes, damage[2 * i].len,
+		                    damage[2 * i].get);
+		ck_assert_int_eq(
+		    apitoken_token_issue(ts_st, "alice", 0, "test", tok2, &ib),
+		    0);
+		ck_assert(ts_active(tok2, NULL));
+		ck_assert_uint_eq(alice_tokens(), 1);
+		ck_assert_int_eq(
+		    apitoken_token_revoke(ts_st, "alice", "test", &got), 0);
+	}
+	ck_assert_uint_eq(ts_notice_count("alice", "created"), 4);
 }
 END_TEST
 
