@@ -561,7 +561,7 @@ main(int argc, char **argv)
 	apitoken_config_t *cfg = NULL;
 	struct options o;
 	char token[APITOKEN_TOKEN_LEN + 1];
-	char addr[300];
+	char addr[300], status[320];
 	bool default_issuer = false;
 	sigset_t sigs;
 	const struct timespec flush_every = {
@@ -741,6 +741,9 @@ main(int argc, char **argv)
 	apitoken_log(APITOKEN_LOG_NOTICE, "listening on %s%s (store %s)",
 	             d->tls_cert != NULL ? "https://" : "", addr, cfg->store);
 	report(0, NULL);
+	(void)snprintf(status, sizeof(status), "listening on %s%s",
+	               d->tls_cert != NULL ? "https://" : "", addr);
+	apitokend_notify_ready(status);
 
 	for (;;) {
 		/* Wake at least every ACCESS_FLUSH_MS: a quiet worker's
@@ -750,10 +753,13 @@ main(int argc, char **argv)
 		if (sig < 0)
 			continue;
 		if (sig == SIGHUP) {
+			apitokend_notify_reloading();
 			reload(d, &o);
 			apitokend_jwt_reload(d);
+			apitokend_notify_ready(status);
 			continue;
 		}
+		apitokend_notify_stopping();
 		apitoken_log(APITOKEN_LOG_NOTICE, "%s: shutting down",
 		             sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		if (apitokend_regions_restart_wanted())

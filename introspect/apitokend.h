@@ -146,6 +146,11 @@ void apitokend_client_cache_invalidate(void);
 /* Lower the calling thread's priority: it does work no client waits on
  * (background.c). */
 void apitokend_background_thread(const char *what);
+/* Tell the service manager (systemd, sd_notify) that apitokend answers,
+ * reloads or stops (notify.c); nothing when not started by one. */
+void apitokend_notify_ready(const char *status);
+void apitokend_notify_reloading(void);
+void apitokend_notify_stopping(void);
 /* SHA-256 on the request path, with a context kept per thread (sha256.c);
  * 0 or an APITOKEN_ERR_* code with the error set and out wiped. */
 int apitokend_sha256(const void *data, size_t len,

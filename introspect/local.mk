@@ -10,11 +10,11 @@ introspect_apitokend_SOURCES = introspect/apitokend.c introspect/apitokend.h \
 	introspect/unix_sockets.c introspect/sweep.c introspect/access_log.c \
 	introspect/tls.c introspect/answer_cache.c introspect/answer_cache.h \
 	introspect/tail.c introspect/tail.h introspect/sha256.c \
-	introspect/background.c
+	introspect/background.c introspect/notify.c
 introspect_apitokend_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) \
-	$(OPENSSL_CFLAGS) $(CURL_CFLAGS) -pthread
+	$(OPENSSL_CFLAGS) $(CURL_CFLAGS) $(SYSTEMD_CFLAGS) -pthread
 introspect_apitokend_LDADD = core/libapitoken.la $(MHD_LIBS) $(CJSON_LIBS) \
-	$(OPENSSL_LIBS) $(CURL_LIBS) -lpthread
+	$(OPENSSL_LIBS) $(CURL_LIBS) $(SYSTEMD_LIBS) -lpthread
 
 dist_check_DATA += tests/daemon.sh
 introspect_tests = tests/integration/introspect.sh \
@@ -22,7 +22,8 @@ introspect_tests = tests/integration/introspect.sh \
 	tests/integration/introspect-tls.sh \
 	tests/integration/introspect-sweep.sh \
 	tests/integration/introspect-faults.sh \
-	tests/integration/introspect-cache.sh
+	tests/integration/introspect-cache.sh \
+	tests/integration/notify.sh
 TESTS += $(introspect_tests)
 dist_check_SCRIPTS += $(introspect_tests)
 dist_man_MANS += docs/apitokend.8 docs/apitoken.json.5

@@ -14,6 +14,7 @@ packages=(
 	libbsd-dev clang libclang-rt-14-dev
 	chromium apache2-utils
 	libcjose-dev python3-jwt python3-cryptography
+	libsystemd-dev
 )
 # The browser tests' npm packages (tests/web/) need Node.js and npm.  A
 # machine may already have both from elsewhere (NodeSource's nodejs ships
