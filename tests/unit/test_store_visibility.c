@@ -338,6 +338,39 @@ START_TEST(test_lastuse_recent_kept)
 }
 END_TEST
 
+/* A flush that fails leaves its uses for the next one: they are marked
+ * unwritten again (noting them again would not do, a use in the same
+ * second by the same client being no news).  The failure: lastuse.db
+ * swapped for a read-only handle. */
+START_TEST(test_lastuse_failed_flush_retried)
+{
+	const char *id = "f000000000000001";
+	apitoken_last_use_t u;
+	DB *rw = ts_st->lastuse, *ro = NULL;
+	size_t n;
+
+	apitoken_lastuse_note(ts_st, id, 3000, "192.0.2.11", "rs");
+	ck_assert_int_eq(db_create(&ro, ts_st->env, 0), 0);
+	ck_assert_int_eq(ro->open(ro, NULL, STORE_DB_LASTUSE, NULL, DB_BTREE,
+	                          DB_RDONLY | DB_THREAD, 0),
+	                 0);
+	ts_st->lastuse = ro;
+	ck_assert_int_ne(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ts_st->lastuse = rw;
+	ck_assert_int_eq(ro->close(ro, 0), 0);
+	apitoken_error_clear();
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 1);
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(apitoken_lastuse_held(ts_st), 0);
+	ts_reopen();
+	ck_assert_int_eq(apitoken_lastuse_get(ts_st, id, &u), 0);
+	ck_assert_int_eq(u.time, 3000);
+	ck_assert_str_eq(u.source, "192.0.2.11");
+}
+END_TEST
+
 static Suite *
 visibility_suite(void)
 {
@@ -353,6 +386,7 @@ visibility_suite(void)
 	tcase_add_test(tc, test_lastuse_memory_then_disk);
 	tcase_add_test(tc, test_lastuse_many);
 	tcase_add_test(tc, test_lastuse_recent_kept);
+	tcase_add_test(tc, test_lastuse_failed_flush_retried);
 	suite_add_tcase(s, tc);
 	return s;
 }
