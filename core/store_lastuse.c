@@ -30,8 +30,8 @@
  * seconds stays: it is likely used again, and a note delayed across the
  * flush could otherwise make a new entry with an older time than the one
  * just written (a use older than the stored one is ignored only while
- * its entry exists).  A replica never flushes (lastuse.c), so there the
- * table still holds every token used since start.
+ * its entry exists).  A replica drains its uses to the master instead of
+ * writing them (apitoken_lastuse_drain(), introspect/regions_uses.c).
  */
 #include "config.h"
 
@@ -318,13 +318,8 @@ mem_get(apitoken_store_t *st, const char *id, apitoken_last_use_t *out)
 
 /* ---- on disk ------------------------------------------------------- */
 
-struct flush_item {
-	char id[APITOKEN_ID_LEN + 1];
-	apitoken_last_use_t u;
-};
-
 struct flush_op {
-	const struct flush_item *items;
+	const apitoken_lastuse_item_t *items;
 	size_t n;
 };
 
@@ -367,7 +362,7 @@ flush_txn(apitoken_store_t *st, DB_TXN *txn, void *arg)
  * the clean ones not used in the last FORGET_AFTER seconds (written by an
  * earlier flush while they were recent). */
 static size_t
-take_dirty(struct shard *sh, struct flush_item *items, size_t max,
+take_dirty(struct shard *sh, apitoken_lastuse_item_t *items, size_t max,
            size_t *slot, int64_t now)
 {
 	struct use *e;
@@ -395,7 +390,7 @@ take_dirty(struct shard *sh, struct flush_item *items, size_t max,
 /* A batch was written: free its entries not used since, and not used in
  * the last FORGET_AFTER seconds (top of file). */
 static void
-forget_written(struct store_lastuse *mem, const struct flush_item *items,
+forget_written(struct store_lastuse *mem, const apitoken_lastuse_item_t *items,
                size_t n, int64_t now)
 {
 	struct shard *sh;
@@ -436,7 +431,7 @@ apitoken_lastuse_held(apitoken_store_t *st)
  * (Noting the same use again would not do: a use in the same second by
  * the same client is no news, and would leave the entry clean.) */
 static void
-redirty(apitoken_store_t *st, const struct flush_item *items, size_t n)
+redirty(apitoken_store_t *st, const apitoken_lastuse_item_t *items, size_t n)
 {
 	struct shard *sh;
 	struct slot *sl;
@@ -459,19 +454,19 @@ redirty(apitoken_store_t *st, const struct flush_item *items, size_t n)
 }
 
 int
-apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
+apitoken_lastuse_drain(apitoken_store_t *store, apitoken_lastuse_sink_fn sink,
+                       void *ctx, size_t *sent_out)
 {
-	struct flush_item *items;
-	struct flush_op op;
+	apitoken_lastuse_item_t *items;
 	size_t i, slot, n, total = 0;
 	int rc = 0;
 
-	if (written_out != NULL)
-		*written_out = 0;
-	if (store == NULL)
-		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
-	if (store->lastuse == NULL || store->rdonly ||
-	    store->lastuse_mem == NULL)
+	if (sent_out != NULL)
+		*sent_out = 0;
+	if (store == NULL || sink == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID,
+		                      "no store or sink");
+	if (store->lastuse_mem == NULL)
 		return 0;
 	items = malloc(FLUSH_BATCH * sizeof(*items));
 	if (items == NULL)
@@ -485,9 +480,7 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 			               FLUSH_BATCH, &slot, apitoken_now());
 			if (n == 0)
 				break; /* the shard's last slot was passed */
-			op.items = items;
-			op.n = n;
-			rc = store_write(store, flush_txn, &op);
+			rc = sink(items, n, ctx);
 			if (rc != 0) {
 				redirty(store, items, n);
 			} else {
@@ -498,9 +491,29 @@ apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
 		}
 	}
 	free(items);
-	if (written_out != NULL)
-		*written_out = total;
+	if (sent_out != NULL)
+		*sent_out = total;
 	return rc;
+}
+
+static int
+store_sink(const apitoken_lastuse_item_t *items, size_t n, void *ctx)
+{
+	struct flush_op op = {items, n};
+
+	return store_write(ctx, flush_txn, &op);
+}
+
+int
+apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out)
+{
+	if (written_out != NULL)
+		*written_out = 0;
+	if (store == NULL)
+		return apitoken_error(APITOKEN_ERR_INVALID, "no store");
+	if (store->lastuse == NULL || store->rdonly)
+		return 0;
+	return apitoken_lastuse_drain(store, store_sink, store, written_out);
 }
 
 int

@@ -347,7 +347,8 @@ route(const char *url)
 		return EP_LEAKS;
 	if (apitokend_web_path(url))
 		return EP_WEB;
-	if (strcmp(url, APITOKEND_REGIONS_PATH) == 0)
+	if (strcmp(url, APITOKEND_REGIONS_PATH) == 0 ||
+	    strcmp(url, APITOKEND_REGIONS_USES_PATH) == 0)
 		return EP_REGIONS;
 	return EP_OTHER;
 }
@@ -593,6 +594,9 @@ last_call(struct apitokend *d, struct apitokend_req *r,
 	case EP_REGIONS:
 		if (r->too_large)
 			return reply_too_large(d, r, c, false);
+		if (strcmp(r->path, APITOKEND_REGIONS_USES_PATH) == 0)
+			return apitokend_regions_uses(d, r, c, method, r->body,
+			                              r->len);
 		return apitokend_regions_admin(d, r, c, method, r->body,
 		                               r->len);
 	case EP_LEAKS:

@@ -23,6 +23,7 @@
 
 #include "apitokend.h"
 #include "metrics.h"
+#include "regions.h"
 
 static struct {
 	pthread_t thread;
@@ -79,16 +80,32 @@ apitokend_lastuse_metrics(struct apitokend *d, FILE *out)
 	        apitoken_lastuse_held(d->store));
 }
 
+static int
+send_uses(const apitoken_lastuse_item_t *items, size_t n, void *ctx)
+{
+	return apitokend_regions_send_uses(ctx, items, n);
+}
+
 static void
 flush(struct apitokend *d)
 {
 	size_t n = 0;
 
-	/* Regions: only the master writes.  A replica keeps its uses in
-	 * memory (shown by its own daemon) and writes them once it is
-	 * elected master. */
-	if (apitoken_store_rep_role(d->store) == APITOKEN_REP_REPLICA)
+	/* Regions: only the master writes.  A replica sends its uses to
+	 * the master (regions_uses.c); those it could not send stay in
+	 * memory (shown by its own daemon) for the next interval. */
+	if (apitoken_store_rep_role(d->store) == APITOKEN_REP_REPLICA) {
+		if (apitoken_lastuse_drain(d->store, send_uses, d, &n) != 0)
+			apitoken_log(APITOKEN_LOG_WARNING,
+			             "last use: sending to the master failed "
+			             "(kept in memory, retried): %s",
+			             apitoken_last_error());
+		else if (n > 0)
+			apitoken_log(
+			    APITOKEN_LOG_DEBUG,
+			    "last use: sent %zu token(s) to the master", n);
 		return;
+	}
 	if (apitoken_lastuse_flush(d->store, &n) != 0) {
 		apitokend_metrics_store_error();
 		apitoken_log(APITOKEN_LOG_ERR,

@@ -23,7 +23,7 @@ enum apitokend_endpoint {
 	EP_JWKS,    /* visibility: /.well-known/jwks.json */
 	EP_LEAKS,   /* visibility: POST /leaks */
 	EP_WEB,     /* the self-service page and /api/v1/ (web.c) */
-	EP_REGIONS, /* /_regions/admin: forwarded admin commands */
+	EP_REGIONS, /* /_regions/admin and /uses: from other sites */
 	EP_OTHER,
 	EP_COUNT
 };

@@ -37,6 +37,9 @@
 /* The largest body of a forwarded request (an admin import). */
 #define APITOKEND_REGIONS_BODY_MAX (16u * 1024 * 1024)
 #define APITOKEND_REGIONS_PATH "/_regions/admin"
+/* A replica's token uses, for the master to note (regions_uses.c). */
+#define APITOKEND_REGIONS_USES_PATH "/_regions/uses"
+#define APITOKEND_REGIONS_USES_MAX 2000 /* uses per request */
 
 /* Read the shared key, start the staleness clock.  0 without replication. */
 int apitokend_regions_start(struct apitokend *d);
@@ -96,6 +99,25 @@ int apitokend_regions_check(struct apitokend *d, struct apitokend_req *r,
                             struct MHD_Connection *c, const char *method,
                             const char *path, const char *body, size_t len,
                             enum MHD_Result *ret);
+
+/* The same for a path only sites may call: 0 if signed right, else -1
+ * with a refusal queued (*ret), also for a request not forwarded. */
+int apitokend_regions_signed(struct apitokend *d, struct apitokend_req *r,
+                             struct MHD_Connection *c, const char *method,
+                             const char *path, const char *body, size_t len,
+                             enum MHD_Result *ret);
+
+/* regions_uses.c: a replica sends its token uses to the master (0 or an
+ * error with a detail), and the master's POST /_regions/uses notes them
+ * as its own. */
+int apitokend_regions_send_uses(struct apitokend *d,
+                                const apitoken_lastuse_item_t *items,
+                                size_t n);
+enum MHD_Result apitokend_regions_uses(struct apitokend *d,
+                                       struct apitokend_req *r,
+                                       struct MHD_Connection *c,
+                                       const char *method, const char *body,
+                                       size_t len);
 
 /* POST /_regions/admin: an admin command forwarded by a replica. */
 enum MHD_Result apitokend_regions_admin(struct apitokend *d,

@@ -651,6 +651,19 @@ apitokend_regions_check(struct apitokend *d, struct apitokend_req *r,
 	return verify(d, r, c, method, path, body, len, ret) < 0 ? -1 : 0;
 }
 
+int
+apitokend_regions_signed(struct apitokend *d, struct apitokend_req *r,
+                         struct MHD_Connection *c, const char *method,
+                         const char *path, const char *body, size_t len,
+                         enum MHD_Result *ret)
+{
+	int rc = verify(d, r, c, method, path, body, len, ret);
+
+	if (rc > 0)
+		*ret = refuse_forged(r, c, "not signed");
+	return rc == 0 ? 0 : -1;
+}
+
 enum MHD_Result
 apitokend_regions_admin(struct apitokend *d, struct apitokend_req *r,
                         struct MHD_Connection *c, const char *method,
@@ -666,11 +679,9 @@ apitokend_regions_admin(struct apitokend *d, struct apitokend_req *r,
 		return apitokend_reply_error(
 		    r, c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request",
 		    "this endpoint accepts only POST", NULL);
-	rc = verify(d, r, c, method, APITOKEND_REGIONS_PATH, body, len, &ret);
-	if (rc < 0)
+	if (apitokend_regions_signed(d, r, c, method, APITOKEND_REGIONS_PATH,
+	                             body, len, &ret) != 0)
 		return ret;
-	if (rc > 0)
-		return refuse_forged(r, c, "not signed");
 	if (apitoken_store_rep_role(d->store) != APITOKEN_REP_MASTER)
 		return apitokend_reply_error(
 		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,

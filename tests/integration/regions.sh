@@ -16,9 +16,10 @@ command -v python3 >/dev/null || skip_all "python3 not installed"
 regions_setup '"staleness_limit": "1s", "heartbeat_interval_ms": 200,
     "heartbeat_timeout_ms": 1000, "ack_timeout_ms": 1000' ||
 	skip_all "openssl cannot make test certificates"
-# One issuer for the deployment, every site the same.
+# One issuer for the deployment, every site the same; last use sent and
+# written every second.
 for s in a b c; do
-	sed -i "s|\"roles\"|\"issuer\": \"https://tokens.example\", \"roles\"|" \
+	sed -i "s|\"roles\"|\"issuer\": \"https://tokens.example\", \"last_used_interval\": \"1s\", \"roles\"|" \
 		"$scratch/$s.json"
 done
 # Site c serves when stale; a and b refuse (the default).
@@ -49,6 +50,75 @@ A1=$(introspect_at a "$TA" | sed 's/"client_id.*//')
 A2=$(introspect_at b "$TA" | sed 's/"client_id.*//')
 check_eq "same answer (iss, scope, exp, jti) at master and replica" \
 	"$A1" "$A2"
+
+# Last use across regions: a token used only at replica b shows at the
+# master (b sends its uses every last_used_interval), naming the site,
+# and b no longer holds the uses it sent.
+ctl_at a user add carol --email carol@example.org --role user >/dev/null
+TCU=$(ctl_at a token generate carol 2>/dev/null)
+check "carol's token -> active at b" wait_for 5 active_at b "$TCU"
+last_use_at() {
+	ctl_at "$1" --json token show "$2" | python3 -c "import json,sys
+v = json.load(sys.stdin)['last_use']
+print('never' if v is None else v['client'] + ' from ' + v['source'])"
+}
+check_eq "before: carol's token never used, says the master" never \
+	"$(last_use_at a carol)"
+introspect_at b "$TCU" >/dev/null
+used_at_b() { [ "$(last_use_at a carol)" = "rs1 from 127.0.0.1 at b" ]; }
+check "used at replica b -> the master shows it, from b" \
+	wait_for 10 used_at_b
+check "... and so does replica c (written, replicated)" \
+	wait_for 10 eval '[ "$(last_use_at c carol)" = "rs1 from 127.0.0.1 at b" ]'
+held_at_b() {
+	curl -s --max-time 5 --cacert "$scratch/ca.pem" "$(url_of b)/metrics" |
+		grep -q '^apitokend_last_use_held 0$'
+}
+check "replica b no longer holds the uses it sent" wait_for 10 held_at_b
+check_eq "an unsigned POST /_regions/uses is refused" 403 \
+	"$(curl -s -o /dev/null -w '%{http_code}' --cacert "$scratch/ca.pem" \
+		-H 'Content-Type: application/json' \
+		-d '[{"id":"0000000000000000","time":1,"source":"x","client":"y"}]' \
+		"$(url_of a)/_regions/uses")"
+# signed_uses BODY: the HTTP status of POST /_regions/uses at the master,
+# signed as site b signs (regions_forward.c).
+signed_uses() {
+	python3 - "$scratch/replication.key" "$1" "$(url_of a)" \
+		"$scratch/ca.pem" <<'PY'
+import hashlib, hmac, os, ssl, sys, time, urllib.error, urllib.request
+key = open(sys.argv[1], "rb").read().rstrip(b"\r\n")
+body = sys.argv[2].encode()
+path, site = "/_regions/uses", "b"
+t, nonce = str(int(time.time())), os.urandom(16).hex()
+h = lambda b: hashlib.sha256(b).hexdigest()
+msg = "\n".join(["apitoken-forward-v1", "POST", path, site, t, nonce,
+                 h(b""), h(b""), h(body)])
+sig = hmac.new(key, msg.encode(), "sha256").hexdigest()
+req = urllib.request.Request(sys.argv[3] + path, data=body, method="POST",
+    headers={"Content-Type": "application/json", "X-Apitoken-Site": site,
+             "X-Apitoken-Time": t, "X-Apitoken-Nonce": nonce,
+             "X-Apitoken-Signature": sig})
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+try:
+    print(urllib.request.urlopen(req, context=ctx, timeout=5).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+PY
+}
+ctl_at a user add dave --email dave@example.org --role user >/dev/null
+ctl_at a token generate dave >/dev/null 2>&1
+DID=$(ctl_at a --json token show dave |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+now=$(date +%s)
+check_eq "a signed batch with one malformed use: 400" 400 \
+	"$(signed_uses "[{\"id\":\"$DID\",\"time\":$now,\"source\":\"192.0.2.1\",\"client\":\"rs9\"},{\"id\":\"x\",\"time\":$now,\"source\":\"\",\"client\":\"\"}]")"
+check_eq "... and none of it noted" never "$(last_use_at a dave)"
+check_eq "a use stamped a day ahead: 400" 400 \
+	"$(signed_uses "[{\"id\":\"$DID\",\"time\":$((now + 86400)),\"source\":\"192.0.2.1\",\"client\":\"rs9\"}]")"
+check_eq "a signed, well-formed batch: 200" 200 \
+	"$(signed_uses "[{\"id\":\"$DID\",\"time\":$now,\"source\":\"192.0.2.1\",\"client\":\"rs9\"}]")"
+check_eq "... noted at the master, naming the sending site" \
+	"rs9 from 192.0.2.1 at b" "$(last_use_at a dave)"
 
 # Revoked at the master.
 ctl_at a token revoke alice >/dev/null

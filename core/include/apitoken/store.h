@@ -511,6 +511,23 @@ void apitoken_lastuse_note_lazy(apitoken_store_t *store, const char *token_id,
  */
 int apitoken_lastuse_flush(apitoken_store_t *store, size_t *written_out);
 
+/*
+ * The same as apitoken_lastuse_flush() with the uses handed to sink, in
+ * batches of at most 500, instead of written to this store: a replica
+ * sends them to the master.  The sink returns 0 once it took a batch
+ * (its uses then leave memory as after a write); any other value leaves
+ * them for the next drain, and stops this one with that value.
+ */
+typedef struct apitoken_lastuse_item {
+	char id[APITOKEN_ID_LEN + 1];
+	apitoken_last_use_t u;
+} apitoken_lastuse_item_t;
+typedef int (*apitoken_lastuse_sink_fn)(const apitoken_lastuse_item_t *items,
+                                        size_t n, void *ctx);
+int apitoken_lastuse_drain(apitoken_store_t *store,
+                           apitoken_lastuse_sink_fn sink, void *ctx,
+                           size_t *sent_out);
+
 /* Token uses held in memory: noted and not yet written, or used in the
  * last seconds. */
 size_t apitoken_lastuse_held(apitoken_store_t *store);
