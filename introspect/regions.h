@@ -113,6 +113,13 @@ int apitokend_regions_signed(struct apitokend *d, struct apitokend_req *r,
 int apitokend_regions_send_uses(struct apitokend *d,
                                 const apitoken_lastuse_item_t *items,
                                 size_t n);
+/* uses_batch.c: the body of POST /_regions/uses, all checked (site names
+ * the sender, for the source).  0 with *items_out (malloc'ed, *n_out of
+ * them), or -1 with *why (NULL: out of memory); nothing is kept on
+ * failure. */
+int apitokend_uses_parse(const char *body, size_t len, const char *site,
+                         int64_t now, apitoken_lastuse_item_t **items_out,
+                         size_t *n_out, const char **why);
 enum MHD_Result apitokend_regions_uses(struct apitokend *d,
                                        struct apitokend_req *r,
                                        struct MHD_Connection *c,

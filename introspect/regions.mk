@@ -16,7 +16,8 @@ tests_unit_test_config_replication_LDADD = $(unit_ldadd)
 
 introspect_apitokend_SOURCES += introspect/regions.c introspect/regions.h \
 	introspect/regions_int.h introspect/regions_forward.c \
-	introspect/regions_sockets.c introspect/regions_uses.c
+	introspect/regions_sockets.c introspect/regions_uses.c \
+	introspect/uses_batch.c
 # libdb's calls to these must bind to regions_sockets.c's.
 introspect_apitokend_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--export-dynamic-symbol=setsockopt \

@@ -30,10 +30,6 @@
 
 #include "regions.h"
 
-/* A use may be stamped this far ahead of the master's clock (clocks of
- * sites differ a little; more is refused as made up). */
-#define USES_SKEW 300
-
 static cJSON *
 use_json(const apitoken_lastuse_item_t *it)
 {
@@ -90,47 +86,6 @@ apitokend_regions_send_uses(struct apitokend *d,
 	return rc;
 }
 
-/* One use from a site, checked; 0 or -1 with why set. */
-static int
-use_parse(const cJSON *o, const char *site, int64_t now,
-          apitoken_lastuse_item_t *it, const char **why)
-{
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "time");
-	const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
-	const cJSON *cli = cJSON_GetObjectItemCaseSensitive(o, "client");
-
-	if (!cJSON_IsObject(o) || !cJSON_IsString(id) || !cJSON_IsNumber(t) ||
-	    !cJSON_IsString(src) || !cJSON_IsString(cli)) {
-		*why = "each use is an object with id, time, source, client";
-		return -1;
-	}
-	if (strlen(id->valuestring) != APITOKEN_ID_LEN ||
-	    !apitoken_token_id_valid(id->valuestring)) {
-		*why = "malformed token id";
-		return -1;
-	}
-	if (t->valuedouble < 1 || t->valuedouble > (double)(now + USES_SKEW) ||
-	    t->valuedouble != (double)(int64_t)t->valuedouble) {
-		*why = "time out of range";
-		return -1;
-	}
-	if (strlen(src->valuestring) >= sizeof(it->u.source) ||
-	    strlen(cli->valuestring) >= sizeof(it->u.client)) {
-		*why = "source or client too long";
-		return -1;
-	}
-	memcpy(it->id, id->valuestring, APITOKEN_ID_LEN + 1);
-	it->u.time = (int64_t)t->valuedouble;
-	/* Shown as "ADDRESS at SITE": where it was used, and in which
-	 * region.  Cut to the field, as any source is. */
-	(void)snprintf(it->u.source, sizeof(it->u.source), "%s at %s",
-	               src->valuestring, site);
-	(void)snprintf(it->u.client, sizeof(it->u.client), "%s",
-	               cli->valuestring);
-	return 0;
-}
-
 enum MHD_Result
 apitokend_regions_uses(struct apitokend *d, struct apitokend_req *r,
                        struct MHD_Connection *c, const char *method,
@@ -139,10 +94,8 @@ apitokend_regions_uses(struct apitokend *d, struct apitokend_req *r,
 	apitoken_lastuse_item_t *items = NULL;
 	const char *site, *why = NULL;
 	enum MHD_Result ret;
-	cJSON *a = NULL, *o;
 	char reply[64];
-	size_t n, i = 0;
-	int64_t now = apitoken_now();
+	size_t n = 0, i;
 
 	if (strcmp(method, "POST") != 0)
 		return apitokend_reply_error(
@@ -157,36 +110,20 @@ apitokend_regions_uses(struct apitokend *d, struct apitokend_req *r,
 		    r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "temporarily_unavailable",
 		    "this site is not the replication master; retry", NULL);
+	/* Signed, so the site is one of ours. */
 	site =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Apitoken-Site");
-	a = cJSON_ParseWithLength(body, len);
-	n = cJSON_IsArray(a) ? (size_t)cJSON_GetArraySize(a) : 0;
-	if (!cJSON_IsArray(a) || n > APITOKEND_REGIONS_USES_MAX) {
-		why = "expected a JSON array of at most 2000 uses";
-		goto out;
-	}
-	items = calloc(n > 0 ? n : 1, sizeof(*items));
-	if (items == NULL) {
-		cJSON_Delete(a);
-		return MHD_NO;
-	}
-	/* All checked before any is noted: a bad batch changes nothing. */
-	cJSON_ArrayForEach(o, a)
-	{
-		if (use_parse(o, site != NULL ? site : "?", now, &items[i],
-		              &why) != 0)
-			goto out;
-		i++;
-	}
+	if (apitokend_uses_parse(body, len, site != NULL ? site : "?",
+	                         apitoken_now(), &items, &n, &why) != 0)
+		return why != NULL
+		           ? apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
+		                                   "invalid_request", why,
+		                                   NULL)
+		           : MHD_NO;
 	for (i = 0; i < n; i++)
 		apitoken_lastuse_note(d->store, items[i].id, items[i].u.time,
 		                      items[i].u.source, items[i].u.client);
-out:
-	cJSON_Delete(a);
 	free(items);
-	if (why != NULL)
-		return apitokend_reply_error(r, c, MHD_HTTP_BAD_REQUEST,
-		                             "invalid_request", why, NULL);
 	(void)snprintf(reply, sizeof(reply), "{\"noted\":%zu}", n);
 	return apitokend_reply_json(r, c, MHD_HTTP_OK, reply, strlen(reply));
 }

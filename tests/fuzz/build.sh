@@ -32,7 +32,8 @@ libs="$(pkg-config --libs $pc) -ldb -lpthread"
 # The code under test, instrumented for coverage but without a main.
 # (Every core/*.c: the harnesses link what libapitoken holds.)
 lib_srcs="$(cd "$src" && ls core/*.c) introspect/form.c
-	introspect/local_request.c plugin/options.c plugin/local.c
+	introspect/local_request.c introspect/uses_batch.c
+	plugin/options.c plugin/local.c
 	plugin/remote.c plugin/validate.c"
 objs=
 for s in $lib_srcs; do
