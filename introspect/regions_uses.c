@@ -21,12 +21,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
 
 #include <apitoken/error.h>
 #include <apitoken/log.h>
 #include <apitoken/store_rep.h>
-#include <apitoken/token.h>
 
 #include "regions.h"
 
