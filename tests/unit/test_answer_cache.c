@@ -275,6 +275,34 @@ fill_one_set(uint8_t (*h)[APITOKEN_HASH_LEN], struct apitokend_answer_key *k,
 			ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
 }
 
+/* Newcomers k[from] .. k[to - 1], each with an answer of its own. */
+static void
+put_newcomers(const struct apitokend_answer_key *k, int from, int to)
+{
+	int i;
+
+	for (i = from; i < to; i++)
+		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
+		                      response("x"), NULL, 0);
+}
+
+/* After fill_one_set(): a newcomer put at k[n] is kept in place of the
+ * unused eighth answer, and the seven asked-for answers stay. */
+static void
+check_replaces_unused(const struct apitokend_answer_key *k,
+                      struct MHD_Response **r, int n)
+{
+	struct seen s;
+	int i;
+
+	r[n] = response("{\"active\":true}");
+	apitokend_answers_put(a, &k[n], 100, "jti", "alice", r[n], NULL, 0);
+	ck_assert_ptr_eq(find(&k[n], 10, &s), r[n]);
+	ck_assert_ptr_null(find(&k[7], 10, &s));
+	for (i = 0; i < 7; i++)
+		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+}
+
 START_TEST(test_admission)
 {
 	uint8_t h[14][APITOKEN_HASH_LEN];
@@ -289,9 +317,7 @@ START_TEST(test_admission)
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
 	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
-	for (i = 9; i < 13; i++)
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
-		                      response("x"), NULL, 0);
+	put_newcomers(k, 9, 13);
 	apitokend_answers_put(a, &k[8], 100, "jti", "alice", response("8"),
 	                      NULL, 0);
 	ck_assert_ptr_null(find(&k[8], 10, &s));
@@ -299,15 +325,8 @@ START_TEST(test_admission)
 		ck_assert_ptr_null(find(&k[i], 10, &s));
 	/* Asked again after three others: in, in place of the unused
 	 * answer. */
-	for (i = 9; i < 12; i++)
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
-		                      response("x"), NULL, 0);
-	r[8] = response("{\"active\":true}");
-	apitokend_answers_put(a, &k[8], 100, "jti", "alice", r[8], NULL, 0);
-	ck_assert_ptr_eq(find(&k[8], 10, &s), r[8]);
-	ck_assert_ptr_null(find(&k[7], 10, &s));
-	for (i = 0; i < 7; i++)
-		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+	put_newcomers(k, 9, 12);
+	check_replaces_unused(k, r, 8);
 }
 END_TEST
 
@@ -324,17 +343,11 @@ START_TEST(test_unasked_gives_way)
 	fill_one_set(h, k, r, 25, 1);
 	/* Sixteen one-off newcomers: all refused (none takes a way). */
 	for (i = 8; i < 24; i++) {
-		apitokend_answers_put(a, &k[i], 100, "jti", "alice",
-		                      response("x"), NULL, 0);
+		put_newcomers(k, i, i + 1);
 		ck_assert_ptr_null(find(&k[i], 10, &s));
 	}
 	/* The seventeenth, seen once, takes the unasked way. */
-	r[24] = response("{\"active\":true}");
-	apitokend_answers_put(a, &k[24], 100, "jti", "alice", r[24], NULL, 0);
-	ck_assert_ptr_eq(find(&k[24], 10, &s), r[24]);
-	ck_assert_ptr_null(find(&k[7], 10, &s));
-	for (i = 0; i < 7; i++)
-		ck_assert_ptr_eq(find(&k[i], 10, &s), r[i]);
+	check_replaces_unused(k, r, 24);
 }
 END_TEST
 
