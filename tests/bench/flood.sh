@@ -25,10 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 FD="python3 $here/../integration/front_door.py"
 REQS=${FLOOD_REQS:-500}
 SCENARIOS=${FLOOD_SCENARIOS:-"0:idle 1000:idle 1100:idle 4000:idle 4000:slowloris 4000+20:slowloris"}
-if ! tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-flood.XXXXXX"); then
-	echo "flood: cannot make a scratch folder in ${TMPDIR:-/tmp}" >&2
-	exit 1
-fi
+# mktemp says why it failed (no such folder, no room).
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-flood.XXXXXX") || exit 1
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 ulimit -n "$(ulimit -Hn)"

@@ -18,10 +18,8 @@ USERS=${IMPORT_USERS:-1000000}
 CTL="$BUILD/core/apitokenctl"
 [ -x "$CTL" ] || { echo "import-bench: $CTL is not built" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "import-bench: python3 not found" >&2; exit 1; }
-if ! tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-import.XXXXXX"); then
-	echo "import-bench: cannot make a scratch folder in ${TMPDIR:-/tmp}" >&2
-	exit 1
-fi
+# mktemp says why it failed (no such folder, no room).
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-import.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 

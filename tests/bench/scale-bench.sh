@@ -43,10 +43,8 @@ for p in introspect/apitokend core/apitokenctl tests/bench/bench_populate \
 done
 command -v wrk >/dev/null || { echo "scale-bench: wrk not found" >&2; exit 1; }
 
-if ! tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-scale.XXXXXX"); then
-	echo "scale-bench: cannot make a scratch folder in ${TMPDIR:-/tmp}" >&2
-	exit 1
-fi
+# mktemp says why it failed (no such folder, no room).
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-scale.XXXXXX") || exit 1
 pids=""
 trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
