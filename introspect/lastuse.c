@@ -125,6 +125,9 @@ lastuse_main(void *arg)
 	struct timespec until;
 	int64_t interval;
 
+	/* Writing (or sending) a whole interval's uses at once must not take
+	 * the workers' CPU, as with the sweep. */
+	apitokend_background_thread("last use");
 	pthread_mutex_lock(&lu.lock);
 	while (!lu.stop) {
 		/* Re-read: SIGHUP may have changed the interval. */
