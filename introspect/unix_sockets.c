@@ -46,6 +46,7 @@
 
 #include "answer_cache.h"
 #include "apitokend.h"
+#include "local_spin.h"
 #include "metrics.h"
 #include "regions.h"
 #include "tail.h"
@@ -369,6 +370,7 @@ serve_local(struct conn *cn)
 	struct apitokend *d = cn->s->d;
 	char buf[LINE_MAX_LEN + 1];
 	size_t have = 0, used, i;
+	struct apitokend_spin sp;
 	struct pollfd p;
 	ssize_t n;
 	char *nl;
@@ -376,6 +378,7 @@ serve_local(struct conn *cn)
 
 	p.fd = cn->fd;
 	p.events = POLLIN;
+	apitokend_spin_init(&sp);
 	for (;;) {
 		/* Serve every complete line already buffered. */
 		while ((nl = memchr(buf, '\n', have)) != NULL) {
@@ -393,6 +396,7 @@ serve_local(struct conn *cn)
 			/* The next request's deadline starts at this answer.
 			 */
 			deadline = mono_ms() + local_timeout_ms(d);
+			apitokend_spin_answered(&sp);
 		}
 		if (have >= LINE_MAX_LEN) {
 			send_error(cn->fd, "invalid_request",
@@ -401,10 +405,20 @@ serve_local(struct conn *cn)
 		}
 		/* A deadline, not an idle timer: a peer that trickles a
 		 * byte now and then is cut all the same. */
+		n = apitokend_spin_recv(&sp, cn->fd, buf + have,
+		                        LINE_MAX_LEN - have);
+		if (n == 0)
+			break;
+		if (n > 0) {
+			have += (size_t)n;
+			continue;
+		}
 		left = deadline - mono_ms();
 		n = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n > 0)
+			apitokend_spin_woken(&sp);
 		if (n <= 0) {
 			apitoken_log(
 			    APITOKEN_LOG_DEBUG,

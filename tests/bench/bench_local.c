@@ -4,10 +4,13 @@
  * with its own handle, for SECONDS; tokens picked uniformly from FILE.
  * Prints one line: clients, checks/s, median and p99 latency per check,
  * and, with PID, apitokend's CPU time per check (utime + stime from
- * /proc/PID/stat over the run).  For tests/bench/scale-bench.sh; not a
+ * /proc/PID/stat over the run), and the client threads' own CPU time
+ * per check (the plugin's wait for the reply).  With GAP_US, each client
+ * sleeps that long between checks: a service that checks now and then
+ * rather than in a tight loop.  For tests/bench/scale-bench.sh; not a
  * test.
  *
- * usage: bench_local SO SOCKET FILE CLIENTS SECONDS [PID]
+ * usage: bench_local SO SOCKET FILE CLIENTS SECONDS [PID [GAP_US]]
  */
 #include "config.h"
 
@@ -29,11 +32,13 @@ static char sockopt[512];
 static char **tokens;
 static size_t n_tokens;
 static double run_seconds;
+static long gap_us;
 
 struct client {
 	pthread_t thread;
 	unsigned seed;
-	double *lat; /* microseconds */
+	double *lat;   /* microseconds */
+	double cpu_us; /* the thread's CPU time over the measured checks */
 	size_t n, failed;
 };
 
@@ -43,6 +48,15 @@ now_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static double
+thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
@@ -61,7 +75,8 @@ client_main(void *arg)
 	struct apitoken_validation res;
 	char *opts[] = {(char *)"mode=local", sockopt, NULL};
 	const char *errstr;
-	double t0, end;
+	struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
+	double t0, end, cpu0;
 	void *h;
 	int i;
 
@@ -75,6 +90,7 @@ client_main(void *arg)
 		(void)v->check(h, t, strlen(t), NULL, &res);
 	}
 	end = now_us() + run_seconds * 1e6;
+	cpu0 = thread_cpu_us();
 	while (c->n < MAX_SAMPLES) {
 		const char *t = tokens[(size_t)rand_r(&c->seed) % n_tokens];
 
@@ -85,7 +101,10 @@ client_main(void *arg)
 		    APITOKEN_VALIDATION_VALID)
 			c->failed++;
 		c->lat[c->n++] = now_us() - t0;
+		if (gap_us > 0)
+			(void)nanosleep(&gap, NULL);
 	}
+	c->cpu_us = thread_cpu_us() - cpu0;
 	v->close(h);
 	return NULL;
 }
@@ -118,7 +137,7 @@ main(int argc, char **argv)
 {
 	static struct client cl[MAX_CLIENTS];
 	char line[256];
-	double *all, cpu0 = 0, cpu1 = 0, t0, t1;
+	double *all, cpu0 = 0, cpu1 = 0, t0, t1, client_cpu = 0;
 	size_t cap = 0, total = 0, failed = 0, k;
 	int n_clients, i;
 	void *dl;
@@ -126,12 +145,14 @@ main(int argc, char **argv)
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: bench_local SO SOCKET FILE CLIENTS "
-		                "SECONDS [PID]\n");
+		                "SECONDS [PID [GAP_US]]\n");
 		return 64;
 	}
 	n_clients = atoi(argv[4]);
 	run_seconds = atof(argv[5]);
-	if (n_clients < 1 || n_clients > MAX_CLIENTS || run_seconds <= 0)
+	gap_us = argc > 7 ? atol(argv[7]) : 0;
+	if (n_clients < 1 || n_clients > MAX_CLIENTS || run_seconds <= 0 ||
+	    gap_us < 0)
 		return 64;
 	dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (dl == NULL) {
@@ -185,6 +206,7 @@ main(int argc, char **argv)
 	for (i = 0; i < n_clients; i++) {
 		total += cl[i].n;
 		failed += cl[i].failed;
+		client_cpu += cl[i].cpu_us;
 	}
 	if (total == 0)
 		return 1;
@@ -198,9 +220,11 @@ main(int argc, char **argv)
 	qsort(all, total, sizeof(*all), cmp);
 	/* t1 - t0 includes the warm-up: checks/s is a little low. */
 	printf("clients %d checks/s %.0f median_us %.1f p99_us %.1f "
-	       "daemon_cpu_us_per_check %.2f failed %zu\n",
+	       "daemon_cpu_us_per_check %.2f client_cpu_us_per_check %.2f "
+	       "failed %zu\n",
 	       n_clients, (double)total / ((t1 - t0) / 1e6), all[total / 2],
 	       all[total * 99 / 100],
-	       argc > 6 ? (cpu1 - cpu0) * 1e6 / (double)total : 0.0, failed);
+	       argc > 6 ? (cpu1 - cpu0) * 1e6 / (double)total : 0.0,
+	       client_cpu / (double)total, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -15,7 +15,8 @@
 #   2. idle CPU of apitokend over SCALE_IDLE (20) seconds, % of one core;
 #   3. the local socket (the plugin's path): bench_local with 1, 2, 4
 #      and 8 client threads (SCALE_CLIENTS), median and p99 per check,
-#      and 1 client with apitokend and the client pinned to one CPU;
+#      1 client that checks once a millisecond, and 1 client with
+#      apitokend and the client pinned to one CPU;
 #   4. on the largest store only: SCALE_PURGE (200000) more tokens that
 #      expire a minute or two after apitokend starts, then `apitokenctl
 #      purge` (through the admin socket) while wrk runs (Zipf):
@@ -165,10 +166,14 @@ EOF
 			"$BUILD/plugin/.libs/validator.so" "$d/store/local.sock" \
 			"$d/tokens" "$c" "$SECS" "$pid" || echo "(failed)"
 	done
-	# One client again, with apitokend and the client on one CPU: on an
-	# otherwise idle virtual machine a ping-pong between two CPUs waits
-	# for the idle one to wake (about 100 us here), which the daemon does
-	# not control; this shows the daemon's own latency.
+	# One client that checks now and then (every millisecond), not in a
+	# tight loop: each check then finds apitokend asleep.
+	printf '# %s tokens, local socket, a check every 1000 us: ' "$n"
+	timeout 120 "$BUILD/tests/bench/bench_local" \
+		"$BUILD/plugin/.libs/validator.so" "$d/store/local.sock" \
+		"$d/tokens" 1 "$SECS" "$pid" 1000 || echo "(failed)"
+	# One client again, with apitokend and the client on one CPU: no
+	# wake-up crosses CPUs, which shows the daemon's own latency.
 	if command -v taskset >/dev/null; then
 		printf '# %s tokens, local socket, client and daemon on CPU 0: ' "$n"
 		taskset -a -p -c 0 "$pid" >/dev/null
