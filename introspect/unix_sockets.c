@@ -46,7 +46,7 @@
 
 #include "answer_cache.h"
 #include "apitokend.h"
-#include "local_spin.h"
+#include "../core/spin_wait.h"
 #include "metrics.h"
 #include "regions.h"
 #include "tail.h"
@@ -364,13 +364,17 @@ local_timeout_ms(struct apitokend *d)
 	return (int64_t)apitokend_gen(d)->cfg->local_socket_timeout * 1000;
 }
 
+/* How long after an answer to look for the next request: several times
+ * the 2-3 us a client checking in a loop takes to send it. */
+#define LOCAL_SPIN_NS 20000
+
 static void
 serve_local(struct conn *cn)
 {
 	struct apitokend *d = cn->s->d;
 	char buf[LINE_MAX_LEN + 1];
 	size_t have = 0, used, i;
-	struct apitokend_spin sp;
+	int64_t answered_ns = spin_wait_now_ns();
 	struct pollfd p;
 	ssize_t n;
 	char *nl;
@@ -378,7 +382,6 @@ serve_local(struct conn *cn)
 
 	p.fd = cn->fd;
 	p.events = POLLIN;
-	apitokend_spin_init(&sp);
 	for (;;) {
 		/* Serve every complete line already buffered. */
 		while ((nl = memchr(buf, '\n', have)) != NULL) {
@@ -396,7 +399,7 @@ serve_local(struct conn *cn)
 			/* The next request's deadline starts at this answer.
 			 */
 			deadline = mono_ms() + local_timeout_ms(d);
-			apitokend_spin_answered(&sp);
+			answered_ns = spin_wait_now_ns();
 		}
 		if (have >= LINE_MAX_LEN) {
 			send_error(cn->fd, "invalid_request",
@@ -404,21 +407,17 @@ serve_local(struct conn *cn)
 			break;
 		}
 		/* A deadline, not an idle timer: a peer that trickles a
-		 * byte now and then is cut all the same. */
-		n = apitokend_spin_recv(&sp, cn->fd, buf + have,
-		                        LINE_MAX_LEN - have);
-		if (n == 0)
-			break;
-		if (n > 0) {
-			have += (size_t)n;
-			continue;
-		}
+		 * byte now and then is cut all the same.  A client checking
+		 * token after token sends its next request within
+		 * microseconds: look before sleeping (core/spin_wait.c). */
 		left = deadline - mono_ms();
-		n = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (left > 0 &&
+		    spin_wait_readable(cn->fd, answered_ns + LOCAL_SPIN_NS))
+			n = 1;
+		else
+			n = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n > 0)
-			apitokend_spin_woken(&sp);
 		if (n <= 0) {
 			apitoken_log(
 			    APITOKEN_LOG_DEBUG,

@@ -19,10 +19,8 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +32,7 @@
 
 #include <openssl/crypto.h>
 
+#include "../core/spin_wait.h"
 #include "validator_int.h"
 
 struct vlocal {
@@ -96,35 +95,9 @@ wait_fd(int fd, short events, long long deadline)
 	}
 }
 
-/*
- * A check takes apitokend 5-25 µs.  A caller asleep in poll() for it must be
- * woken when the reply comes: an inter-processor interrupt when apitokend
- * runs on another CPU, which on a virtual machine costs more than the
- * check (74 µs a check against 8.5 µs without it, docs/design.md, "Local
- * socket wake-ups").  So look for the reply without sleeping for a while
- * first, yielding the CPU between looks (apitokend may need it), and only
- * then sleep in wait_fd().  True when the reply is there.
- */
+/* How long to look for the reply before sleeping (core/spin_wait.c): a
+ * check takes apitokend 5-25 us. */
 #define REPLY_SPIN_NS 50000
-
-static bool
-spin_readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	struct timespec ts;
-	long long end, now;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	end = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec + REPLY_SPIN_NS;
-	do {
-		if (poll(&p, 1, 0) == 1)
-			return true;
-		(void)sched_yield();
-		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	} while (now < end);
-	return false;
-}
 
 /* Every handle of the process, for atfork_child(). */
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -297,9 +270,12 @@ recv_line(struct vlocal *l, size_t *len_out, long long deadline, char *reason,
 	char *nl;
 	int w;
 
-	/* The reply takes apitokend some microseconds: wait first, rather
-	 * than a recv() that nearly always finds nothing yet. */
-	w = spin_readable(l->fd) ? 1 : wait_fd(l->fd, POLLIN, deadline);
+	/* The reply takes apitokend some microseconds: look for it a while,
+	 * then sleep, rather than a recv() that nearly always finds
+	 * nothing yet. */
+	w = spin_wait_readable(l->fd, spin_wait_now_ns() + REPLY_SPIN_NS)
+	        ? 1
+	        : wait_fd(l->fd, POLLIN, deadline);
 	if (w != 1) {
 		reasonf(reason, reason_len,
 		        w == 0 ? "apitokend did not answer in time"

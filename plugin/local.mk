@@ -1,12 +1,14 @@
 # plugin/: validator.so (the dlopen ABI of apitoken/validator.h) and
 # pam_apitoken.so, both thin fronts on one convenience library.  It compiles
-# core/token.c, core/scope.c and core/error.c into itself, hidden, instead
+# core/token.c, core/scope.c, core/error.c and core/spin_wait.c into
+# itself, hidden, instead
 # of linking libapitoken: that would bring Berkeley DB into the host
 # process (DESIGN.md, "One owner process").
 noinst_LTLIBRARIES += plugin/libvalidator.la
 plugin_libvalidator_la_SOURCES = plugin/validator_int.h plugin/options.c \
 	plugin/local.c plugin/remote.c plugin/validate.c \
-	core/token.c core/scope.c core/error.c
+	core/token.c core/scope.c core/error.c core/spin_wait.c \
+	core/spin_wait.h
 plugin_libvalidator_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread \
 	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(OAUTH2_CFLAGS) $(CURL_CFLAGS)
 plugin_libvalidator_la_LIBADD = $(OAUTH2_LIBS) $(CURL_LIBS) $(CJSON_LIBS) \
