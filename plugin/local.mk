@@ -5,10 +5,11 @@
 # of linking libapitoken: that would bring Berkeley DB into the host
 # process (DESIGN.md, "One owner process").
 noinst_LTLIBRARIES += plugin/libvalidator.la
+plugin_core_sources = core/token.c core/scope.c core/error.c \
+	core/spin_wait.c core/spin_wait.h
 plugin_libvalidator_la_SOURCES = plugin/validator_int.h plugin/options.c \
 	plugin/local.c plugin/remote.c plugin/validate.c \
-	core/token.c core/scope.c core/error.c core/spin_wait.c \
-	core/spin_wait.h
+	$(plugin_core_sources)
 plugin_libvalidator_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread \
 	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(OAUTH2_CFLAGS) $(CURL_CFLAGS)
 plugin_libvalidator_la_LIBADD = $(OAUTH2_LIBS) $(CURL_LIBS) $(CJSON_LIBS) \
@@ -104,7 +105,7 @@ uninstall-hook-plugin:
 check_LTLIBRARIES += tests/plugin/validator_next.la
 tests_plugin_validator_next_la_SOURCES = plugin/validator.c \
 	plugin/options.c plugin/local.c plugin/remote.c plugin/validate.c \
-	core/token.c core/scope.c core/error.c
+	$(plugin_core_sources)
 nodist_tests_plugin_validator_next_la_SOURCES = \
 	tests/plugin/next/apitoken/validator.h
 tests_plugin_validator_next_la_CPPFLAGS = -I$(top_builddir)/tests/plugin/next \
