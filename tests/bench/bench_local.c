@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,9 +151,19 @@ main(int argc, char **argv)
 	}
 	n_clients = atoi(argv[4]);
 	run_seconds = atof(argv[5]);
-	gap_us = argc > 7 ? atol(argv[7]) : 0;
-	if (n_clients < 1 || n_clients > MAX_CLIENTS || run_seconds <= 0 ||
-	    gap_us < 0)
+	if (argc > 7) {
+		char *end;
+
+		errno = 0;
+		gap_us = strtol(argv[7], &end, 10);
+		if (*argv[7] == '\0' || *end != '\0' || errno != 0 ||
+		    gap_us < 0 || gap_us > 10000000) {
+			fprintf(stderr, "bench_local: GAP_US must be 0 to "
+			                "10000000 microseconds\n");
+			return 64;
+		}
+	}
+	if (n_clients < 1 || n_clients > MAX_CLIENTS || run_seconds <= 0)
 		return 64;
 	dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (dl == NULL) {
