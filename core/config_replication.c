@@ -345,7 +345,9 @@ parse_member(const struct rload *ld, const cJSON *it)
 		return get_ms(ld, it, k, 50, 60000,
 		              &rep->heartbeat_interval_ms);
 	if (strcmp(k, "heartbeat_timeout_ms") == 0)
-		return get_ms(ld, it, k, 100, 600000,
+		/* At least 800: a master's lease is three quarters of it,
+		 * renewed by a probe on apitokend's 200 ms tick. */
+		return get_ms(ld, it, k, 800, 600000,
 		              &rep->heartbeat_timeout_ms);
 	if (strcmp(k, "ack_timeout_ms") == 0)
 		return get_ms(ld, it, k, 10, 600000, &rep->ack_timeout_ms);

@@ -62,13 +62,29 @@ struct store_rep {
 	pthread_cond_t cv;
 };
 
-/* A master whose last confirmed commit is older than the probe interval
- * plus this is stale by the time since (apitoken_store_rep_stale_ms). */
-#define REP_PROBE_GRACE_MS 400
-
+/*
+ * A master's lease.  A replica calls an election only after it has heard
+ * nothing from its master for heartbeat_timeout_ms (a hung master keeps
+ * its connections open, so that is how one is noticed), and every
+ * replica that acknowledged a commit heard from the master after that
+ * commit began.  So for heartbeat_timeout_ms after a commit began that a
+ * quorum confirmed, no majority can have elected another master, and the
+ * master's history is the group's.  The master answers from it for three
+ * quarters of that (the rest absorbs clock-rate differences and a request
+ * descheduled between the check and its answer), renewing the lease with
+ * every confirmed commit, and when idle with a probe.  Berkeley DB's own
+ * master leases (DB_REP_CONF_LEASE) would also stop a replica that still
+ * hears its master from joining an election another site called; with
+ * repmgr 5.3 they left a restarted group unable to elect anyone
+ * (docs/design.md).
+ */
+static int64_t rep_lease_ms(const struct store_rep *r);
 static int64_t rep_probe_ms(const struct store_rep *r);
 
 static _Thread_local bool perm_failed_here;
+/* When this thread's write began (its commit, if confirmed, renews the
+ * lease from then, not from when the acknowledgements came back). */
+static _Thread_local int64_t write_began_ms;
 static atomic_bool handles_dead;
 
 void
@@ -429,7 +445,18 @@ store_rep_write_begin(apitoken_store_t *st)
 		                      "master; retry",
 		                      st->rep->cfg->name);
 	perm_failed_here = false;
+	write_began_ms = mono_ms();
 	return 0;
+}
+
+static void
+lease_renewed(struct store_rep *r, int64_t from)
+{
+	int64_t cur = atomic_load(&r->confirmed_ms);
+
+	while (cur < from &&
+	       !atomic_compare_exchange_weak(&r->confirmed_ms, &cur, from))
+		;
 }
 
 int
@@ -439,7 +466,7 @@ store_rep_write_done(apitoken_store_t *st)
 		return 0;
 	if (!perm_failed_here) {
 		atomic_store(&st->rep->unconfirmed, 0);
-		atomic_store(&st->rep->confirmed_ms, mono_ms());
+		lease_renewed(st->rep, write_began_ms);
 		return 0;
 	}
 	perm_failed_here = false;
@@ -477,21 +504,31 @@ apitoken_store_rep_stale_ms(apitoken_store_t *st)
 	if (st == NULL || st->rep == NULL)
 		return 0;
 	since = atomic_load(&st->rep->stale_since_ms);
-	/* A master's lease: it answers from its history only while a quorum
-	 * confirmed one of its commits (a write or the probe, every half
-	 * limit) recently; past that it is as stale as the time since.  A
-	 * master paused longer than the limit is stale from its first
-	 * instruction back, before any probe could fail. */
+	/* A master past its lease is as stale as the time since a quorum
+	 * last confirmed it (a master paused longer than the limit is stale
+	 * from its first instruction back, before any probe could fail). */
 	if (atomic_load(&st->rep->role) == APITOKEN_REP_MASTER) {
 		int64_t now = mono_ms();
 		int64_t quiet = now - atomic_load(&st->rep->confirmed_ms);
 		int64_t cut = since == 0 ? 0 : now - since;
 
-		if (quiet > rep_probe_ms(st->rep) + REP_PROBE_GRACE_MS)
+		if (quiet > rep_lease_ms(st->rep))
 			return quiet > cut ? quiet : cut;
 		return cut;
 	}
 	return since == 0 ? 0 : mono_ms() - since;
+}
+
+bool
+apitoken_store_rep_lease_ok(apitoken_store_t *st)
+{
+	struct store_rep *r;
+
+	if (st == NULL || (r = st->rep) == NULL ||
+	    atomic_load(&r->role) != APITOKEN_REP_MASTER)
+		return true;
+	return atomic_load(&r->unconfirmed) == 0 &&
+	       mono_ms() - atomic_load(&r->confirmed_ms) <= rep_lease_ms(r);
 }
 
 static void
@@ -508,14 +545,19 @@ site_name(const apitoken_replication_t *cfg, const char *host, unsigned port,
 		(void)snprintf(buf, len, "%s:%u", host, port);
 }
 
+static int64_t
+rep_lease_ms(const struct store_rep *r)
+{
+	return (int64_t)r->cfg->heartbeat_timeout_ms * 3 / 4;
+}
+
 /* How long a master goes without a confirmed commit before it writes a
- * probe: half the staleness limit, at most 5 s. */
+ * probe: a third of its lease, so that an idle master renews it with two
+ * ticks (STALE_TICK_MS in apitokend) and a commit's round trip to spare. */
 static int64_t
 rep_probe_ms(const struct store_rep *r)
 {
-	int64_t half = r->cfg->staleness_limit * 1000 / 2;
-
-	return half > 0 && half < 5000 ? half : 5000;
+	return rep_lease_ms(r) / 3;
 }
 
 static int

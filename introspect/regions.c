@@ -127,8 +127,10 @@ apitokend_regions_forwarding(struct apitokend *d)
 static bool
 stale(struct apitokend *d)
 {
-	return regions.cfg != NULL && apitoken_store_rep_stale_ms(d->store) >
-	                                  regions.cfg->staleness_limit * 1000;
+	return regions.cfg != NULL &&
+	       (!apitoken_store_rep_lease_ok(d->store) ||
+	        apitoken_store_rep_stale_ms(d->store) >
+	            regions.cfg->staleness_limit * 1000);
 }
 
 bool

@@ -510,7 +510,15 @@ check_match "... and the local socket answers temporarily_unavailable" \
 	'"error":"temporarily_unavailable"' "$out"
 # Bring the group back, then leave c (serve) alone.
 for s in a b c; do [ "$s" != "$R" ] && start_site "$s" >/dev/null; done
-check "the group recovers (one master)" wait_for 40 one_master
+if wait_for 40 one_master; then
+	ok "the group recovers (one master)"
+else
+	not_ok "the group recovers (one master)"
+	for s in a b c; do
+		diag "site $s ($(role_of "$s")), the end of its log:"
+		grep -v access: "$scratch/$s.log" | tail -n 20 | sed 's/^/# /'
+	done
+fi
 for s in a b; do kill_site "$s" KILL; done
 stale_now() {
 	curl_at c /metrics 2>/dev/null | grep -q '^apitoken_replication_stale 1'

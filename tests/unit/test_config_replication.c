@@ -154,6 +154,11 @@ START_TEST(test_errors)
 	load_bad("{\"election_timeout_ms\": 5}",
 	         "key 'replication.election_timeout_ms': expected a whole "
 	         "number of milliseconds from 50 to 60000");
+	/* A master's lease is three quarters of it, renewed on a 200 ms
+	 * tick: shorter would leave an idle master refusing. */
+	load_bad("{\"heartbeat_timeout_ms\": 500}",
+	         "key 'replication.heartbeat_timeout_ms': expected a whole "
+	         "number of milliseconds from 800 to 600000");
 	load_bad("{\"name\": \"a\", \"name\": \"b\"}",
 	         "key 'replication.name': appears more than once");
 	load_bad("{\"colour\": 1}", "unknown key 'replication.colour'");
