@@ -134,6 +134,7 @@ store_write(apitoken_store_t *st, store_txn_fn fn, void *arg)
 				/* Flags 0: the environment's synchronous
 				 * flush (only a bench DB_CONFIG relaxes
 				 * it). */
+				store_rep_commit_begins(st);
 				ret = txn->commit(txn, 0);
 				last = store_changes_written();
 				if (ret == 0 && last != 0)

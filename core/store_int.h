@@ -404,6 +404,10 @@ void store_rep_destroy(apitoken_store_t *st);
  * after a commit returned 0, an error if a quorum did not confirm it. */
 int store_rep_write_begin(apitoken_store_t *st);
 int store_rep_write_done(apitoken_store_t *st);
+/* store_write(): just before txn->commit(), when a confirmed commit
+ * renews a master's lease from (every replica that acknowledges it heard
+ * from the master after this). */
+void store_rep_commit_begins(apitoken_store_t *st);
 /* Replication rolled back commits this site had: its database handles
  * are dead until the store is reopened (apitoken_store_rep_dead()). */
 void store_rep_handle_dead(void);

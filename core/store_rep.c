@@ -82,9 +82,9 @@ static int64_t rep_lease_ms(const struct store_rep *r);
 static int64_t rep_probe_ms(const struct store_rep *r);
 
 static _Thread_local bool perm_failed_here;
-/* When this thread's write began (its commit, if confirmed, renews the
- * lease from then, not from when the acknowledgements came back). */
-static _Thread_local int64_t write_began_ms;
+/* When this thread's last commit began: confirmed, it renews the lease
+ * from then, not from when the acknowledgements came back. */
+static _Thread_local int64_t commit_began_ms;
 static atomic_bool handles_dead;
 
 void
@@ -445,8 +445,14 @@ store_rep_write_begin(apitoken_store_t *st)
 		                      "master; retry",
 		                      st->rep->cfg->name);
 	perm_failed_here = false;
-	write_began_ms = mono_ms();
 	return 0;
+}
+
+void
+store_rep_commit_begins(apitoken_store_t *st)
+{
+	if (st->rep != NULL)
+		commit_began_ms = mono_ms();
 }
 
 static void
@@ -466,7 +472,7 @@ store_rep_write_done(apitoken_store_t *st)
 		return 0;
 	if (!perm_failed_here) {
 		atomic_store(&st->rep->unconfirmed, 0);
-		lease_renewed(st->rep, write_began_ms);
+		lease_renewed(st->rep, commit_began_ms);
 		return 0;
 	}
 	perm_failed_here = false;
