@@ -619,12 +619,16 @@ apitoken_store_rep_tick(apitoken_store_t *st)
 		 * idle master proves itself with a probe commit. */
 		u_int connected = 0;
 
-		if (atomic_load(&r->unconfirmed) > 0) {
+		/* An unconfirmed commit is probed for at once: if a quorum
+		 * confirms the probe it has everything before it too (acks
+		 * are by log position), and the master answers again without
+		 * waiting for the next write. */
+		bool unconfirmed = atomic_load(&r->unconfirmed) > 0;
+
+		if (unconfirmed)
 			lost_contact(r);
-			return;
-		}
-		if (mono_ms() - atomic_load(&r->confirmed_ms) >=
-		    rep_probe_ms(r)) {
+		if (unconfirmed || mono_ms() - atomic_load(&r->confirmed_ms) >=
+		                       rep_probe_ms(r)) {
 			if (store_rep_probe(st) != 0)
 				return; /* stale marked by write_done */
 		}

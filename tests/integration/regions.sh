@@ -532,4 +532,36 @@ check "... flagged in metrics" grep -Eq \
 	'apitoken_replica_stale_answers_total\{action="serve"\} [1-9]' \
 	"$scratch/metrics"
 
+# A master whose commit no quorum confirmed (one replica down, the other
+# hung past ack_timeout_ms) is stale at once; once the hung replica is
+# back, the master's probe is confirmed and it answers again, without
+# waiting for another write.
+for s in a b; do start_site "$s" >/dev/null; done
+check "the group recovers again" wait_for 40 one_master
+M=$(master_site)
+R1=""
+R2=""
+for s in a b c; do
+	[ "$s" = "$M" ] && continue
+	if [ -z "$R1" ]; then R1=$s; else R2=$s; fi
+done
+kill_site "$R2" KILL
+pkill -9 -f "$scratch/$R2.json" 2>/dev/null
+pid=$(eval echo "\${SITE_PID_$R1:-}")
+kill -STOP "$pid"
+stale_at() {
+	curl_at "$1" /metrics 2>/dev/null |
+		grep -q '^apitoken_replication_stale 1'
+}
+rc=0
+ctl_at "$M" user add hung1 --email h@example.org --role user \
+	>"$scratch/hung.out" 2>&1 || rc=$?
+check "a write at a master no quorum confirms is reported failed" \
+	[ "$rc" -ne 0 ]
+check "... and that master is stale at once" stale_at "$M"
+kill -CONT "$pid"
+fresh_at() { ! stale_at "$1"; }
+check "... and in contact again once the replica is back, with no other write" \
+	wait_for 10 fresh_at "$M"
+
 done_testing
