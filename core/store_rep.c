@@ -74,8 +74,9 @@ struct store_rep {
  * descheduled between the check and its answer), renewing the lease with
  * every confirmed commit, and when idle with a probe.  Berkeley DB's own
  * master leases (DB_REP_CONF_LEASE) would also stop a replica that still
- * hears its master from joining an election another site called; with
- * repmgr 5.3 they left a restarted group unable to elect anyone
+ * hears its master from joining an election another site called, but
+ * repmgr 5.3 pauses for the lease before each election, longer than the
+ * election timeout, and a restarted group's votes crossed for a minute
  * (docs/design.md).
  */
 static int64_t rep_lease_ms(const struct store_rep *r);
@@ -511,7 +512,7 @@ apitoken_store_rep_stale_ms(apitoken_store_t *st)
 		return 0;
 	since = atomic_load(&st->rep->stale_since_ms);
 	/* A master past its lease is as stale as the time since a quorum
-	 * last confirmed it (a master paused longer than the limit is stale
+	 * last confirmed it (a master paused longer than its lease is stale
 	 * from its first instruction back, before any probe could fail). */
 	if (atomic_load(&st->rep->role) == APITOKEN_REP_MASTER) {
 		int64_t now = mono_ms();

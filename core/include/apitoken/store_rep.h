@@ -71,10 +71,10 @@ enum apitoken_rep_role apitoken_store_rep_role(apitoken_store_t *store);
 int64_t apitoken_store_rep_stale_ms(apitoken_store_t *store);
 /*
  * false: this site is the master, and its lease has run out (no quorum
- * confirmed a commit of it within lease_timeout_ms, or its last commit is
- * unconfirmed): another site may have been elected since, so it must not
- * answer from its history as if current.  true otherwise (a replica, or
- * no replication).
+ * confirmed a commit of it that began within the last three quarters of
+ * heartbeat_timeout_ms, or its last commit is unconfirmed): another site may
+ * have been elected since, so it must not answer from its history as if
+ * current.  true otherwise (a replica, or no replication).
  */
 bool apitoken_store_rep_lease_ok(apitoken_store_t *store);
 
