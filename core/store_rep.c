@@ -58,6 +58,11 @@ struct store_rep {
 	 * quorum (or it became master): a master that cannot show one for
 	 * a while writes a probe (apitoken_store_rep_tick). */
 	_Atomic int64_t confirmed_ms;
+	/* A master demoted while its history may be behind the group's (it
+	 * hung, or was cut off, while another was elected): it answers from
+	 * nothing until it has caught up with the new master (STARTUPDONE,
+	 * which Berkeley DB fires again after every change of master). */
+	_Atomic bool behind;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -162,6 +167,7 @@ rep_event(DB_ENV *env, u_int32_t which, void *info)
 	case DB_EVENT_REP_CLIENT:
 		if (atomic_exchange(&r->role, APITOKEN_REP_REPLICA) ==
 		    APITOKEN_REP_MASTER) {
+			atomic_store(&r->behind, true);
 			lost_contact(r);
 			/* A master demoted with unconfirmed commits (it hung,
 			 * or was cut off, while another was elected): the new
@@ -193,6 +199,7 @@ rep_event(DB_ENV *env, u_int32_t which, void *info)
 		break;
 	case DB_EVENT_REP_STARTUPDONE:
 		atomic_store(&r->startup_done, true);
+		atomic_store(&r->behind, false);
 		atomic_store(&r->stale_since_ms, 0);
 		wake(r);
 		break;
@@ -527,13 +534,14 @@ apitoken_store_rep_stale_ms(apitoken_store_t *st)
 }
 
 bool
-apitoken_store_rep_lease_ok(apitoken_store_t *st)
+apitoken_store_rep_current(apitoken_store_t *st)
 {
 	struct store_rep *r;
 
-	if (st == NULL || (r = st->rep) == NULL ||
-	    atomic_load(&r->role) != APITOKEN_REP_MASTER)
+	if (st == NULL || (r = st->rep) == NULL)
 		return true;
+	if (atomic_load(&r->role) != APITOKEN_REP_MASTER)
+		return !atomic_load(&r->behind);
 	return atomic_load(&r->unconfirmed) == 0 &&
 	       mono_ms() - atomic_load(&r->confirmed_ms) <= rep_lease_ms(r);
 }

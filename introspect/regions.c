@@ -128,7 +128,7 @@ static bool
 stale(struct apitokend *d)
 {
 	return regions.cfg != NULL &&
-	       (!apitoken_store_rep_lease_ok(d->store) ||
+	       (!apitoken_store_rep_current(d->store) ||
 	        apitoken_store_rep_stale_ms(d->store) >
 	            regions.cfg->staleness_limit * 1000);
 }

@@ -472,6 +472,10 @@ if [ -n "$died" ]; then
 	check_eq "... after exiting EX_TEMPFAIL (its commits rolled back)" \
 		75 "$died"
 fi
+# Caught up with the new master, the old master answers again (a former
+# master refuses only until then).
+TR=$(ctl_at "$(master_site)" token generate carol --replace 2>/dev/null)
+check "... and answers again once caught up" wait_for 10 active_at "$M" "$TR"
 
 # Staleness: a site left alone (the two others killed) has no majority
 # (a replica: no master; or it may have just been elected master).

@@ -70,13 +70,16 @@ enum apitoken_rep_role apitoken_store_rep_role(apitoken_store_t *store);
  * site. */
 int64_t apitoken_store_rep_stale_ms(apitoken_store_t *store);
 /*
- * false: this site is the master, and its lease has run out (no quorum
- * confirmed a commit of it that began within the last three quarters of
- * heartbeat_timeout_ms, or its last commit is unconfirmed): another site may
- * have been elected since, so it must not answer from its history as if
- * current.  true otherwise (a replica, or no replication).
+ * false: this site's history must not be answered from as the group's,
+ * whatever staleness_limit says.  A master whose lease has run out (no
+ * quorum confirmed a commit of it that began within the last three
+ * quarters of heartbeat_timeout_ms, or its last commit is unconfirmed):
+ * another site may have been elected since.  A former master that has
+ * not yet caught up with the master that replaced it: it lacks what the
+ * group did meanwhile (a revocation, say).  true otherwise, and without
+ * replication.
  */
-bool apitoken_store_rep_lease_ok(apitoken_store_t *store);
+bool apitoken_store_rep_current(apitoken_store_t *store);
 
 /* Fill st; 0, or an error if the store is not replicated. */
 int apitoken_store_rep_status(apitoken_store_t *store,
