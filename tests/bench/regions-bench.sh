@@ -11,11 +11,7 @@
 # Run from a build folder after make:  /path/to/tests/bench/regions-bench.sh
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${1:-${top_builddir:-$(pwd)}}
-top_builddir=$(cd "$top_builddir" && pwd)
-export top_srcdir top_builddir
-. "$top_srcdir/tests/lib.sh"
+. "$here/bench-dirs.sh" "${1:-}"
 . "$top_srcdir/tests/regions-lib.sh"
 
 N=${BENCH_REVOCATIONS:-2000}

@@ -17,11 +17,7 @@
 # Not part of make check: it takes about a minute and measures, not tests.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${1:-${top_builddir:-$(pwd)}}
-top_builddir=$(cd "$top_builddir" && pwd)
-export top_srcdir top_builddir
-. "$top_srcdir/tests/lib.sh"
+. "$here/bench-dirs.sh" "${1:-}"
 . "$top_srcdir/tests/daemon.sh"
 
 TOKENS=${BENCH_TOKENS_COUNT:-10000}

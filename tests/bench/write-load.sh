@@ -20,11 +20,7 @@
 # ROUNDS * (rates + 1) * (SECONDS + 1) seconds plus a few for the store.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${1:-${top_builddir:-$(pwd)}}
-top_builddir=$(cd "$top_builddir" && pwd)
-export top_srcdir top_builddir
-. "$top_srcdir/tests/lib.sh"
+. "$here/bench-dirs.sh" "${1:-}"
 . "$top_srcdir/tests/daemon.sh"
 
 ROUNDS=${BENCH_ROUNDS:-3}
