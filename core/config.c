@@ -249,7 +249,7 @@ fill_defaults(apitoken_config_t *cfg)
 	cfg->max_body = 65536;
 	cfg->connection_timeout = 10;
 	cfg->local_socket_timeout = 30;
-	cfg->introspection_cache = 65536;
+	cfg->introspection_cache = APITOKEN_INTROSPECTION_CACHE_AUTO;
 	cfg->sweep_interval = 60;
 	cfg->mail_retry_max = 3600;
 	cfg->mail_give_up_after = 5 * 86400;
@@ -779,6 +779,29 @@ parse_socket(const struct loader *ld, const cJSON *it, const char *key,
 	return 0;
 }
 
+/* "auto", or a number of answers from 0 (none kept) to the maximum. */
+static int
+parse_introspection_cache(const struct loader *ld, const cJSON *it)
+{
+	static const char expected[] =
+	    "\"auto\" or a whole number of answers from 0 to 4194304";
+	double v;
+
+	if (cJSON_IsString(it) && strcmp(it->valuestring, "auto") == 0) {
+		ld->cfg->introspection_cache =
+		    APITOKEN_INTROSPECTION_CACHE_AUTO;
+		return 0;
+	}
+	if (!cJSON_IsNumber(it))
+		return key_error(ld, "introspection_cache", expected);
+	if (get_uint(ld, it, "introspection_cache", 0,
+	             (double)APITOKEN_INTROSPECTION_CACHE_MAX, expected,
+	             &v) != 0)
+		return APITOKEN_ERR_CONFIG;
+	ld->cfg->introspection_cache = (size_t)v;
+	return 0;
+}
+
 /* "auto" (0), or a size from 16M to 1T: a string or a number of bytes. */
 static int
 parse_store_cache(const struct loader *ld, const cJSON *it)
@@ -957,14 +980,8 @@ parse_key(const struct loader *ld, const cJSON *it, bool *issuer_set)
 			cfg->local_socket_timeout = (unsigned)v;
 		return rc;
 	}
-	if (strcmp(k, "introspection_cache") == 0) {
-		rc = get_uint(ld, it, k, 0, 1048576,
-		              "a whole number of answers from 0 to 1048576",
-		              &v);
-		if (rc == 0)
-			cfg->introspection_cache = (size_t)v;
-		return rc;
-	}
+	if (strcmp(k, "introspection_cache") == 0)
+		return parse_introspection_cache(ld, it);
 	if (strcmp(k, "sweep_interval") == 0)
 		return get_duration(ld, it, k, &cfg->sweep_interval);
 	if (strcmp(k, "mail") == 0)

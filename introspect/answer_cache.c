@@ -75,6 +75,7 @@
 
 #include <openssl/crypto.h>
 
+#include <apitoken/config.h>
 #include <apitoken/store.h>
 
 #include "answer_cache.h"
@@ -175,6 +176,46 @@ apitokend_answers_destroy(struct apitokend_answers *a)
 	OPENSSL_cleanse(a->sets, (a->mask + 1) * sizeof(*a->sets));
 	free(a->sets);
 	free(a);
+}
+
+/*
+ * "auto": twice the active tokens, so that the sets of WAYS are half
+ * full on average and few tokens find theirs full (with as many places
+ * as tokens, 1M tokens asked Zipf-distributed were answered from the
+ * table 93% of the time, after a short warm-up; the default of 65536
+ * kept 76%), and never fewer than AUTO_MIN.  The table costs its places
+ * at start (sizeof(struct answer_set) / WAYS each: every set's mutex is
+ * initialised) and a kept answer about KEPT_BYTES more (its
+ * libmicrohttpd response, three headers and the JSON: measured as RSS
+ * over 1M kept answers).  All that stays within an eighth of the
+ * machine's memory; over it, the table is halved until it fits (the
+ * answers that no longer fit are computed, as before).
+ */
+#define AUTO_MIN ((size_t)65536)
+#define KEPT_BYTES ((uint64_t)1024)
+
+size_t
+apitokend_answers_auto_entries(size_t active, uint64_t ram)
+{
+	const uint64_t place = sizeof(struct answer_set) / WAYS;
+	size_t n = AUTO_MIN;
+	uint64_t kept;
+
+	while (n < APITOKEN_INTROSPECTION_CACHE_MAX && n / 2 < active)
+		n <<= 1;
+	for (;;) {
+		kept = active < n ? active : n;
+		if (n <= AUTO_MIN || n * place + kept * KEPT_BYTES <= ram / 8)
+			break;
+		n >>= 1;
+	}
+	return n;
+}
+
+size_t
+apitokend_answers_places(const struct apitokend_answers *a)
+{
+	return a == NULL ? 0 : (a->mask + 1) * WAYS;
 }
 
 static struct answer_set *

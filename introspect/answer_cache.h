@@ -35,6 +35,16 @@ struct apitokend_answers *apitokend_answers_create(size_t entries);
 void apitokend_answers_destroy(struct apitokend_answers *a);
 
 /*
+ * introspection_cache "auto": how many answers to make room for, given
+ * the active tokens and the machine's memory in bytes (answer_cache.c).
+ */
+size_t apitokend_answers_auto_entries(size_t active, uint64_t ram);
+
+/* Places in the table (a power of two, at least the entries asked for);
+ * 0 when a is NULL. */
+size_t apitokend_answers_places(const struct apitokend_answers *a);
+
+/*
  * If a current answer for k is kept, call fn with its response and token
  * id, under the entry's lock (so the response outlives the call: queue it
  * there), and return true.  a may be NULL.  body: the answer's JSON, as

@@ -246,6 +246,54 @@ issuer_is_default(const apitoken_config_t *cfg)
 	return strcmp(cfg->issuer, want) == 0;
 }
 
+static uint64_t
+ram_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || psize <= 0)
+		return 1ULL << 30;
+	return (uint64_t)pages * (uint64_t)psize;
+}
+
+/* The kept-answer table; "auto" sizes it from the tokens active now
+ * (answer_cache.c), so a store that grew much needs a restart to get
+ * a table to match. */
+static struct apitokend_answers *
+answers_make(struct apitokend *d, const apitoken_config_t *cfg)
+{
+	bool is_auto =
+	    cfg->introspection_cache == APITOKEN_INTROSPECTION_CACHE_AUTO;
+	size_t n = cfg->introspection_cache, active = 0;
+	struct apitokend_answers *a;
+
+	if (is_auto) {
+		if (apitoken_token_count_active(d->store, apitoken_now(),
+		                                &active) != 0) {
+			apitoken_log(APITOKEN_LOG_WARNING,
+			             "introspection_cache auto: %s; sized "
+			             "for an empty store",
+			             apitoken_last_error());
+			apitoken_error_clear();
+			active = 0;
+		}
+		n = apitokend_answers_auto_entries(active, ram_bytes());
+	}
+	a = apitokend_answers_create(n);
+	if (n > 0 && a == NULL)
+		apitoken_log(APITOKEN_LOG_WARNING,
+		             "introspection_cache: out of memory for %zu "
+		             "answers, answers will not be kept",
+		             n);
+	else if (a != NULL && is_auto)
+		apitoken_log(APITOKEN_LOG_INFO,
+		             "introspection_cache auto: %zu places for %zu "
+		             "active tokens",
+		             apitokend_answers_places(a), active);
+	apitokend_metrics_set_cache_places(apitokend_answers_places(a));
+	return a;
+}
+
 /*
  * A default issuer must name where we really listen: --listen may have
  * moved us and port 0 lets the kernel choose, and metadata naming port 0
@@ -681,14 +729,8 @@ main(int argc, char **argv)
 	}
 	/* MHD owns the socket now (it closes it when it stops). */
 	d->listen_fd = -1;
-	atomic_store_explicit(
-	    &d->answers, apitokend_answers_create(cfg->introspection_cache),
-	    memory_order_release);
-	if (cfg->introspection_cache > 0 && d->answers == NULL)
-		apitoken_log(
-		    APITOKEN_LOG_WARNING,
-		    "introspection_cache: out of memory, answers will "
-		    "not be kept");
+	atomic_store_explicit(&d->answers, answers_make(d, cfg),
+	                      memory_order_release);
 	g->metadata = apitokend_metadata_create(cfg);
 	if (g->metadata == NULL) {
 		code = fail(EX_OSERR, "out of memory");

@@ -48,6 +48,7 @@ static pthread_once_t shard_once = PTHREAD_ONCE_INIT;
 static bool shard_key_ok;
 static atomic_ulong store_errors;
 static atomic_size_t tokens_active;
+static atomic_size_t cache_places;
 
 static const char *const ep_names[EP_COUNT] = {
     "introspect", "revoke", "metadata", "healthz", "metrics",
@@ -217,6 +218,12 @@ apitokend_metrics_set_active(size_t n)
 	atomic_store_explicit(&tokens_active, n, memory_order_relaxed);
 }
 
+void
+apitokend_metrics_set_cache_places(size_t n)
+{
+	atomic_store_explicit(&cache_places, n, memory_order_relaxed);
+}
+
 static unsigned long
 load(atomic_ulong *a)
 {
@@ -307,6 +314,13 @@ apitokend_metrics_write(FILE *out, apitokend_mail_t *mail)
 	        "apitokend_introspection_cache_total{result=\"miss\"} %lu\n"
 	        "apitokend_introspection_cache_total{result=\"hit\"} %lu\n",
 	        load(&sum.answers[0]), load(&sum.answers[1]));
+	fprintf(out,
+	        "# HELP apitokend_introspection_cache_places Places for"
+	        " kept answers (introspection_cache as sized at start;"
+	        " 0: none kept).\n"
+	        "# TYPE apitokend_introspection_cache_places gauge\n"
+	        "apitokend_introspection_cache_places %zu\n",
+	        atomic_load_explicit(&cache_places, memory_order_relaxed));
 	fprintf(out,
 	        "# HELP apitokend_store_errors_total Failed store"
 	        " operations.\n"

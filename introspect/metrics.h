@@ -42,6 +42,8 @@ void apitokend_metrics_store_error(void);
 unsigned long apitokend_metrics_store_errors(void);
 /* Tokens with exp > now, as last counted by the sweep. */
 void apitokend_metrics_set_active(size_t n);
+/* Places in the kept-answer table (introspection_cache, as sized). */
+void apitokend_metrics_set_cache_places(size_t n);
 
 /* Write every metric in text format 0.0.4; mail may be NULL. */
 void apitokend_metrics_write(FILE *out, apitokend_mail_t *mail);

@@ -6,8 +6,9 @@
  * end), and can make tokens that expire at a given time (in the past or a
  * few seconds ahead), which the product never does.  Every token gets
  * what apitoken_token_issue writes: the user, the token record, the user
- * index, the expiry index, and (with --notices) a "created" notice in the
- * outbox, as a store without a mail relay holds.  No audit records.
+ * index, the expiry index, the running counts of users and tokens, and
+ * (with --notices) a "created" notice in the outbox, as a store without a
+ * mail relay holds.  No audit records.
  *
  * usage: bench_populate --config FILE --count N [--prefix P]
  *                       [--expire-at UNIXTIME] [--notices] --out FILE
@@ -153,22 +154,11 @@ out:
 	return rc;
 }
 
-/* meta "seq.outbox" = last, as store_next_seq keeps it. */
-static int
-set_seq(apitoken_store_t *st, DB_TXN *txn, uint64_t last)
-{
-	static const char k[] = "seq.outbox";
-	uint8_t val[9];
-
-	val[0] = STORE_REC_VERSION;
-	be64(val + 1, last);
-	return put(st->meta, txn, k, sizeof(k) - 1, val, sizeof(val));
-}
-
+/* A number in meta (the outbox sequence, the running counts): a version
+ * byte and 8 bytes big-endian, as the store keeps them; 0 if absent. */
 static uint64_t
-get_seq(apitoken_store_t *st)
+meta_get(apitoken_store_t *st, DB_TXN *txn, const char *k)
 {
-	static const char k[] = "seq.outbox";
 	uint8_t buf[16];
 	DBT key, data;
 	uint64_t v = 0;
@@ -176,15 +166,39 @@ get_seq(apitoken_store_t *st)
 	memset(&key, 0, sizeof(key));
 	memset(&data, 0, sizeof(data));
 	key.data = (void *)k;
-	key.size = sizeof(k) - 1;
+	key.size = (u_int32_t)strlen(k);
 	data.data = buf;
 	data.ulen = sizeof(buf);
 	data.flags = DB_DBT_USERMEM;
-	if (st->meta->get(st->meta, NULL, &key, &data, 0) == 0 &&
+	if (st->meta->get(st->meta, txn, &key, &data, 0) == 0 &&
 	    data.size == 9)
 		for (int i = 1; i < 9; i++)
 			v = (v << 8) | buf[i];
 	return v;
+}
+
+static int
+meta_put(apitoken_store_t *st, DB_TXN *txn, const char *k, uint64_t v)
+{
+	uint8_t val[9];
+
+	val[0] = STORE_REC_VERSION;
+	be64(val + 1, v);
+	return put(st->meta, txn, k, strlen(k), val, sizeof(val));
+}
+
+/* The running counts, as apitoken_token_issue keeps them (apitokend
+ * sizes its answer table from them). */
+static int
+count_add(apitoken_store_t *st, DB_TXN *txn, size_t n)
+{
+	static const char *const names[] = {"count.users", "count.tokens"};
+
+	for (size_t i = 0; i < 2; i++)
+		if (meta_put(st, txn, names[i],
+		             meta_get(st, txn, names[i]) + n) != 0)
+			return -1;
+	return 0;
 }
 
 int
@@ -205,7 +219,7 @@ main(int argc, char **argv)
 	DB_TXN *txn = NULL;
 	uint64_t seq;
 	int64_t now;
-	size_t i;
+	size_t i, batch;
 	int c, fd, ret, code = 1;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -251,17 +265,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 	now = apitoken_now();
-	seq = get_seq(st);
+	seq = meta_get(st, NULL, "seq.outbox");
 	for (i = 0; i < a.count;) {
 		size_t end = i + BATCH < a.count ? i + BATCH : a.count;
 
 		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
 		if (ret != 0)
 			goto dberr;
+		batch = end - i;
 		for (; i < end; i++)
 			if (one(st, txn, &a, i, now, ++seq, out) != 0)
 				goto out;
-		if (a.notices && set_seq(st, txn, seq) != 0)
+		if (count_add(st, txn, batch) != 0)
+			goto out;
+		if (a.notices && meta_put(st, txn, "seq.outbox", seq) != 0)
 			goto out;
 		ret = txn->commit(txn, DB_TXN_NOSYNC);
 		txn = NULL;

@@ -72,13 +72,14 @@ kept() {
 }
 
 write_config() {
+	local cache=${3:-'"auto"'}
 	cat >"$DAEMON_CONFIG" <<EOF
 {
   "store": "$DAEMON_STORE",
   "listen": "127.0.0.1:0",
   "token_lifetime": "${2:-180d}",
   "sweep_interval": "1h",
-  "introspection_cache": ${3:-16384},
+  "introspection_cache": $cache,
   "mail": { "reminders": [] },
   "roles": { "admin": ["api:read", $1"api:admin"], "user": ["api:read"] }
 }
@@ -106,6 +107,9 @@ if ! start_daemon; then
 	done_testing
 fi
 
+# "auto", the default: a handful of tokens get the smallest table.
+check_eq "introspection_cache auto: 65536 places for a small store" 65536 \
+	"$(metric apitokend_introspection_cache_places)"
 kept "active" rs1 "$SR" "$TA"
 check_eq "active: scope" "api:read bu:sales" "$(jget "$HTTP_BODY" scope)"
 
@@ -262,6 +266,8 @@ ask rs1 "$SR" "$TD"
 check_eq "introspection_cache 0: still active" true \
 	"$(jget "$HTTP_BODY" active)"
 check_eq "introspection_cache 0: nothing kept" 0 "$(hits)"
+check_eq "introspection_cache 0: no places" 0 \
+	"$(metric apitokend_introspection_cache_places)"
 ctl token revoke dave >/dev/null 2>&1
 ask rs1 "$SR" "$TD"
 check_eq "introspection_cache 0: revoked is inactive" '{"active":false}' \

@@ -13,6 +13,8 @@
 #include <check.h>
 #include <microhttpd.h>
 
+#include <apitoken/config.h>
+
 #include "../../introspect/answer_cache.h"
 #include "unit.h"
 
@@ -351,6 +353,42 @@ START_TEST(test_unasked_gives_way)
 }
 END_TEST
 
+/*
+ * introspection_cache "auto": twice the active tokens in a power of two,
+ * never under 65536 or over the maximum, halved while the table and the
+ * kept answers would take more than an eighth of the memory.
+ */
+START_TEST(test_auto_entries)
+{
+	const uint64_t gib = 1ULL << 30;
+	size_t n;
+
+	ck_assert_uint_eq(apitokend_answers_auto_entries(0, 16 * gib), 65536);
+	ck_assert_uint_eq(apitokend_answers_auto_entries(10000, 16 * gib),
+	                  65536);
+	ck_assert_uint_eq(apitokend_answers_auto_entries(40000, 16 * gib),
+	                  131072);
+	ck_assert_uint_eq(apitokend_answers_auto_entries(1000000, 16 * gib),
+	                  2097152);
+	ck_assert_uint_eq(apitokend_answers_auto_entries(50000000, 64 * gib),
+	                  APITOKEN_INTROSPECTION_CACHE_MAX);
+	/* 1M tokens on 2 GiB: what fits in 256 MiB. */
+	n = apitokend_answers_auto_entries(1000000, 2 * gib);
+	ck_assert_uint_lt(n, 2097152);
+	ck_assert_uint_ge(n, 65536);
+	ck_assert_uint_le(n * 1024, 256ULL << 20);
+	/* Never under the old default, whatever the memory. */
+	ck_assert_uint_eq(apitokend_answers_auto_entries(1000000, 1 << 20),
+	                  65536);
+	/* The table has at least the places asked for. */
+	apitokend_answers_destroy(a);
+	a = apitokend_answers_create(131072);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(apitokend_answers_places(a), 131072);
+	ck_assert_uint_eq(apitokend_answers_places(NULL), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -365,6 +403,7 @@ main(void)
 	tcase_add_test(tc, test_unasked_gives_way);
 	tcase_add_test(tc, test_retire_what_changed);
 	tcase_add_test(tc, test_put_after_retire_dropped);
+	tcase_add_test(tc, test_auto_entries);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

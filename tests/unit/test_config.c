@@ -107,7 +107,8 @@ check_defaults(const apitoken_config_t *cfg)
 	ck_assert_uint_eq(cfg->max_body, 65536);
 	ck_assert_uint_eq(cfg->connection_timeout, 10);
 	ck_assert_uint_eq(cfg->local_socket_timeout, 30);
-	ck_assert_uint_eq(cfg->introspection_cache, 65536);
+	ck_assert_uint_eq(cfg->introspection_cache,
+	                  APITOKEN_INTROSPECTION_CACHE_AUTO);
 	ck_assert_int_eq(cfg->mail_give_up_after, 5 * 86400);
 	ck_assert_int_eq(cfg->sweep_interval, 60);
 	ck_assert_ptr_null(cfg->mail_relay);
@@ -252,6 +253,21 @@ START_TEST(test_listen_forms)
 }
 END_TEST
 
+/* "auto" (the default, sized by apitokend) or a number up to 4M. */
+START_TEST(test_introspection_cache_forms)
+{
+	apitoken_config_t *cfg;
+
+	cfg = load_ok("{\"introspection_cache\": 4194304}");
+	ck_assert_uint_eq(cfg->introspection_cache, 4194304);
+	apitoken_config_free(cfg);
+	cfg = load_ok("{\"introspection_cache\": \"auto\"}");
+	ck_assert_uint_eq(cfg->introspection_cache,
+	                  APITOKEN_INTROSPECTION_CACHE_AUTO);
+	apitoken_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_set_store_defaults)
 {
 	apitoken_config_t *cfg = NULL;
@@ -315,12 +331,15 @@ START_TEST(test_errors)
 	load_bad("{\"max_body\": 10}",
 	         "key 'max_body': expected a whole number of bytes from 256 "
 	         "to 1048576");
-	load_bad("{\"introspection_cache\": 2000000}",
-	         "key 'introspection_cache': expected a whole number of "
-	         "answers from 0 to 1048576");
+	load_bad("{\"introspection_cache\": 5000000}",
+	         "key 'introspection_cache': expected \"auto\" or a whole "
+	         "number of answers from 0 to 4194304");
 	load_bad("{\"introspection_cache\": -1}",
-	         "key 'introspection_cache': expected a whole number of "
-	         "answers from 0 to 1048576");
+	         "key 'introspection_cache': expected \"auto\" or a whole "
+	         "number of answers from 0 to 4194304");
+	load_bad("{\"introspection_cache\": \"big\"}",
+	         "key 'introspection_cache': expected \"auto\" or a whole "
+	         "number of answers from 0 to 4194304");
 	load_bad("{\"local_socket_timeout\": 0}",
 	         "key 'local_socket_timeout': expected a whole number of "
 	         "seconds from 1 to 3600");
@@ -565,6 +584,7 @@ suite(void)
 	tcase_add_test(tc, test_env_and_missing);
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_listen_forms);
+	tcase_add_test(tc, test_introspection_cache_forms);
 	tcase_add_test(tc, test_set_store_defaults);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_json_syntax);

@@ -24,7 +24,8 @@
  *   "max_body": 65536,                    bytes
  *   "connection_timeout": 10,             seconds
  *   "local_socket_timeout": 30,           seconds
- *   "introspection_cache": 16384,         answers kept; 0: none
+ *   "introspection_cache": "auto",        answers kept; 0: none; auto:
+ *                                         from the active tokens at start
  *   "sweep_interval": "60s",
  *   "store_cache": "auto",                bytes, "512M", "2G"; auto: from
  *                                         the store's size (store_cache.c)
@@ -53,6 +54,10 @@ extern "C" {
 #define APITOKEN_CONFIG_ENV "APITOKEN_CONFIG"
 #define APITOKEN_DEFAULT_STORE "./apitoken-store"
 #define APITOKEN_DEFAULT_LIFETIME (180LL * 24 * 3600)
+/* introspection_cache: "auto" (sized by apitokend from the active tokens
+ * at start), and the most answers a number may ask for. */
+#define APITOKEN_INTROSPECTION_CACHE_AUTO ((size_t)-1)
+#define APITOKEN_INTROSPECTION_CACHE_MAX ((size_t)4194304)
 
 typedef struct apitoken_role {
 	char *name;
@@ -83,7 +88,8 @@ typedef struct apitoken_config {
 	size_t max_body;               /* 65536 */
 	unsigned connection_timeout;   /* seconds, 10 */
 	unsigned local_socket_timeout; /* seconds idle, 30 */
-	size_t introspection_cache;    /* active answers kept, 16384 */
+	size_t introspection_cache;    /* answers kept; 0: none, or
+	                                  APITOKEN_INTROSPECTION_CACHE_AUTO */
 	int64_t sweep_interval;        /* seconds, 60 */
 
 	/* mail (issue: notifications) */
