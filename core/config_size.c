@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <apitoken/config.h>
 #include <apitoken/error.h>
@@ -54,4 +55,14 @@ apitoken_size_parse(const char *text, uint64_t *bytes_out)
 		return APITOKEN_ERR_INVALID;
 	*bytes_out = (uint64_t)v << shift;
 	return 0;
+}
+
+uint64_t
+apitoken_machine_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || psize <= 0)
+		return 1ULL << 30;
+	return (uint64_t)pages * (uint64_t)psize;
 }

@@ -78,16 +78,6 @@ store_bytes(const char *dir)
 	return total;
 }
 
-static uint64_t
-ram_bytes(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-
-	if (pages <= 0 || psize <= 0)
-		return 1ULL << 30;
-	return (uint64_t)pages * (uint64_t)psize;
-}
-
 /*
  * A DB_CONFIG that is byte for byte the old default loses its cache and
  * tx_max lines (written to a new file, synced, renamed into place);
@@ -143,7 +133,8 @@ upgrade_db_config(const char *dir)
 int
 store_cache_size(apitoken_store_t *st, const apitoken_config_t *cfg)
 {
-	uint64_t bytes = cfg->store_cache, ram = ram_bytes(), pages;
+	uint64_t bytes = cfg->store_cache, ram = apitoken_machine_memory(),
+	         pages;
 	u_int32_t tx_max;
 	int ncache, ret;
 

@@ -246,16 +246,6 @@ issuer_is_default(const apitoken_config_t *cfg)
 	return strcmp(cfg->issuer, want) == 0;
 }
 
-static uint64_t
-ram_bytes(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-
-	if (pages <= 0 || psize <= 0)
-		return 1ULL << 30;
-	return (uint64_t)pages * (uint64_t)psize;
-}
-
 /* The kept-answer table; "auto" sizes it from the tokens active now
  * (answer_cache.c), so a store that grew much needs a restart to get
  * a table to match. */
@@ -277,7 +267,8 @@ answers_make(struct apitokend *d, const apitoken_config_t *cfg)
 			apitoken_error_clear();
 			active = 0;
 		}
-		n = apitokend_answers_auto_entries(active, ram_bytes());
+		n = apitokend_answers_auto_entries(active,
+		                                   apitoken_machine_memory());
 	}
 	a = apitokend_answers_create(n);
 	if (n > 0 && a == NULL)

@@ -200,6 +200,10 @@ int apitoken_config_set_store(apitoken_config_t *cfg, const char *dir);
  */
 int apitoken_size_parse(const char *text, uint64_t *bytes_out);
 
+/* The machine's memory in bytes (1 GiB if it cannot be read): "auto"
+ * sizes (store_cache, introspection_cache) are fractions of it. */
+uint64_t apitoken_machine_memory(void);
+
 /* The role called name, or NULL. */
 const apitoken_role_t *apitoken_config_role(const apitoken_config_t *cfg,
                                             const char *name);
