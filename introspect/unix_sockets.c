@@ -64,7 +64,7 @@ struct apitokend_sockets {
 	pthread_cond_t cond;
 	struct peer *conns; /* max_conn entries */
 	unsigned n_conn, max_conn;
-	time_t last_busy_log;
+	time_t last_busy_log[2]; /* [1]: a uid over its share */
 	unsigned long busy_refused;
 	bool stopping;
 	char *admin_path, *local_path;
@@ -516,6 +516,10 @@ conn_main(void *arg)
 	return NULL;
 }
 
+/* Why a peer is refused: the socket is full, or its uid's share is. */
+static const char busy_full[] = "too many connections";
+static const char busy_uid[] = "too many connections from this uid";
+
 /* Under s->lock: NULL, or why this peer may not have one more. */
 static const char *
 over_budget(struct apitokend_sockets *s, bool admin, const struct ucred *cr)
@@ -534,17 +538,18 @@ over_budget(struct apitokend_sockets *s, bool admin, const struct ucred *cr)
 	}
 	/* The table was sized at start; a SIGHUP cannot grow it. */
 	if (same >= max || s->n_conn >= s->max_conn)
-		return "too many connections";
+		return busy_full;
 	/* Root is the PAM hosts (sshd, login): not limited per uid. */
 	if (cr->uid != 0 && mine >= cfg->socket_max_connections_per_uid)
-		return "too many connections from this uid";
+		return busy_uid;
 	return NULL;
 }
 
 /*
  * Tell a peer over budget that we are busy, without blocking the accept
  * thread (a fresh socket's buffer takes the short answer), and log at
- * most once a second.
+ * most once a second for each reason: a uid over its share is news even
+ * in the second a full socket was logged.
  */
 static void
 refuse_busy(struct apitokend_sockets *s, int fd, bool admin,
@@ -567,9 +572,9 @@ refuse_busy(struct apitokend_sockets *s, int fd, bool admin,
 		           MSG_NOSIGNAL | MSG_DONTWAIT);
 	pthread_mutex_lock(&s->lock);
 	n = ++s->busy_refused;
-	log = now != s->last_busy_log;
+	log = now != s->last_busy_log[why == busy_uid];
 	if (log)
-		s->last_busy_log = now;
+		s->last_busy_log[why == busy_uid] = now;
 	pthread_mutex_unlock(&s->lock);
 	if (log)
 		apitoken_log(APITOKEN_LOG_WARNING,
