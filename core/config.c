@@ -792,8 +792,6 @@ parse_introspection_cache(const struct loader *ld, const cJSON *it)
 		    APITOKEN_INTROSPECTION_CACHE_AUTO;
 		return 0;
 	}
-	if (!cJSON_IsNumber(it))
-		return key_error(ld, "introspection_cache", expected);
 	if (get_uint(ld, it, "introspection_cache", 0,
 	             (double)APITOKEN_INTROSPECTION_CACHE_MAX, expected,
 	             &v) != 0)

@@ -192,7 +192,8 @@ meta_put(apitoken_store_t *st, DB_TXN *txn, const char *k, uint64_t v)
 static int
 count_add(apitoken_store_t *st, DB_TXN *txn, size_t n)
 {
-	static const char *const names[] = {"count.users", "count.tokens"};
+	static const char *const names[] = {"count." STORE_COUNT_USERS,
+	                                    "count." STORE_COUNT_TOKENS};
 
 	for (size_t i = 0; i < 2; i++)
 		if (meta_put(st, txn, names[i],
