@@ -169,14 +169,27 @@ rep_event(DB_ENV *env, u_int32_t which, void *info)
 		    APITOKEN_REP_MASTER) {
 			atomic_store(&r->behind, true);
 			lost_contact(r);
-			/* A master demoted with unconfirmed commits (it hung,
-			 * or was cut off, while another was elected): the new
-			 * master's history will roll them back and kill every
-			 * open handle, at whatever moment the sync gets there.
-			 * Restart now rather than then (apitokend exits
-			 * EX_TEMPFAIL, the supervisor starts it again, and it
-			 * rejoins with the one history). */
-			if (atomic_load(&r->unconfirmed) > 0) {
+			/* A master demoted with unconfirmed commits after its
+			 * lease ran out (it hung, or was cut off, while
+			 * another was elected): the new master's history will
+			 * roll them back and kill every open handle, at
+			 * whatever moment the sync gets there.  Restart now
+			 * rather than then (apitokend exits EX_TEMPFAIL, the
+			 * supervisor starts it again, and it rejoins with the
+			 * one history).  Within its lease no other master can
+			 * have been elected: it is the legitimate one, demoted
+			 * because a hung old master came back (DUPMASTER
+			 * demotes both), with one commit that lost its
+			 * acknowledgement in the commotion.  It stays, to win
+			 * the election with the longest log; exiting too left
+			 * the third site alone, without a majority to elect
+			 * anyone until a supervisor restarted one of the two
+			 * (tests/bench/regions-stop.sh).  Should its commits
+			 * be rolled back after all, the first dead handle it
+			 * touches ends it as before. */
+			if (atomic_load(&r->unconfirmed) > 0 &&
+			    mono_ms() - atomic_load(&r->confirmed_ms) >
+			        rep_lease_ms(r)) {
 				apitoken_log(
 				    APITOKEN_LOG_WARNING,
 				    "replication: demoted with %lu "
@@ -351,6 +364,14 @@ store_rep_prepare(apitoken_store_t *st, const apitoken_config_t *cfg,
 	        0 ||
 	    (ret = env->rep_set_timeout(env, DB_REP_CONNECTION_RETRY,
 	                                1000000u)) != 0 ||
+	    /* A failed election (a vote lost to a site that died in it, a
+	     * loaded machine missing election_timeout) is tried again after
+	     * 10 s by default: that long with no master, and no writes,
+	     * after a duplicate master was resolved.  Retry at the
+	     * heartbeat's pace instead. */
+	    (ret = env->rep_set_timeout(env, DB_REP_ELECTION_RETRY,
+	                                rc->heartbeat_interval_ms * 1000u)) !=
+	        0 ||
 	    (ret = env->rep_set_config(env, DB_REP_CONF_NOWAIT, 1)) != 0 ||
 	    (ret = env->rep_set_config(env, DB_REPMGR_CONF_2SITE_STRICT, 1)) !=
 	        0)
