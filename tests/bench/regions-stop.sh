@@ -47,7 +47,10 @@ restart_exited() {
 		ps -o stat= -p "$p" 2>/dev/null | grep -qv Z && continue
 		wait "$p" 2>/dev/null
 		st=$?
-		echo "round $it: site $s had exited (status $st); restarted"
+		echo "round $it: site $s had exited (status $st); restarted;" \
+			"the end of its log:"
+		grep -v -e ' access: ' -e 'locked out' -e DB_REP_LOCKOUT \
+			"$scratch/$s.log" | uniq | tail -n 20 | sed 's/^/    /'
 		start_site "$s" >/dev/null
 	done
 }
