@@ -36,13 +36,6 @@
 
 #define BATCH 2000
 
-static void
-be64(uint8_t out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
 static int
 put(DB *db, DB_TXN *txn, const void *k, size_t klen, const void *d,
     size_t dlen)
@@ -118,7 +111,7 @@ one(apitoken_store_t *st, DB_TXN *txn, const struct args *a, size_t i,
 	if (hashref_encode(h, &w) != 0 ||
 	    put(st->user_token, txn, name, strlen(name), w.p, w.len) != 0)
 		goto out;
-	be64(ekey, (uint64_t)t.exp ^ (UINT64_C(1) << 63));
+	store_be64(ekey, (uint64_t)t.exp ^ (UINT64_C(1) << 63));
 	memcpy(ekey + 8, h, sizeof(h));
 	if (put(st->expiry, txn, ekey, sizeof(ekey), w.p, 1) != 0)
 		goto out;
@@ -139,7 +132,7 @@ one(apitoken_store_t *st, DB_TXN *txn, const struct args *a, size_t i,
 		n.last_error = "";
 		n.message_id = msgid;
 		w.len = 0;
-		be64(kbuf, seq);
+		store_be64(kbuf, seq);
 		if (notice_encode(&n, &w) != 0 ||
 		    put(st->outbox, txn, kbuf, 8, w.p, w.len) != 0)
 			goto out;
@@ -172,8 +165,7 @@ meta_get(apitoken_store_t *st, DB_TXN *txn, const char *k)
 	data.flags = DB_DBT_USERMEM;
 	if (st->meta->get(st->meta, txn, &key, &data, 0) == 0 &&
 	    data.size == 9)
-		for (int i = 1; i < 9; i++)
-			v = (v << 8) | buf[i];
+		v = store_get_be64(buf + 1);
 	return v;
 }
 
@@ -183,7 +175,7 @@ meta_put(apitoken_store_t *st, DB_TXN *txn, const char *k, uint64_t v)
 	uint8_t val[9];
 
 	val[0] = STORE_REC_VERSION;
-	be64(val + 1, v);
+	store_be64(val + 1, v);
 	return put(st->meta, txn, k, strlen(k), val, sizeof(val));
 }
 
