@@ -66,6 +66,8 @@
 #define STORE_ORIGIN_MAX 256
 #define STORE_CLIENT_NAME_MAX 128
 #define STORE_PURGE_BATCH 500 /* tokens deleted per transaction */
+/* A reused read snapshot is renewed this old (store_snapshot.c). */
+#define STORE_SNAP_MAX_MS 250
 #define STORE_DEADLOCK_RETRIES 20
 /* Returned by transaction bodies to ask the runner for another attempt. */
 #define STORE_RETRY (-1000)

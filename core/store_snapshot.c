@@ -23,7 +23,9 @@
  * Writes that change nothing a reader keeps (audit, outbox, last-use
  * records, the purge of expired tokens) no longer end these snapshots.
  * They would pin ever more old page versions, though, so a snapshot is
- * also renewed after SNAP_MAX_WRITES local commits or SNAP_MAX_MS.
+ * also renewed after SNAP_MAX_WRITES local commits or SNAP_MAX_MS: by
+ * its thread at its next read, and when it is idle by the first commit
+ * past the rule (store_snaps_written()).
  * Reads of anything else (lists, audit, outbox) never reuse one: they
  * must see such writes, which come with no record.
  *
@@ -48,7 +50,7 @@
 /* Renew a reused snapshot after this many local commits or this long,
  * so that it pins a bounded number of old page versions. */
 #define SNAP_MAX_WRITES 256
-#define SNAP_MAX_MS 250
+#define SNAP_MAX_MS STORE_SNAP_MAX_MS
 
 struct store_snap {
 	pthread_mutex_t mu;
@@ -146,25 +148,6 @@ apitoken_store_epoch(apitoken_store_t *st)
 	return atomic_load_explicit(&st->write_epoch, memory_order_acquire);
 }
 
-void
-store_snaps_written(apitoken_store_t *st, bool changed)
-{
-	struct store_snap *s;
-
-	atomic_fetch_add_explicit(&st->write_epoch, 1, memory_order_acq_rel);
-	if (!changed)
-		return;
-	/* End the idle ones now rather than pin old pages. */
-	pthread_mutex_lock(&st->snap_mu);
-	for (s = st->snaps; s != NULL; s = s->next) {
-		pthread_mutex_lock(&s->mu);
-		if (!s->busy)
-			snap_end(s);
-		pthread_mutex_unlock(&s->mu);
-	}
-	pthread_mutex_unlock(&st->snap_mu);
-}
-
 /* Begin a snapshot of its own (no reuse). */
 static int
 snap_begin(apitoken_store_t *st, DB_TXN **txn_out)
@@ -255,6 +238,38 @@ snap_current(apitoken_store_t *st, const struct store_snap *s, int64_t ms)
 	               s->epoch <
 	           SNAP_MAX_WRITES &&
 	       ms - s->born_ms < SNAP_MAX_MS;
+}
+
+/*
+ * After every commit: end the idle snapshots that their threads could no
+ * longer reuse (after a change, all of them), rather than at each
+ * thread's next read.  A thread that reads seldom (a worker whose
+ * clients went quiet, a local-socket thread) would otherwise pin every
+ * page version written after its snapshot began: during a purge of 200k
+ * expired tokens (no change records) on an idle 1M store, Berkeley DB
+ * pushed the pinned versions out of its cache into 28-35k freezer files
+ * (643 MB, one file each, made and removed by the filesystem), the
+ * purge took over 18 times as long (over 120 s: apitokenctl purge gave up
+ * waiting), and the first checks after it thawed them at a tenth to a
+ * third of the usual rate (tests/bench/README.md).
+ */
+void
+store_snaps_written(apitoken_store_t *st, bool changed)
+{
+	struct store_snap *s;
+	int64_t ms;
+
+	atomic_fetch_add_explicit(&st->write_epoch, 1, memory_order_acq_rel);
+	ms = now_ms();
+	pthread_mutex_lock(&st->snap_mu);
+	for (s = st->snaps; s != NULL; s = s->next) {
+		pthread_mutex_lock(&s->mu);
+		if (!s->busy && s->txn != NULL &&
+		    (changed || !snap_current(st, s, ms)))
+			snap_end(s);
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_unlock(&st->snap_mu);
 }
 
 int

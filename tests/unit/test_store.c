@@ -806,6 +806,82 @@ START_TEST(test_snapshot_close_while_thread_lives)
 }
 END_TEST
 
+/*
+ * An idle thread's snapshot does not outlive the reuse rule: the first
+ * commit after STORE_SNAP_MAX_MS ends it, also a commit with no change record
+ * (a last-use flush, a purge of expired tokens).  Before, it stayed open
+ * until its thread read again, pinning every page version written
+ * meanwhile: a purge of 200k expired tokens on an idle 1M store pushed
+ * them into Berkeley DB's freezer files and took 18 times as long.
+ */
+static u_int32_t
+open_txns(void)
+{
+	DB_TXN_STAT *sp = NULL;
+	u_int32_t n;
+
+	ck_assert_int_eq(ts_st->env->txn_stat(ts_st->env, &sp, 0), 0);
+	n = sp->st_nactive;
+	free(sp);
+	return n;
+}
+
+static void *
+idle_reader(void *arg)
+{
+	(void)arg;
+	snap_seen[0] = snap_check(); /* keeps its snapshot, then idles */
+	pthread_barrier_wait(&turn);
+	pthread_barrier_wait(&turn); /* until the main thread has looked */
+	return NULL;
+}
+
+static void
+unchanged_write(const char *jti, int64_t when)
+{
+	size_t written = 0;
+
+	apitoken_lastuse_note(ts_st, jti, when, "test", "c");
+	ck_assert_int_eq(apitoken_lastuse_flush(ts_st, &written), 0);
+	ck_assert_uint_eq(written, 1);
+}
+
+START_TEST(test_idle_snapshot_ends)
+{
+	apitoken_token_info_t info;
+	struct timespec t0, t1;
+	pthread_t th;
+	long ms;
+
+	ck_assert_int_eq(ts_add_user("sam", "viewer", 1, NULL, NULL), 0);
+	ck_assert_int_eq(
+	    apitoken_token_issue(ts_st, "sam", 0, "t", snap_tok, &info), 0);
+	ck_assert_int_eq(pthread_barrier_init(&turn, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, idle_reader, NULL), 0);
+	pthread_barrier_wait(&turn);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(snap_seen[0], 1);
+	ck_assert_uint_eq(open_txns(), 1); /* the reader's snapshot */
+	/* Within the rule the snapshot stays for its thread to reuse (only
+	 * checked when this thread was not held up past the rule). */
+	unchanged_write(info.id, apitoken_now());
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (ms < STORE_SNAP_MAX_MS / 2)
+		ck_assert_uint_eq(open_txns(), 1);
+	/* Past it, the next commit ends it although its thread idles. */
+	(void)usleep((STORE_SNAP_MAX_MS + 50) * 1000);
+	unchanged_write(info.id, apitoken_now() + 1);
+	ck_assert_uint_eq(open_txns(), 0);
+	pthread_barrier_wait(&turn);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&turn);
+	/* Checks go on, each from a snapshot of its own thread. */
+	ck_assert_int_eq(snap_check(), 1);
+}
+END_TEST
+
 /* Writers on several threads: deadlocks are retried, none fails. */
 static void *
 writer(void *arg)
@@ -906,6 +982,7 @@ store_suite(void)
 	tcase_add_test(tc, test_concurrent_writers);
 	tcase_add_test(tc, test_snapshot_sees_writes);
 	tcase_add_test(tc, test_snapshot_close_while_thread_lives);
+	tcase_add_test(tc, test_idle_snapshot_ends);
 	tcase_add_test(tc, test_write_epoch);
 	tcase_add_test(tc, test_outbox_due_index);
 	tcase_add_test(tc, test_read_only);
