@@ -37,27 +37,14 @@ IDLE=${SCALE_IDLE:-20}
 CLIENTS=${SCALE_CLIENTS:-1 2 4 8}
 PURGE=${SCALE_PURGE:-200000}
 LUA="$here/scale.lua"
-for p in introspect/apitokend core/apitokenctl tests/bench/bench_populate \
+NAME=scale-bench
+. "$here/bench-store.sh"
+bench_setup introspect/apitokend core/apitokenctl tests/bench/bench_populate \
 	tests/bench/bench_local tests/bench/static_server \
-	plugin/.libs/validator.so; do
-	[ -e "$BUILD/$p" ] || { echo "scale-bench: $BUILD/$p is not built" >&2; exit 1; }
-done
-command -v wrk >/dev/null || { echo "scale-bench: wrk not found" >&2; exit 1; }
-
-# mktemp says why it failed (no such folder, no room).
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-scale.XXXXXX") || exit 1
-pids=""
-trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+	plugin/.libs/validator.so
 
 say() { printf '%s\n' "$*"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-wait_file() {
-	local i
-	for i in $(seq 1 300); do [ -s "$1" ] && return 0; sleep 0.1; done
-	return 1
-}
 
 # static_server, once for the whole run.
 "$BUILD/tests/bench/static_server" --port-file "$tmp/static.port" &
@@ -111,11 +98,7 @@ printf '%-34s %9s %10s  %9s %10s  %5s\n' "case" "apitokend" "cpu/req" \
 	"static" "cpu/req" "ratio"
 for n in $SIZES; do
 	d="$tmp/s$n"
-	mkdir -p "$d"
-	cat >"$d/apitoken.json" <<EOF
-{ "store": "$d/store", "listen": "127.0.0.1:0", "sweep_interval": "1d" }
-EOF
-	export APITOKEN_CONFIG="$d/apitoken.json"
+	bench_config "$d"
 	t0=$(date +%s.%N)
 	"$BUILD/tests/bench/bench_populate" --config "$d/apitoken.json" \
 		--count "$n" --notices --out "$d/tokens" 2>/dev/null ||
@@ -134,16 +117,8 @@ EOF
 			{ echo "scale-bench: bench_populate failed" >&2; exit 1; }
 		purge_n=$PURGE
 	fi
-	secret=$("$BUILD/core/apitokenctl" client add bench 2>/dev/null |
-		grep -Eo 'apicli_[0-9A-Za-z]+' | tail -n 1)
-	[ -n "$secret" ] || { echo "scale-bench: client add failed" >&2; exit 1; }
-	auth="Basic $(printf 'bench:%s' "$secret" | base64 -w0)"
-	"$BUILD/introspect/apitokend" --foreground --log-level notice \
-		--config "$d/apitoken.json" --port-file "$d/port" 2>"$d/log" &
-	pid=$!
-	pids="$pids $pid"
-	wait_file "$d/port" || { echo "scale-bench: apitokend did not start" >&2; cat "$d/log" >&2; exit 1; }
-	url="http://$(cat "$d/port")/introspect"
+	bench_client
+	bench_start "$d"
 	if [ "$purge_n" -gt 0 ] && [ "$(date +%s)" -ge "$exp" ]; then
 		echo "scale-bench: the expiring tokens expired before apitokend started; raise the margin" >&2
 		exit 1
