@@ -11,8 +11,8 @@ bench_setup() {
 		[ -e "$BUILD/$p" ] || { echo "$NAME: $BUILD/$p is not built" >&2; exit 1; }
 	done
 	command -v wrk >/dev/null || { echo "$NAME: wrk not found" >&2; exit 1; }
-	# mktemp says why it failed (no such folder, no room).
-	tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-$NAME.XXXXXX") || exit 1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/apitoken-$NAME.XXXXXX") ||
+		{ echo "$NAME: cannot make a folder in ${TMPDIR:-/tmp}" >&2; exit 1; }
 	pids=""
 	trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 	trap 'exit 130' INT TERM

@@ -23,6 +23,17 @@ EXPIRING=${PURGE_EXPIRING:-200000}
 MARGIN=${PURGE_MARGIN:-45}
 LOADS=${PURGE_LOAD:-0 1}
 LUA="$here/scale.lua"
+for v in "$SIZE" "$EXPIRING" "$MARGIN"; do
+	case $v in
+	'' | *[!0-9]*) echo "purge-bench: PURGE_SIZE, PURGE_EXPIRING and PURGE_MARGIN are whole numbers, not '$v'" >&2; exit 2 ;;
+	esac
+done
+for load in $LOADS; do
+	case $load in
+	0 | 1) ;;
+	*) echo "purge-bench: PURGE_LOAD is a list of 0 (idle) and 1 (under load), not '$load'" >&2; exit 2 ;;
+	esac
+done
 NAME=purge-bench
 . "$here/bench-store.sh"
 bench_setup introspect/apitokend core/apitokenctl tests/bench/bench_populate
